@@ -1,0 +1,3 @@
+"""Enclave: run language models locally, privately."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""`python -m app` = `enclave`: no argument opens the window, a subcommand runs the CLI."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The engine host is a "spawn" child; a frozen app must not re-run main() in it.
+    multiprocessing.freeze_support()
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0].startswith("-psn_"):  # macOS Finder passes -psn_... on launch
+        from app.ui.launch import run_gui
+
+        return run_gui([])
+    if args[0] == "gui":
+        from app.ui.launch import run_gui
+
+        return run_gui(args[1:])
+    from app.cli import run_cli
+
+    return run_cli(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

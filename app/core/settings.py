@@ -1,0 +1,101 @@
+"""User settings: one typed schema with defaults, saved atomically with owner-only permissions.
+
+A settings file we cannot read (broken JSON, wrong types) is moved aside as
+`settings.json.broken-<time>` rather than overwritten, so the user loses nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.core import paths
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass
+class Settings:
+    models_dir: str = ""  # empty: paths.default_models_dir()
+    offline_mode: bool = False  # no network call at all while on
+    default_context: int = 8192
+    n_threads: int = 0  # 0: physical cores
+    extra_model_dirs: list[str] = field(default_factory=list)
+    scan_other_apps: bool = True  # HF cache, LM Studio, GPT4All, Ollama
+    embedding_model: str = ""  # empty: the bundled default
+    theme: str = "system"  # system | light | dark
+    last_model: str = ""
+
+    def resolved_models_dir(self) -> Path:
+        return Path(self.models_dir).expanduser() if self.models_dir else paths.default_models_dir()
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def _from_dict(raw: dict[str, Any]) -> Settings:
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name not in raw:
+            continue
+        value = raw[f.name]
+        expected = type(getattr(defaults, f.name))
+        if expected is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ValueError(f"setting {f.name!r} has the wrong type")
+        values[f.name] = value
+    return Settings(**values)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    path = path or settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        return _from_dict(raw)
+    except (OSError, ValueError) as exc:
+        aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        log.warning("Settings file unreadable (%s); kept aside as %s", exc, aside.name)
+        try:
+            os.replace(path, aside)
+        except OSError:
+            log.exception("Could not move the broken settings file aside")
+        return Settings()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder, fsync, then os.replace: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o600)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    atomic_write_text(path or settings_path(), json.dumps(dataclasses.asdict(settings), indent=2))
