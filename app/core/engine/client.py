@@ -1,0 +1,283 @@
+"""The app's side of the engine: starts the host process, sends one request at a time, streams
+replies back, and notices at once when the host dies.
+
+Blocking methods (load, chat, embed, unload) are meant for a worker thread; `cancel()` may be
+called from any thread and takes effect between two tokens, or inside llama.cpp's prompt
+evaluation through its abort callback. If the host process dies (a native crash, SIGKILL, an
+out-of-memory abort) the blocking call raises EngineCrashed with the host's last log lines, and
+the next call starts a fresh host.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, TypeVar
+
+from app.core import paths
+from app.core.engine import protocol as p
+
+log = logging.getLogger("enclave.engine.client")
+
+STARTUP_TIMEOUT_S = 120.0
+LOG_LINES_ON_CRASH = 12
+
+T = TypeVar("T")
+
+
+class EngineError(Exception):
+    """The engine answered with an error; `kind` is one of protocol.ERROR_*."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class EngineCrashed(EngineError):
+    """The host process died. `log_tail` has its last log lines, for the details view."""
+
+    def __init__(self, message: str, log_tail: str, exit_code: int | None) -> None:
+        super().__init__("crashed", message)
+        self.log_tail = log_tail
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class ClientChatStats:
+    """What the client saw, next to what the engine measured."""
+
+    engine: p.ChatStats
+    time_to_first_token_s: float  # request sent -> first token received
+    client_tokens_per_s: float  # tokens after the first / time between first and last arrival
+    total_s: float
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            return f"was stopped by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was stopped by signal {-code}"
+    return f"exited with code {code}"
+
+
+class EngineClient:
+    def __init__(self, log_path: Path | None = None) -> None:
+        self.log_path = log_path or paths.log_dir() / "engine-host.log"
+        self._ctx = multiprocessing.get_context("spawn")
+        self._cancel = self._ctx.Event()
+        self._lock = threading.Lock()  # one request at a time
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.host_pid: int | None = None
+        self.loaded: p.Loaded | None = None
+
+    # ---- process lifecycle --------------------------------------------------------------
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self) -> None:
+        """Start the host if it is not running (blocking until it says it is ready)."""
+        with self._lock:
+            self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self.is_running:
+            return
+        self._discard_process()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        from app.core.engine.host import host_main
+
+        process = self._ctx.Process(
+            target=host_main,
+            args=(child_conn, self._cancel, str(self.log_path), os.getpid()),
+            name="enclave-engine-host",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        self._process, self._conn = process, parent_conn
+        reply = self._receive(timeout=STARTUP_TIMEOUT_S)
+        if isinstance(reply, p.EngineError):
+            raise EngineError(reply.kind, reply.message)
+        if not isinstance(reply, p.HostReady):
+            raise EngineError(p.ERROR_INTERNAL, f"Unexpected first message {reply!r}")
+        self.host_pid = reply.pid
+        log.info("engine host %d ready (llama-cpp-python %s)", reply.pid, reply.llama_cpp_version)
+
+    def _discard_process(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._process = None
+        self._conn = None
+        self.host_pid = None
+        self.loaded = None
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the host politely, then firmly."""
+        self._cancel.set()
+        with self._lock:
+            if self._process is None:
+                return
+            if self.is_running and self._conn is not None:
+                try:
+                    self._conn.send(p.ShutdownRequest())
+                except OSError:
+                    pass
+                self._process.join(timeout)
+            self._discard_process()
+        self._cancel.clear()
+
+    def kill_host(self) -> None:
+        """For tests and 'Force stop': kill the host the hard way."""
+        if self._process is not None and self._process.pid:
+            os.kill(self._process.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = LOG_LINES_ON_CRASH) -> str:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(getattr(self, "_log_offset", 0))
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    # ---- messaging ----------------------------------------------------------------------
+    def _receive(self, timeout: float | None = None) -> p.Reply:
+        """Next reply from the host, or EngineCrashed the moment the process dies."""
+        assert self._conn is not None and self._process is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = wait([self._conn, self._process.sentinel], timeout=remaining)
+            if self._conn in ready:
+                try:
+                    return self._conn.recv()  # type: ignore[no-any-return]
+                except (EOFError, OSError):
+                    pass  # the host died while sending; handled below
+            if ready or not self._process.is_alive():
+                self._process.join(2)
+                code = self._process.exitcode
+                tail = self.log_tail()
+                self._discard_process()
+                raise EngineCrashed(
+                    f"The model engine {_describe_exit(code)}. Your conversation is safe; "
+                    "you can reload the model.",
+                    tail,
+                    code,
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                self._discard_process()
+                raise EngineCrashed("The model engine did not answer in time.", self.log_tail(), None)
+
+    def _request(self, request: p.Request, on_reply: Callable[[p.Reply], None] | None = None) -> p.Reply:
+        """Send one request; pass intermediate replies to on_reply; return the final one."""
+        self._ensure_started()
+        assert self._conn is not None
+        try:
+            self._conn.send(request)
+        except OSError:
+            pass  # the host is dead; _receive reports how it died
+        while True:
+            reply = self._receive()
+            if isinstance(reply, (p.LoadProgress, p.TokenBatch)):
+                if on_reply is not None:
+                    on_reply(reply)
+                continue
+            if isinstance(reply, p.EngineError):
+                raise EngineError(reply.kind, reply.message)
+            return reply
+
+    # ---- the API ------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the current load or answer as soon as possible. Safe from any thread."""
+        self._cancel.set()
+
+    def load(
+        self,
+        request: p.LoadRequest,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> p.Loaded:
+        def forward(reply: p.Reply) -> None:
+            if on_progress is not None and isinstance(reply, p.LoadProgress):
+                on_progress(reply.fraction)
+
+        with self._lock:
+            self._cancel.clear()
+            reply = self._request(request, forward)
+            assert isinstance(reply, p.Loaded)
+            self.loaded = reply
+            return reply
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        sampling: p.SamplingParams | None = None,
+        on_tokens: Callable[[str], None] | None = None,
+    ) -> tuple[str, ClientChatStats]:
+        """Stream one answer. Returns the whole text and the stats (engine's and client's)."""
+        request = p.ChatRequest(messages=messages, sampling=sampling or p.SamplingParams())
+        arrivals: list[tuple[float, int]] = []
+
+        def forward(reply: p.Reply) -> None:
+            if isinstance(reply, p.TokenBatch):
+                arrivals.append((time.perf_counter(), reply.n_tokens))
+                if on_tokens is not None:
+                    on_tokens(reply.text)
+
+        with self._lock:
+            if self.loaded is None and self.is_running is False:
+                raise EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+            self._cancel.clear()
+            sent = time.perf_counter()
+            reply = self._request(request, forward)
+            done = time.perf_counter()
+        assert isinstance(reply, p.ChatDone)
+        return reply.text, ClientChatStats(
+            engine=reply.stats,
+            time_to_first_token_s=(arrivals[0][0] - sent) if arrivals else done - sent,
+            client_tokens_per_s=_client_rate(arrivals),
+            total_s=done - sent,
+        )
+
+    def embed(self, texts: list[str], model_path: Path | str | None = None) -> list[list[float]]:
+        path = str(model_path or paths.default_embedding_model())
+        with self._lock:
+            self._cancel.clear()
+            reply = self._request(p.EmbedRequest(model_path=path, texts=list(texts)))
+        assert isinstance(reply, p.Embeddings)
+        return reply.vectors
+
+    def unload(self) -> None:
+        with self._lock:
+            if not self.is_running:
+                self.loaded = None
+                return
+            self._request(p.UnloadRequest())
+            self.loaded = None
+
+
+def _client_rate(arrivals: list[tuple[float, int]]) -> float:
+    """Tokens per second as the client sees them, not counting the wait for the first token."""
+    if len(arrivals) < 2:
+        return 0.0
+    tokens_after_first = sum(n for _, n in arrivals) - arrivals[0][1]
+    span = arrivals[-1][0] - arrivals[0][0]
+    return tokens_after_first / span if span > 0 else 0.0

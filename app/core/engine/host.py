@@ -1,0 +1,417 @@
+"""The engine host: a child process that owns llama-cpp-python and serves one request at a time.
+
+Why a separate process: a CUDA out-of-memory abort or a segfault in native code kills this
+process, not the window; the app notices, shows the last log lines and offers to reload.
+Unloading frees memory for real, because the model's buffers belong to this process.
+
+Everything native code prints (llama.cpp's logs) goes to a log file, so the client can show
+the last lines when the host dies. The log never contains prompts or answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+from app.core.chat.templates import fallback_chat_format
+from app.core.engine import protocol as p
+
+log = logging.getLogger("enclave.engine.host")
+
+TOKEN_FLUSH_INTERVAL_S = 1 / 30  # tokens reach the GUI at most ~30 times a second
+PROGRESS_INTERVAL_S = 0.05
+EMBED_CONTEXT = 2048  # tokens per embedding batch; each text is truncated to the model's window
+
+# Test-only fault injection (set by tests, never by the app): simulate the native abort a
+# CUDA out-of-memory error causes when a model is loaded with GPU layers.
+FAULT_ENV = "ENCLAVE_ENGINE_FAULT"
+
+
+def _redirect_native_output(log_path: str) -> None:
+    """Point fd 1 and 2 (where llama.cpp and ggml print) and Python's streams at the log file."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 2)
+    os.dup2(fd, 1)
+    os.close(fd)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stdout = sys.stderr
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        force=True,
+    )
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the app is gone, so a killed GUI never leaves a model in memory."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _physical_cores() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def _tail(path: str, max_bytes: int = 16_000) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
+    """Turn llama.cpp's log after a failed load into (error kind, a sentence for people)."""
+    lowered = log_text.lower()
+    name = os.path.basename(model_path)
+    if "unknown model architecture" in lowered:
+        arch = ""
+        for line in log_text.splitlines():
+            if "unknown model architecture" in line.lower():
+                arch = line.split("unknown model architecture", 1)[1].strip(" :'\"\n")
+        what = f" ('{arch}')" if arch else ""
+        return (
+            p.ERROR_LOAD_FAILED,
+            f"{name} uses a model type{what} that this version of the engine cannot run yet.",
+        )
+    if any(s in lowered for s in ("out of memory", "failed to allocate", "unable to allocate")):
+        return (
+            p.ERROR_OUT_OF_MEMORY,
+            f"There was not enough memory to load {name}. Try a smaller model or context size.",
+        )
+    if "failed to read magic" in lowered or "invalid magic" in lowered:
+        return p.ERROR_LOAD_FAILED, f"{name} is not a GGUF model file."
+    if "tensor" in lowered and ("data is not within" in lowered or "out of bounds" in lowered):
+        return p.ERROR_LOAD_FAILED, f"{name} is incomplete or damaged (truncated download?)."
+    return p.ERROR_LOAD_FAILED, f"{name} could not be loaded; the engine log has the details."
+
+
+class _ProgressHook:
+    """Injects llama.cpp's load progress callback into the params Llama() builds.
+
+    llama-cpp-python does not expose progress_callback, so for the duration of one load we wrap
+    llama_model_default_params (the host is single-threaded, so this is safe). Returning False
+    from the callback aborts the load: that is how Cancel works while loading.
+    """
+
+    def __init__(self, send: Any, cancel: Event) -> None:
+        self._send = send
+        self._cancel = cancel
+        self._last = 0.0
+        import llama_cpp.llama_cpp as raw
+
+        self._raw = raw
+
+        def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
+            now = time.monotonic()
+            if now - self._last >= PROGRESS_INTERVAL_S or fraction >= 1.0:
+                self._last = now
+                self._send(p.LoadProgress(float(fraction)))
+            return not self._cancel.is_set()
+
+        self._callback = raw.llama_progress_callback(on_progress)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        original = self._raw.llama_model_default_params
+        callback = self._callback
+
+        def params_with_progress() -> Any:
+            params = original()
+            params.progress_callback = callback
+            return params
+
+        self._raw.llama_model_default_params = params_with_progress
+        try:
+            yield
+        finally:
+            self._raw.llama_model_default_params = original
+
+
+class HostEngine:
+    def __init__(self, conn: Connection, cancel: Event, log_path: str) -> None:
+        self.conn = conn
+        self.cancel = cancel
+        self.log_path = log_path
+        self.chat_llm: Any = None
+        self.chat_path = ""
+        self.embed_llm: Any = None
+        self.embed_path = ""
+        import llama_cpp.llama_cpp as raw
+
+        self._raw = raw
+        self._abort_cb = raw.ggml_abort_callback(lambda _data: bool(self.cancel.is_set()))
+        self._no_abort_cb = ctypes.cast(None, raw.ggml_abort_callback)
+
+    def send(self, message: p.Reply) -> None:
+        self.conn.send(message)
+
+    def handle(self, request: p.Request) -> None:
+        if isinstance(request, p.LoadRequest):
+            self.send(self.load(request))
+        elif isinstance(request, p.ChatRequest):
+            self.send(self.chat(request))
+        elif isinstance(request, p.EmbedRequest):
+            self.send(self.embed(request))
+        elif isinstance(request, p.UnloadRequest):
+            self.unload()
+            self.send(p.Unloaded())
+        else:
+            self.send(p.EngineError(p.ERROR_BAD_REQUEST, f"Unknown request {type(request).__name__}"))
+
+    # ---- load / unload ------------------------------------------------------------------
+    def _free_chat_model(self) -> None:
+        if self.chat_llm is not None:
+            self.chat_llm.close()
+            self.chat_llm = None
+            self.chat_path = ""
+            gc.collect()
+
+    def unload(self) -> None:
+        self._free_chat_model()
+        if self.embed_llm is not None:
+            self.embed_llm.close()
+            self.embed_llm = None
+            self.embed_path = ""
+        gc.collect()
+
+    def load(self, request: p.LoadRequest) -> p.Loaded | p.EngineError:
+        from llama_cpp import Llama
+
+        self._free_chat_model()
+        if not os.path.isfile(request.model_path):
+            return p.EngineError(p.ERROR_LOAD_FAILED, f"The file {request.model_path} is not there.")
+        fault = os.environ.get(FAULT_ENV, "")
+        if fault == "abort_on_gpu_load" and request.n_gpu_layers > 0:
+            log.error("ggml_cuda_host_malloc: CUDA error: out of memory (simulated by %s)", FAULT_ENV)
+            sys.stderr.flush()
+            os.abort()
+        log.info(
+            "loading %s n_gpu_layers=%d n_ctx=%d",
+            os.path.basename(request.model_path),
+            request.n_gpu_layers,
+            request.n_ctx,
+        )
+        started = time.perf_counter()
+        log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+        hook = _ProgressHook(self.send, self.cancel)
+        threads = request.n_threads or _physical_cores()
+        try:
+            with hook.installed():
+                llm = Llama(
+                    model_path=str(request.model_path),
+                    n_gpu_layers=request.n_gpu_layers,
+                    n_ctx=request.n_ctx,
+                    n_batch=512,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    chat_format=None,
+                    verbose=True,
+                )
+        except Exception as exc:  # llama-cpp-python raises ValueError with no reason; the log has it
+            sys.stderr.flush()
+            if self.cancel.is_set():
+                return p.EngineError(p.ERROR_LOAD_FAILED, "Loading was cancelled.", {"cancelled": True})
+            new_log = _tail(self.log_path, 64_000)[-(os.path.getsize(self.log_path) - log_offset) :]
+            kind, message = explain_load_failure(new_log + "\n" + str(exc), request.model_path)
+            log.error("load failed: %s (%s)", kind, exc)
+            return p.EngineError(kind, message)
+        metadata = {str(k): str(v) for k, v in llm.metadata.items() if k != "tokenizer.chat_template"}
+        has_template = "tokenizer.chat_template" in llm.metadata
+        chat_format = request.chat_format
+        if chat_format is None and not has_template:
+            chat_format = fallback_chat_format(metadata.get("general.architecture", ""))
+        if chat_format is not None:
+            self._apply_chat_format(llm, chat_format)
+        self.chat_llm = llm
+        self.chat_path = request.model_path
+        return p.Loaded(
+            model_path=request.model_path,
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            n_gpu_layers=request.n_gpu_layers,
+            chat_format=chat_format or "gguf-template",
+            load_seconds=time.perf_counter() - started,
+            metadata=metadata,
+        )
+
+    @staticmethod
+    def _apply_chat_format(llm: Any, chat_format: str) -> None:
+        from llama_cpp import llama_chat_format
+
+        llm.chat_format = chat_format
+        llm.chat_handler = llama_chat_format.get_chat_completion_handler(chat_format)
+
+    # ---- chat ---------------------------------------------------------------------------
+    def _set_abort(self, enabled: bool) -> None:
+        # Only during prompt evaluation: the callback runs for every graph node, which would
+        # cost a few percent of decode speed; between tokens the cancel event is checked anyway.
+        callback = self._abort_cb if enabled else self._no_abort_cb
+        self._raw.llama_set_abort_callback(self.chat_llm._ctx.ctx, callback, None)
+
+    def chat(self, request: p.ChatRequest) -> p.ChatDone | p.EngineError:
+        llm = self.chat_llm
+        if llm is None:
+            return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+        s = request.sampling
+        self._raw.llama_perf_context_reset(llm._ctx.ctx)
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        pending: list[str] = []
+        pieces: list[str] = []
+        n_chunks = 0
+        prompt_tokens = 0
+        finish_reason = "stop"
+        last_flush = started
+        self._set_abort(True)
+        try:
+            stream = llm.create_chat_completion(
+                messages=request.messages,
+                stream=True,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                top_k=s.top_k,
+                min_p=s.min_p,
+                repeat_penalty=s.repeat_penalty,
+                max_tokens=s.max_tokens,
+                seed=s.seed,
+            )
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                delta = choice.get("delta", {}).get("content") or ""
+                if choice.get("finish_reason"):
+                    finish_reason = choice["finish_reason"]
+                if delta:
+                    if first_token_at is None:
+                        first_token_at = time.perf_counter()
+                        prompt_tokens = llm.n_tokens
+                        self._set_abort(False)
+                    n_chunks += 1
+                    pending.append(delta)
+                    pieces.append(delta)
+                now = time.perf_counter()
+                if pending and (n_chunks == 1 or now - last_flush >= TOKEN_FLUSH_INTERVAL_S):
+                    self.send(p.TokenBatch("".join(pending), len(pending)))
+                    pending.clear()
+                    last_flush = now
+                if self.cancel.is_set():
+                    finish_reason = "cancelled"
+                    stream.close()
+                    break
+        except RuntimeError as exc:
+            if not self.cancel.is_set():
+                log.error("decode failed: %s", exc)
+                return p.EngineError(p.ERROR_INTERNAL, f"The engine failed while answering: {exc}")
+            finish_reason = "cancelled"
+        finally:
+            self._set_abort(False)
+        if pending:
+            self.send(p.TokenBatch("".join(pending), len(pending)))
+        ended = time.perf_counter()
+        perf = self._raw.llama_perf_context(llm._ctx.ctx)
+        generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
+        return p.ChatDone(
+            text="".join(pieces),
+            stats=p.ChatStats(
+                prompt_tokens=prompt_tokens,
+                generated_tokens=generated,
+                time_to_first_token_s=(first_token_at or ended) - started,
+                total_s=ended - started,
+                engine_eval_tokens_per_s=_rate(perf.n_eval, perf.t_eval_ms),
+                engine_prompt_tokens_per_s=_rate(perf.n_p_eval, perf.t_p_eval_ms),
+                prompt_tokens_evaluated=int(perf.n_p_eval),
+                finish_reason=finish_reason,
+            ),
+        )
+
+    # ---- embeddings ---------------------------------------------------------------------
+    def embed(self, request: p.EmbedRequest) -> p.Embeddings | p.EngineError:
+        from llama_cpp import Llama
+
+        if self.embed_llm is None or self.embed_path != request.model_path:
+            if self.embed_llm is not None:
+                self.embed_llm.close()
+                self.embed_llm = None
+            try:
+                self.embed_llm = Llama(
+                    model_path=str(request.model_path),
+                    embedding=True,
+                    n_ctx=EMBED_CONTEXT,
+                    n_batch=EMBED_CONTEXT,
+                    n_ubatch=EMBED_CONTEXT,
+                    n_threads=_physical_cores(),
+                    verbose=True,
+                )
+            except Exception as exc:
+                sys.stderr.flush()
+                kind, message = explain_load_failure(_tail(self.log_path) + str(exc), request.model_path)
+                return p.EngineError(kind, message)
+            self.embed_path = request.model_path
+        try:
+            vectors = self.embed_llm.embed(request.texts, normalize=request.normalize, truncate=True)
+        except Exception as exc:
+            log.error("embedding failed: %s", type(exc).__name__)
+            return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
+        return p.Embeddings([list(map(float, v)) for v in vectors])
+
+
+def _rate(count: int, millis: float) -> float:
+    return float(count) / (millis / 1000.0) if millis > 0 else 0.0
+
+
+def host_main(conn: Connection, cancel: Event, log_path: str, parent_pid: int) -> None:
+    """Entry point of the child process (multiprocessing "spawn")."""
+    _redirect_native_output(log_path)
+    _watch_parent(parent_pid)
+    log.info("engine host %d started", os.getpid())
+    try:
+        import llama_cpp
+
+        version = getattr(llama_cpp, "__version__", "?")
+        engine = HostEngine(conn, cancel, log_path)
+    except Exception as exc:  # the engine library itself is missing or broken
+        log.exception("engine failed to start")
+        conn.send(p.EngineError(p.ERROR_INTERNAL, f"The model engine could not start: {exc}"))
+        return
+    conn.send(p.HostReady(pid=os.getpid(), llama_cpp_version=version))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            break
+        if isinstance(request, p.ShutdownRequest):
+            break
+        try:
+            engine.handle(request)
+        except (BrokenPipeError, EOFError):
+            break
+        except Exception as exc:
+            log.exception("request failed")
+            try:
+                conn.send(p.EngineError(p.ERROR_INTERNAL, f"The engine hit an error: {exc}"))
+            except OSError:
+                break
+    engine.unload()
+    log.info("engine host %d stopped", os.getpid())

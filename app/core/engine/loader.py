@@ -1,0 +1,88 @@
+"""Load a model the way a user expects: plan it for this machine, load it with progress, and if
+the GPU runs out of memory anyway (another program took VRAM, the estimate was off), retry once
+automatically with fewer GPU layers and say so in plain words.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.engine import protocol as p
+from app.core.engine.client import EngineClient, EngineCrashed, EngineError
+from app.core.gguf_facts import ModelFacts, read_model_facts
+from app.core.hardware import HardwareInfo, detect_hardware
+from app.core.planner import OffloadPlan, plan_offload
+
+log = logging.getLogger("enclave.engine.loader")
+
+# After a GPU out-of-memory failure, offload this fraction of the layers that failed.
+RETRY_LAYER_FRACTION = 0.75
+
+
+class ModelDoesNotFit(EngineError):
+    def __init__(self, plan: OffloadPlan) -> None:
+        super().__init__("does_not_fit", plan.summary)
+        self.plan = plan
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    loaded: p.Loaded
+    facts: ModelFacts
+    plan: OffloadPlan  # the plan that actually loaded
+    notice: str | None  # set when we had to fall back; show it to the user
+
+
+def _is_memory_failure(exc: EngineError) -> bool:
+    # A CUDA OOM often aborts the process outright (EngineCrashed); sometimes llama.cpp
+    # reports a failed allocation and returns an error instead.
+    return isinstance(exc, EngineCrashed) or exc.kind == p.ERROR_OUT_OF_MEMORY
+
+
+def load_model(
+    client: EngineClient,
+    model_path: Path | str,
+    *,
+    wanted_ctx: int | None = None,
+    n_threads: int = 0,
+    chat_format: str | None = None,
+    hardware: HardwareInfo | None = None,
+    facts: ModelFacts | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> LoadOutcome:
+    """Plan and load; raises GGUFError (bad file), ModelDoesNotFit, EngineError/EngineCrashed."""
+    facts = facts or read_model_facts(Path(model_path))
+    hardware = hardware or detect_hardware()
+    plan = plan_offload(facts, hardware, wanted_ctx)
+    if not plan.fits:
+        raise ModelDoesNotFit(plan)
+
+    def request_for(chosen: OffloadPlan) -> p.LoadRequest:
+        return p.LoadRequest(
+            model_path=str(model_path),
+            n_gpu_layers=chosen.n_gpu_layers,
+            n_ctx=chosen.n_ctx,
+            n_threads=n_threads,
+            chat_format=chat_format,
+        )
+
+    try:
+        return LoadOutcome(client.load(request_for(plan), on_progress), facts, plan, None)
+    except EngineError as exc:
+        if plan.n_gpu_layers == 0 or not _is_memory_failure(exc):
+            raise
+        log.warning("GPU load with %d layers failed (%s); retrying with fewer", plan.n_gpu_layers, exc.kind)
+    # Free VRAM may have changed since we planned: measure again, and cap the layers.
+    fewer = max(0, int(plan.n_gpu_layers * RETRY_LAYER_FRACTION))
+    retry_plan = plan_offload(facts, detect_hardware(), wanted_ctx, max_gpu_layers=fewer)
+    if not retry_plan.fits:
+        raise ModelDoesNotFit(retry_plan)
+    loaded = client.load(request_for(retry_plan), on_progress)
+    notice = (
+        f"Your GPU ran out of memory with {plan.n_gpu_layers} layers, so Enclave loaded the model "
+        f"with {retry_plan.n_gpu_layers} layers on the GPU instead. It works, a little slower."
+    )
+    return LoadOutcome(loaded, facts, retry_plan, notice)

@@ -1,0 +1,141 @@
+"""Messages between the app and the engine host process, as plain picklable dataclasses.
+
+One request at a time travels app -> host over a multiprocessing Pipe; the host answers with
+zero or more progress/token messages and exactly one final message (Loaded, ChatDone,
+Embeddings, Unloaded or EngineError). Cancel does not travel over the pipe: it is a shared
+multiprocessing.Event, so it takes effect between two tokens even while the host is busy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+# ---- requests (app -> host) -------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    model_path: str
+    n_gpu_layers: int = 0
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: the host picks the number of physical cores
+    chat_format: str | None = None  # None: the GGUF's own template, or a fallback by architecture
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 1024
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, str]]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    model_path: str  # the embedding model; loaded once and kept beside the chat model
+    texts: list[str]
+    normalize: bool = True
+
+
+@dataclass(frozen=True)
+class UnloadRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class ShutdownRequest:
+    pass
+
+
+# ---- replies (host -> app) --------------------------------------------------------------
+@dataclass(frozen=True)
+class HostReady:
+    pid: int
+    llama_cpp_version: str
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    fraction: float  # 0.0 .. 1.0
+
+
+@dataclass(frozen=True)
+class Loaded:
+    model_path: str
+    n_ctx: int
+    n_ctx_train: int
+    n_gpu_layers: int
+    chat_format: str
+    load_seconds: float
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    text: str
+    n_tokens: int
+
+
+@dataclass(frozen=True)
+class ChatStats:
+    prompt_tokens: int
+    generated_tokens: int
+    time_to_first_token_s: float  # host-side: request received -> first token sampled
+    total_s: float
+    engine_eval_tokens_per_s: float  # llama.cpp's own perf counters (decode only)
+    engine_prompt_tokens_per_s: float
+    prompt_tokens_evaluated: int  # fewer than prompt_tokens when the KV cache was reused
+    finish_reason: str  # "stop" | "length" | "cancelled"
+
+
+@dataclass(frozen=True)
+class ChatDone:
+    text: str
+    stats: ChatStats
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+
+
+@dataclass(frozen=True)
+class Unloaded:
+    pass
+
+
+# Kinds of EngineError, so callers can react without parsing messages.
+ERROR_NOT_LOADED = "not_loaded"
+ERROR_LOAD_FAILED = "load_failed"
+ERROR_OUT_OF_MEMORY = "out_of_memory"
+ERROR_BAD_REQUEST = "bad_request"
+ERROR_INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class EngineError:
+    kind: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Request = LoadRequest | ChatRequest | EmbedRequest | UnloadRequest | ShutdownRequest
+Reply = (
+    HostReady
+    | LoadProgress
+    | Loaded
+    | TokenBatch
+    | ChatDone
+    | Embeddings
+    | Unloaded
+    | EngineError
+)
