@@ -1,0 +1,171 @@
+"""Passages -> chunks of about `target_tokens`, cut at paragraph ends (or sentence ends when a
+paragraph is too long), with a little overlap so a fact split across a cut is still found whole
+in one chunk.
+
+Why these sizes: the bundled embedding model (all-MiniLM-L6-v2) reads 256 tokens, so chunks near
+that size are embedded whole; a bit longer is fine for BM25, which sees the entire text. Tokens
+are estimated (words and punctuation, `estimate_tokens`) rather than counted with the model's
+tokenizer: chunking must not need the model, and the embedder truncates anyway.
+
+Each chunk keeps its source: file, first and last PDF page, and the heading of its first passage.
+A chunk never spans two files. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from app.core.documents.extract import Passage
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+# Sentence end: . ! ? (optionally closed by a quote or bracket) followed by space and a capital,
+# digit or opening quote. Abbreviations ("e.g. the") mostly survive because a lowercase follows.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u00c0-\u024f])")
+
+
+def estimate_tokens(text: str) -> int:
+    """About the WordPiece/BPE token count for English prose (words + punctuation, long words
+    counted as two)."""
+    return sum(1 + len(t) // 10 for t in _TOKEN.findall(text))
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkConfig:
+    target_tokens: int = 250  # cut at the next paragraph end after this
+    max_tokens: int = 380  # never more: cut at a sentence end (or words) before this
+    min_tokens: int = 60  # a heading change starts a new chunk only past this
+    overlap_tokens: int = 40  # tail sentences of one chunk repeated at the start of the next
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    text: str
+    file: str
+    page: int | None
+    page_end: int | None
+    heading: str | None
+    ordinal: int  # position within its file
+    n_tokens: int
+
+
+@dataclass(slots=True)
+class _Unit:
+    """A sentence (or a piece of one) with its source and whether it opens a paragraph."""
+
+    text: str
+    tokens: int
+    page: int | None
+    heading: str | None
+    para_start: bool
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _split_words(text: str, max_tokens: int) -> list[str]:
+    """Last resort for a "sentence" longer than a chunk (tables, lists without periods)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    count = 0
+    for word in text.split():
+        n = estimate_tokens(word)
+        if current and count + n > max_tokens:
+            pieces.append(" ".join(current))
+            current, count = [], 0
+        current.append(word)
+        count += n
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def _units(
+    passages: Iterable[Passage], config: ChunkConfig, count: Callable[[str], int]
+) -> list[_Unit]:
+    units: list[_Unit] = []
+    for passage in passages:
+        tokens = count(passage.text)
+        if tokens <= config.max_tokens:
+            units.append(_Unit(passage.text, tokens, passage.page, passage.heading, True))
+            continue
+        first = True
+        for sentence in split_sentences(passage.text):
+            n = count(sentence)
+            parts = (
+                [sentence] if n <= config.max_tokens else _split_words(sentence, config.max_tokens)
+            )
+            for part in parts:
+                units.append(_Unit(part, count(part), passage.page, passage.heading, first))
+                first = False
+    return units
+
+
+def chunk_passages(
+    passages: Sequence[Passage],
+    config: ChunkConfig | None = None,
+    count_tokens: Callable[[str], int] = estimate_tokens,
+) -> list[Chunk]:
+    """Chunks for the passages of ONE file, in order."""
+    config = config or ChunkConfig()
+    units = _units(passages, config, count_tokens)
+    chunks: list[Chunk] = []
+    current: list[_Unit] = []
+    size = 0
+    fresh = 0  # units in `current` that are not overlap from the previous chunk
+
+    def emit() -> None:
+        nonlocal current, size, fresh
+        if not fresh:
+            return
+        pages = [u.page for u in current if u.page is not None]
+        text = ""
+        for u in current:
+            if text:
+                text += "\n\n" if u.para_start else " "
+            text += u.text
+        file = passages[0].file
+        chunks.append(
+            Chunk(
+                text=text,
+                file=file,
+                page=min(pages) if pages else None,
+                page_end=max(pages) if pages else None,
+                heading=next((u.heading for u in current if u.heading), None),
+                ordinal=len(chunks),
+                n_tokens=size,
+            )
+        )
+        # Overlap: the last sentences, up to overlap_tokens, open the next chunk.
+        tail: list[_Unit] = []
+        tail_size = 0
+        for u in reversed(current):
+            if tail_size + u.tokens > config.overlap_tokens:
+                break
+            tail.insert(0, u)
+            tail_size += u.tokens
+        if tail and tail[0] is current[0]:
+            tail, tail_size = [], 0  # the whole chunk is small: no point repeating it
+        current, size, fresh = tail, tail_size, 0
+
+    for unit in units:
+        heading_changed = bool(current) and unit.heading != current[-1].heading
+        if current and size + unit.tokens > config.max_tokens:
+            emit()
+            if size + unit.tokens > config.max_tokens:  # overlap + this unit too big
+                current, size = [], 0
+        elif (
+            fresh
+            and unit.para_start
+            and (size >= config.target_tokens or (heading_changed and size >= config.min_tokens))
+        ):
+            emit()
+            if heading_changed:
+                current, size = [], 0  # overlap from another section would mislead
+        current.append(unit)
+        size += unit.tokens
+        fresh += 1
+    emit()
+    return chunks

@@ -1,0 +1,65 @@
+"""The embedder interface, and the batching/normalising every caller needs around it.
+
+`Embedder` is a Protocol so the app can pass one backed by the engine host process
+(`EngineClient.embed`), while tests and the CLI use the in-process `LocalEmbedder`
+(local_embedder.py). Anything with `model_id`, `dim` and `embed(texts)` works.
+
+`model_id` is stored per collection: vectors from two different models are not comparable, so a
+collection indexed with model A is re-embedded when the user picks model B.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+
+    def embed(self, texts: list[str]) -> Any:
+        """One vector per text: list[list[float]] or a 2-D numpy array. May block."""
+        ...
+
+
+def as_unit_vectors(raw: Any, dim: int | None = None) -> Vectors:
+    """float32 matrix with L2-normalised rows, so cosine similarity is a dot product."""
+    matrix = np.asarray(raw, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if dim is not None and matrix.shape[1] != dim:
+        raise ValueError(f"embedder returned {matrix.shape[1]}-dim vectors, expected {dim}")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(matrix / norms, dtype=np.float32)
+
+
+def embed_batched(
+    embedder: Embedder,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Vectors:
+    """Embed in batches (so progress and cancel are checked between them). `on_batch(n)` gets
+    the count of texts done so far. Returns an (n, dim) unit-vector matrix."""
+    parts: list[Vectors] = []
+    done = 0
+    for start in range(0, len(texts), batch_size):
+        if should_stop is not None and should_stop():
+            break
+        batch = list(texts[start : start + batch_size])
+        parts.append(as_unit_vectors(embedder.embed(batch), embedder.dim))
+        done += len(batch)
+        if on_batch is not None:
+            on_batch(done)
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.vstack(parts)

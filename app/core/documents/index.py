@@ -1,0 +1,521 @@
+"""The documents index: one SQLite file (paths.data_dir()/documents.db) holding collections,
+their files, chunks, an FTS5 table for BM25 and the chunk vectors (float32 BLOBs).
+
+Schema (migrated with `PRAGMA user_version`, WAL so a search reads while an indexer writes):
+
+    collections(id, name UNIQUE, embed_model_id, embed_dim, state, generation, ...)
+    collection_roots(collection_id, path)            what the user added: files and folders
+    files(id, collection_id, path, size, mtime_ns, sha256, status, error, n_chunks, n_pages, ...)
+        status: "indexed" | "error" (error says why) | "skipped" (error says why: format, size)
+    chunks(id, collection_id, file_id, ordinal, text, page, page_end, heading, n_tokens, embedding)
+        embedding: float32 little-endian BLOB of embed_dim values, NULL until embedded
+    chunks_fts(text, heading)                        FTS5, external content = chunks, via triggers
+
+`collections.embed_model_id` says which model made the vectors; vectors from another model are
+cleared and recomputed (see indexer.py). `generation` is bumped by every write so searchers can
+cache the vector matrix and notice when it is stale.
+
+Threading: a `DocumentIndex` may be created on one thread and used on another; its methods are
+serialised by a lock. Prefer one instance per worker; SQLite WAL lets them run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.core.documents.chunking import Chunk
+from app.core.documents.embedding import Vectors
+
+log = logging.getLogger("enclave.documents.index")
+
+DB_FILENAME = "documents.db"
+
+
+def default_db_path() -> Path:
+    from app.core import paths
+
+    return paths.data_dir() / DB_FILENAME
+
+
+_MIGRATIONS: list[str] = [
+    # 1: first schema
+    """
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        embed_model_id TEXT,
+        embed_dim INTEGER,
+        state TEXT NOT NULL DEFAULT 'new',
+        generation INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE collection_roots (
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        PRIMARY KEY (collection_id, path)
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        n_chunks INTEGER NOT NULL DEFAULT 0,
+        n_pages INTEGER,
+        indexed_at REAL NOT NULL,
+        UNIQUE (collection_id, path)
+    );
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        page INTEGER,
+        page_end INTEGER,
+        heading TEXT,
+        n_tokens INTEGER NOT NULL,
+        embedding BLOB
+    );
+    CREATE INDEX chunks_file ON chunks(file_id);
+    CREATE INDEX chunks_collection ON chunks(collection_id);
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, heading, content='chunks', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+    END;
+    CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
+        VALUES ('delete', old.id, old.text, old.heading);
+    END;
+    CREATE TRIGGER chunks_au AFTER UPDATE OF text, heading ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
+        VALUES ('delete', old.id, old.text, old.heading);
+        INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+    END;
+    """,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: int
+    name: str
+    roots: list[str]
+    embed_model_id: str | None
+    embed_dim: int | None
+    state: str  # "new" | "indexing" (running or interrupted) | "ready"
+    generation: int
+    n_files: int
+    n_chunks: int
+    n_errors: int
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str  # "indexed" | "error" | "skipped"
+    error: str | None
+    n_chunks: int
+    n_pages: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    id: int
+    collection: str
+    file: str
+    ordinal: int
+    text: str
+    page: int | None
+    page_end: int | None
+    heading: str | None
+
+
+class CollectionNotFound(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"there is no collection named {name!r}")
+        self.name = name
+
+
+class DocumentIndex:
+    """Open (creating or migrating) the index database. Use as a context manager or close()."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per file.
+        self._db = sqlite3.connect(
+            str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(_MIGRATIONS):
+                raise RuntimeError(
+                    f"{self.path.name} was written by a newer Enclave (schema {version})"
+                )
+            for number in range(version + 1, len(_MIGRATIONS) + 1):
+                log.info("migrating documents index to schema %d", number)
+                # executescript commits first; the script and version bump run as one unit.
+                self._db.executescript(
+                    f"BEGIN; {_MIGRATIONS[number - 1]}; PRAGMA user_version={number}; COMMIT;"
+                )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> DocumentIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _bump(self, db: sqlite3.Connection, collection_id: int) -> None:
+        db.execute(
+            "UPDATE collections SET generation = generation + 1, updated_at = ? WHERE id = ?",
+            (time.time(), collection_id),
+        )
+
+    # --- collections ------------------------------------------------------------------------
+
+    def create_collection(self, name: str, roots: Sequence[Path | str] = ()) -> Collection:
+        name = name.strip()
+        if not name:
+            raise ValueError("a collection needs a name")
+        now = time.time()
+        with self.transaction() as db:
+            try:
+                cur = db.execute(
+                    "INSERT INTO collections(name, created_at, updated_at) VALUES (?, ?, ?)",
+                    (name, now, now),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"a collection named {name!r} already exists") from None
+            cid = int(cur.lastrowid or 0)
+            self._insert_roots(db, cid, roots)
+        return self.collection(name)
+
+    def _insert_roots(self, db: sqlite3.Connection, cid: int, roots: Sequence[Path | str]) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO collection_roots(collection_id, path) VALUES (?, ?)",
+            [(cid, str(Path(r).expanduser().resolve())) for r in roots],
+        )
+
+    def add_roots(self, name: str, roots: Sequence[Path | str]) -> Collection:
+        cid = self.collection(name).id
+        with self.transaction() as db:
+            self._insert_roots(db, cid, roots)
+            self._bump(db, cid)
+        return self.collection(name)
+
+    def remove_roots(self, name: str, roots: Sequence[Path | str]) -> Collection:
+        """Forget roots; their files leave the index at the next indexing run."""
+        cid = self.collection(name).id
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM collection_roots WHERE collection_id = ? AND path = ?",
+                [(cid, str(Path(r).expanduser().resolve())) for r in roots],
+            )
+            self._bump(db, cid)
+        return self.collection(name)
+
+    def delete_collection(self, name: str) -> None:
+        cid = self.collection(name).id
+        with self.transaction() as db:
+            # Chunks first, through the FTS trigger; the cascade would do it row by row anyway.
+            db.execute("DELETE FROM chunks WHERE collection_id = ?", (cid,))
+            db.execute("DELETE FROM collections WHERE id = ?", (cid,))
+
+    def _collection_from_row(self, row: sqlite3.Row) -> Collection:
+        cid = int(row["id"])
+        roots = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT path FROM collection_roots WHERE collection_id = ? ORDER BY path", (cid,)
+            )
+        ]
+        counts = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n_chunks), 0), "
+            "COALESCE(SUM(status = 'error'), 0) FROM files "
+            "WHERE collection_id = ? AND status != 'skipped'",
+            (cid,),
+        ).fetchone()
+        return Collection(
+            id=cid,
+            name=row["name"],
+            roots=roots,
+            embed_model_id=row["embed_model_id"],
+            embed_dim=row["embed_dim"],
+            state=row["state"],
+            generation=int(row["generation"]),
+            n_files=int(counts[0]),
+            n_chunks=int(counts[1]),
+            n_errors=int(counts[2]),
+            updated_at=float(row["updated_at"]),
+        )
+
+    def find_collection(self, name: str) -> Collection | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM collections WHERE name = ?", (name,)).fetchone()
+            return self._collection_from_row(row) if row else None
+
+    def collection(self, name: str) -> Collection:
+        found = self.find_collection(name)
+        if found is None:
+            raise CollectionNotFound(name)
+        return found
+
+    def collections(self) -> list[Collection]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM collections ORDER BY name").fetchall()
+            return [self._collection_from_row(r) for r in rows]
+
+    def set_state(self, collection_id: int, state: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE collections SET state = ? WHERE id = ?", (state, collection_id))
+
+    def set_embedding_model(self, collection_id: int, model_id: str | None, dim: int | None) -> int:
+        """Record the model that makes this collection's vectors. If it differs from the one
+        stored, the old vectors are dropped (they are not comparable). Returns vectors dropped."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT embed_model_id FROM collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+            if row is None or row[0] == model_id:
+                return 0
+            cur = db.execute(
+                "UPDATE chunks SET embedding = NULL"
+                " WHERE collection_id = ? AND embedding IS NOT NULL",
+                (collection_id,),
+            )
+            db.execute(
+                "UPDATE collections SET embed_model_id = ?, embed_dim = ? WHERE id = ?",
+                (model_id, dim, collection_id),
+            )
+            self._bump(db, collection_id)
+            return max(0, cur.rowcount)
+
+    # --- files (for the indexer) ------------------------------------------------------------
+
+    def files(self, collection_id: int) -> dict[str, FileRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, path, size, mtime_ns, sha256, status, error, n_chunks, n_pages "
+                "FROM files WHERE collection_id = ?",
+                (collection_id,),
+            ).fetchall()
+        return {r["path"]: FileRecord(**dict(r)) for r in rows}
+
+    def store_file(
+        self,
+        collection_id: int,
+        path: str,
+        *,
+        size: int,
+        mtime_ns: int,
+        sha256: str | None,
+        status: str,
+        error: str | None = None,
+        chunks: Sequence[Chunk] = (),
+        vectors: Vectors | None = None,
+        n_pages: int | None = None,
+    ) -> int:
+        """Replace everything about one file in ONE transaction: a crash leaves the file either
+        fully indexed (old or new version) or not at all, which is what makes indexing resumable."""
+        if vectors is not None and len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk")
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT id FROM files WHERE collection_id = ? AND path = ?", (collection_id, path)
+            ).fetchone()
+            now = time.time()
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO files(collection_id, path, size, mtime_ns, sha256, status, error,"
+                    " n_chunks, n_pages, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        collection_id,
+                        path,
+                        size,
+                        mtime_ns,
+                        sha256,
+                        status,
+                        error,
+                        len(chunks),
+                        n_pages,
+                        now,
+                    ),
+                )
+                file_id = int(cur.lastrowid or 0)
+            else:
+                file_id = int(row[0])
+                db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+                db.execute(
+                    "UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, status = ?, error = ?,"
+                    " n_chunks = ?, n_pages = ?, indexed_at = ? WHERE id = ?",
+                    (size, mtime_ns, sha256, status, error, len(chunks), n_pages, now, file_id),
+                )
+            db.executemany(
+                "INSERT INTO chunks(collection_id, file_id, ordinal, text, page, page_end, heading,"
+                " n_tokens, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        collection_id,
+                        file_id,
+                        c.ordinal,
+                        c.text,
+                        c.page,
+                        c.page_end,
+                        c.heading,
+                        c.n_tokens,
+                        _blob(vectors[i]) if vectors is not None else None,
+                    )
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            self._bump(db, collection_id)
+        return file_id
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        """Same content, new mtime (a copy, a `touch`): remember the stat, keep the chunks."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id)
+            )
+
+    def remove_file(self, collection_id: int, file_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+            self._bump(db, collection_id)
+
+    def chunks_missing_vectors(self, collection_id: int, limit: int) -> list[tuple[int, str]]:
+        with self._lock:
+            return [
+                (int(r[0]), r[1])
+                for r in self._db.execute(
+                    "SELECT id, text FROM chunks WHERE collection_id = ? AND embedding IS NULL "
+                    "ORDER BY id LIMIT ?",
+                    (collection_id, limit),
+                )
+            ]
+
+    def count_missing_vectors(self, collection_id: int) -> int:
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND embedding IS NULL",
+                    (collection_id,),
+                ).fetchone()[0]
+            )
+
+    def set_vectors(self, collection_id: int, chunk_ids: Sequence[int], vectors: Vectors) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE chunks SET embedding = ? WHERE id = ?",
+                [(_blob(v), cid) for cid, v in zip(chunk_ids, vectors, strict=True)],
+            )
+            self._bump(db, collection_id)
+
+    # --- reads for search -------------------------------------------------------------------
+
+    def fts_search(
+        self, collection_ids: Sequence[int], match: str, limit: int
+    ) -> list[tuple[int, float]]:
+        """(chunk id, bm25 score; lower is better as SQLite reports it), best first."""
+        if not collection_ids or not match:
+            return []
+        marks = ",".join("?" * len(collection_ids))
+        sql = (
+            "SELECT c.id, bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid "
+            f"WHERE chunks_fts MATCH ? AND c.collection_id IN ({marks}) "
+            "ORDER BY score LIMIT ?"
+        )
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, (match, *collection_ids, limit)).fetchall()
+            except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
+                log.info("fts query rejected: %s", exc)
+                return []
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def load_vectors(self, collection_id: int) -> tuple[np.ndarray, Vectors]:
+        """(chunk ids, (n, dim) matrix) of every embedded chunk in the collection."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT embed_dim FROM collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+            rows = self._db.execute(
+                "SELECT id, embedding FROM chunks WHERE collection_id = ? AND embedding IS NOT NULL"
+                " ORDER BY id",
+                (collection_id,),
+            ).fetchall()
+        dim = int(row[0]) if row and row[0] else 0
+        if not rows or not dim:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return ids, matrix.astype(np.float32, copy=False)
+
+    def chunks_by_id(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, k.name, f.path, c.ordinal, c.text, c.page, c.page_end, c.heading "
+                "FROM chunks c JOIN files f ON f.id = c.file_id "
+                "JOIN collections k ON k.id = c.collection_id "
+                f"WHERE c.id IN ({marks})",
+                list(chunk_ids),
+            ).fetchall()
+        return {
+            int(r[0]): StoredChunk(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7])
+            for r in rows
+        }
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()

@@ -1,0 +1,419 @@
+"""The indexing job: scan -> diff -> extract -> chunk -> embed (batched) -> store.
+
+    report = index_collection(index, "Company docs", embedder, progress=cb, cancel=token)
+
+Blocking; run it on a worker thread (ui/tasks.py). `progress(IndexProgress)` is called from that
+thread after every file and every embedding batch; `cancel` is a `CancelToken` the GUI sets.
+
+Incremental: a file whose size and mtime are unchanged is not opened; one whose stat changed is
+hashed, and only re-processed when its sha256 changed. Files gone from disk leave the index.
+A root folder that is missing (an unplugged drive) keeps its files, and is reported.
+
+Resumable: each file is stored in its own transaction, so after Cancel, a crash or a restart,
+running the job again continues with the files not yet stored. Chunks stored without vectors
+(cancelled during embedding, no embedding model, a different model picked) get their vectors on
+the next run ("embedding" phase). `collections.state` stays "indexing" until a run completes;
+`pending_collections()` lists the ones to resume at start-up.
+
+Logs name files and counts, never document text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core.documents.chunking import Chunk, ChunkConfig, chunk_passages
+from app.core.documents.embedding import Embedder, embed_batched
+from app.core.documents.extract import ExtractionError, extract, skip_reason
+from app.core.documents.index import DocumentIndex, FileRecord
+
+log = logging.getLogger("enclave.documents.indexer")
+
+
+class CancelToken:
+    """Set from any thread; the job checks it between files and between embedding batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexProgress:
+    phase: str  # "scanning" | "indexing" | "embedding" | "done"
+    files_done: int
+    files_total: int  # files to (re)process in this run, not the whole collection
+    chunks_done: int  # chunks stored (indexing) or embedded (embedding) in this run
+    current_file: str | None
+    elapsed_s: float
+    eta_s: float | None  # None until there is enough to estimate
+
+
+@dataclass(frozen=True, slots=True)
+class FileIssue:
+    path: str
+    reason: str
+    # "skipped" | "password" | "corrupt" | "empty" | "unreadable" | "missing" | "error" (an
+    # unchanged file that failed on an earlier run)
+    kind: str
+
+
+@dataclass(slots=True)
+class IndexReport:
+    collection: str
+    files_seen: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_added: int = 0
+    pages: int = 0
+    vectors_computed: int = 0
+    failed: list[FileIssue] = field(default_factory=list)
+    skipped: list[FileIssue] = field(default_factory=list)
+    embedding_model: str | None = None
+    note: str | None = None  # e.g. why there are no vectors
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+
+_HIDDEN_DIRS = {"__pycache__", "node_modules"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def _scan(roots: Sequence[str], report: IndexReport) -> tuple[dict[str, _Seen], list[str]]:
+    """Every regular file under the roots. Hidden files and folders (".git", "~$x.docx" lock
+    files) are left out silently: they are never documents the user meant. Returns the files
+    and the roots that are missing."""
+    found: dict[str, _Seen] = {}
+    missing: list[str] = []
+
+    def add(path: Path) -> None:
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        found[str(path)] = _Seen(str(path), st.st_size, st.st_mtime_ns)
+
+    for root in roots:
+        base = Path(root)
+        if base.is_file():
+            add(base)
+        elif base.is_dir():
+            for dirpath, dirnames, filenames in os.walk(base, onerror=None, followlinks=False):
+                dirnames[:] = sorted(
+                    d for d in dirnames if not d.startswith(".") and d not in _HIDDEN_DIRS
+                )
+                for name in sorted(filenames):
+                    if not name.startswith((".", "~$")):
+                        add(Path(dirpath) / name)
+        else:
+            missing.append(root)
+            report.failed.append(
+                FileIssue(root, "not found (moved, deleted or unplugged?)", "missing")
+            )
+    return found, missing
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    seen: _Seen
+    sha256: str
+    chunks: list[Chunk]
+    n_pages: int | None
+    is_new: bool
+
+
+def index_collection(
+    index: DocumentIndex,
+    name: str,
+    embedder: Embedder | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    config: ChunkConfig | None = None,
+    batch_size: int = 32,
+    no_embedder_reason: str | None = None,
+) -> IndexReport:
+    """Bring the collection's index up to date with its roots. Never raises for one bad file;
+    raises CollectionNotFound for an unknown name. See the module docstring."""
+    started = time.monotonic()
+    report = IndexReport(collection=name)
+    collection = index.collection(name)
+    cid = collection.id
+    index.set_state(cid, "indexing")
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.cancelled
+
+    def emit(
+        phase: str, done: int, total: int, chunks: int, current: str | None, fraction: float | None
+    ) -> None:
+        if progress is None:
+            return
+        elapsed = time.monotonic() - started
+        eta = None
+        if fraction is not None and fraction > 0.02 and elapsed > 0.5:
+            eta = max(0.0, elapsed / fraction - elapsed)
+        progress(IndexProgress(phase, done, total, chunks, current, elapsed, eta))
+
+    # Which model makes the vectors; a different one than last time drops the old vectors.
+    if embedder is not None:
+        report.embedding_model = embedder.model_id
+        dropped = index.set_embedding_model(cid, embedder.model_id, embedder.dim)
+        if dropped:
+            log.info("embedding model changed for a collection: %d vectors to recompute", dropped)
+    else:
+        report.note = (
+            f"No embedding model ({no_embedder_reason or 'none given'}): chunks are indexed "
+            "for keyword search only; vectors are added on a later run with a model."
+        )
+
+    emit("scanning", 0, 0, 0, None, None)
+    found, missing_roots = _scan(collection.roots, report)
+    known = index.files(cid)
+    report.files_seen = len(found)
+
+    # --- diff -----------------------------------------------------------------------------
+    todo: list[tuple[_Seen, FileRecord | None]] = []
+    for path, seen in found.items():
+        record = known.get(path)
+        reason = skip_reason(Path(path), seen.size)
+        if reason is not None:
+            report.skipped.append(FileIssue(path, reason, "skipped"))
+            if record is None or record.status != "skipped" or record.error != reason:
+                index.store_file(
+                    cid,
+                    path,
+                    size=seen.size,
+                    mtime_ns=seen.mtime_ns,
+                    sha256=None,
+                    status="skipped",
+                    error=reason,
+                )
+            continue
+        if (
+            record is not None
+            and record.size == seen.size
+            and record.mtime_ns == seen.mtime_ns
+            and record.status != "skipped"
+        ):
+            report.unchanged += 1
+            if record.status == "error":
+                report.failed.append(FileIssue(path, record.error or "error", "error"))
+            continue
+        todo.append((seen, record))
+    for path, record in known.items():
+        if path not in found and not _under(path, missing_roots):
+            index.remove_file(cid, record.id)
+            if record.status != "skipped":
+                report.removed += 1
+
+    # --- extract, chunk, embed, store ---------------------------------------------------------
+    total_bytes = sum(seen.size for seen, _ in todo) or 1
+    bytes_done = 0
+    files_done = 0
+    pending: list[_Prepared] = []
+    embed_ok = embedder is not None
+
+    def flush(with_vectors: bool) -> None:
+        nonlocal embed_ok
+        if not pending:
+            return
+        vectors = None
+        texts = [c.text for p in pending for c in p.chunks]
+        if with_vectors and embed_ok and embedder is not None and texts:
+            try:
+                vectors = embed_batched(
+                    embedder,
+                    texts,
+                    batch_size,
+                    on_batch=lambda n: emit(
+                        "indexing",
+                        files_done,
+                        len(todo),
+                        report.chunks_added + n,
+                        None,
+                        bytes_done / total_bytes,
+                    ),
+                    should_stop=cancelled,
+                )
+            except Exception as exc:  # the engine died, the model is broken: keep the text
+                log.warning(
+                    "embedding failed, storing chunks without vectors: %s", type(exc).__name__
+                )
+                embed_ok = False
+                report.note = "Embedding failed; these files are searchable by keywords only."
+            if vectors is not None and len(vectors) != len(texts):
+                vectors = None  # cancelled half-way: store text now, vectors next run
+        offset = 0
+        for prep in pending:
+            n = len(prep.chunks)
+            part = vectors[offset : offset + n] if vectors is not None else None
+            offset += n
+            index.store_file(
+                cid,
+                prep.seen.path,
+                size=prep.seen.size,
+                mtime_ns=prep.seen.mtime_ns,
+                sha256=prep.sha256,
+                status="indexed",
+                chunks=prep.chunks,
+                vectors=part,
+                n_pages=prep.n_pages,
+            )
+            if part is not None:
+                report.vectors_computed += n
+            report.chunks_added += n
+            report.pages += prep.n_pages or 0
+            if prep.is_new:
+                report.added += 1
+            else:
+                report.changed += 1
+        pending.clear()
+
+    emit("indexing", 0, len(todo), 0, None, 0.0)
+    for seen, record in todo:
+        if cancelled():
+            break
+        emit(
+            "indexing",
+            files_done,
+            len(todo),
+            report.chunks_added,
+            seen.path,
+            bytes_done / total_bytes,
+        )
+        try:
+            sha = _sha256(seen.path)
+        except OSError as exc:
+            report.failed.append(
+                FileIssue(seen.path, f"cannot read ({exc.strerror})", "unreadable")
+            )
+            files_done += 1
+            bytes_done += seen.size
+            continue
+        if record is not None and record.sha256 == sha and record.status != "skipped":
+            index.touch_file(record.id, seen.size, seen.mtime_ns)  # copied or touched, same bytes
+            report.unchanged += 1
+            if record.status == "error":
+                report.failed.append(FileIssue(seen.path, record.error or "error", "error"))
+        else:
+            try:
+                passages = extract(Path(seen.path))
+            except ExtractionError as exc:
+                log.info("cannot index %s: %s", Path(seen.path).name, exc.message)
+                report.failed.append(FileIssue(seen.path, exc.message, exc.kind))
+                index.store_file(
+                    cid,
+                    seen.path,
+                    size=seen.size,
+                    mtime_ns=seen.mtime_ns,
+                    sha256=sha,
+                    status="error",
+                    error=exc.message,
+                )
+            else:
+                pages = [p.page for p in passages if p.page is not None]
+                pending.append(
+                    _Prepared(
+                        seen,
+                        sha,
+                        chunk_passages(passages, config),
+                        max(pages) if pages else None,
+                        record is None,
+                    )
+                )
+        files_done += 1
+        bytes_done += seen.size
+        if sum(len(p.chunks) for p in pending) >= batch_size:
+            flush(with_vectors=True)
+    # After Cancel the prepared files are stored without vectors (instant); the next run
+    # embeds them, so no extraction work is thrown away.
+    flush(with_vectors=not cancelled())
+    emit("indexing", files_done, len(todo), report.chunks_added, None, 1.0)
+
+    # --- vectors still missing: model changed, earlier runs without a model or cancelled --------
+    if embedder is not None and embed_ok and not cancelled():
+        missing = index.count_missing_vectors(cid)
+        done = 0
+        for batch in _batches(index, cid, batch_size):
+            if cancelled():
+                break
+            emit("embedding", done, missing, done, None, done / missing if missing else 1.0)
+            ids = [chunk_id for chunk_id, _ in batch]
+            try:
+                vectors = embed_batched(embedder, [text for _, text in batch], batch_size)
+            except Exception as exc:
+                log.warning("embedding failed: %s", type(exc).__name__)
+                report.note = "Embedding failed; some chunks are searchable by keywords only."
+                break
+            index.set_vectors(cid, ids, vectors)
+            done += len(ids)
+            report.vectors_computed += len(ids)
+
+    report.cancelled = cancelled()
+    report.seconds = time.monotonic() - started
+    if not report.cancelled:
+        index.set_state(cid, "ready")
+    emit("done", files_done, len(todo), report.chunks_added, None, 1.0)
+    log.info(
+        "indexed collection: +%d ~%d -%d =%d files, %d chunks, %d failed, %d skipped, %.1fs%s",
+        report.added,
+        report.changed,
+        report.removed,
+        report.unchanged,
+        report.chunks_added,
+        len(report.failed),
+        len(report.skipped),
+        report.seconds,
+        " (cancelled)" if report.cancelled else "",
+    )
+    return report
+
+
+def _batches(index: DocumentIndex, cid: int, size: int) -> Iterator[list[tuple[int, str]]]:
+    while True:
+        batch = index.chunks_missing_vectors(cid, size)
+        if not batch:
+            return
+        yield batch
+
+
+def pending_collections(index: DocumentIndex) -> list[str]:
+    """Collections whose last indexing run did not finish (cancelled, crashed, app closed):
+    the app calls index_collection() on them again at start-up to pick up where they stopped."""
+    return [c.name for c in index.collections() if c.state == "indexing"]
