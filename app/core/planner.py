@@ -1,0 +1,485 @@
+"""Decide how to load a model on this machine: how many layers on the GPU, which context size.
+
+The numbers follow what llama.cpp (the version bundled with llama-cpp-python) allocates, so
+that a plan that "fits" really loads:
+
+* Weights: each `blk.N.` layer's tensor bytes. `n_gpu_layers = k` puts the *output* layer
+  on the GPU first and then the last k-1 repeating layers (llama-model.cpp: i_gpu_start =
+  n_layer + 1 - k, layer n_layer being the output). The input embedding always stays on the
+  CPU; a model with tied embeddings gets a copy of it as its output matrix on the GPU.
+* KV cache: f16 K and V, per layer `cells x (n_head_kv x key_length + n_head_kv x
+  value_length) x 2 bytes`, living with its layer (offload_kqv). The context is padded to
+  256 cells; sliding-window layers keep only GGML_PAD(window + n_ubatch, 256) cells when the
+  engine loads with `swa_full=False` (which the plan asks for).
+* Compute buffer: the biggest intermediate of one micro-batch, which is either attention
+  (KQ scores, no flash attention) or the output logits (n_vocab x n_ubatch floats).
+
+The GPU keeps a reserve (see `gpu_reserve`), RAM too (`ram_reserve`). tests/unit/
+test_planner_accuracy.py loads real models with llama.cpp and compares its printed buffer sizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.gguf_facts import ModelFacts
+from app.core.hardware import GpuInfo, HardwareInfo
+
+MIB = 1024**2
+GIB = 1024**3
+
+DEFAULT_CTX = 8192
+MIN_CTX = 2048
+N_BATCH = 512  # llama-cpp-python's default n_batch and n_ubatch
+KV_PAD = 256  # llama.cpp pads n_ctx and the SWA cache to 256 cells
+F16_BYTES = 2
+F32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class OffloadPlan:
+    n_gpu_layers: int  # llama.cpp semantics: n_layer + 1 = everything incl. output, 0 = CPU
+    n_ctx: int
+    total_layers: int  # n_layer + 1 (the output layer counts as one)
+    gpu_index: int | None
+    gpu_weights_bytes: int
+    gpu_kv_bytes: int
+    gpu_compute_bytes: int
+    ram_weights_bytes: int
+    ram_kv_bytes: int
+    ram_compute_bytes: int
+    fits: bool
+    verdict: str  # "gpu_full" | "gpu_partial" | "cpu" | "too_large"
+    summary: str
+    reasons: tuple[str, ...]
+    n_batch: int = N_BATCH
+    n_ubatch: int = N_BATCH
+    swa_full: bool = False  # the KV sizes assume llama.cpp's small SWA cache
+    gpu_budget_bytes: int = 0
+    ram_budget_bytes: int = 0
+
+    @property
+    def gpu_bytes(self) -> int:
+        return self.gpu_weights_bytes + self.gpu_kv_bytes + self.gpu_compute_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.ram_weights_bytes + self.ram_kv_bytes + self.ram_compute_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.gpu_bytes + self.ram_bytes
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Bytes one candidate (n_ctx, n_gpu_layers) needs on each side."""
+
+    gpu_weights: int
+    gpu_kv: int
+    gpu_compute: int
+    ram_weights: int
+    ram_kv: int
+    ram_compute: int
+
+    @property
+    def gpu(self) -> int:
+        return self.gpu_weights + self.gpu_kv + self.gpu_compute
+
+    @property
+    def ram(self) -> int:
+        return self.ram_weights + self.ram_kv + self.ram_compute
+
+
+# --- reserves ---------------------------------------------------------------------------------
+
+
+def gpu_reserve(gpu: GpuInfo) -> int:
+    """VRAM we never plan to use: max(512 MiB, 5% of the card).
+
+    Free VRAM is measured before the engine starts, but the CUDA context and cuBLAS workspace
+    then take ~300-500 MiB that no buffer size includes, allocations fragment, and the desktop
+    and browser grow their own VRAM use. Running out means a failed load (or a crash) while a
+    layer less costs a few percent of speed, so we keep this much aside.
+    """
+    return max(512 * MIB, gpu.total_bytes // 20)
+
+
+def ram_reserve(hardware: HardwareInfo) -> int:
+    """RAM left for the OS, the app window and whatever the user has open: max(1 GiB, 10%)."""
+    return max(GIB, hardware.total_ram_bytes // 10)
+
+
+# --- sizes ------------------------------------------------------------------------------------
+
+
+def _pad(n: int, to: int = KV_PAD) -> int:
+    return (n + to - 1) // to * to
+
+
+def ubatch_for(n_ctx: int) -> int:
+    """llama-cpp-python: n_batch = min(n_ctx, 512), n_ubatch = min(n_batch, 512)."""
+    return min(n_ctx, N_BATCH)
+
+
+def kv_cells(facts: ModelFacts, layer: int, n_ctx: int, *, swa_full: bool = False) -> int:
+    """Cells llama.cpp gives one layer's KV cache (llama_kv_cache_iswa)."""
+    size = _pad(n_ctx)
+    if facts.swa_layers[layer] and facts.sliding_window and not swa_full:
+        return min(size, _pad(facts.sliding_window + ubatch_for(n_ctx)))
+    return size
+
+
+def layer_kv_bytes(facts: ModelFacts, layer: int, n_ctx: int, *, swa_full: bool = False) -> int:
+    if not facts.has_kv_cache:
+        return 0
+    swa = facts.swa_layers[layer]
+    k_len = facts.key_length_swa if swa and facts.key_length_swa else facts.key_length
+    v_len = facts.value_length_swa if swa and facts.value_length_swa else facts.value_length
+    n_kv = facts.head_count_kv[layer]  # 0 for recurrent layers of hybrid models: no cache
+    per_cell = n_kv * (k_len + v_len) * F16_BYTES
+    return kv_cells(facts, layer, n_ctx, swa_full=swa_full) * per_cell
+
+
+def kv_bytes(facts: ModelFacts, n_ctx: int, *, swa_full: bool = False) -> int:
+    return sum(
+        layer_kv_bytes(facts, il, n_ctx, swa_full=swa_full) for il in range(facts.block_count)
+    )
+
+
+def _attention_bytes(facts: ModelFacts, n_ctx: int) -> int:
+    """Peak of one layer's attention graph for a full micro-batch (no flash attention)."""
+    ubatch = ubatch_for(n_ctx)
+    if facts.has_kv_cache:
+        n_kv = max(
+            (kv_cells(facts, il, n_ctx) for il in range(facts.block_count)), default=_pad(n_ctx)
+        )
+    else:
+        n_kv = ubatch  # encoders attend within the batch only
+    n_head = max(facts.head_count, default=1) or 1
+    scores = n_kv * ubatch * n_head * F32_BYTES  # KQ, softmaxed in place
+    mask = n_kv * ubatch * F32_BYTES
+    ffn = facts.feed_forward_length or 4 * facts.embedding_length
+    activations = ubatch * (2 * ffn + 4 * facts.embedding_length) * F32_BYTES
+    return scores + mask + activations
+
+
+def _logits_bytes(facts: ModelFacts, n_ctx: int) -> int:
+    """The output matmul: n_vocab floats for every token of a micro-batch."""
+    if facts.is_embedding_model:
+        return 0
+    ubatch = ubatch_for(n_ctx)
+    return (facts.vocab_size + facts.embedding_length) * ubatch * F32_BYTES
+
+
+def compute_bytes(facts: ModelFacts, n_ctx: int) -> int:
+    """Whole compute buffer on one device (what a CPU-only load prints)."""
+    return max(_attention_bytes(facts, n_ctx), _logits_bytes(facts, n_ctx)) + _output_buffer(facts)
+
+
+def _output_buffer(facts: ModelFacts) -> int:
+    """llama_context's host output buffer: logits of one token (grows only with batching)."""
+    return (facts.vocab_size + facts.embedding_length) * F32_BYTES
+
+
+def _gpu_output_bytes(facts: ModelFacts) -> int:
+    # Tied embeddings: the output matrix is a GPU copy of token_embd (TENSOR_DUPLICATED).
+    # Norms and other small tensors: counted on the GPU too, a few KB of caution.
+    output = facts.token_embd_bytes if facts.tied_embeddings else facts.output_bytes
+    return output + facts.other_bytes
+
+
+def estimate_for_layers(facts: ModelFacts, n_ctx: int, n_gpu_layers: int) -> Usage:
+    """Bytes on each side when llama.cpp loads with these n_ctx and n_gpu_layers."""
+    n_layer = facts.block_count
+    k = max(0, min(n_gpu_layers, n_layer + 1))
+    output_on_gpu = k >= 1  # the output layer is the first one offloaded
+    first_gpu_block = n_layer - max(k - 1, 0)
+    gpu_blocks = range(first_gpu_block, n_layer)
+    cpu_blocks = range(0, first_gpu_block)
+
+    gpu_weights = sum(facts.layer_bytes[il] for il in gpu_blocks)
+    gpu_weights += _gpu_output_bytes(facts) if output_on_gpu else 0
+    total_weights = facts.tensor_bytes or (
+        sum(facts.layer_bytes) + facts.output_bytes + facts.token_embd_bytes + facts.other_bytes
+    )
+    ram_weights = total_weights - sum(facts.layer_bytes[il] for il in gpu_blocks)
+    if output_on_gpu and not facts.tied_embeddings:
+        ram_weights -= facts.output_bytes  # moved, not copied
+
+    gpu_kv = sum(layer_kv_bytes(facts, il, n_ctx) for il in gpu_blocks)
+    ram_kv = sum(layer_kv_bytes(facts, il, n_ctx) for il in cpu_blocks)
+
+    attention = _attention_bytes(facts, n_ctx)
+    logits = _logits_bytes(facts, n_ctx)
+    gpu_compute = ram_compute = 0
+    if output_on_gpu:
+        gpu_compute = max(attention if len(gpu_blocks) else 0, logits)
+        if len(cpu_blocks):
+            # ggml's scheduler runs big matmuls of CPU-resident layers on the GPU too, copying
+            # one layer's weights over at a time: room for the largest one.
+            gpu_compute += max(facts.layer_bytes[il] for il in cpu_blocks)
+    if len(cpu_blocks) or not output_on_gpu:
+        ram_compute = max(attention, 0 if output_on_gpu else logits)
+    ram_compute += _output_buffer(facts)
+    return Usage(gpu_weights, gpu_kv, gpu_compute, ram_weights, ram_kv, ram_compute)
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Budget:
+    gpu: GpuInfo | None
+    gpu_bytes: int
+    ram_bytes: int
+    unified: bool
+
+    def fits(self, usage: Usage) -> bool:
+        if usage.gpu > self.gpu_bytes and usage.gpu > 0:
+            return False
+        if self.unified:  # one pool: GPU buffers come out of the same RAM
+            return usage.gpu + usage.ram <= self.ram_bytes
+        return usage.ram <= self.ram_bytes
+
+
+def _budget(hardware: HardwareInfo, gpu_reserve_bytes: int | None) -> _Budget:
+    gpu = hardware.best_gpu()
+    gpu_bytes = 0
+    if gpu is not None:
+        reserve = gpu_reserve(gpu) if gpu_reserve_bytes is None else gpu_reserve_bytes
+        gpu_bytes = max(0, gpu.free_bytes - reserve)
+    ram = max(0, hardware.available_ram_bytes - ram_reserve(hardware))
+    return _Budget(gpu, gpu_bytes, ram, hardware.unified_memory)
+
+
+def _context_candidates(facts: ModelFacts, wanted_ctx: int | None) -> list[int]:
+    """Context sizes to try, largest first: the wanted/default one, then halvings to a floor."""
+    trained = facts.context_length if facts.context_length > 0 else None
+    start = wanted_ctx if wanted_ctx and wanted_ctx > 0 else DEFAULT_CTX
+    if trained:
+        start = min(start, trained)
+    floor = min(MIN_CTX, start)
+    candidates = [start]
+    ctx = start
+    while ctx // 2 >= floor:
+        ctx //= 2
+        candidates.append(ctx)
+    if candidates[-1] > floor:
+        candidates.append(floor)
+    return candidates
+
+
+def _most_layers(facts: ModelFacts, n_ctx: int, budget: _Budget, cap: int) -> int | None:
+    """Largest n_gpu_layers <= cap whose usage fits; None if not even the CPU plan fits."""
+    for k in range(cap, -1, -1):
+        if budget.fits(estimate_for_layers(facts, n_ctx, k)):
+            return k
+    return None
+
+
+def plan_offload(
+    facts: ModelFacts,
+    hardware: HardwareInfo,
+    wanted_ctx: int | None = None,
+    *,
+    max_gpu_layers: int | None = None,
+    gpu_reserve_bytes: int | None = None,
+) -> OffloadPlan:
+    """The best load for this machine: all on the GPU if possible, else as many layers as fit.
+
+    With no wanted_ctx, a smaller context that lets the whole model on the GPU beats a bigger
+    one that does not (GPU speed matters more than a long memory for chat); an explicit
+    wanted_ctx is only lowered when the model would not load at all.
+    """
+    budget = _budget(hardware, gpu_reserve_bytes)
+    full = facts.block_count + 1
+    cap = 0 if budget.gpu is None else full
+    if max_gpu_layers is not None:
+        cap = max(0, min(cap, max_gpu_layers))
+    candidates = _context_candidates(facts, wanted_ctx)
+    full_tries = candidates[:1] if wanted_ctx else candidates
+
+    if cap == full:
+        for n_ctx in full_tries:
+            if budget.fits(estimate_for_layers(facts, n_ctx, full)):
+                return _make_plan(facts, hardware, budget, n_ctx, full, candidates[0], wanted_ctx)
+    for n_ctx in candidates:
+        k = _most_layers(facts, n_ctx, budget, cap)
+        if k is not None:
+            return _make_plan(facts, hardware, budget, n_ctx, k, candidates[0], wanted_ctx)
+    return _too_large(facts, hardware, budget, candidates[-1])
+
+
+def _make_plan(
+    facts: ModelFacts,
+    hardware: HardwareInfo,
+    budget: _Budget,
+    n_ctx: int,
+    k: int,
+    first_ctx: int,
+    wanted_ctx: int | None,
+) -> OffloadPlan:
+    usage = estimate_for_layers(facts, n_ctx, k)
+    full = facts.block_count + 1
+    verdict = "gpu_full" if k == full else "gpu_partial" if k > 0 else "cpu"
+    reasons = _context_reasons(facts, n_ctx, first_ctx, wanted_ctx)
+    reasons += _memory_reasons(hardware, budget, usage, k)
+    return _plan(facts, budget, usage, n_ctx, k, True, verdict, _summary(facts, budget, k), reasons)
+
+
+def _too_large(
+    facts: ModelFacts, hardware: HardwareInfo, budget: _Budget, n_ctx: int
+) -> OffloadPlan:
+    usage = estimate_for_layers(facts, n_ctx, 0)
+    needed = usage.ram + ram_reserve(hardware)
+    have = hardware.available_ram_bytes + (budget.gpu.free_bytes if budget.gpu else 0)
+    if hardware.unified_memory:
+        have = hardware.available_ram_bytes
+    summary = f"Needs {_gb(needed)}, this computer has {_gb(have)} available"
+    reasons = (
+        f"Even with a {n_ctx}-token context and part on the GPU, the model does not fit in "
+        f"memory ({_gb(hardware.available_ram_bytes)} RAM free, "
+        f"{_gb(ram_reserve(hardware))} kept for the system).",
+        "Pick a smaller model or a smaller quantization (for example Q4_K_M instead of Q8_0).",
+    )
+    return _plan(facts, budget, usage, n_ctx, 0, False, "too_large", summary, reasons)
+
+
+def _plan(
+    facts: ModelFacts,
+    budget: _Budget,
+    usage: Usage,
+    n_ctx: int,
+    k: int,
+    fits: bool,
+    verdict: str,
+    summary: str,
+    reasons: tuple[str, ...],
+) -> OffloadPlan:
+    return OffloadPlan(
+        n_gpu_layers=k,
+        n_ctx=n_ctx,
+        total_layers=facts.block_count + 1,
+        gpu_index=budget.gpu.index if budget.gpu is not None and k > 0 else None,
+        gpu_weights_bytes=usage.gpu_weights,
+        gpu_kv_bytes=usage.gpu_kv,
+        gpu_compute_bytes=usage.gpu_compute,
+        ram_weights_bytes=usage.ram_weights,
+        ram_kv_bytes=usage.ram_kv,
+        ram_compute_bytes=usage.ram_compute,
+        fits=fits,
+        verdict=verdict,
+        summary=summary,
+        reasons=reasons,
+        gpu_budget_bytes=budget.gpu_bytes,
+        ram_budget_bytes=budget.ram_bytes,
+    )
+
+
+def _summary(facts: ModelFacts, budget: _Budget, k: int) -> str:
+    n_layer = facts.block_count
+    if k == n_layer + 1:
+        return "Runs fully on your GPU"
+    if k > 0:
+        on_gpu = k - 1  # the output layer goes first, then repeating layers
+        if on_gpu == 0:
+            return "Only the output layer on your GPU, the rest on the CPU: slower"
+        return f"{on_gpu} of {n_layer} layers on your GPU, the rest on the CPU: slower"
+    if budget.gpu is None:
+        return "Runs on the CPU (no usable GPU found): slower than on a GPU"
+    return "Runs on the CPU, the GPU has too little free memory: slower"
+
+
+def _context_reasons(
+    facts: ModelFacts, n_ctx: int, first_ctx: int, wanted_ctx: int | None
+) -> tuple[str, ...]:
+    reasons: list[str] = []
+    if wanted_ctx and facts.context_length and wanted_ctx > facts.context_length:
+        reasons.append(
+            f"The model was trained for at most {facts.context_length} tokens of context, "
+            f"so {wanted_ctx} was capped."
+        )
+    if n_ctx < first_ctx:
+        reasons.append(f"Context lowered from {first_ctx} to {n_ctx} tokens to fit in memory.")
+    else:
+        reasons.append(f"Context: {n_ctx} tokens.")
+    return tuple(reasons)
+
+
+def _memory_reasons(
+    hardware: HardwareInfo, budget: _Budget, usage: Usage, k: int
+) -> tuple[str, ...]:
+    reasons: list[str] = []
+    gpu = budget.gpu
+    if gpu is not None:
+        reasons.append(
+            f"GPU {gpu.name}: plan uses {_gb(usage.gpu)} of {_gb(gpu.free_bytes)} free "
+            f"(keeping {_gb(gpu.free_bytes - budget.gpu_bytes)} for the driver and other apps)."
+        )
+    reasons.append(
+        f"RAM: plan uses {_gb(usage.ram)} of {_gb(hardware.available_ram_bytes)} available."
+    )
+    reasons.extend(hardware.notes)
+    return tuple(reasons)
+
+
+def _gb(n_bytes: int) -> str:
+    if n_bytes >= GIB:
+        return f"{n_bytes / GIB:.1f} GB"
+    return f"{max(n_bytes, 0) / MIB:.0f} MB"
+
+
+# --- remote files -----------------------------------------------------------------------------
+
+
+def facts_from_file_size(file_size: int, n_layers_guess: int = 32) -> ModelFacts:
+    """Stand-in facts for a file we only know the size of (a Hugging Face listing).
+
+    Shapes are Llama-3-8B-like (GQA with 8 KV heads of 128, 128k vocabulary), the common case
+    for today's chat models; weights are split ~90% layers, 5% embedding, 5% output.
+    """
+    n_layers = max(1, n_layers_guess)
+    embd = file_size // 20
+    layer = (file_size - 2 * embd) // n_layers
+    return ModelFacts(
+        path=Path("(remote)"),
+        file_size=file_size,
+        architecture="unknown",
+        name="(estimate from file size)",
+        size_label=None,
+        quantization="unknown",
+        context_length=0,
+        block_count=n_layers,
+        layer_bytes=(layer,) * n_layers,
+        output_bytes=embd,
+        token_embd_bytes=embd,
+        other_bytes=0,
+        head_count=(32,) * n_layers,
+        head_count_kv=(8,) * n_layers,
+        embedding_length=4096,
+        key_length=128,
+        value_length=128,
+        sliding_window=None,
+        swa_layers=(False,) * n_layers,
+        has_chat_template=True,
+        chat_template=None,
+        is_embedding_model=False,
+        vocab_size=128256,
+        feed_forward_length=14336,
+        tensor_bytes=layer * n_layers + 2 * embd,
+    )
+
+
+def plan_from_file_size(
+    file_size: int,
+    hardware: HardwareInfo,
+    wanted_ctx: int | None = None,
+    n_layers_guess: int = 32,
+) -> OffloadPlan:
+    """A coarse plan from the size alone, for the download browser's "will it fit" badge."""
+    plan = plan_offload(facts_from_file_size(file_size, n_layers_guess), hardware, wanted_ctx)
+    note = "Estimated from the file size only; the real plan is made once it is downloaded."
+    return dataclasses.replace(plan, reasons=(*plan.reasons, note))
