@@ -21,8 +21,12 @@ Vectors = npt.NDArray[np.float32]
 
 @runtime_checkable
 class Embedder(Protocol):
-    model_id: str
-    dim: int
+    # Read-only properties so both plain attributes and computed ones satisfy the protocol.
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: list[str]) -> Any:
         """One vector per text: list[list[float]] or a 2-D numpy array. May block."""

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from app.core.documents.chunking import Chunk, ChunkConfig, chunk_passages
 from app.core.documents.embedding import Embedder, embed_batched
@@ -35,6 +36,13 @@ from app.core.documents.extract import ExtractionError, extract, skip_reason
 from app.core.documents.index import DocumentIndex, FileRecord
 
 log = logging.getLogger("enclave.documents.indexer")
+
+
+class SupportsCancel(Protocol):
+    """Anything with a `cancelled` flag: our CancelToken or app.core.cancel.CancelToken."""
+
+    @property
+    def cancelled(self) -> bool: ...
 
 
 class CancelToken:
@@ -163,7 +171,7 @@ def index_collection(
     embedder: Embedder | None = None,
     *,
     progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
+    cancel: SupportsCancel | None = None,
     config: ChunkConfig | None = None,
     batch_size: int = 32,
     no_embedder_reason: str | None = None,

@@ -1,0 +1,46 @@
+"""An `Embedder` backed by the engine host process (the app's way to embed: a native crash in
+llama.cpp kills the host, not the window).
+
+    embedder = EngineEmbedder(client)                      # bundled model
+    embedder = EngineEmbedder(client, Path("other.gguf"))  # the user's pick
+
+The host truncates to the model's window itself. `dim` is learned from one probe embedding the
+first time it is asked for, so building this object costs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.core.documents.embedding import Vectors, as_unit_vectors
+from app.core.documents.local_embedder import model_id_for
+
+
+class _EmbedsTexts(Protocol):
+    def embed(self, texts: list[str], model_path: Path | str | None = None) -> Any: ...
+
+
+class EngineEmbedder:
+    def __init__(self, client: _EmbedsTexts, model_path: Path | str | None = None) -> None:
+        if model_path is None:
+            from app.core import paths
+
+            model_path = paths.default_embedding_model()
+        self.path = Path(model_path)
+        self.model_id = model_id_for(self.path)
+        self._client = client
+        self._dim: int | None = None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self._dim = int(
+                as_unit_vectors(self._client.embed(["dimension probe"], self.path)).shape[1]
+            )
+        return self._dim
+
+    def embed(self, texts: list[str]) -> Vectors:
+        vectors = as_unit_vectors(self._client.embed(list(texts), self.path))
+        self._dim = int(vectors.shape[1])
+        return vectors
