@@ -36,6 +36,7 @@ N_BATCH = 512  # llama-cpp-python's default n_batch and n_ubatch
 KV_PAD = 256  # llama.cpp pads n_ctx and the SWA cache to 256 cells
 F16_BYTES = 2
 F32_BYTES = 4
+MAX_EMBED_SEQS = 256  # llama_max_parallel_sequences()
 
 
 @dataclass(frozen=True)
@@ -171,17 +172,27 @@ def _logits_bytes(facts: ModelFacts, n_ctx: int) -> int:
     if facts.is_embedding_model:
         return 0
     ubatch = ubatch_for(n_ctx)
-    return (facts.vocab_size + facts.embedding_length) * ubatch * F32_BYTES
+    # Plus the final hidden states and their norm in front of the matmul.
+    return (facts.vocab_size + 3 * facts.embedding_length) * ubatch * F32_BYTES
 
 
 def compute_bytes(facts: ModelFacts, n_ctx: int) -> int:
     """Whole compute buffer on one device (what a CPU-only load prints)."""
-    return max(_attention_bytes(facts, n_ctx), _logits_bytes(facts, n_ctx)) + _output_buffer(facts)
+    graph = max(_attention_bytes(facts, n_ctx), _logits_bytes(facts, n_ctx))
+    return graph + _output_buffer(facts, n_ctx)
 
 
-def _output_buffer(facts: ModelFacts) -> int:
-    """llama_context's host output buffer: logits of one token (grows only with batching)."""
-    return (facts.vocab_size + facts.embedding_length) * F32_BYTES
+def _output_buffer(facts: ModelFacts, n_ctx: int) -> int:
+    """llama_context's host output buffer (llama_context::output_reserve).
+
+    Chat: logits of one sequence. Embedding models are loaded with embedding=True, where
+    llama-cpp-python sets n_seq_max = min(n_batch, 256) and llama.cpp reserves logits plus an
+    embedding row for each of those sequences.
+    """
+    if facts.is_embedding_model:
+        n_outputs = min(ubatch_for(n_ctx), MAX_EMBED_SEQS)
+        return (facts.vocab_size + facts.embedding_length) * F32_BYTES * n_outputs
+    return facts.vocab_size * F32_BYTES
 
 
 def _gpu_output_bytes(facts: ModelFacts) -> int:
@@ -223,7 +234,7 @@ def estimate_for_layers(facts: ModelFacts, n_ctx: int, n_gpu_layers: int) -> Usa
             gpu_compute += max(facts.layer_bytes[il] for il in cpu_blocks)
     if len(cpu_blocks) or not output_on_gpu:
         ram_compute = max(attention, 0 if output_on_gpu else logits)
-    ram_compute += _output_buffer(facts)
+    ram_compute += _output_buffer(facts, n_ctx)
     return Usage(gpu_weights, gpu_kv, gpu_compute, ram_weights, ram_kv, ram_compute)
 
 
