@@ -36,6 +36,14 @@ log = logging.getLogger("enclave.documents.search")
 
 RRF_K = 60  # the constant from Cormack et al. (2009); larger flattens the rank curve
 
+# Before fusing, each list keeps only candidates that are competitive in it. Plain RRF rewards
+# a chunk for merely appearing in both lists; in a small collection every chunk is in the vector
+# list, so any chunk sharing one common word with the question ("office") would outrank the
+# chunk the embedding clearly found. A BM25 hit scoring under BM25_FLOOR x the best BM25 score
+# matched only common words; a vector hit more than VECTOR_GAP below the best cosine is noise.
+BM25_FLOOR = 0.3
+VECTOR_GAP = 0.2
+
 # Words that match almost every chunk: dropping them keeps BM25 fast on big collections and
 # stops "what is the" from dominating an OR query.
 _STOPWORDS = frozenset(
@@ -184,6 +192,13 @@ class Searcher:
         if effective in ("hybrid", "vector") and self.embedder is not None:
             vec = self._vector_search(found, vector_ids, query, pool)
 
+        if effective == "hybrid":
+            if bm25:
+                best = bm25[0][1]  # FTS5 bm25() is negative, best first
+                bm25 = [(cid, sc) for cid, sc in bm25 if sc <= best * BM25_FLOOR]
+            if vec:
+                top_sim = vec[0][1]
+                vec = [(cid, sim) for cid, sim in vec if sim >= top_sim - VECTOR_GAP]
         bm25_rank = {cid: r for r, (cid, _) in enumerate(bm25, 1)}
         vec_rank = {cid: r for r, (cid, _) in enumerate(vec, 1)}
         if effective == "bm25":
