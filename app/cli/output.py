@@ -21,8 +21,12 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    try:
+        json.dump(to_jsonable(value), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `enclave ... --json | head`: the reader left, that is fine
+        sys.stderr.close()
 
 
 def fail(message: str, code: int = 1) -> int:

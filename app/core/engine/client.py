@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core import paths
+from app.core.cancel import Cancelled
 from app.core.engine import protocol as p
 
 log = logging.getLogger("enclave.engine.client")
@@ -202,6 +203,8 @@ class EngineClient:
                     on_reply(reply)
                 continue
             if isinstance(reply, p.EngineError):
+                if reply.details.get("cancelled"):
+                    raise Cancelled(reply.message)
                 raise EngineError(reply.kind, reply.message)
             return reply
 

@@ -65,6 +65,9 @@ def load_model(
             model_path=str(model_path),
             n_gpu_layers=chosen.n_gpu_layers,
             n_ctx=chosen.n_ctx,
+            n_batch=chosen.n_batch,
+            n_ubatch=chosen.n_ubatch,
+            swa_full=chosen.swa_full,
             n_threads=n_threads,
             chat_format=chat_format,
         )

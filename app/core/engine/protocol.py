@@ -19,6 +19,9 @@ class LoadRequest:
     n_gpu_layers: int = 0
     n_ctx: int = 4096
     n_threads: int = 0  # 0: the host picks the number of physical cores
+    n_batch: int = 512
+    n_ubatch: int = 512
+    swa_full: bool = False  # False: llama.cpp's small sliding-window cache (what the planner sized)
     chat_format: str | None = None  # None: the GGUF's own template, or a fallback by architecture
 
 

@@ -1,0 +1,70 @@
+"""Start the GUI: QApplication, style, the main window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from app.core import paths
+
+log = logging.getLogger("enclave.ui")
+
+
+def _setup_logging() -> None:
+    handler = logging.FileHandler(paths.log_dir() / "enclave.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def run_gui(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="enclave gui")
+    parser.add_argument("model", nargs="?", help="a .gguf file to open at once")
+    parser.add_argument(
+        "--exit-after-show",
+        action="store_true",
+        help="print the seconds from process start to the first window on screen, then quit"
+        " (start-time benchmark and smoke test)",
+    )
+    args = parser.parse_args(argv)
+    _setup_logging()
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Enclave")
+    app.setOrganizationName("Enclave")
+    app.setStyle("Fusion")  # same look on every OS; follows the OS's light/dark palette
+    style = paths.resources_dir() / "style.qss"
+    if style.exists():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    window = MainWindow()
+    if args.exit_after_show:
+        def report() -> None:
+            started = float(os.environ.get("ENCLAVE_T0", "0") or 0) or _process_start()
+            print(f"window shown after {time.time() - started:.3f} s", flush=True)
+            QTimer.singleShot(0, window.close)
+
+        window.shown.connect(report)
+    window.show()
+    if args.model:
+        from pathlib import Path
+
+        window.open_model(Path(args.model))
+    return int(app.exec())
+
+
+def _process_start() -> float:
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:
+        return time.time()

@@ -1,0 +1,367 @@
+"""The main window: conversations on the left, the model strip and the chat on the right."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
+
+from app.core.cancel import CancelToken
+from app.core.chat.prompt import build_messages
+from app.core.chat.store import (
+    STATUS_CANCELLED,
+    STATUS_COMPLETE,
+    STATUS_INTERRUPTED,
+    STATUS_STREAMING,
+    ChatStore,
+    title_from_question,
+)
+from app.core.engine import protocol as p
+from app.core.engine.client import ClientChatStats, EngineCrashed
+from app.core.settings import Settings, load_settings, save_settings
+from app.ui.chat_view import ChatView, Composer, MessageWidget
+from app.ui.conversation_list import ConversationList
+from app.ui.engine_bridge import EngineBridge
+from app.ui.model_bar import ModelBar
+from app.ui.notice_bar import NoticeBar
+from app.ui.tasks import ProgressFn, run_task
+
+log = logging.getLogger("enclave.ui.window")
+
+SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
+EMPTY_NO_MODEL = (
+    "No model yet — click “Open model…” above, or drop a .gguf file on this window.\n"
+    "Your conversations stay on this computer."
+)
+EMPTY_READY = "Ask a question below to start."
+
+
+def _window_state() -> QSettings:
+    """Window size and splitters: an INI file in our config folder (not the registry/plist)."""
+    from app.core import paths
+
+    return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    shown = Signal()  # first time the window is on screen (start-time measurements)
+
+    def __init__(self, store: ChatStore | None = None, bridge: EngineBridge | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Enclave")
+        self.setAcceptDrops(True)
+        self.settings: Settings = load_settings()
+        self.store = store or ChatStore()
+        self.bridge = bridge or EngineBridge(parent=self)
+        self.hardware: Any = None
+        self.facts: Any = None
+        self.plan: Any = None
+        self.model_path: Path | None = None
+        self.conversation_id: int | None = None
+        self.streaming: MessageWidget | None = None
+        self._last_saved = 0.0
+        self._shown_once = False
+        self._build()
+        self._connect()
+        self._restore_geometry()
+        self.refresh_conversations(select_newest=True)
+        self._update_composer()
+
+    # ---- construction -------------------------------------------------------------------
+    def _build(self) -> None:
+        self.sidebar = ConversationList()
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
+        self.model_bar = ModelBar()
+        self.notice = NoticeBar()
+        self.chat_view = ChatView()
+        self.composer = Composer()
+        right_layout.addWidget(self.model_bar)
+        right_layout.addWidget(self.notice)
+        right_layout.addWidget(self.chat_view, 1)
+        right_layout.addWidget(self.composer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 760])
+        self.setCentralWidget(self.splitter)
+        self.statusBar().showMessage("Ready")
+        self.resize(1100, 760)
+
+    def _connect(self) -> None:
+        bar, bridge = self.model_bar, self.bridge
+        bar.openRequested.connect(self.choose_model_file)
+        bar.loadRequested.connect(lambda: self.model_path and self.open_model(self.model_path))
+        bar.cancelRequested.connect(bridge.cancel)
+        bar.unloadRequested.connect(self.unload_model)
+        bridge.loadProgress.connect(bar.set_progress)
+        bridge.loaded.connect(self._on_loaded)
+        bridge.loadFailed.connect(self._on_load_failed)
+        bridge.loadCancelled.connect(self._on_load_cancelled)
+        bridge.tokens.connect(self._on_tokens)
+        bridge.answerDone.connect(self._on_answer_done)
+        bridge.answerFailed.connect(self._on_answer_failed)
+        self.composer.submitted.connect(self.send)
+        self.composer.stopRequested.connect(self.stop)
+        self.sidebar.newChatRequested.connect(self.new_chat)
+        self.sidebar.conversationSelected.connect(self.open_conversation)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop)
+        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat)
+        QShortcut(QKeySequence.StandardKey.Open, self, activated=self.choose_model_file)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.shown.emit()
+            # After the first paint: detect hardware and start the engine host in the background.
+            QTimer.singleShot(200, self._warm_up)
+
+    def _warm_up(self) -> None:
+        def detect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.hardware import detect_hardware
+
+            return detect_hardware()
+
+        run_task(detect, name="hardware", on_result=self._set_hardware)
+        self.bridge.prewarm()
+
+    def _set_hardware(self, hardware: Any) -> None:
+        self.hardware = hardware
+
+    # ---- models -------------------------------------------------------------------------
+    def choose_model_file(self) -> None:
+        start = str(self.settings.resolved_models_dir()) if self.settings.resolved_models_dir().exists() else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.open_model(Path(path))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".gguf"):
+                event.acceptProposedAction()
+                self.open_model(Path(url.toLocalFile()))
+                return
+
+    def open_model(self, path: Path) -> None:
+        """Read the file's facts and plan on a worker, show them, then load with progress."""
+        if self.bridge.busy:
+            self.notice.show_message("Please wait: the engine is busy. Stop the answer first.", "warning")
+            return
+        self.notice.hide()
+        self.model_bar.set_state("loading")
+        self.model_bar.name_label.setText(path.name)
+        self.model_bar.plan_label.setText("Reading the model file…")
+        wanted_ctx = self.settings.default_context
+        hardware = self.hardware
+
+        def inspect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.gguf_facts import read_model_facts
+            from app.core.hardware import detect_hardware
+            from app.core.planner import plan_offload
+
+            facts = read_model_facts(path)
+            hw = hardware or detect_hardware()
+            return facts, hw, plan_offload(facts, hw, wanted_ctx)
+
+        def inspected(result: Any) -> None:
+            facts, hw, plan = result
+            self.hardware = hw
+            self.facts, self.plan, self.model_path = facts, plan, path
+            self.model_bar.show_model(facts, plan)
+            if not plan.fits:
+                self.model_bar.set_state("ready")
+                self.notice.show_message(f"{path.name} is too large for this computer: {plan.summary}", "error")
+                return
+            self.bridge.load(path, wanted_ctx, self.settings.n_threads, facts=facts, hardware=hw)
+
+        run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
+
+    def _on_loaded(self, outcome: Any) -> None:
+        self.plan = outcome.plan
+        self.model_bar.set_state("loaded")
+        self.model_bar.show_model(outcome.facts, outcome.plan)
+        self.statusBar().showMessage(f"Loaded {self.model_path.name if self.model_path else ''} "
+                                     f"in {outcome.loaded.load_seconds:.1f} s", 8000)
+        if outcome.notice:
+            self.notice.show_message(outcome.notice, "warning")
+        self.settings.last_model = str(self.model_path)
+        save_settings(self.settings)
+        self._update_composer()
+
+    def _on_load_failed(self, exc: Exception) -> None:
+        self.model_bar.set_state("ready" if self.model_path else "empty")
+        name = self.model_path.name if self.model_path else "the model"
+        message = getattr(exc, "message", None) or str(exc)
+        details = getattr(exc, "log_tail", "")
+        self.model_bar.plan_label.setText("Not loaded.")
+        self.notice.show_message(message, "error", details=details)
+        log.warning("loading %s failed: %s", name, type(exc).__name__)
+        self._update_composer()
+
+    def _on_load_cancelled(self) -> None:
+        self.model_bar.set_state("ready")
+        self.model_bar.plan_label.setText("Loading cancelled.")
+        self._update_composer()
+
+    def unload_model(self) -> None:
+        self.bridge.unload()
+        self.model_bar.set_state("ready")
+        self.model_bar.plan_label.setText("Unloaded: the memory is free. Click Load to use it again.")
+        self._update_composer()
+
+    # ---- conversations ------------------------------------------------------------------
+    def refresh_conversations(self, select_newest: bool = False) -> None:
+        conversations = self.store.list_conversations()
+        if select_newest and conversations and self.conversation_id is None:
+            self.conversation_id = conversations[0].id
+            self.chat_view.set_messages(self.store.messages(self.conversation_id))
+        self.sidebar.set_conversations(conversations, self.conversation_id)
+        self._update_empty_state()
+
+    def new_chat(self) -> None:
+        if self.composer.generating:
+            return
+        self.conversation_id = None
+        self.chat_view.clear()
+        self.sidebar.list.clearSelection()
+        self._update_empty_state()
+        self.composer.edit.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self.composer.generating or conversation_id == self.conversation_id:
+            return
+        self.conversation_id = conversation_id
+        self.chat_view.set_messages(self.store.messages(conversation_id))
+        self._update_empty_state()
+
+    def _update_empty_state(self) -> None:
+        self.chat_view.set_empty_text(EMPTY_READY if self.bridge.is_loaded else EMPTY_NO_MODEL)
+
+    def _update_composer(self) -> None:
+        loaded = self.bridge.is_loaded
+        self.composer.set_can_send(loaded, "Load a model first")
+        self._update_empty_state()
+
+    # ---- chatting -----------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        if not self.bridge.is_loaded or self.bridge.busy:
+            return
+        if self.conversation_id is None:
+            conversation = self.store.create_conversation(
+                title=title_from_question(text), model_path=str(self.model_path or "")
+            )
+            self.conversation_id = conversation.id
+            self.refresh_conversations()
+        conversation_id = self.conversation_id
+        user_message = self.store.add_message(conversation_id, "user", text)
+        self.chat_view.add_message(user_message)
+        history = self.store.messages(conversation_id)
+        conversation = self.store.get_conversation(conversation_id)
+        sampling = p.SamplingParams()
+        n_ctx = self.plan.n_ctx if self.plan else 4096
+        prompt = build_messages(
+            history, conversation.system_prompt if conversation else "", n_ctx,
+            reserve_for_answer=min(sampling.max_tokens, n_ctx // 4),
+        )
+        if prompt.dropped_messages:
+            self.statusBar().showMessage(
+                f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", 8000
+            )
+        sampling = p.SamplingParams(max_tokens=min(sampling.max_tokens, max(64, n_ctx - prompt.estimated_tokens)))
+        answer = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
+        self.streaming = self.chat_view.add_message(answer)
+        self._last_saved = time.monotonic()
+        self.composer.set_generating(True)
+        self.bridge.chat(prompt.messages, sampling)
+
+    def stop(self) -> None:
+        if self.composer.generating:
+            self.bridge.cancel()
+        elif self.bridge.busy:  # loading
+            self.bridge.cancel()
+
+    def _on_tokens(self, text: str) -> None:
+        widget = self.streaming
+        if widget is None:
+            return
+        widget.append(text)
+        now = time.monotonic()
+        if now - self._last_saved >= SAVE_INTERVAL_S:
+            self.store.update_message(widget.message.id, content=widget.text)
+            self._last_saved = now
+
+    def _on_answer_done(self, text: str, stats: ClientChatStats) -> None:
+        widget = self.streaming
+        self.streaming = None
+        self.composer.set_generating(False)
+        if widget is None:
+            return
+        engine = stats.engine
+        status = STATUS_CANCELLED if engine.finish_reason == "cancelled" else STATUS_COMPLETE
+        saved_stats = {
+            "prompt_tokens": engine.prompt_tokens,
+            "generated_tokens": engine.generated_tokens,
+            "tokens_per_s": round(stats.client_tokens_per_s, 2),
+            "engine_tokens_per_s": round(engine.engine_eval_tokens_per_s, 2),
+            "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
+            "model": self.model_path.name if self.model_path else "",
+            "finish_reason": engine.finish_reason,
+        }
+        self.store.update_message(widget.message.id, content=text, status=status, stats=saved_stats)
+        widget.finish(status, saved_stats)
+        self.refresh_conversations()
+
+    def _on_answer_failed(self, exc: Exception) -> None:
+        widget = self.streaming
+        self.streaming = None
+        self.composer.set_generating(False)
+        if widget is not None:
+            self.store.update_message(widget.message.id, content=widget.text, status=STATUS_INTERRUPTED)
+            widget.finish(STATUS_INTERRUPTED)
+        details = getattr(exc, "log_tail", "")
+        actions = []
+        if isinstance(exc, EngineCrashed) and self.model_path is not None:
+            path = self.model_path
+            actions.append(("Reload model", lambda: self.open_model(path)))
+            self.model_bar.set_state("ready")
+            self.model_bar.plan_label.setText("The engine stopped. Click “Reload model” to go on.")
+        message = getattr(exc, "message", None) or str(exc)
+        self.notice.show_message(
+            message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details
+        )
+        self._update_composer()
+
+    # ---- window state -------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        qsettings = _window_state()
+        geometry = qsettings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        splitter = qsettings.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        qsettings = _window_state()
+        qsettings.setValue("window/geometry", self.saveGeometry())
+        qsettings.setValue("window/splitter", self.splitter.saveState())
+        if self.streaming is not None:
+            self.store.update_message(self.streaming.message.id, content=self.streaming.text,
+                                      status=STATUS_CANCELLED)
+            self.streaming = None
+        self.bridge.shutdown()
+        self.store.close()
+        super().closeEvent(event)

@@ -1,0 +1,152 @@
+"""The strip above the chat: which model, how it runs on this computer, loading progress.
+
+Open a model with the button or by dropping a .gguf file on the window; its facts and the plan
+(how many layers on the GPU, the context, the memory it needs) show at once, and loading starts
+with a progress bar and a Cancel button.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:  # importing them pulls in numpy: not at start-up
+    from app.core.gguf_facts import ModelFacts
+    from app.core.planner import OffloadPlan
+
+
+def human_bytes(n_bytes: float) -> str:
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+class FactsPanel(QFrame):
+    """What the file says and what the planner decided, in a two-column form."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("factsPanel")
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(12, 6, 12, 8)
+        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.rows: dict[str, QLabel] = {}
+
+    def show_facts(self, facts: ModelFacts, plan: OffloadPlan) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.rows.clear()
+        gpu_layers = plan.n_gpu_layers
+        rows = [
+            ("Model", facts.name or facts.path.name),
+            ("Architecture", facts.architecture),
+            ("Size", facts.size_label or "—"),
+            ("Quantization", facts.quantization),
+            ("File", human_bytes(facts.file_size)),
+            ("Layers", str(facts.block_count)),
+            ("Trained context", f"{facts.context_length:,} tokens"),
+            ("Chat template", "in the file" if facts.has_chat_template else "none (a standard one is used)"),
+            ("Context", f"{plan.n_ctx:,} tokens"),
+            ("GPU layers", f"{gpu_layers} of {plan.total_layers}"),
+            (
+                "Memory",
+                f"GPU {human_bytes(plan.gpu_weights_bytes + plan.gpu_kv_bytes + plan.gpu_compute_bytes)}"
+                f" · RAM {human_bytes(plan.ram_weights_bytes + plan.ram_kv_bytes + plan.ram_compute_bytes)}",
+            ),
+        ]
+        for title, value in rows:
+            label = QLabel(value)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.form.addRow(f"{title}:", label)
+            self.rows[title] = label
+
+
+class ModelBar(QFrame):
+    openRequested = Signal()
+    loadRequested = Signal()
+    cancelRequested = Signal()
+    unloadRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelBar")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 8, 12, 8)
+        outer.setSpacing(6)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open model…")
+        self.open_button.setToolTip("Choose a .gguf file (or drop one on the window)")
+        self.open_button.clicked.connect(self.openRequested)
+        row.addWidget(self.open_button)
+        texts = QVBoxLayout()
+        texts.setSpacing(0)
+        self.name_label = QLabel("No model loaded")
+        self.name_label.setObjectName("modelName")
+        self.plan_label = QLabel("Open a model file to start, or drop a .gguf file here.")
+        self.plan_label.setObjectName("planSummary")
+        self.plan_label.setWordWrap(True)
+        texts.addWidget(self.name_label)
+        texts.addWidget(self.plan_label)
+        row.addLayout(texts, 1)
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setEnabled(False)
+        row.addWidget(self.details_button)
+        self.load_button = QPushButton("Load")
+        self.load_button.clicked.connect(self.loadRequested)
+        self.load_button.hide()
+        row.addWidget(self.load_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.cancel_button.hide()
+        row.addWidget(self.cancel_button)
+        self.unload_button = QPushButton("Unload")
+        self.unload_button.setToolTip("Free the memory the model uses")
+        self.unload_button.clicked.connect(self.unloadRequested)
+        self.unload_button.hide()
+        row.addWidget(self.unload_button)
+        outer.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Loading… %p%")
+        self.progress.hide()
+        outer.addWidget(self.progress)
+        self.facts_panel = FactsPanel()
+        self.facts_panel.hide()
+        outer.addWidget(self.facts_panel)
+        self.details_button.toggled.connect(self.facts_panel.setVisible)
+
+    def show_model(self, facts: ModelFacts, plan: OffloadPlan) -> None:
+        self.name_label.setText(facts.name or facts.path.name)
+        self.name_label.setToolTip(str(facts.path))
+        self.plan_label.setText(plan.summary)
+        self.facts_panel.show_facts(facts, plan)
+        self.details_button.setEnabled(True)
+
+    def set_state(self, state: str) -> None:
+        """'empty' | 'ready' (opened, not loaded) | 'loading' | 'loaded'."""
+        self.progress.setVisible(state == "loading")
+        self.cancel_button.setVisible(state == "loading")
+        self.load_button.setVisible(state == "ready")
+        self.unload_button.setVisible(state == "loaded")
+        self.open_button.setEnabled(state != "loading")
+        if state == "loading":
+            self.progress.setValue(0)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
