@@ -120,7 +120,9 @@ def chunk_passages(
         nonlocal current, size, fresh
         if not fresh:
             return
-        pages = [u.page for u in current if u.page is not None]
+        # The source is where the chunk's own text is, not the overlap repeated from before.
+        own = current[len(current) - fresh :]
+        pages = [u.page for u in own if u.page is not None]
         text = ""
         for u in current:
             if text:
@@ -133,7 +135,7 @@ def chunk_passages(
                 file=file,
                 page=min(pages) if pages else None,
                 page_end=max(pages) if pages else None,
-                heading=next((u.heading for u in current if u.heading), None),
+                heading=next((u.heading for u in own if u.heading), None),
                 ordinal=len(chunks),
                 n_tokens=size,
             )
@@ -142,10 +144,18 @@ def chunk_passages(
         tail: list[_Unit] = []
         tail_size = 0
         for u in reversed(current):
-            if tail_size + u.tokens > config.overlap_tokens:
-                break
-            tail.insert(0, u)
-            tail_size += u.tokens
+            if tail_size + u.tokens <= config.overlap_tokens:
+                tail.insert(0, u)
+                tail_size += u.tokens
+                continue
+            # A whole paragraph is too long to repeat: take its last sentences instead.
+            for sentence in reversed(split_sentences(u.text)):
+                n = count_tokens(sentence)
+                if tail_size + n > config.overlap_tokens:
+                    break
+                tail.insert(0, _Unit(sentence, n, u.page, u.heading, False))
+                tail_size += n
+            break
         if tail and tail[0] is current[0]:
             tail, tail_size = [], 0  # the whole chunk is small: no point repeating it
         current, size, fresh = tail, tail_size, 0
