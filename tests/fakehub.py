@@ -101,6 +101,7 @@ class FakeHub:
         self.default_page_size = default_page_size
         self.allowed_tokens: set[str] = set()  # tokens that accepted gated licenses
         self.bytes_sent = 0  # body bytes of file GETs
+        # (method, path with query, headers with lower-cased names)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
         self._stall_release = threading.Event()
@@ -167,7 +168,10 @@ class FakeHub:
         Handler.hub = hub
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), daemon=True
+        )
         self._thread.start()
         return self
 
@@ -251,7 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         with self.hub._lock:
-            self.hub.requests.append((self.command, self.path, dict(self.headers.items())))
+            self.hub.requests.append(
+                (self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+            )
 
     # -- dispatch ------------------------------------------------------------------------
     def do_HEAD(self) -> None:  # noqa: N802
