@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def make_docs(folder: Path) -> Path:
 
 
 @pytest.fixture
-def index() -> DocumentIndex:
+def index() -> Iterator[DocumentIndex]:
     with DocumentIndex() as idx:
         yield idx
 

@@ -102,6 +102,7 @@ def pack_sources(
 
 
 def _cut_to_fit(text: str, room: int, count_tokens: Callable[[str], int]) -> str:
+    room -= count_tokens(" [...]")  # the mark that says the source was cut
     if room < _MIN_PARTIAL_TOKENS:
         return ""
     kept: list[str] = []
