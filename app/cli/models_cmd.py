@@ -127,22 +127,19 @@ def run_download(args: argparse.Namespace) -> int:
     from app.cli.output import fail
     from app.core.downloads import DownloadCancelled, Progress, download_model
     from app.core.fit import best_index, detect_hardware_safely, fit_for_size
+    from app.core.downloads import safe_model_path
     from app.core.hub import HubError, model_files
+    from app.core.settings import load_settings
 
     try:
+        if args.file:  # refuse a name that escapes the models folder before any network call
+            safe_model_path(load_settings().resolved_models_dir(), args.repo, args.file)
         details = model_files(args.repo)
     except HubError as exc:
         return fail(str(exc))
     if args.file:
         chosen = details.find(args.file)
         if chosen is None:
-            from app.core.downloads import UnsafePathError, safe_model_path
-            from app.core.settings import load_settings
-
-            try:
-                safe_model_path(load_settings().resolved_models_dir(), args.repo, args.file)
-            except UnsafePathError as exc:
-                return fail(str(exc))
             return fail(
                 f"{args.repo} has no GGUF file named {args.file}. Try: enclave files {args.repo}"
             )
