@@ -125,9 +125,8 @@ def run_files(args: argparse.Namespace) -> int:
 
 def run_download(args: argparse.Namespace) -> int:
     from app.cli.output import fail
-    from app.core.downloads import DownloadCancelled, Progress, download_model
+    from app.core.downloads import DownloadCancelled, Progress, download_model, safe_model_path
     from app.core.fit import best_index, detect_hardware_safely, fit_for_size
-    from app.core.downloads import safe_model_path
     from app.core.hub import HubError, model_files
     from app.core.settings import load_settings
 
