@@ -278,6 +278,7 @@ class HostEngine:
         if llm is None:
             return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
         s = request.sampling
+        log.info("answering: %d messages, max_tokens=%d", len(request.messages), s.max_tokens)
         self._raw.llama_perf_context_reset(llm._ctx.ctx)
         started = time.perf_counter()
         first_token_at: float | None = None
