@@ -238,3 +238,23 @@ def test_collections_api(tmp_path: Path, index: DocumentIndex) -> None:
         index.collection("Docs")
     with pytest.raises(CollectionNotFound):
         Searcher(index).search(["Docs"], "x")
+
+
+def test_bm25_drops_words_found_everywhere_in_big_collections(
+    tmp_path: Path, index: DocumentIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.core.documents import search
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(30):
+        (docs / f"d{i}.txt").write_text(f"Company policy number {i} covers topic{i}.\n")
+    index.create_collection("c", [docs])
+    index_collection(index, "c", None)
+    monkeypatch.setattr(search, "PRUNE_FROM_CHUNKS", 10)
+    searcher = Searcher(index)
+    assert searcher._bm25_match("company policy topic7", 30) == '"topic7"'
+    assert searcher._bm25_match("company policy", 30) == '"company" AND "policy"'
+    assert (
+        searcher.search(["c"], "company policy topic7", mode="bm25").hits[0].file_name == "d7.txt"
+    )

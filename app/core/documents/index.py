@@ -481,6 +481,21 @@ class DocumentIndex:
                 return []
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def term_match_count(self, term: str, cap: int) -> int:
+        """How many chunks (any collection) contain `term`, counting no further than `cap`:
+        cheap even for a word that is everywhere, which is the case it is asked for."""
+        with self._lock:
+            try:
+                return int(
+                    self._db.execute(
+                        "SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts "
+                        "WHERE chunks_fts MATCH ? LIMIT ?)",
+                        (_quote(term), cap),
+                    ).fetchone()[0]
+                )
+            except sqlite3.OperationalError:
+                return 0
+
     def load_vectors(self, collection_id: int) -> tuple[np.ndarray, Vectors]:
         """(chunk ids, (n, dim) matrix) of every embedded chunk in the collection."""
         with self._lock:
@@ -515,6 +530,10 @@ class DocumentIndex:
             int(r[0]): StoredChunk(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7])
             for r in rows
         }
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
 
 
 def _blob(vector: np.ndarray) -> bytes:
