@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.model_path: Path | None = None
         self.conversation_id: int | None = None
         self.streaming: MessageWidget | None = None
+        self.sampling = p.SamplingParams()
         self._last_saved = 0.0
         self._shown_once = False
         self._build()
@@ -270,7 +272,7 @@ class MainWindow(QMainWindow):
         self.chat_view.add_message(user_message)
         history = self.store.messages(conversation_id)
         conversation = self.store.get_conversation(conversation_id)
-        sampling = p.SamplingParams()
+        sampling = self.sampling
         n_ctx = self.plan.n_ctx if self.plan else 4096
         prompt = build_messages(
             history, conversation.system_prompt if conversation else "", n_ctx,
@@ -280,7 +282,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", 8000
             )
-        sampling = p.SamplingParams(max_tokens=min(sampling.max_tokens, max(64, n_ctx - prompt.estimated_tokens)))
+        room = max(64, n_ctx - prompt.estimated_tokens)
+        sampling = dataclasses.replace(sampling, max_tokens=min(sampling.max_tokens, room))
         answer = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
         self.streaming = self.chat_view.add_message(answer)
         self._last_saved = time.monotonic()

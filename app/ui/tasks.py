@@ -99,6 +99,9 @@ class _Runnable(QRunnable):
             outcome = ("failed", exc)
         if outcome[0] == "ok" and handle.token.cancelled:
             outcome = ("cancelled", None)
+        # Not running any more as soon as the outcome is known: a slot reacting to the outcome
+        # may start the next task at once (e.g. "Reload model" right after a crash).
+        handle.running = False
         try:
             if outcome[0] == "ok":
                 handle._from_worker_succeeded.emit(outcome[1])
