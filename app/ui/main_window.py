@@ -10,7 +10,18 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.cancel import CancelToken
 from app.core.chat.prompt import build_messages
@@ -69,6 +80,9 @@ class MainWindow(QMainWindow):
         self._last_saved = 0.0
         self._shown_once = False
         self._build()
+        from app.ui.pages import install_pages
+
+        install_pages(self)
         self._connect()
         self._restore_geometry()
         self.refresh_conversations(select_newest=True)
@@ -94,9 +108,51 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 760])
-        self.setCentralWidget(self.splitter)
+
+        # Left: a rail of pages (Chat, and the pages other areas add with add_page).
+        central = QWidget()
+        central_layout = QHBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        self.rail = QFrame()
+        self.rail.setObjectName("navRail")
+        self._rail_layout = QVBoxLayout(self.rail)
+        self._rail_layout.setContentsMargins(6, 10, 6, 10)
+        self._rail_layout.setSpacing(4)
+        self._rail_layout.addStretch(1)
+        self._rail_buttons = QButtonGroup(self)
+        self._rail_buttons.setExclusive(True)
+        self.pages = QStackedWidget()
+        self.page_index: dict[str, int] = {}
+        central_layout.addWidget(self.rail)
+        central_layout.addWidget(self.pages, 1)
+        self.add_page("chat", "Chat", self.splitter)
+        self.setCentralWidget(central)
         self.statusBar().showMessage("Ready")
         self.resize(1100, 760)
+
+    def add_page(self, key: str, title: str, widget: QWidget) -> None:
+        """Add a page to the rail; pages are built lazily by their owners (see app/ui/pages)."""
+        button = QToolButton()
+        button.setObjectName("navButton")
+        button.setText(title)
+        button.setCheckable(True)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.clicked.connect(lambda: self.show_page(key))
+        self._rail_buttons.addButton(button)
+        self._rail_layout.insertWidget(self._rail_layout.count() - 1, button)
+        self.page_index[key] = self.pages.addWidget(widget)
+        if len(self.page_index) == 1:
+            button.setChecked(True)
+
+    def show_page(self, key: str) -> None:
+        index = self.page_index[key]
+        self.pages.setCurrentIndex(index)
+        self._rail_buttons.buttons()[index].setChecked(True)
+
+    def current_page(self) -> str:
+        index = self.pages.currentIndex()
+        return next(k for k, i in self.page_index.items() if i == index)
 
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge

@@ -1,0 +1,14 @@
+"""Pages beside Chat on the window's rail. Each area owns its module under app/ui/pages/ and
+adds itself here; page modules import heavy libraries (huggingface_hub, numpy) lazily, inside
+the functions that need them, so the window still opens in well under a second."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.ui.main_window import MainWindow
+
+
+def install_pages(window: MainWindow) -> None:
+    """Called once by MainWindow after the Chat page exists."""
