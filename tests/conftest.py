@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# Before anything imports huggingface_hub (it reads these once, at import): no telemetry, and a
+# dead default endpoint, so a test that forgets the fake hub fails fast instead of going out.
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"
 EMBEDDING_MODEL = REPO_ROOT / "resources" / "models" / "all-MiniLM-L6-v2-Q8_0.gguf"
