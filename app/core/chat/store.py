@@ -3,15 +3,25 @@
 Every finished message is committed at once; a streaming answer is written at least once a
 second by the caller (`update_message`), so a crash loses at most a second of text. A message
 still marked "streaming" when the store opens was cut off by a crash: it becomes "interrupted".
+
+Messages form a tree (schema 2): each message points at the one before it (`parent_id`), and a
+conversation remembers the leaf of the thread on screen (`current_leaf_id`). Editing a question
+or regenerating an answer adds a sibling instead of overwriting, so earlier versions stay
+browsable ("< 1/2 >"); `messages()` reads the active thread root to leaf.
+
+Search runs on SQLite FTS5 tables kept in sync by triggers (message text and titles). Deleting a
+conversation only marks it (`deleted_at`) so it can be undone; `purge_deleted` removes it for good.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +59,66 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
     CREATE INDEX conversations_by_update ON conversations(updated_at DESC);
     """,
+    # 2: messages form a tree (versions of turns), full-text search, soft delete.
+    """
+    ALTER TABLE messages ADD COLUMN parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE;
+    ALTER TABLE conversations ADD COLUMN current_leaf_id INTEGER;
+    ALTER TABLE conversations ADD COLUMN deleted_at REAL;
+    UPDATE messages SET parent_id = (
+        SELECT MAX(p.id) FROM messages AS p
+        WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id
+    );
+    UPDATE conversations SET current_leaf_id = (
+        SELECT MAX(m.id) FROM messages AS m WHERE m.conversation_id = conversations.id
+    );
+    CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id, id);
+    CREATE INDEX messages_children ON messages(parent_id, id);
+
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, content)
+            VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+    END;
+    INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+
+    CREATE VIRTUAL TABLE conversations_fts USING fts5(
+        title, content='conversations', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER conversations_fts_insert AFTER INSERT ON conversations BEGIN
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+    END;
+    CREATE TRIGGER conversations_fts_delete AFTER DELETE ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+            VALUES ('delete', old.id, old.title);
+    END;
+    CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+            VALUES ('delete', old.id, old.title);
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+    END;
+    INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild');
+    CREATE INDEX conversations_deleted ON conversations(deleted_at) WHERE deleted_at IS NOT NULL;
+    """,
 ]
+
+
+class _Default(enum.Enum):
+    """Marks "not given" where None is a meaningful value (a message with no parent)."""
+
+    TOKEN = 0
+
+
+_DEFAULT = _Default.TOKEN
 
 
 @dataclass
@@ -61,6 +130,7 @@ class Message:
     status: str
     created_at: float
     stats: dict[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None  # the message before this one in its thread; None for a first one
 
 
 @dataclass
@@ -72,6 +142,27 @@ class Conversation:
     model_path: str
     system_prompt: str
     settings: dict[str, Any] = field(default_factory=dict)
+    current_leaf_id: int | None = None  # the last message of the thread on screen
+    deleted_at: float | None = None  # set by delete_conversation until restored or purged
+
+
+@dataclass
+class ConversationHit:
+    """One search result: the conversation and a short excerpt of the best matching message."""
+
+    conversation: Conversation
+    snippet: str  # "" when only the title matched
+
+
+@dataclass
+class ImportedMessage:
+    """A message to write with `import_conversation` (already validated by the caller)."""
+
+    role: str
+    content: str
+    status: str = "complete"
+    created_at: float | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatStore:
@@ -107,7 +198,9 @@ class ChatStore:
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+                self._db.executescript(
+                    f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+                )
 
     def _mark_interrupted(self) -> None:
         with self._transaction() as db:
@@ -121,46 +214,170 @@ class ChatStore:
             return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
 
     # ---- conversations ------------------------------------------------------------------
-    def create_conversation(self, title: str = "", model_path: str = "", system_prompt: str = "") -> Conversation:
+    def create_conversation(
+        self, title: str = "", model_path: str = "", system_prompt: str = ""
+    ) -> Conversation:
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO conversations (title, created_at, updated_at, model_path, system_prompt)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO conversations (title, created_at, updated_at, model_path,"
+                " system_prompt) VALUES (?, ?, ?, ?, ?)",
                 (title, now, now, model_path, system_prompt),
             )
             conversation_id = int(cursor.lastrowid or 0)
         return Conversation(conversation_id, title, now, now, model_path, system_prompt, {})
 
     def list_conversations(self, limit: int = 500) -> list[Conversation]:
+        """Conversations that are not deleted, most recent activity first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM conversations ORDER BY updated_at DESC, id DESC LIMIT ?", (limit,)
+                "SELECT * FROM conversations WHERE deleted_at IS NULL"
+                " ORDER BY updated_at DESC, id DESC LIMIT ?",
+                (limit,),
             ).fetchall()
         return [_conversation(r) for r in rows]
 
     def get_conversation(self, conversation_id: int) -> Conversation | None:
+        """The conversation, also a deleted one (its `deleted_at` is then set)."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
         return _conversation(row) if row else None
 
-    def update_conversation(self, conversation_id: int, **fields: Any) -> None:
+    def update_conversation(
+        self, conversation_id: int, *, touch: bool = True, **fields: Any
+    ) -> None:
+        """Change title, model_path, system_prompt or settings.
+
+        `touch=False` keeps `updated_at` (a rename should not move the chat to the top).
+        """
         allowed = {"title", "model_path", "system_prompt", "settings"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown conversation fields: {sorted(unknown)}")
         if "settings" in fields:
             fields["settings_json"] = json.dumps(fields.pop("settings"))
-        assignments = ", ".join(f"{name} = ?" for name in fields)
+        assignments = [f"{name} = ?" for name in fields]
+        values: list[Any] = list(fields.values())
+        if touch:
+            assignments.append("updated_at = ?")
+            values.append(time.time())
+        if not assignments:
+            return
         with self._transaction() as db:
             db.execute(
-                f"UPDATE conversations SET {assignments}, updated_at = ? WHERE id = ?",
-                (*fields.values(), time.time(), conversation_id),
+                f"UPDATE conversations SET {', '.join(assignments)} WHERE id = ?",
+                (*values, conversation_id),
             )
 
     def delete_conversation(self, conversation_id: int) -> None:
+        """Soft delete: hidden from lists, search and `messages()` until restored or purged."""
         with self._transaction() as db:
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            db.execute(
+                "UPDATE conversations SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+                (time.time(), conversation_id),
+            )
+
+    def restore_conversation(self, conversation_id: int) -> None:
+        """Undo `delete_conversation` (nothing happens once it was purged)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
+            )
+
+    def purge_deleted(self, older_than_s: float = 0.0, conversation_id: int | None = None) -> int:
+        """Remove for good conversations deleted at least `older_than_s` seconds ago.
+
+        With `conversation_id`, only that one (if it is deleted). Returns how many went.
+        """
+        cutoff = time.time() - older_than_s
+        query = "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
+        params: tuple[Any, ...] = (cutoff,)
+        if conversation_id is not None:
+            query += " AND id = ?"
+            params = (cutoff, conversation_id)
+        with self._transaction() as db:
+            return int(db.execute(query, params).rowcount)
+
+    def search_conversations(self, query: str, limit: int = 50) -> list[ConversationHit]:
+        """Conversations whose title or any message has every word of `query` (prefixes too).
+
+        User text is reduced to plain words before it reaches FTS5, so quotes, operators and
+        stray punctuation never raise. Newest activity first, like the list.
+        """
+        match = fts_query(query)
+        if not match:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                """
+                WITH message_hits AS MATERIALIZED (
+                    SELECT m.conversation_id AS cid,
+                           snippet(messages_fts, 0, '', '', '…', 12) AS snip,
+                           bm25(messages_fts) AS score
+                    FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
+                    WHERE messages_fts MATCH :match
+                ),
+                best AS (SELECT cid, snip, MIN(score) FROM message_hits GROUP BY cid),
+                titles AS (
+                    SELECT rowid AS cid FROM conversations_fts
+                    WHERE conversations_fts MATCH :match
+                )
+                SELECT c.*, COALESCE(best.snip, '') AS hit_snippet
+                FROM conversations AS c LEFT JOIN best ON best.cid = c.id
+                WHERE c.deleted_at IS NULL
+                  AND (best.cid IS NOT NULL OR c.id IN (SELECT cid FROM titles))
+                ORDER BY c.updated_at DESC, c.id DESC
+                LIMIT :limit
+                """,
+                {"match": match, "limit": limit},
+            ).fetchall()
+        return [ConversationHit(_conversation(r), " ".join(r["hit_snippet"].split())) for r in rows]
+
+    def import_conversation(
+        self,
+        title: str,
+        messages: Sequence[ImportedMessage],
+        model_path: str = "",
+        system_prompt: str = "",
+        settings: dict[str, Any] | None = None,
+    ) -> Conversation:
+        """A new conversation with a linear thread, written in one transaction (all or nothing)."""
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, model_path,"
+                " system_prompt, settings_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (title, now, now, model_path, system_prompt, json.dumps(settings or {})),
+            )
+            conversation_id = int(cursor.lastrowid or 0)
+            parent: int | None = None
+            for message in messages:
+                status = (
+                    STATUS_INTERRUPTED if message.status == STATUS_STREAMING else message.status
+                )
+                cursor = db.execute(
+                    "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
+                    " created_at, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        parent,
+                        message.role,
+                        message.content,
+                        status,
+                        now if message.created_at is None else message.created_at,
+                        json.dumps(message.stats),
+                    ),
+                )
+                parent = int(cursor.lastrowid or 0)
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
+                (parent, conversation_id),
+            )
+        conversation = self.get_conversation(conversation_id)
+        assert conversation is not None
+        return conversation
 
     # ---- messages -----------------------------------------------------------------------
     def add_message(
@@ -170,17 +387,43 @@ class ChatStore:
         content: str,
         status: str = STATUS_COMPLETE,
         stats: dict[str, Any] | None = None,
+        parent_id: int | None | _Default = _DEFAULT,
     ) -> Message:
+        """Append a message and make it the current leaf.
+
+        By default it follows the current leaf. An explicit `parent_id` (None: a new first
+        message) starts a sibling branch: an edited question, a regenerated answer.
+        """
         now = time.time()
         with self._transaction() as db:
+            if isinstance(parent_id, _Default):
+                row = db.execute(
+                    "SELECT current_leaf_id FROM conversations WHERE id = ?", (conversation_id,)
+                ).fetchone()
+                parent = row[0] if row else None
+            else:
+                parent = parent_id
+                if parent is not None:
+                    owner = db.execute(
+                        "SELECT conversation_id FROM messages WHERE id = ?", (parent,)
+                    ).fetchone()
+                    if owner is None or owner[0] != conversation_id:
+                        raise ValueError(
+                            f"message {parent} is not in conversation {conversation_id}"
+                        )
             cursor = db.execute(
-                "INSERT INTO messages (conversation_id, role, content, status, created_at, stats_json)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, status, now, json.dumps(stats or {})),
+                "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
+                " created_at, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent, role, content, status, now, json.dumps(stats or {})),
             )
-            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
             message_id = int(cursor.lastrowid or 0)
-        return Message(message_id, conversation_id, role, content, status, now, dict(stats or {}))
+            db.execute(
+                "UPDATE conversations SET updated_at = ?, current_leaf_id = ? WHERE id = ?",
+                (now, message_id, conversation_id),
+            )
+        return Message(
+            message_id, conversation_id, role, content, status, now, dict(stats or {}), parent
+        )
 
     def update_message(
         self,
@@ -203,14 +446,88 @@ class ChatStore:
         if not assignments:
             return
         with self._transaction() as db:
-            db.execute(f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", (*values, message_id))
+            db.execute(
+                f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", (*values, message_id)
+            )
 
     def messages(self, conversation_id: int) -> list[Message]:
+        """The active thread, root to current leaf ([] for a deleted conversation)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+                """
+                WITH RECURSIVE thread(id, depth) AS (
+                    SELECT current_leaf_id, 0 FROM conversations
+                    WHERE id = :cid AND deleted_at IS NULL AND current_leaf_id IS NOT NULL
+                    UNION ALL
+                    SELECT m.parent_id, thread.depth + 1
+                    FROM messages AS m JOIN thread ON m.id = thread.id
+                    WHERE m.parent_id IS NOT NULL
+                )
+                SELECT m.* FROM thread JOIN messages AS m ON m.id = thread.id
+                WHERE m.conversation_id = :cid
+                ORDER BY thread.depth DESC
+                """,
+                {"cid": conversation_id},
             ).fetchall()
         return [_message(r) for r in rows]
+
+    def get_message(self, message_id: int) -> Message | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return _message(row) if row else None
+
+    def siblings(self, message_id: int) -> list[Message]:
+        """The versions of this turn: same parent, oldest first, itself included ("< 2/3 >")."""
+        with self._lock:
+            rows = self._db.execute(
+                """
+                SELECT s.* FROM messages AS me JOIN messages AS s
+                  ON s.conversation_id = me.conversation_id AND s.parent_id IS me.parent_id
+                WHERE me.id = ?
+                ORDER BY s.id
+                """,
+                (message_id,),
+            ).fetchall()
+        return [_message(r) for r in rows]
+
+    def switch_to(self, message_id: int) -> None:
+        """Show this message's branch: the current leaf becomes its newest descendant.
+
+        Walking down always takes the most recently created child, so switching to an older
+        version of a question shows the answers that were given to it.
+        """
+        with self._transaction() as db:
+            row = db.execute(
+                """
+                WITH RECURSIVE down(id, depth) AS (
+                    SELECT id, 0 FROM messages WHERE id = :mid
+                    UNION ALL
+                    SELECT (SELECT MAX(c.id) FROM messages AS c WHERE c.parent_id = down.id),
+                           depth + 1
+                    FROM down WHERE down.id IS NOT NULL
+                )
+                SELECT d.id, m.conversation_id FROM down AS d JOIN messages AS m ON m.id = d.id
+                ORDER BY d.depth DESC LIMIT 1
+                """,
+                {"mid": message_id},
+            ).fetchone()
+            if row is None:
+                raise ValueError(f"no message {message_id}")
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (row[0], row[1])
+            )
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression from what a person typed: every word, each as a prefix.
+
+    Only word characters survive, each word is quoted, so FTS5 syntax (quotes, AND/OR/NOT, NEAR,
+    column filters, `*`, `^`) in the input is searched as text and never raises.
+    """
+    return " ".join(f'"{word}"*' for word in _WORD.findall(text)[:32])
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -222,6 +539,8 @@ def _conversation(row: sqlite3.Row) -> Conversation:
         model_path=row["model_path"],
         system_prompt=row["system_prompt"],
         settings=json.loads(row["settings_json"] or "{}"),
+        current_leaf_id=row["current_leaf_id"],
+        deleted_at=row["deleted_at"],
     )
 
 
@@ -234,6 +553,7 @@ def _message(row: sqlite3.Row) -> Message:
         status=row["status"],
         created_at=row["created_at"],
         stats=json.loads(row["stats_json"] or "{}"),
+        parent_id=row["parent_id"],
     )
 
 
