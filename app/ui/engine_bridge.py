@@ -84,9 +84,11 @@ class EngineBridge(QObject):
             )
         )
 
-    def chat(self, messages: list[dict[str, str]], sampling: p.SamplingParams) -> TaskHandle:
+    def chat(
+        self, messages: list[dict[str, str]], sampling: p.SamplingParams, cache_key: str | None = None
+    ) -> TaskHandle:
         def work(progress: ProgressFn, _cancel: CancelToken) -> Any:
-            return self.client.chat(messages, sampling, on_tokens=progress)
+            return self.client.chat(messages, sampling, on_tokens=progress, cache_key=cache_key)
 
         return self._started(
             run_task(

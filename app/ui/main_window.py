@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         self.streaming = self.chat_view.add_message(answer)
         self._last_saved = time.monotonic()
         self.composer.set_generating(True)
-        self.bridge.chat(prompt.messages, sampling)
+        self.bridge.chat(prompt.messages, sampling, cache_key=f"conversation-{conversation_id}")
 
     def stop(self) -> None:
         if self.composer.generating:

@@ -216,3 +216,31 @@ def test_architecture_the_engine_cannot_load(client: EngineClient, tmp_path: Pat
     assert "quantumformer" in caught.value.message
     assert "cannot run" in caught.value.message
     assert client.is_running  # a refused file does not take the engine down
+
+
+def test_follow_up_evaluates_only_new_tokens_and_switching_keeps_each_cache(
+    client: EngineClient, chat_model_path: Path
+) -> None:
+    load_model(client, chat_model_path, wanted_ctx=4096)
+    sampling = p.SamplingParams(max_tokens=16, seed=11)
+
+    def turn(history: list[dict[str, str]], question: str, key: str) -> p.ChatStats:
+        history.append({"role": "user", "content": question})
+        text, stats = client.chat(history, sampling, cache_key=key)
+        history.append({"role": "assistant", "content": text})
+        return stats.engine
+
+    straight: list[dict[str, str]] = []
+    turn(straight, "Tell me about whales.", "straight")
+    second = turn(straight, "And about dolphins?", "straight")
+    assert second.prompt_tokens_evaluated < second.prompt_tokens / 2  # only the new turn
+
+    switched: list[dict[str, str]] = []
+    other: list[dict[str, str]] = []
+    turn(switched, "Tell me about whales.", "A")
+    turn(other, "Something entirely different: how do volcanoes form?", "B")
+    back = turn(switched, "And about dolphins?", "A")
+    # Conversation A's cache came back: again only its new tokens were evaluated...
+    assert back.prompt_tokens_evaluated < back.prompt_tokens / 2
+    # ...and the restored cache is exact: the same seed gives the same answer as without B.
+    assert switched[-1]["content"] == straight[-1]["content"]

@@ -234,9 +234,15 @@ class EngineClient:
         messages: list[dict[str, str]],
         sampling: p.SamplingParams | None = None,
         on_tokens: Callable[[str], None] | None = None,
+        cache_key: str | None = None,
     ) -> tuple[str, ClientChatStats]:
-        """Stream one answer. Returns the whole text and the stats (engine's and client's)."""
-        request = p.ChatRequest(messages=messages, sampling=sampling or p.SamplingParams())
+        """Stream one answer. Returns the whole text and the stats (engine's and client's).
+
+        cache_key names the conversation, so the host can keep its KV cache when another
+        conversation uses the model in between."""
+        request = p.ChatRequest(
+            messages=messages, sampling=sampling or p.SamplingParams(), cache_key=cache_key
+        )
         arrivals: list[tuple[float, int]] = []
 
         def forward(reply: p.Reply) -> None:

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -40,6 +41,7 @@ FAULT_ENV = "ENCLAVE_ENGINE_FAULT"
 
 def _redirect_native_output(log_path: str) -> None:
     """Point fd 1 and 2 (where llama.cpp and ggml print) and Python's streams at the log file."""
+    _rotate_log(log_path)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 2)
     os.dup2(fd, 1)
@@ -52,6 +54,18 @@ def _redirect_native_output(log_path: str) -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         force=True,
     )
+
+
+LOG_ROTATE_BYTES = 5 * 1024 * 1024
+
+
+def _rotate_log(log_path: str) -> None:
+    """Keep one previous log: the engine log must not grow without end."""
+    try:
+        if os.path.getsize(log_path) > LOG_ROTATE_BYTES:
+            os.replace(log_path, log_path + ".1")
+    except OSError:
+        pass
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -151,6 +165,54 @@ class _ProgressHook:
             self._raw.llama_model_default_params = original
 
 
+class ConversationStates:
+    """Each conversation's KV cache, kept in RAM (LRU, within a byte budget) while another
+    conversation uses the model. llama-cpp-python's own LlamaRAMCache also copies the logits
+    matrix (n_batch x vocabulary: 512 MB for a 262k vocabulary), so we save only llama.cpp's
+    state and the token ids."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self._states: OrderedDict[str, tuple[Any, int, bytes]] = OrderedDict()
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def used_bytes(self) -> int:
+        return sum(len(data) for _ids, _n, data in self._states.values())
+
+    def save(self, key: str, llm: Any, raw: Any) -> None:
+        size = raw.llama_state_get_size(llm._ctx.ctx)
+        if size > self.budget:
+            return
+        buffer = (ctypes.c_uint8 * size)()
+        written = raw.llama_state_get_data(llm._ctx.ctx, buffer, size)
+        n_tokens = llm.n_tokens
+        self._states[key] = (llm._input_ids[:n_tokens].copy(), n_tokens, bytes(buffer)[:written])
+        self._states.move_to_end(key)
+        while self.used_bytes() > self.budget and len(self._states) > 1:
+            self._states.popitem(last=False)
+
+    def restore(self, key: str, llm: Any, raw: Any) -> bool:
+        saved = self._states.get(key)
+        if saved is None:
+            return False
+        input_ids, n_tokens, data = saved
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if raw.llama_state_set_data(llm._ctx.ctx, buffer, len(data)) != len(data):
+            return False
+        llm.n_tokens = n_tokens
+        llm._input_ids[:n_tokens] = input_ids
+        self._states.move_to_end(key)
+        return True
+
+
+def _state_budget() -> int:
+    import psutil
+
+    return int(min(2 * 1024**3, psutil.virtual_memory().available * 0.15))
+
+
 class HostEngine:
     def __init__(self, conn: Connection, cancel: Event, log_path: str) -> None:
         self.conn = conn
@@ -160,6 +222,8 @@ class HostEngine:
         self.chat_path = ""
         self.embed_llm: Any = None
         self.embed_path = ""
+        self.states = ConversationStates(_state_budget())
+        self.active_key: str | None = None  # whose tokens the KV cache holds now
         import llama_cpp.llama_cpp as raw
 
         self._raw = raw
@@ -184,6 +248,8 @@ class HostEngine:
 
     # ---- load / unload ------------------------------------------------------------------
     def _free_chat_model(self) -> None:
+        self.states.clear()
+        self.active_key = None
         if self.chat_llm is not None:
             self.chat_llm.close()
             self.chat_llm = None
@@ -280,6 +346,7 @@ class HostEngine:
             return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
         s = request.sampling
         log.info("answering: %d messages, max_tokens=%d", len(request.messages), s.max_tokens)
+        self._switch_conversation(request.cache_key)
         self._raw.llama_perf_context_reset(llm._ctx.ctx)
         started = time.perf_counter()
         first_token_at: float | None = None
@@ -349,6 +416,17 @@ class HostEngine:
                 finish_reason=finish_reason,
             ),
         )
+
+    def _switch_conversation(self, key: str | None) -> None:
+        """Park the KV cache of the conversation that used the model last; bring back this one's."""
+        if key == self.active_key:
+            return
+        llm = self.chat_llm
+        if self.active_key is not None and llm.n_tokens > 0:
+            self.states.save(self.active_key, llm, self._raw)
+        if key is not None and self.states.restore(key, llm, self._raw):
+            log.info("restored a saved conversation cache (%d tokens)", llm.n_tokens)
+        self.active_key = key
 
     # ---- embeddings ---------------------------------------------------------------------
     def embed(self, request: p.EmbedRequest) -> p.Embeddings | p.EngineError:

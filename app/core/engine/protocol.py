@@ -40,6 +40,9 @@ class SamplingParams:
 class ChatRequest:
     messages: list[dict[str, str]]
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    # Which conversation this is: the host keeps each conversation's KV cache (in RAM, while
+    # memory allows), so switching back to one does not evaluate its whole history again.
+    cache_key: str | None = None
 
 
 @dataclass(frozen=True)
