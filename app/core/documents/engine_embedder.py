@@ -22,7 +22,9 @@ class _EmbedsTexts(Protocol):
 
 
 class EngineEmbedder:
-    def __init__(self, client: _EmbedsTexts, model_path: Path | str | None = None) -> None:
+    def __init__(
+        self, client: _EmbedsTexts, model_path: Path | str | None = None, dim: int | None = None
+    ) -> None:
         if model_path is None:
             from app.core import paths
 
@@ -30,7 +32,9 @@ class EngineEmbedder:
         self.path = Path(model_path)
         self.model_id = model_id_for(self.path)
         self._client = client
-        self._dim: int | None = None
+        # Known from an earlier run (the collection stores it): no probe, so a re-scan that
+        # finds nothing changed never wakes the engine.
+        self._dim: int | None = dim
 
     @property
     def dim(self) -> int:

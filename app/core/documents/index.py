@@ -169,12 +169,24 @@ class DocumentIndex:
             str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None
         )
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _set_wal(self) -> None:
+        # Switching a new file to WAL needs it alone: SQLite answers "locked" at once (no busy
+        # wait) when another connection opens it at the same moment (two workers at start-up).
+        for attempt in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -186,9 +198,17 @@ class DocumentIndex:
             for number in range(version + 1, len(_MIGRATIONS) + 1):
                 log.info("migrating documents index to schema %d", number)
                 # executescript commits first; the script and version bump run as one unit.
-                self._db.executescript(
-                    f"BEGIN; {_MIGRATIONS[number - 1]}; PRAGMA user_version={number}; COMMIT;"
-                )
+                try:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; "
+                        f"PRAGMA user_version={number}; COMMIT;"
+                    )
+                except sqlite3.OperationalError:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    # Two first opens at once (two workers): the other one migrated it.
+                    if int(self._db.execute("PRAGMA user_version").fetchone()[0]) < number:
+                        raise
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -259,6 +279,19 @@ class DocumentIndex:
             )
             self._bump(db, cid)
         return self.collection(name)
+
+    def rename_collection(self, name: str, new_name: str) -> Collection:
+        new_name = new_name.strip()
+        if not new_name:
+            raise ValueError("a collection needs a name")
+        cid = self.collection(name).id
+        with self.transaction() as db:
+            try:
+                db.execute("UPDATE collections SET name = ? WHERE id = ?", (new_name, cid))
+            except sqlite3.IntegrityError:
+                raise ValueError(f"a collection named {new_name!r} already exists") from None
+            self._bump(db, cid)
+        return self.collection(new_name)
 
     def delete_collection(self, name: str) -> None:
         cid = self.collection(name).id

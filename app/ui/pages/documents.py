@@ -1,0 +1,632 @@
+"""The Documents page: collections of the user's files and folders that a conversation can
+answer from. Create, rename, delete collections; add files and folders (buttons or drag and
+drop); see each file's status; indexing runs in the background with progress and Cancel.
+
+Every database read or write runs on the IO pool (ui/tasks.py); the GUI thread only draws.
+Heavy libraries (numpy, pypdfium2, docx) are imported inside the worker functions, so building
+this page costs the window's start-up nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.cancel import CancelToken
+from app.ui.pages.documents_files import FilesTree, sentence
+from app.ui.pages.documents_indexing import IndexingController, embedding_model_path
+from app.ui.tasks import ProgressFn, run_task
+
+if TYPE_CHECKING:
+    from app.core.documents.index import Collection, DocumentIndex
+    from app.core.documents.indexer import IndexProgress, IndexReport
+
+log = logging.getLogger("enclave.ui.documents")
+
+NAME_ROLE = Qt.ItemDataRole.UserRole
+FILES_REFRESH_MS = 1500  # while indexing, the open collection's files are re-read this often
+INTRO = (
+    "Put your files in a collection, then pick it in a conversation: the answers quote your "
+    "documents and show where each fact comes from. Everything stays on this computer."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Details:
+    collection: Collection
+    files: dict[str, Any]  # path -> FileRecord
+    missing: set[str]  # roots not found on disk
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def progress_text(p: IndexProgress) -> str:
+    if p.phase == "embedding":
+        text = f"Preparing search: {p.files_done} of {p.files_total} passages"
+    else:
+        text = f"Reading files: {p.files_done} of {p.files_total}"
+        if p.chunks_done:
+            text += f" · {p.chunks_done} passages"
+    if p.eta_s is not None:
+        text += f" · {_duration(p.eta_s)}"
+    return text
+
+
+def _with_index(op: Callable[[DocumentIndex], Any]) -> Callable[[ProgressFn, CancelToken], Any]:
+    def work(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+        from app.core.documents.index import DocumentIndex
+
+        with DocumentIndex() as idx:
+            return op(idx)
+
+    return work
+
+
+class DocumentsPage(QWidget):
+    collectionsChanged = Signal(list)  # names, after every reload (for the collection picker)
+
+    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("documentsPage")
+        self.setAcceptDrops(True)
+        self.main_window = window
+        self.collections: dict[str, Collection] = {}
+        self.current_name: str | None = None
+        self._files_seq = 0
+        self.indexing = IndexingController(window, self)
+        self._build()
+        self._connect()
+        window.installEventFilter(self)  # to stop indexing before the window shuts the engine
+        self.files_timer = QTimer(self)
+        self.files_timer.setInterval(FILES_REFRESH_MS)
+        self.files_timer.timeout.connect(lambda: self._load_details(self.current_name))
+        self.update_embedding_label()
+        QTimer.singleShot(0, self.reload)
+        QTimer.singleShot(0, self.indexing.resume_pending)
+
+    # ---- construction -------------------------------------------------------------------
+    def _build(self) -> None:
+        title = QLabel("Documents")
+        title.setObjectName("pageTitle")
+        intro = QLabel(INTRO)
+        intro.setObjectName("pageIntro")
+        intro.setWordWrap(True)
+
+        # Left: the collections.
+        left = QFrame()
+        left.setObjectName("collectionsPane")
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 8, 0)
+        heading = QLabel("Collections")
+        heading.setObjectName("sectionTitle")
+        self.collections_list = QListWidget()
+        self.collections_list.setObjectName("collectionsList")
+        self.new_button = QPushButton("New collection…")
+        self.new_button.setObjectName("newCollectionButton")
+        left_layout.addWidget(heading)
+        left_layout.addWidget(self.collections_list, 1)
+        left_layout.addWidget(self.new_button)
+
+        self.note_label = QLabel()
+        self.note_label.setObjectName("documentsNote")
+        self.note_label.setWordWrap(True)
+        self.note_label.hide()
+
+        # Right: nothing yet, or the chosen collection.
+        self.right = QStackedWidget()
+        self.empty_label = QLabel(
+            "No collection yet.\n\nClick “New collection…”, or drop a folder here."
+        )
+        self.empty_label.setObjectName("documentsEmpty")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.right.addWidget(self.empty_label)
+        self.right.addWidget(self._build_details())
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 680])
+
+        # Bottom: which embedding model searches by meaning.
+        bar = QFrame()
+        bar.setObjectName("embeddingBar")
+        bar_layout = QHBoxLayout(bar)
+        bar_layout.setContentsMargins(12, 8, 12, 8)
+        self.embedding_label = QLabel()
+        self.embedding_label.setObjectName("embeddingLabel")
+        self.embedding_label.setWordWrap(True)
+        self.choose_model_button = QPushButton("Choose model…")
+        self.default_model_button = QPushButton("Use built-in")
+        bar_layout.addWidget(self.embedding_label, 1)
+        bar_layout.addWidget(self.choose_model_button)
+        bar_layout.addWidget(self.default_model_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 12)
+        layout.setSpacing(8)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addWidget(self.note_label)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(bar)
+
+    def _build_details(self) -> QWidget:
+        details = QWidget()
+        layout = QVBoxLayout(details)
+        layout.setContentsMargins(8, 0, 0, 0)
+        top = QHBoxLayout()
+        self.name_label = QLabel()
+        self.name_label.setObjectName("collectionName")
+        self.rename_button = QPushButton("Rename…")
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("dangerButton")
+        top.addWidget(self.name_label, 1)
+        top.addWidget(self.rename_button)
+        top.addWidget(self.delete_button)
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("collectionSummary")
+        self.summary_label.setWordWrap(True)
+
+        actions = QHBoxLayout()
+        self.add_files_button = QPushButton("Add files…")
+        self.add_folder_button = QPushButton("Add folder…")
+        self.remove_button = QPushButton("Remove from collection")
+        self.remove_button.setEnabled(False)
+        self.update_button = QPushButton("Update now")
+        self.update_button.setToolTip("Read again the files that changed since the last time")
+        for button in (self.add_files_button, self.add_folder_button, self.remove_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
+        actions.addWidget(self.update_button)
+
+        self.progress_panel = QFrame()
+        self.progress_panel.setObjectName("indexingPanel")
+        panel = QHBoxLayout(self.progress_panel)
+        panel.setContentsMargins(10, 6, 6, 6)
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.setFixedWidth(180)
+        self.cancel_button = QPushButton("Cancel")
+        panel.addWidget(self.progress_label, 1)
+        panel.addWidget(self.progress_bar)
+        panel.addWidget(self.cancel_button)
+        self.progress_panel.hide()
+
+        self.files_tree = FilesTree()
+        hint = QLabel("Tip: drag files or folders from your file manager onto this page.")
+        hint.setObjectName("dropHint")
+
+        layout.addLayout(top)
+        layout.addWidget(self.summary_label)
+        layout.addLayout(actions)
+        layout.addWidget(self.progress_panel)
+        layout.addWidget(self.files_tree, 1)
+        layout.addWidget(hint)
+        return details
+
+    def _connect(self) -> None:
+        self.collections_list.currentItemChanged.connect(self._on_current_changed)
+        self.new_button.clicked.connect(self.ask_new_collection)
+        self.rename_button.clicked.connect(self.ask_rename)
+        self.delete_button.clicked.connect(self.ask_delete)
+        self.add_files_button.clicked.connect(self.ask_add_files)
+        self.add_folder_button.clicked.connect(self.ask_add_folder)
+        self.remove_button.clicked.connect(self.remove_selected_roots)
+        self.update_button.clicked.connect(self.update_now)
+        self.cancel_button.clicked.connect(lambda: self.indexing.cancel(self.indexing.current))
+        self.files_tree.itemSelectionChanged.connect(
+            lambda: self.remove_button.setEnabled(bool(self.files_tree.selected_roots()))
+        )
+        self.choose_model_button.clicked.connect(self.ask_embedding_model)
+        self.default_model_button.clicked.connect(lambda: self.set_embedding_model(""))
+        ix = self.indexing
+        ix.started.connect(self._on_started)
+        ix.progress.connect(self._on_progress)
+        ix.finished.connect(self._on_finished)
+        ix.stopped.connect(self._on_stopped)
+        ix.failed.connect(self._on_failed)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if watched is self.main_window and event.type() == QEvent.Type.Close:
+            self.indexing.shutdown()
+        return False
+
+    # ---- loading ------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        """Re-read the collections (on a worker), keep or change the selection."""
+        run_task(
+            _with_index(lambda idx: idx.collections()),
+            name="documents-list",
+            on_result=lambda found: self._on_collections(found, select),
+            on_error=self._show_error,
+        )
+
+    def _on_collections(self, found: list[Collection], select: str | None) -> None:
+        self.collections = {c.name: c for c in found}
+        self.indexing.set_collections(found)
+        wanted = select or self.current_name
+        if wanted not in self.collections:
+            wanted = found[0].name if found else None
+        blocker = self.collections_list.blockSignals(True)
+        self.collections_list.clear()
+        for c in found:
+            item = QListWidgetItem(self._list_text(c))
+            item.setData(NAME_ROLE, c.name)
+            self.collections_list.addItem(item)
+            if c.name == wanted:
+                self.collections_list.setCurrentItem(item)
+        self.collections_list.blockSignals(blocker)
+        self.collectionsChanged.emit(list(self.collections))
+        if wanted != self.current_name:
+            self._select(wanted, opened=True)
+        else:
+            self._show_summary()
+            self._load_details(wanted)
+
+    def _list_text(self, c: Collection) -> str:
+        if self.indexing.is_busy(c.name):
+            return f"{c.name}  ·  updating…"
+        return c.name
+
+    def _on_current_changed(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
+        self._select(item.data(NAME_ROLE) if item is not None else None, opened=True)
+
+    def _select(self, name: str | None, opened: bool = False) -> None:
+        changed = name != self.current_name
+        self.current_name = name
+        self.right.setCurrentIndex(0 if name is None else 1)
+        if name is None:
+            return
+        if changed:
+            self.files_tree.clear()
+            self.note_label.hide()
+            self._show_progress(None)
+        self.name_label.setText(name)
+        self._show_summary()
+        self._load_details(name)
+        if opened and changed:
+            self.indexing.request(name, user=False)  # cheap: only what changed is re-read
+
+    def _load_details(self, name: str | None) -> None:
+        if name is None:
+            return
+        self._files_seq += 1
+        seq = self._files_seq
+
+        def read(idx: DocumentIndex) -> _Details | None:
+            c = idx.find_collection(name)
+            if c is None:
+                return None
+            missing = {r for r in c.roots if not os.path.exists(r)}
+            return _Details(c, idx.files(c.id), missing)
+
+        def show(details: _Details | None) -> None:
+            if seq != self._files_seq or details is None or name != self.current_name:
+                return
+            self.collections[name] = details.collection
+            self._show_summary()
+            self.files_tree.show_files(details.collection.roots, details.files, details.missing)
+
+        run_task(_with_index(read), name="documents-files", on_result=show)
+
+    def _show_summary(self) -> None:
+        c = self.collections.get(self.current_name or "")
+        if c is None:
+            return
+        busy = self.indexing.is_busy(c.name)
+        if not c.roots:
+            text = "Empty: add files or folders to this collection."
+        else:
+            ok = c.n_files - c.n_errors
+            text = f"{ok} document{'s' if ok != 1 else ''} indexed · {c.n_chunks} passages"
+            if c.n_errors:
+                text += f" · {c.n_errors} could not be read"
+            if c.state == "indexing" and not busy:
+                text += " · Indexing was stopped before the end"
+        self.summary_label.setText(text)
+        stopped = c.state == "indexing" and not busy
+        self.update_button.setText("Resume indexing" if stopped else "Update now")
+        self.update_button.setEnabled(not busy and bool(c.roots))
+
+    # ---- indexing signals ---------------------------------------------------------------
+    def _refresh_list_texts(self) -> None:
+        for row in range(self.collections_list.count()):
+            item = self.collections_list.item(row)
+            c = self.collections.get(item.data(NAME_ROLE))
+            if c is not None:
+                item.setText(self._list_text(c))
+
+    def _on_started(self, name: str) -> None:
+        self._refresh_list_texts()
+        if name == self.current_name:
+            self._show_summary()
+
+    def _on_progress(self, name: str, p: IndexProgress) -> None:
+        if name != self.current_name:
+            return
+        if p.phase in ("indexing", "embedding") and p.files_total > 0:
+            self._show_progress(p)
+            if not self.files_timer.isActive():
+                self.files_timer.start()
+
+    def _show_progress(self, p: IndexProgress | None) -> None:
+        if p is None:
+            self.progress_panel.hide()
+            self.files_timer.stop()
+            return
+        self.progress_label.setText(progress_text(p))
+        self.progress_bar.setRange(0, max(1, p.files_total))
+        self.progress_bar.setValue(p.files_done)
+        self.progress_panel.show()
+
+    def _ended(self, name: str) -> None:
+        if name == self.current_name:
+            self._show_progress(None)
+        self.reload()
+
+    def _on_finished(self, name: str, report: IndexReport) -> None:
+        self._ended(name)
+        if name == self.current_name:
+            if report.note:
+                self.show_note(report.note, "info")
+            elif report.added or report.changed or report.removed:
+                self.note_label.hide()
+
+    def _on_stopped(self, name: str) -> None:
+        self._ended(name)
+        if name == self.current_name:
+            self.show_note(
+                "Indexing stopped. What was read so far is kept and already searchable; "
+                "click “Resume indexing” to go on.",
+                "info",
+            )
+
+    def _on_failed(self, name: str, message: str) -> None:
+        self._ended(name)
+        if name == self.current_name:
+            self.show_note(f"Indexing failed: {sentence(message)}", "error")
+
+    def show_note(self, text: str, level: str = "info") -> None:
+        self.note_label.setText(text)
+        self.note_label.setProperty("level", level)
+        self.note_label.style().unpolish(self.note_label)
+        self.note_label.style().polish(self.note_label)
+        self.note_label.show()
+
+    def _show_error(self, exc: Exception) -> None:
+        self.show_note(sentence(str(exc)), "error")
+
+    # ---- actions ------------------------------------------------------------------------
+    def update_now(self) -> None:
+        if self.current_name:
+            self.note_label.hide()
+            self.indexing.request(self.current_name, user=True)
+            self._show_summary()
+
+    def ask_new_collection(self) -> None:
+        name, ok = QInputDialog.getText(self, "New collection", "Name of the collection:")
+        if ok and name.strip():
+            self.create_collection(name.strip())
+
+    def create_collection(self, name: str, roots: list[Path] | None = None) -> None:
+        def done(_c: Any) -> None:
+            self.reload(select=name)
+            if roots:
+                self.indexing.request(name)
+
+        run_task(
+            _with_index(lambda idx: idx.create_collection(name, roots or [])),
+            name="documents-create",
+            on_result=done,
+            on_error=self._show_error,
+        )
+
+    def ask_rename(self) -> None:
+        old = self.current_name
+        if old is None or self.indexing.is_busy(old):
+            if old:
+                self.show_note("Please wait until indexing ends (or cancel it) to rename.")
+            return
+        name, ok = QInputDialog.getText(self, "Rename collection", "New name:", text=old)
+        if not ok or not name.strip() or name.strip() == old:
+            return
+        new = name.strip()
+
+        def done(_c: Any) -> None:
+            self.indexing.forget(old)
+            self.reload(select=new)
+
+        run_task(
+            _with_index(lambda idx: idx.rename_collection(old, new)),
+            name="documents-rename",
+            on_result=done,
+            on_error=self._show_error,
+        )
+
+    def ask_delete(self) -> None:
+        name = self.current_name
+        if name is None:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete collection",
+            f"Delete the collection “{name}”?\n\nYour files stay where they are; only "
+            "Enclave's index of them is removed.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.indexing.cancel(name)
+        self.indexing.forget(name)
+
+        def delete(idx: DocumentIndex) -> None:
+            idx.delete_collection(name)
+
+        run_task(
+            _with_index(delete),
+            name="documents-delete",
+            on_result=lambda _r: self.reload(),
+            on_error=self._show_error,
+        )
+
+    def ask_add_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Add files",
+            str(Path.home()),
+            "Documents (*.pdf *.docx *.txt *.md *.markdown *.html *.htm *.csv);;All files (*)",
+        )
+        if paths:
+            self.add_paths([Path(p) for p in paths])
+
+    def ask_add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def add_paths(self, paths: list[Path]) -> None:
+        """Add files/folders to the open collection (a new one named after them if none)."""
+        if not paths:
+            return
+        name = self.current_name
+        if name is None:
+            base = paths[0].name or "Documents"
+            name = base
+            number = 2
+            while name in self.collections:
+                name, number = f"{base} {number}", number + 1
+            self.create_collection(name, paths)
+            return
+        target = name
+
+        def done(_c: Any) -> None:
+            self.indexing.request(target)
+            self.reload()
+
+        run_task(
+            _with_index(lambda idx: idx.add_roots(target, paths)),
+            name="documents-add",
+            on_result=done,
+            on_error=self._show_error,
+        )
+
+    def remove_selected_roots(self) -> None:
+        roots = self.files_tree.selected_roots()
+        name = self.current_name
+        if not roots or name is None:
+            return
+
+        def done(_c: Any) -> None:
+            self.indexing.request(name)  # the files leave the index on this run
+            self.reload()
+
+        run_task(
+            _with_index(lambda idx: idx.remove_roots(name, roots)),
+            name="documents-remove",
+            on_result=done,
+            on_error=self._show_error,
+        )
+
+    # ---- drag and drop ------------------------------------------------------------------
+    @staticmethod
+    def _dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        # Model files dropped here are for the window (it opens them), not documents.
+        return [p for p in paths if p.suffix.lower() != ".gguf"]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt name)
+        if self._dropped_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt name)
+        paths = self._dropped_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.add_paths(paths)
+
+    # ---- embedding model ----------------------------------------------------------------
+    def update_embedding_label(self) -> None:
+        setting = getattr(self.main_window.settings, "embedding_model", "") or ""
+        path = embedding_model_path(setting)
+        self.default_model_button.setVisible(bool(setting))
+        if path.is_file():
+            who = "the built-in model" if not setting else "your model"
+            text = (
+                f"Search finds passages by meaning and by keywords, with {who} {path.stem}."
+            )
+            self.embedding_label.setProperty("level", "ok")
+        else:
+            text = (
+                f"No embedding model available ({path.name} not found): search falls back to "
+                "keyword search (BM25), which finds exact words only."
+            )
+            self.embedding_label.setProperty("level", "warning")
+        self.embedding_label.setToolTip(str(path))
+        self.embedding_label.setText(text)
+        self.embedding_label.style().unpolish(self.embedding_label)
+        self.embedding_label.style().polish(self.embedding_label)
+
+    def ask_embedding_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose an embedding model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if path:
+            self.set_embedding_model(path)
+
+    def set_embedding_model(self, path: str) -> None:
+        """Save the choice ("" = built-in) and update every collection for it."""
+        from app.core.settings import save_settings
+
+        settings = self.main_window.settings
+        if settings.embedding_model == path:
+            return
+        settings.embedding_model = path
+        save_settings(settings)
+        self.update_embedding_label()
+        for name in self.collections:
+            self.indexing.request(name)
+        if self.collections:
+            self.show_note("Your collections are being updated for the new embedding model.")
+
+
+def documents_page(window: Any) -> DocumentsPage | None:
+    """The window's Documents page (for wiring the chat to it)."""
+    found = window.findChild(DocumentsPage)
+    return found if isinstance(found, DocumentsPage) else None

@@ -1,0 +1,116 @@
+"""The Documents page's tree of a collection's folders and files, with each file's status in
+plain words ("Indexed", "Skipped: unsupported format (.png)", "Could not read: the PDF is
+password-protected"). Pure presentation: the data was read on a worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
+
+ROOT_ROLE = Qt.ItemDataRole.UserRole  # the root path on top-level items
+COL_NAME, COL_STATUS, COL_DETAILS = 0, 1, 2
+
+_COLORS = {"indexed": "#2e7d32", "error": "#c62828", "skipped": "#8a6d00", "waiting": "#666666"}
+_TITLES = {"indexed": "Indexed", "error": "Could not read", "skipped": "Skipped"}
+
+
+def sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", ")")) else text + "."
+
+
+def file_status(record: Any) -> tuple[str, str, str]:
+    """(kind, status title, details) for one FileRecord."""
+    kind = record.status if record.status in _TITLES else "error"
+    if kind == "indexed":
+        parts = []
+        if record.n_pages:
+            parts.append(f"{record.n_pages} page{'s' if record.n_pages != 1 else ''}")
+        parts.append(f"{record.n_chunks} passage{'s' if record.n_chunks != 1 else ''}")
+        return kind, _TITLES[kind], ", ".join(parts)
+    return kind, _TITLES[kind], sentence(record.error or "")
+
+
+def _summary(counts: dict[str, int]) -> str:
+    parts = []
+    if counts.get("indexed"):
+        parts.append(f"{counts['indexed']} indexed")
+    if counts.get("error"):
+        parts.append(f"{counts['error']} could not be read")
+    if counts.get("skipped"):
+        parts.append(f"{counts['skipped']} skipped")
+    return ", ".join(parts) or "Not indexed yet"
+
+
+def _paint(item: QTreeWidgetItem, kind: str) -> None:
+    item.setForeground(COL_STATUS, QBrush(QColor(_COLORS.get(kind, "#666666"))))
+
+
+class FilesTree(QTreeWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("documentsFiles")
+        self.setHeaderLabels(["Name", "Status", "Details"])
+        self.setColumnCount(3)
+        self.setAlternatingRowColors(True)
+        self.setUniformRowHeights(True)
+        self.setRootIsDecorated(True)
+        header = self.header()
+        header.setStretchLastSection(True)
+        header.resizeSection(COL_NAME, 300)
+        header.resizeSection(COL_STATUS, 120)
+
+    def show_files(self, roots: list[str], files: dict[str, Any], missing: set[str]) -> None:
+        """Roots as top-level rows (a folder with its files under it, or a single file)."""
+        tops = [self.topLevelItem(i) for i in range(self.topLevelItemCount())]
+        expanded = {t.data(COL_NAME, ROOT_ROLE) for t in tops if t is not None and t.isExpanded()}
+        first_fill = self.topLevelItemCount() == 0
+        self.clear()
+        for root in roots:
+            top = QTreeWidgetItem([Path(root).name or root])
+            top.setData(COL_NAME, ROOT_ROLE, root)
+            top.setToolTip(COL_NAME, root)
+            if root in files:  # a file added on its own
+                kind, title, details = file_status(files[root])
+                top.setText(COL_STATUS, title)
+                top.setText(COL_DETAILS, details)
+                _paint(top, kind)
+            else:
+                prefix = root.rstrip(os.sep) + os.sep
+                counts: dict[str, int] = {}
+                children = sorted(p for p in files if p.startswith(prefix))
+                for path in children:
+                    kind, title, details = file_status(files[path])
+                    counts[kind] = counts.get(kind, 0) + 1
+                    child = QTreeWidgetItem([path[len(prefix) :], title, details])
+                    child.setToolTip(COL_NAME, path)
+                    child.setToolTip(COL_DETAILS, details)
+                    _paint(child, kind)
+                    top.addChild(child)
+                top.setText(COL_STATUS, "Folder")
+                top.setText(COL_DETAILS, _summary(counts) if children else "Not indexed yet")
+                if root in missing:
+                    top.setText(COL_DETAILS, "Not found (moved, deleted or unplugged?)")
+                    _paint(top, "error")
+            self.addTopLevelItem(top)
+            top.setExpanded(first_fill or root in expanded)
+
+    def selected_roots(self) -> list[str]:
+        return [
+            str(item.data(COL_NAME, ROOT_ROLE))
+            for item in self.selectedItems()
+            if item.parent() is None
+        ]
+
+    def row(self, name: str) -> QTreeWidgetItem | None:
+        """The row whose name (file name or relative path) is `name`, for tests and scripts."""
+        matches = self.findItems(name, Qt.MatchFlag.MatchExactly | Qt.MatchFlag.MatchRecursive)
+        return matches[0] if matches else None
