@@ -12,3 +12,6 @@ if TYPE_CHECKING:
 
 def install_pages(window: MainWindow) -> None:
     """Called once by MainWindow after the Chat page exists."""
+    from app.ui.pages.documents import DocumentsPage
+
+    window.add_page("documents", "Documents", DocumentsPage(window))
