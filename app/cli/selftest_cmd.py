@@ -17,10 +17,7 @@ from pathlib import Path
 
 from app.cli.output import fail
 
-DOCUMENT = (
-    "Enclave runs language models on your own computer. Your documents and questions never "
-    "leave the machine."
-)
+DOCUMENT = "Enclave runs language models on your computer. Your documents never leave it."
 PROMPT = "Name one colour of the sky. Answer in one word."
 
 
@@ -51,12 +48,14 @@ def _step(text: str) -> None:
     print(text, flush=True)
 
 
-def _backend_line(log_text: str) -> str:
-    """The engine host's report of which ggml backends it loaded (app.core.engine.backends)."""
-    lines = [ln for ln in log_text.splitlines() if "ggml backends" in ln]
-    if not lines:
-        return ""
-    return lines[-1].split("enclave.engine.backends", 1)[-1].split(" ", 2)[-1].strip()
+def _backend_lines(log_text: str) -> list[str]:
+    """What the engine host logged about ggml's backends (app.core.engine.backends)."""
+    marker = "enclave.engine.backends "
+    found = []
+    for line in log_text.splitlines():
+        if marker in line:
+            found.append(line.split(marker, 1)[1].split(" ", 1)[-1].strip())
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,9 +88,8 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         client.start()
         _step(f"engine host started in {time.perf_counter() - t0:.2f} s (pid {client.host_pid})")
-        backends = _backend_line(client.log_tail(200))
-        if backends:
-            _step(backends)
+        for line in _backend_lines(client.log_tail(200)):
+            _step(line)
         if chat_model is None:
             _step("no chat model given and the test model is not installed: skipping generation")
         else:
