@@ -7,7 +7,8 @@
    (a fresh network namespace, when `unshare` is allowed) and with HOME set to an empty folder,
    and we check the app put its data where the OS's conventions say (platformdirs).
 2. `enclave gui --exit-after-show` with QT_QPA_PLATFORM=offscreen, --runs times: the window opens
-   and closes cleanly; prints each "window shown after X s" and their median.
+   and closes cleanly (exit 0 and no Python traceback, e.g. from a slot run after close);
+   prints each "window shown after X s" and their median.
 3. Prints the bundle's size on disk.
 Exits 1 on the first failure. Standard library only: it runs with any Python 3.9+.
 """
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 SHOWN = re.compile(r"window shown after ([0-9.]+) s")
+TRACEBACK = "Traceback (most recent call last)"
 
 
 def _bundle_size(folder: Path) -> int:
@@ -116,6 +118,10 @@ def gui_starts(exe: Path, runs: int, timeout: float) -> list[float] | None:
         if result.returncode != 0 or match is None:
             print(result.stdout + result.stderr, file=sys.stderr)
             print(f"FAIL: gui exited {result.returncode} without showing", file=sys.stderr)
+            return None
+        if TRACEBACK in result.stdout + result.stderr:  # exit code 0, but not a clean close
+            print(result.stdout + result.stderr, file=sys.stderr)
+            print("FAIL: the window did not close cleanly (a Python traceback)", file=sys.stderr)
             return None
         shown.append(float(match.group(1)))
         print(match.group(0))
