@@ -6,139 +6,37 @@ While an answer streams, only the last message's text changes, ~30 times a secon
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSizeF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
-    QTextBrowser,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.chat.store import (
-    STATUS_CANCELLED,
-    STATUS_ERROR,
-    STATUS_INTERRUPTED,
-    STATUS_STREAMING,
-    Message,
-)
+from app.core.chat.store import Message
+from app.ui.message_widget import MessageWidget
 
-ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+VersionsFor = Callable[[Message], tuple[int, int]]
 
-
-def stats_line(stats: dict[str, object]) -> str:
-    """'120 tokens · 41.2 tokens/s · first token 72 ms · gemma-3-270m' from saved stats."""
-    parts: list[str] = []
-    tokens = stats.get("generated_tokens")
-    if isinstance(tokens, int):
-        parts.append(f"{tokens} tokens")
-    rate = stats.get("tokens_per_s")
-    if isinstance(rate, (int, float)) and rate > 0:
-        parts.append(f"{rate:.1f} tokens/s")
-    ttft = stats.get("time_to_first_token_s")
-    if isinstance(ttft, (int, float)):
-        parts.append(f"first token {ttft * 1000:.0f} ms")
-    model = stats.get("model")
-    if isinstance(model, str) and model:
-        parts.append(model)
-    return " · ".join(parts)
-
-
-class MessageText(QTextBrowser):
-    """Read-only rich text that is exactly as tall as its content (no inner scroll bar).
-
-    Streaming appends go through a QTextCursor at the end: QTextDocument lays out only the last
-    block again, where QLabel.setText would lay out the whole answer on every batch.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("messageBody")
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setOpenLinks(False)
-        self.document().setDocumentMargin(0)
-        self.viewport().setAutoFillBackground(False)
-        self.setStyleSheet("background: transparent;")
-        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
-        self._fit_height(self.document().size())
-
-    def _fit_height(self, size: QSizeF) -> None:
-        height = int(size.height() + 0.999) + 2
-        if height != self.height():
-            self.setFixedHeight(height)
-
-    def append_plain(self, text: str) -> None:
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text)
-
-
-class MessageWidget(QFrame):
-    def __init__(self, message: Message, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.message = message
-        self.setObjectName("message")
-        self.setProperty("role", message.role)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 10, 14, 10)
-        layout.setSpacing(4)
-        self.role_label = QLabel(ROLE_TITLES.get(message.role, message.role))
-        self.role_label.setObjectName("messageRole")
-        layout.addWidget(self.role_label)
-        self.body = MessageText()
-        layout.addWidget(self.body)
-        self.footer = QLabel()
-        self.footer.setObjectName("messageFooter")
-        layout.addWidget(self.footer)
-        self._text = message.content
-        self.refresh()
-
-    @property
-    def text(self) -> str:
-        return self._text
-
-    def append(self, text: str) -> None:
-        # Plain text while streaming: cheap, and half-written Markdown would flicker.
-        if not self._text:
-            self.body.setPlainText("")
-        self._text += text
-        self.body.append_plain(text)
-
-    def finish(self, status: str, stats: dict[str, object] | None = None) -> None:
-        self.message.status = status
-        self.message.content = self._text
-        if stats is not None:
-            self.message.stats = dict(stats)
-        self.refresh()
-
-    def refresh(self) -> None:
-        status = self.message.status
-        shown = self._text if self._text else ("…" if status == STATUS_STREAMING else "")
-        if self.message.role == "assistant" and status != STATUS_STREAMING:
-            self.body.setMarkdown(shown)
-        else:
-            self.body.setPlainText(shown)
-        notes = {
-            STATUS_INTERRUPTED: "Interrupted: the engine stopped before this answer was finished.",
-            STATUS_CANCELLED: "Stopped.",
-            STATUS_ERROR: "Failed.",
-        }
-        footer = stats_line(self.message.stats) if self.message.role == "assistant" else ""
-        note = notes.get(status, "")
-        self.footer.setText(" — ".join(x for x in (footer, note) if x))
-        self.footer.setVisible(bool(self.footer.text()))
+# Widgets are made for the newest messages only; older ones on request. A conversation of
+# 1,000 messages opens as fast as one of 40.
+PAGE_SIZE = 40
 
 
 class ChatView(QScrollArea):
+    editSubmitted = Signal(object, str)
+    regenerateRequested = Signal(object)
+    versionRequested = Signal(object, int)
+    linkActivated = Signal(object, QUrl)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatView")
@@ -149,6 +47,11 @@ class ChatView(QScrollArea):
         self._layout = QVBoxLayout(container)
         self._layout.setContentsMargins(16, 16, 16, 16)
         self._layout.setSpacing(10)
+        self.earlier_button = QPushButton()
+        self.earlier_button.setObjectName("earlierButton")
+        self.earlier_button.clicked.connect(self.show_earlier)
+        self.earlier_button.hide()
+        self._layout.addWidget(self.earlier_button, 0, Qt.AlignmentFlag.AlignHCenter)
         self.empty_label = QLabel()
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -157,6 +60,9 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(container)
         self.widgets: list[MessageWidget] = []
+        self._messages: list[Message] = []
+        self._first_rendered = 0
+        self._versions_for: VersionsFor | None = None
         self._follow = True
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
@@ -169,22 +75,66 @@ class ChatView(QScrollArea):
         for widget in self.widgets:
             widget.deleteLater()
         self.widgets.clear()
+        self._messages = []
+        self._first_rendered = 0
+        self.earlier_button.hide()
         self.empty_label.setVisible(True)
 
-    def set_messages(self, messages: list[Message]) -> None:
+    def set_messages(self, messages: list[Message], versions_for: VersionsFor | None = None) -> None:
         self.clear()
-        for message in messages:
-            self.add_message(message)
+        self._versions_for = versions_for
+        self._messages = list(messages)
+        self._first_rendered = max(0, len(messages) - PAGE_SIZE)
+        for message in self._messages[self._first_rendered:]:
+            self._append_widget(message)
+        self._update_earlier_button()
         self._follow = True
         QTimer.singleShot(0, self.scroll_to_bottom)
 
-    def add_message(self, message: Message) -> MessageWidget:
-        widget = MessageWidget(message)
+    def show_earlier(self) -> None:
+        """Render the previous page of messages above the ones shown, keeping the view still."""
+        start = max(0, self._first_rendered - PAGE_SIZE)
+        bar = self.verticalScrollBar()
+        distance_from_bottom = bar.maximum() - bar.value()
+        new_widgets = [self._make_widget(m) for m in self._messages[start:self._first_rendered]]
+        for offset, widget in enumerate(new_widgets):
+            self._layout.insertWidget(1 + offset, widget)  # after the "earlier" button
+        self.widgets[0:0] = new_widgets
+        self._first_rendered = start
+        self._update_earlier_button()
+        self._follow = False
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum() - distance_from_bottom))
+
+    def _update_earlier_button(self) -> None:
+        hidden = self._first_rendered
+        self.earlier_button.setVisible(hidden > 0)
+        self.earlier_button.setText(f"Show {min(hidden, PAGE_SIZE)} earlier messages ({hidden} not shown)")
+
+    def _make_widget(self, message: Message) -> MessageWidget:
+        versions = self._versions_for(message) if self._versions_for else (1, 1)
+        widget = MessageWidget(message, versions)
+        widget.editSubmitted.connect(self.editSubmitted)
+        widget.regenerateRequested.connect(self.regenerateRequested)
+        widget.versionRequested.connect(self.versionRequested)
+        widget.linkActivated.connect(self.linkActivated)
+        return widget
+
+    def _append_widget(self, message: Message) -> MessageWidget:
+        widget = self._make_widget(message)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets.append(widget)
         self.empty_label.setVisible(False)
+        return widget
+
+    def add_message(self, message: Message) -> MessageWidget:
+        self._messages.append(message)
+        widget = self._append_widget(message)
         self._follow = True
         return widget
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        for widget in self.widgets:
+            widget.set_actions_enabled(enabled)
 
     def last(self) -> MessageWidget | None:
         return self.widgets[-1] if self.widgets else None

@@ -79,18 +79,20 @@ class MainWindow(QMainWindow):
         self.sampling = p.SamplingParams()
         self._last_saved = 0.0
         self._shown_once = False
+        self._closed = False
         self._build()
         from app.ui.pages import install_pages
 
         install_pages(self)
         self._connect()
         self._restore_geometry()
-        self.refresh_conversations(select_newest=True)
+        self.store.purge_deleted()  # soft deletes whose Undo a crash cut short
+        self.refresh_conversations()
         self._update_composer()
 
     # ---- construction -------------------------------------------------------------------
     def _build(self) -> None:
-        self.sidebar = ConversationList()
+        self.sidebar = ConversationList(store=self.store)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -171,6 +173,13 @@ class MainWindow(QMainWindow):
         self.composer.stopRequested.connect(self.stop)
         self.sidebar.newChatRequested.connect(self.new_chat)
         self.sidebar.conversationSelected.connect(self.open_conversation)
+        self.sidebar.conversationDeleted.connect(self._on_conversation_deleted)
+        self.sidebar.conversationsChanged.connect(self.refresh_conversations)
+        self.sidebar.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.chat_view.editSubmitted.connect(self.edit_and_resend)
+        self.chat_view.regenerateRequested.connect(self.regenerate)
+        self.chat_view.versionRequested.connect(self.switch_version)
+        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.sidebar.focus_search)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop)
         QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat)
         QShortcut(QKeySequence.StandardKey.Open, self, activated=self.choose_model_file)
@@ -180,6 +189,9 @@ class MainWindow(QMainWindow):
         if not self._shown_once:
             self._shown_once = True
             self.shown.emit()
+            # The newest conversation appears right after the first paint (rendering Markdown
+            # and code highlighting would otherwise delay the window itself).
+            QTimer.singleShot(0, lambda: self._closed or self.refresh_conversations(select_newest=True))
             # After the first paint: detect hardware and start the engine host in the background.
             QTimer.singleShot(200, self._warm_up)
 
@@ -285,7 +297,7 @@ class MainWindow(QMainWindow):
         conversations = self.store.list_conversations()
         if select_newest and conversations and self.conversation_id is None:
             self.conversation_id = conversations[0].id
-            self.chat_view.set_messages(self.store.messages(self.conversation_id))
+            self.show_thread()
         self.sidebar.set_conversations(conversations, self.conversation_id)
         self._update_empty_state()
 
@@ -302,7 +314,18 @@ class MainWindow(QMainWindow):
         if self.composer.generating or conversation_id == self.conversation_id:
             return
         self.conversation_id = conversation_id
-        self.chat_view.set_messages(self.store.messages(conversation_id))
+        self.show_thread()
+        self._update_empty_state()
+
+    def _on_conversation_deleted(self, conversation_id: int) -> None:
+        if conversation_id != self.conversation_id:
+            return
+        if self.composer.generating:
+            self.bridge.cancel()
+            self.streaming = None
+            self.composer.set_generating(False)
+        self.conversation_id = None
+        self.chat_view.clear()
         self._update_empty_state()
 
     def _update_empty_state(self) -> None:
@@ -323,10 +346,18 @@ class MainWindow(QMainWindow):
             )
             self.conversation_id = conversation.id
             self.refresh_conversations()
-        conversation_id = self.conversation_id
-        user_message = self.store.add_message(conversation_id, "user", text)
+        user_message = self.store.add_message(self.conversation_id, "user", text)
         self.chat_view.add_message(user_message)
+        self._start_answer()
+
+    def _start_answer(self, parent_id: int | None = None) -> None:
+        """Stream a new answer to the thread's last question (as a new version when parent_id
+        names a question that already has an answer)."""
+        assert self.conversation_id is not None
+        conversation_id = self.conversation_id
         history = self.store.messages(conversation_id)
+        if parent_id is not None:
+            history = history[: next(i for i, m in enumerate(history) if m.id == parent_id) + 1]
         conversation = self.store.get_conversation(conversation_id)
         sampling = self.sampling
         n_ctx = self.plan.n_ctx if self.plan else 4096
@@ -340,16 +371,63 @@ class MainWindow(QMainWindow):
             )
         room = max(64, n_ctx - prompt.estimated_tokens)
         sampling = dataclasses.replace(sampling, max_tokens=min(sampling.max_tokens, room))
-        answer = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
-        self.streaming = self.chat_view.add_message(answer)
+        if parent_id is None:
+            answer = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
+            self.streaming = self.chat_view.add_message(answer)
+        else:
+            self.store.add_message(
+                conversation_id, "assistant", "", status=STATUS_STREAMING, parent_id=parent_id
+            )
+            self.show_thread()
+            self.streaming = self.chat_view.last()
         self._last_saved = time.monotonic()
         self.composer.set_generating(True)
+        self.chat_view.set_actions_enabled(False)
         self.bridge.chat(prompt.messages, sampling, cache_key=f"conversation-{conversation_id}")
 
-    def stop(self) -> None:
+    # ---- versions: edit, regenerate, browse ---------------------------------------------
+    def show_thread(self) -> None:
+        if self.conversation_id is None:
+            return
+        self.chat_view.set_messages(self.store.messages(self.conversation_id), self._versions_for)
+
+    def _versions_for(self, message: Any) -> tuple[int, int]:
+        siblings = self.store.siblings(message.id)
+        ids = [m.id for m in siblings]
+        return (ids.index(message.id) + 1 if message.id in ids else 1, max(1, len(ids)))
+
+    def _can_change_thread(self) -> bool:
         if self.composer.generating:
-            self.bridge.cancel()
-        elif self.bridge.busy:  # loading
+            return False
+        if not self.bridge.is_loaded:
+            self.notice.show_message("Load a model first: open one with “Open model…”.", "warning")
+            return False
+        return True
+
+    def edit_and_resend(self, message: Any, text: str) -> None:
+        if self.conversation_id is None or not self._can_change_thread():
+            return
+        self.store.add_message(self.conversation_id, "user", text, parent_id=message.parent_id)
+        self.show_thread()
+        self._start_answer()
+
+    def regenerate(self, message: Any) -> None:
+        if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
+            return
+        self._start_answer(parent_id=message.parent_id)
+
+    def switch_version(self, message: Any, delta: int) -> None:
+        if self.composer.generating:
+            return
+        siblings = self.store.siblings(message.id)
+        ids = [m.id for m in siblings]
+        index = ids.index(message.id) + delta
+        if 0 <= index < len(ids):
+            self.store.switch_to(ids[index])
+            self.show_thread()
+
+    def stop(self) -> None:
+        if self.composer.generating or self.bridge.busy:
             self.bridge.cancel()
 
     def _on_tokens(self, text: str) -> None:
@@ -381,6 +459,7 @@ class MainWindow(QMainWindow):
         }
         self.store.update_message(widget.message.id, content=text, status=status, stats=saved_stats)
         widget.finish(status, saved_stats)
+        self.chat_view.set_actions_enabled(True)
         self.refresh_conversations()
 
     def _on_answer_failed(self, exc: Exception) -> None:
@@ -390,6 +469,7 @@ class MainWindow(QMainWindow):
         if widget is not None:
             self.store.update_message(widget.message.id, content=widget.text, status=STATUS_INTERRUPTED)
             widget.finish(STATUS_INTERRUPTED)
+        self.chat_view.set_actions_enabled(True)
         details = getattr(exc, "log_tail", "")
         actions = []
         if isinstance(exc, EngineCrashed) and self.model_path is not None:
@@ -414,9 +494,11 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(splitter)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._closed = True
         qsettings = _window_state()
         qsettings.setValue("window/geometry", self.saveGeometry())
         qsettings.setValue("window/splitter", self.splitter.saveState())
+        self.sidebar.finish_pending_delete()
         if self.streaming is not None:
             self.store.update_message(self.streaming.message.id, content=self.streaming.text,
                                       status=STATUS_CANCELLED)

@@ -69,7 +69,7 @@ def test_open_load_chat_and_stats_then_restart_keeps_it(qtbot, make_window, chat
     window.close()
 
     again = make_window()  # a restart: same database
-    assert again.conversation_id == conversation_id
+    qtbot.waitUntil(lambda: again.conversation_id == conversation_id, timeout=5_000)
     roles = [w.message.role for w in again.chat_view.widgets]
     assert roles == ["user", "assistant"]
     assert again.chat_view.widgets[1].text == answer.text

@@ -1,0 +1,256 @@
+"""One message of the conversation: its text (Markdown for answers), the stats line under an
+answer, and its actions: Copy, Edit (your messages), Regenerate (answers), and "< 1/2 >" to
+browse earlier versions of an edited or regenerated turn."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSizeF, Qt, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QTextCursor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.chat.store import (
+    STATUS_CANCELLED,
+    STATUS_ERROR,
+    STATUS_INTERRUPTED,
+    STATUS_STREAMING,
+    Message,
+)
+
+ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+STATUS_NOTES = {
+    STATUS_INTERRUPTED: "Interrupted: the engine stopped before this answer was finished.",
+    STATUS_CANCELLED: "Stopped.",
+    STATUS_ERROR: "Failed.",
+}
+
+
+def stats_line(stats: dict[str, object]) -> str:
+    """'120 tokens · 41.2 tokens/s · first token 72 ms · gemma-3-270m' from saved stats."""
+    parts: list[str] = []
+    tokens = stats.get("generated_tokens")
+    if isinstance(tokens, int):
+        parts.append(f"{tokens} tokens")
+    rate = stats.get("tokens_per_s")
+    if isinstance(rate, (int, float)) and rate > 0:
+        parts.append(f"{rate:.1f} tokens/s")
+    ttft = stats.get("time_to_first_token_s")
+    if isinstance(ttft, (int, float)):
+        parts.append(f"first token {ttft * 1000:.0f} ms")
+    model = stats.get("model")
+    if isinstance(model, str) and model:
+        parts.append(model)
+    return " · ".join(parts)
+
+
+def is_dark_palette() -> bool:
+    return QGuiApplication.palette().window().color().lightness() < 128
+
+
+class MessageText(QTextBrowser):
+    """Read-only rich text that is exactly as tall as its content (no inner scroll bar).
+
+    Streaming appends go through a QTextCursor at the end: QTextDocument lays out only the last
+    block again, where QLabel.setText would lay out the whole answer on every batch.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("messageBody")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setOpenLinks(False)
+        self.document().setDocumentMargin(0)
+        self.viewport().setAutoFillBackground(False)
+        self.setStyleSheet("background: transparent;")
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._fit_height(self.document().size())
+
+    def _fit_height(self, size: QSizeF) -> None:
+        height = int(size.height() + 0.999) + 2
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def append_plain(self, text: str) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+
+
+def _small_button(text: str, tooltip: str) -> QToolButton:
+    button = QToolButton()
+    button.setObjectName("messageAction")
+    button.setText(text)
+    button.setToolTip(tooltip)
+    button.setAutoRaise(True)
+    return button
+
+
+class MessageWidget(QFrame):
+    editSubmitted = Signal(object, str)  # Message, the new text
+    regenerateRequested = Signal(object)  # Message (an answer)
+    versionRequested = Signal(object, int)  # Message, -1 or +1
+    linkActivated = Signal(object, QUrl)  # Message, a link that is not a code-copy link
+
+    def __init__(
+        self, message: Message, versions: tuple[int, int] = (1, 1), parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.message = message
+        self.versions = versions  # (this one's number, how many)
+        self.code_blocks: list[str] = []
+        self.setObjectName("message")
+        self.setProperty("role", message.role)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 8)
+        layout.setSpacing(4)
+        self.role_label = QLabel(ROLE_TITLES.get(message.role, message.role))
+        self.role_label.setObjectName("messageRole")
+        layout.addWidget(self.role_label)
+        self.body = MessageText()
+        self.body.anchorClicked.connect(self._on_link)
+        layout.addWidget(self.body)
+        self.editor: QPlainTextEdit | None = None
+        self.extra = QVBoxLayout()  # sources and other additions under the text
+        self.extra.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.extra)
+        footer_row = QHBoxLayout()
+        footer_row.setSpacing(2)
+        self.footer = QLabel()
+        self.footer.setObjectName("messageFooter")
+        self.footer.setWordWrap(True)
+        footer_row.addWidget(self.footer, 1)
+        self.previous_button = _small_button("‹", "Earlier version")
+        self.version_label = QLabel()
+        self.version_label.setObjectName("messageFooter")
+        self.next_button = _small_button("›", "Later version")
+        self.previous_button.clicked.connect(lambda: self.versionRequested.emit(self.message, -1))
+        self.next_button.clicked.connect(lambda: self.versionRequested.emit(self.message, +1))
+        self.copy_button = _small_button("Copy", "Copy this message")
+        self.copy_button.clicked.connect(self.copy_text)
+        self.edit_button = _small_button("Edit", "Edit this message and send it again")
+        self.edit_button.clicked.connect(self.start_editing)
+        self.regenerate_button = _small_button("Regenerate", "Write this answer again")
+        self.regenerate_button.clicked.connect(lambda: self.regenerateRequested.emit(self.message))
+        for widget in (self.previous_button, self.version_label, self.next_button,
+                       self.copy_button, self.edit_button, self.regenerate_button):
+            footer_row.addWidget(widget)
+        layout.addLayout(footer_row)
+        self._text = message.content
+        self.refresh()
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    # ---- streaming ----------------------------------------------------------------------
+    def append(self, text: str) -> None:
+        # Plain text while streaming: cheap, and half-written Markdown would flicker.
+        if not self._text:
+            self.body.setPlainText("")
+        self._text += text
+        self.body.append_plain(text)
+
+    def finish(self, status: str, stats: dict[str, object] | None = None) -> None:
+        self.message.status = status
+        self.message.content = self._text
+        if stats is not None:
+            self.message.stats = dict(stats)
+        self.refresh()
+
+    # ---- display ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        status = self.message.status
+        streaming = status == STATUS_STREAMING
+        if self.message.role == "assistant" and not streaming and self._text:
+            from app.ui.markdown_render import render_markdown
+
+            html, self.code_blocks = render_markdown(self._text, dark=is_dark_palette())
+            self.body.setHtml(html)
+        else:
+            self.body.setPlainText(self._text if self._text else ("…" if streaming else ""))
+        footer = stats_line(self.message.stats) if self.message.role == "assistant" else ""
+        note = STATUS_NOTES.get(status, "")
+        self.footer.setText(" — ".join(x for x in (footer, note) if x))
+        number, count = self.versions
+        has_versions = count > 1
+        for widget in (self.previous_button, self.version_label, self.next_button):
+            widget.setVisible(has_versions and not streaming)
+        self.version_label.setText(f"{number}/{count}")
+        self.previous_button.setEnabled(number > 1)
+        self.next_button.setEnabled(number < count)
+        self.copy_button.setVisible(not streaming and bool(self._text))
+        self.edit_button.setVisible(self.message.role == "user" and not streaming)
+        self.regenerate_button.setVisible(self.message.role == "assistant" and not streaming)
+
+    def set_actions_enabled(self, enabled: bool) -> None:
+        """Off while an answer streams: nothing may change the thread under it."""
+        number, count = self.versions
+        self.edit_button.setEnabled(enabled)
+        self.regenerate_button.setEnabled(enabled)
+        self.previous_button.setEnabled(enabled and number > 1)
+        self.next_button.setEnabled(enabled and number < count)
+
+    # ---- actions ------------------------------------------------------------------------
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == "copy":
+            index = int(url.path() or url.toString().split(":", 1)[1])
+            if 0 <= index < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[index])
+            return
+        self.linkActivated.emit(self.message, url)
+
+    def start_editing(self) -> None:
+        if self.editor is not None:
+            return
+        self.editor = QPlainTextEdit(self._text)
+        self.editor.setObjectName("messageEditor")
+        self.editor.setMinimumHeight(80)
+        buttons = QHBoxLayout()
+        send = QPushButton("Send")
+        send.setObjectName("editSend")
+        cancel = QPushButton("Cancel")
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(send)
+        holder = QWidget()
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.addWidget(self.editor)
+        holder_layout.addLayout(buttons)
+        self._edit_holder = holder
+        self.layout().insertWidget(2, holder)  # type: ignore[attr-defined]
+        self.body.hide()
+        send.clicked.connect(self._submit_edit)
+        cancel.clicked.connect(self.stop_editing)
+        self.editor.setFocus()
+
+    def stop_editing(self) -> None:
+        if self.editor is None:
+            return
+        self._edit_holder.deleteLater()
+        self.editor = None
+        self.body.show()
+
+    def _submit_edit(self) -> None:
+        if self.editor is None:
+            return
+        text = self.editor.toPlainText().strip()
+        if text:
+            self.stop_editing()
+            self.editSubmitted.emit(self.message, text)
