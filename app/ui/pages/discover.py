@@ -1,0 +1,485 @@
+"""Discover: the starter catalog with "Get the recommended model for this computer" (works
+without network), then a search of GGUF models on Hugging Face with more results loading as
+the user scrolls. Clicking a model opens its page; downloads show in the panel below.
+
+With offline mode on, the page says so and makes no network call at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.cancel import CancelToken
+from app.ui.notice_bar import NoticeBar
+from app.ui.pages.download_controller import DownloadController
+from app.ui.pages.downloads_panel import DownloadsPanel
+from app.ui.pages.model_page import ModelPage
+from app.ui.pages.models_common import (
+    fit_label,
+    format_bytes,
+    format_count,
+    format_when,
+    linkify,
+    with_hardware,
+)
+from app.ui.tasks import ProgressFn, run_task
+
+if TYPE_CHECKING:
+    from app.core.catalog import CatalogEntry
+    from app.core.fit import Fit
+    from app.core.hub import ModelSummary, SearchPager
+    from app.ui.main_window import MainWindow
+
+log = logging.getLogger("enclave.ui.discover")
+
+SORTS = [
+    ("downloads", "Most downloaded"),
+    ("likes", "Most liked"),
+    ("trending", "Trending"),
+    ("updated", "Recently updated"),
+]
+RESULT_COLUMNS = ["Model", "Author", "Downloads", "Likes", "Updated", "License", "Access"]
+CATALOG_COLUMNS = ["Starter model", "Size", "Good for", "On this computer", ""]
+RECOMMEND_TEXT = "Get the recommended model for this computer"
+OFFLINE_TEXT = (
+    "Offline mode is on: Enclave does not connect to the internet, so searching and "
+    "downloading are off. The starter list below still shows what would suit this computer."
+)
+
+
+class CatalogList(QTreeWidget):
+    """The curated starter models, each with its fit verdict and a Download button."""
+
+    openRequested = Signal(str)  # repo_id
+    downloadRequested = Signal(object)  # CatalogEntry
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("catalogList")
+        self.setColumnCount(len(CATALOG_COLUMNS))
+        self.setHeaderLabels(CATALOG_COLUMNS)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        header = self.header()
+        header.setStretchLastSection(False)
+        for column, mode in enumerate(
+            [QHeaderView.ResizeMode.ResizeToContents] * 2
+            + [QHeaderView.ResizeMode.Stretch]
+            + [QHeaderView.ResizeMode.ResizeToContents] * 2
+        ):
+            header.setSectionResizeMode(column, mode)
+        self.entries: list[CatalogEntry] = []
+        self.items: list[QTreeWidgetItem] = []
+        self.buttons: list[QPushButton] = []
+        self.itemActivated.connect(self._open)
+        self.itemClicked.connect(self._open)
+
+    def set_entries(self, entries: list[CatalogEntry]) -> None:
+        self.clear()
+        self.buttons.clear()
+        self.entries = entries
+        self.items = []
+        for entry in entries:
+            item = QTreeWidgetItem(
+                [
+                    f"{entry.name}  ({entry.params})",
+                    format_bytes(entry.size_bytes),
+                    entry.good_for,
+                    "Checking…",
+                    "",
+                ]
+            )
+            item.setToolTip(0, f"{entry.repo_id} — click to see its files and description")
+            item.setToolTip(2, entry.good_for)
+            self.addTopLevelItem(item)
+            self.items.append(item)
+            button = QPushButton("Download")
+            button.setToolTip(f"Download {entry.filename} ({format_bytes(entry.size_bytes)})")
+            button.clicked.connect(lambda _=False, e=entry: self.downloadRequested.emit(e))
+            self.setItemWidget(item, 4, button)
+            self.buttons.append(button)
+
+    def set_fits(self, fits: list[Fit]) -> None:
+        for item, fit in zip(self.items, fits, strict=False):
+            text, _level = fit_label(fit)
+            item.setText(3, text)
+            item.setToolTip(3, fit.summary)
+
+    def set_downloads_enabled(self, enabled: bool, why: str = "") -> None:
+        for button in self.buttons:
+            button.setEnabled(enabled)
+            if why:
+                button.setToolTip(why)
+
+    def _open(self, item: QTreeWidgetItem, column: int = 0) -> None:
+        if column == 4:
+            return
+        index = self.indexOfTopLevelItem(item)
+        if 0 <= index < len(self.entries):
+            self.openRequested.emit(self.entries[index].repo_id)
+
+
+class ResultsList(QTreeWidget):
+    """Search results; asks for more when scrolled near the end."""
+
+    openRequested = Signal(str)
+    nearEnd = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("resultsList")
+        self.setColumnCount(len(RESULT_COLUMNS))
+        self.setHeaderLabels(RESULT_COLUMNS)
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        header = self.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(RESULT_COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        self.verticalScrollBar().valueChanged.connect(self.check_end)
+        self.verticalScrollBar().rangeChanged.connect(lambda *_: self.check_end())
+        self.itemActivated.connect(lambda item, _c: self.openRequested.emit(item.data(0, 256)))
+        self.itemClicked.connect(lambda item, _c: self.openRequested.emit(item.data(0, 256)))
+
+    def add_models(self, models: list[ModelSummary]) -> None:
+        for model in models:
+            name = model.repo_id.split("/", 1)[-1]
+            access = "🔒 Accept license" if model.gated else "Open"
+            item = QTreeWidgetItem(
+                [
+                    name,
+                    model.author,
+                    format_count(model.downloads),
+                    format_count(model.likes),
+                    format_when(model.last_modified),
+                    model.license or "—",
+                    access,
+                ]
+            )
+            item.setData(0, 256, model.repo_id)
+            item.setToolTip(0, f"{model.repo_id} — click to see its files")
+            if model.gated:
+                item.setToolTip(6, "You must accept this model's license on Hugging Face first")
+            for column in (2, 3):
+                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+            self.addTopLevelItem(item)
+
+    def check_end(self) -> None:
+        bar = self.verticalScrollBar()
+        if bar.maximum() == 0 or bar.value() >= bar.maximum() - 3 * bar.singleStep():
+            self.nearEnd.emit()
+
+
+class DiscoverHome(QWidget):
+    """Catalog + search + results (the first view of the Discover page)."""
+
+    openRequested = Signal(str)
+    settingsRequested = Signal()
+    page_size = 30
+
+    def __init__(self, window: MainWindow, downloads: DownloadController) -> None:
+        super().__init__()
+        self.window_ = window
+        self.downloads = downloads
+        self.pager: SearchPager | None = None
+        self.loading = False
+        self.generation = 0
+        self.recommended: tuple[CatalogEntry, Fit] | None = None
+        self._recommend_pending = False
+        self._catalog_loaded = False
+        self._build()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 8)
+        layout.setSpacing(8)
+        title = QLabel("Discover models")
+        title.setObjectName("pageTitle")
+        layout.addWidget(title)
+        self.offline_banner = QFrame()
+        self.offline_banner.setObjectName("offlineBanner")
+        banner = QHBoxLayout(self.offline_banner)
+        banner.setContentsMargins(12, 8, 8, 8)
+        self.offline_label = QLabel(OFFLINE_TEXT)
+        self.offline_label.setWordWrap(True)
+        banner.addWidget(self.offline_label, 1)
+        settings_button = QPushButton("Open Settings")
+        settings_button.clicked.connect(self.settingsRequested)
+        banner.addWidget(settings_button)
+        layout.addWidget(self.offline_banner)
+        self.notice = NoticeBar()
+        self.notice.label.setOpenExternalLinks(True)
+        self.notice.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        layout.addWidget(self.notice)
+
+        card = QFrame()
+        card.setObjectName("recommendCard")
+        card_layout = QHBoxLayout(card)
+        card_layout.setContentsMargins(14, 10, 14, 10)
+        texts = QVBoxLayout()
+        heading = QLabel("New here? Start with the model that suits this computer.")
+        heading.setObjectName("recommendHeading")
+        self.recommend_label = QLabel("Checking this computer…")
+        self.recommend_label.setObjectName("recommendDetail")
+        self.recommend_label.setWordWrap(True)
+        texts.addWidget(heading)
+        texts.addWidget(self.recommend_label)
+        card_layout.addLayout(texts, 1)
+        self.recommend_button = QPushButton(RECOMMEND_TEXT)
+        self.recommend_button.setObjectName("recommendButton")
+        self.recommend_button.clicked.connect(self.get_recommended)
+        card_layout.addWidget(self.recommend_button)
+        layout.addWidget(card)
+
+        self.catalog = CatalogList()
+        self.catalog.setMaximumHeight(190)
+        self.catalog.openRequested.connect(self.openRequested)
+        self.catalog.downloadRequested.connect(self.download_entry)
+        layout.addWidget(self.catalog)
+
+        search_row = QHBoxLayout()
+        self.search_edit = QLineEdit()
+        self.search_edit.setObjectName("searchEdit")
+        self.search_edit.setPlaceholderText(
+            "Search all GGUF models on Hugging Face, e.g. llama, qwen, mistral…"
+        )
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.returnPressed.connect(self.search)
+        self.sort_combo = QComboBox()
+        for key, label in SORTS:
+            self.sort_combo.addItem(label, key)
+        self.sort_combo.currentIndexChanged.connect(self._sort_changed)
+        self.search_button = QPushButton("Search")
+        self.search_button.setObjectName("searchButton")
+        self.search_button.clicked.connect(self.search)
+        search_row.addWidget(self.search_edit, 1)
+        search_row.addWidget(self.sort_combo)
+        search_row.addWidget(self.search_button)
+        layout.addLayout(search_row)
+
+        self.results = ResultsList()
+        self.results.openRequested.connect(self.openRequested)
+        self.results.nearEnd.connect(self.load_more)
+        layout.addWidget(self.results, 1)
+        self.status = QLabel("Search for a model above, or pick one of the starter models.")
+        self.status.setObjectName("hintText")
+        layout.addWidget(self.status)
+        self.apply_settings()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if not self._catalog_loaded:
+            self._catalog_loaded = True
+            self.load_catalog()
+
+    def apply_settings(self) -> None:
+        offline = self.window_.settings.offline_mode
+        self.offline_banner.setVisible(offline)
+        for widget in (self.search_edit, self.sort_combo, self.search_button):
+            widget.setEnabled(not offline)
+        why = "Offline mode is on (see Settings)" if offline else ""
+        self.catalog.set_downloads_enabled(not offline, why)
+        self.recommend_button.setEnabled(not offline)
+        self.recommend_button.setToolTip(why)
+        if offline:
+            self.notice.hide()
+
+    # -- catalog -------------------------------------------------------------------------
+    def load_catalog(self) -> None:
+        def read(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.catalog import load_catalog
+
+            return load_catalog()
+
+        run_task(read, name="catalog", on_result=self._got_catalog, on_error=self._catalog_failed)
+
+    def _got_catalog(self, entries: list[CatalogEntry]) -> None:
+        self.catalog.set_entries(entries)
+        self.apply_settings()
+        with_hardware(self.window_, lambda hw: self._assess(entries, hw))
+
+    def _catalog_failed(self, exc: Exception) -> None:
+        self.recommend_label.setText(str(exc))
+        self.recommend_button.setEnabled(False)
+
+    def _assess(self, entries: list[CatalogEntry], hardware: Any) -> None:
+        if hardware is None:
+            self.recommend_label.setText(
+                "Enclave could not examine this computer; the smallest model is a safe start."
+            )
+            return
+
+        def assess(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.catalog import assess_catalog, recommend
+
+            return [f for _e, f in assess_catalog(hardware, entries)], recommend(hardware, entries)
+
+        run_task(assess, name="catalog-fit", on_result=self._assessed, on_error=self._catalog_failed)
+
+    def _assessed(self, result: Any) -> None:
+        fits, recommended = result
+        self.catalog.set_fits(fits)
+        self.recommended = recommended
+        entry, fit = recommended
+        verdict, _level = fit_label(fit)
+        self.recommend_label.setText(
+            f"Recommended here: <b>{entry.name}</b> · {format_bytes(entry.size_bytes)} · "
+            f"{verdict}. {entry.good_for}"
+        )
+        if self._recommend_pending:
+            self._recommend_pending = False
+            self.get_recommended()
+
+    def get_recommended(self) -> None:
+        if self.recommended is None:
+            self._recommend_pending = True
+            self.recommend_label.setText("Checking this computer… the download starts next.")
+            return
+        self.download_entry(self.recommended[0])
+
+    def download_entry(self, entry: CatalogEntry) -> None:
+        from app.core.hub import HubError
+
+        try:
+            self.downloads.add(entry.repo_id, entry.filename)
+        except HubError as exc:
+            self.notice.show_message(str(exc), "error")
+            return
+        self.notice.show_message(
+            f"{entry.name} is downloading ({format_bytes(entry.size_bytes)}); see Downloads "
+            "below. It appears in your Library when it is done.",
+            "info",
+        )
+
+    # -- search --------------------------------------------------------------------------
+    def _sort_changed(self, _index: int) -> None:
+        if self.pager is not None:
+            self.search()
+
+    def search(self) -> None:
+        if self.window_.settings.offline_mode:
+            self.apply_settings()
+            return
+        from app.core.hub import SearchPager
+
+        self.generation += 1
+        self.pager = SearchPager(
+            self.search_edit.text(),
+            self.sort_combo.currentData(),
+            self.page_size,
+            settings=self.window_.settings,
+        )
+        self.results.clear()
+        self.notice.hide()
+        self.loading = False
+        self.load_more()
+
+    def load_more(self) -> None:
+        pager = self.pager
+        if pager is None or self.loading or not pager.has_more:
+            return
+        if self.window_.settings.offline_mode:
+            return
+        self.loading = True
+        generation = self.generation
+        self.status.setText("Searching Hugging Face…" if not pager.loaded else "Loading more…")
+
+        def fetch(_progress: ProgressFn, _cancel: CancelToken) -> list[ModelSummary]:
+            return pager.next_page()
+
+        run_task(
+            fetch,
+            name="search",
+            on_result=lambda page: self._got_page(generation, page),
+            on_error=lambda exc: self._search_failed(generation, exc),
+        )
+
+    def _got_page(self, generation: int, page: list[ModelSummary]) -> None:
+        if generation != self.generation or self.pager is None:
+            return
+        self.loading = False
+        self.results.add_models(page)
+        count = self.results.topLevelItemCount()
+        query = self.pager.query
+        if count == 0:
+            self.status.setText(
+                f"No GGUF models match “{query}”. Try a shorter or different word."
+                if query
+                else "No models found."
+            )
+        elif self.pager.has_more:
+            self.status.setText(f"{count} models shown · scroll down for more")
+        else:
+            self.status.setText(f"{count} models · that is all")
+        if self.pager.has_more:  # a short page may not fill the list: check once laid out
+            QTimer.singleShot(50, self.results.check_end)
+
+    def _search_failed(self, generation: int, exc: Exception) -> None:
+        if generation != self.generation:
+            return
+        from app.core.hub import HubError
+
+        self.loading = False
+        self.status.setText("")
+        text = str(exc) if isinstance(exc, HubError) else f"The search failed: {exc}"
+        self.notice.show_message(linkify(text), "error", [("Try again", self.search)])
+
+
+class DiscoverPage(QWidget):
+    """The rail page: Discover home and a model's page in a stack, Downloads below."""
+
+    settingsRequested = Signal()
+    libraryRequested = Signal()
+
+    def __init__(self, window: MainWindow, downloads: DownloadController) -> None:
+        super().__init__()
+        self.setObjectName("discoverPage")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.stack = QStackedWidget()
+        self.home = DiscoverHome(window, downloads)
+        self.model_page = ModelPage(window, downloads)
+        self.stack.addWidget(self.home)
+        self.stack.addWidget(self.model_page)
+        layout.addWidget(self.stack, 1)
+        self.downloads_panel = DownloadsPanel(downloads)
+        layout.addWidget(self.downloads_panel)
+        self.home.openRequested.connect(self.open_model)
+        self.model_page.backRequested.connect(self.show_home)
+        self.home.settingsRequested.connect(self.settingsRequested)
+        self.model_page.settingsRequested.connect(self.settingsRequested)
+        self.downloads_panel.libraryRequested.connect(self.libraryRequested)
+
+    def open_model(self, repo_id: str) -> None:
+        if not repo_id:
+            return
+        self.model_page.open(repo_id)
+        self.stack.setCurrentWidget(self.model_page)
+
+    def show_home(self) -> None:
+        self.stack.setCurrentWidget(self.home)
+
+    def apply_settings(self) -> None:
+        self.home.apply_settings()
+        self.downloads_panel.refresh()

@@ -1,0 +1,325 @@
+"""Library: every GGUF model on this computer (ours and other apps'), with where it comes
+from, its size, when it was last used and whether it runs well here. Actions: chat with it,
+show it in its folder, delete it (Enclave's own files only, after asking).
+
+The folder scan and the fit verdicts (which read GGUF headers) run on workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.cancel import CancelToken
+from app.core.library import SOURCE_LABELS, LocalModel
+from app.ui.notice_bar import NoticeBar
+from app.ui.pages.models_common import fit_label, format_bytes, format_when, with_hardware
+from app.ui.tasks import ProgressFn, TaskHandle, run_task
+
+if TYPE_CHECKING:
+    from app.core.fit import Fit
+    from app.ui.main_window import MainWindow
+
+log = logging.getLogger("enclave.ui.library")
+
+COLUMNS = ["Model", "From", "Size", "Last used", "On this computer"]
+EMPTY_TEXT = "No models yet — get one in Discover."
+OTHER_APP_TIP = "This file belongs to {app}; Enclave uses it where it is and never deletes it."
+
+
+class LibraryPage(QWidget):
+    discoverRequested = Signal()
+    scanned = Signal()  # the list was refreshed (tests, screenshots)
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.setObjectName("libraryPage")
+        self.window_ = window
+        self.models: list[LocalModel] = []
+        self.fits: dict[str, Fit] = {}
+        self.items: list[QTreeWidgetItem] = []
+        self._scan: TaskHandle | None = None
+        self._fit_task: TaskHandle | None = None
+        self._dirty = True
+        self._build()
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.setSpacing(8)
+        top = QHBoxLayout()
+        title = QLabel("Your models")
+        title.setObjectName("pageTitle")
+        top.addWidget(title)
+        top.addStretch(1)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        top.addWidget(self.refresh_button)
+        layout.addLayout(top)
+        self.subtitle = QLabel("Models on this computer: Enclave's own and other apps'.")
+        self.subtitle.setObjectName("hintText")
+        self.subtitle.setWordWrap(True)
+        layout.addWidget(self.subtitle)
+        self.notice = NoticeBar()
+        layout.addWidget(self.notice)
+
+        self.stack = QStackedWidget()
+        self.tree = QTreeWidget()
+        self.tree.setObjectName("libraryList")
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        self.tree.currentItemChanged.connect(lambda *_: self._update_actions())
+        self.tree.itemDoubleClicked.connect(lambda *_: self.chat_with_selected())
+        self.stack.addWidget(self.tree)
+
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.addStretch(1)
+        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label.setObjectName("emptyState")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty_layout.addWidget(self.empty_label)
+        go = QPushButton("Go to Discover")
+        go.setObjectName("primaryButton")
+        go.clicked.connect(self.discoverRequested)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(go)
+        row.addStretch(1)
+        empty_layout.addLayout(row)
+        empty_layout.addStretch(2)
+        self.stack.addWidget(empty)
+        layout.addWidget(self.stack, 1)
+
+        actions = QHBoxLayout()
+        self.chat_button = QPushButton("Chat with this model")
+        self.chat_button.setObjectName("primaryButton")
+        self.chat_button.clicked.connect(self.chat_with_selected)
+        self.folder_button = QPushButton("Show in folder")
+        self.folder_button.clicked.connect(self.show_selected_in_folder)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("deleteButton")
+        self.delete_button.clicked.connect(self.delete_selected)
+        actions.addWidget(self.chat_button)
+        actions.addWidget(self.folder_button)
+        actions.addStretch(1)
+        actions.addWidget(self.delete_button)
+        layout.addLayout(actions)
+        self._update_actions()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._dirty:
+            self.refresh()
+
+    def mark_dirty(self) -> None:
+        """Something changed on disk (a finished download, new settings): rescan when seen."""
+        self._dirty = True
+        if self.isVisible():
+            self.refresh()
+
+    # -- scanning ------------------------------------------------------------------------
+    def refresh(self) -> None:
+        self._dirty = False
+        if self._scan is not None and self._scan.running:
+            self._dirty = True  # scan again when this one ends
+            return
+        settings = self.window_.settings
+        self.subtitle.setText("Looking for models…")
+
+        def scan(_progress: ProgressFn, _cancel: CancelToken) -> list[LocalModel]:
+            from app.core.library import scan_library
+
+            return scan_library(settings)
+
+        self._scan = run_task(scan, name="library-scan", on_result=self._scanned, on_error=self._scan_failed)
+
+    def _scan_failed(self, exc: Exception) -> None:
+        self.subtitle.setText("")
+        self.notice.show_message(f"Enclave could not list your models: {exc}", "error")
+
+    def _scanned(self, models: list[LocalModel]) -> None:
+        models = sorted(models, key=lambda m: (m.source != "enclave", -(m.last_used or 0), m.name.lower()))
+        selected = self.selected()
+        self.models = models
+        self.tree.clear()
+        self.items = [self._item(model) for model in models]
+        self.tree.addTopLevelItems(self.items)
+        self.stack.setCurrentIndex(0 if models else 1)
+        ours = sum(1 for m in models if m.source == "enclave")
+        total = format_bytes(sum(m.size for m in models))
+        self.subtitle.setText(
+            f"{len(models)} model{'s' if len(models) != 1 else ''} on this computer ({total}); "
+            f"{ours} downloaded with Enclave. Double-click one to chat with it."
+            if models
+            else "Models you download appear here."
+        )
+        keep = next((i for i, m in enumerate(models) if selected and m.key == selected.key), 0)
+        if models:
+            self.tree.setCurrentItem(self.items[keep])
+        self._update_actions()
+        self.scanned.emit()
+        if self._dirty:
+            self.refresh()
+            return
+        self._judge(models)
+
+    def _item(self, model: LocalModel) -> QTreeWidgetItem:
+        source = SOURCE_LABELS.get(model.source, model.source)
+        name = model.name
+        if model.repo_id:
+            name = f"{model.name}  —  {model.repo_id}"
+        fit = self.fits.get(model.key)
+        item = QTreeWidgetItem(
+            [
+                name,
+                source,
+                format_bytes(model.size),
+                format_when(model.last_used) if model.last_used else "never",
+                fit_label(fit)[0],
+            ]
+        )
+        item.setToolTip(0, str(model.path))
+        if fit is not None:
+            item.setToolTip(4, fit.summary)
+        return item
+
+    def _judge(self, models: list[LocalModel]) -> None:
+        todo = [m for m in models if m.key not in self.fits]
+        if not todo:
+            return
+        wanted_ctx = self.window_.settings.default_context
+
+        def start(hardware: Any) -> None:
+            def judge(progress: ProgressFn, cancel: CancelToken) -> None:
+                from app.core.fit import UNKNOWN
+
+                for model in todo:
+                    if cancel.cancelled:
+                        return
+                    fit = model.fit(hardware, wanted_ctx) if hardware is not None else UNKNOWN
+                    progress((model.key, fit))
+
+            self._fit_task = run_task(judge, name="library-fit", on_progress=self._got_fit)
+
+        with_hardware(self.window_, start)
+
+    def _got_fit(self, result: tuple[str, Fit]) -> None:
+        key, fit = result
+        self.fits[key] = fit
+        for model, item in zip(self.models, self.items, strict=True):
+            if model.key == key:
+                item.setText(4, fit_label(fit)[0])
+                item.setToolTip(4, fit.summary)
+
+    # -- actions -------------------------------------------------------------------------
+    def selected(self) -> LocalModel | None:
+        item = self.tree.currentItem()
+        if item is None:
+            return None
+        index = self.tree.indexOfTopLevelItem(item)
+        return self.models[index] if 0 <= index < len(self.models) else None
+
+    def select_path(self, path: Path) -> bool:
+        for model, item in zip(self.models, self.items, strict=True):
+            if model.path == path or model.path.resolve() == path.resolve():
+                self.tree.setCurrentItem(item)
+                return True
+        return False
+
+    def _update_actions(self) -> None:
+        model = self.selected()
+        for button in (self.chat_button, self.folder_button, self.delete_button):
+            button.setEnabled(model is not None)
+        if model is not None and not model.deletable:
+            label = SOURCE_LABELS.get(model.source, model.source)
+            self.delete_button.setEnabled(False)
+            self.delete_button.setToolTip(OTHER_APP_TIP.format(app=label))
+        else:
+            self.delete_button.setToolTip("Delete this model's file from your computer")
+
+    def chat_with_selected(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        path = model.path
+
+        def remember(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            from app.core.library import mark_used
+
+            mark_used(path)
+
+        run_task(remember, name="mark-used")
+        model.last_used = time.time()
+        self._dirty = True
+        self.window_.show_page("chat")
+        self.window_.open_model(path)
+
+    def show_selected_in_folder(self) -> None:
+        model = self.selected()
+        if model is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(model.path.parent)))
+
+    def delete_selected(self) -> None:
+        model = self.selected()
+        if model is None or not model.deletable:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete this model?",
+            f"Delete {model.name} ({format_bytes(model.size)}) from this computer?\n\n"
+            "You can download it again later from Discover.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        loaded = self.window_.model_path if self.window_.bridge.is_loaded else None
+        if loaded is not None and loaded in (model.path, *model.parts):
+            self.notice.show_message(
+                "This model is open in the chat. Unload it first (Chat page), then delete it.",
+                "warning",
+            )
+            return
+        settings = self.window_.settings
+
+        def delete(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            from app.core.library import delete_model
+
+            delete_model(model, settings)
+
+        def done(_result: object) -> None:
+            self.fits.pop(model.key, None)
+            self.notice.show_message(f"{model.name} was deleted.", "info")
+            self.refresh()
+
+        run_task(
+            delete,
+            name="delete-model",
+            on_result=done,
+            on_error=lambda exc: self.notice.show_message(str(exc), "error"),
+        )

@@ -1,0 +1,263 @@
+"""Settings: the Hugging Face token (kept in the OS keyring, never in a file or a log), offline
+mode, the models folder, other apps' folders and the default context size.
+
+Each change is saved at once (app.core.settings.save_settings) into the window's own Settings
+object, which the other pages read, and announced with `changed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.cancel import CancelToken
+from app.core.settings import save_settings
+from app.ui.tasks import ProgressFn, run_task
+
+if TYPE_CHECKING:
+    from app.ui.main_window import MainWindow
+
+log = logging.getLogger("enclave.ui.settings")
+
+CONTEXT_SIZES = [2048, 4096, 8192, 16384, 32768, 65536, 131072]
+TOKEN_PAGE = "https://huggingface.co/settings/tokens"
+
+
+class SettingsPage(QWidget):
+    changed = Signal(str)  # the name of the setting that changed
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__()
+        self.setObjectName("settingsPage")
+        self.window_ = window
+        self.has_token: bool | None = None
+        self._token_checked = False
+        self._build()
+        self.load()
+
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll)
+        body = QWidget()
+        scroll.setWidget(body)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.setSpacing(10)
+        title = QLabel("Settings")
+        title.setObjectName("pageTitle")
+        layout.addWidget(title)
+
+        layout.addWidget(self._section("Hugging Face account"))
+        token_help = QLabel(
+            "Some models ask you to accept their license before downloading. For those, create "
+            f'a “Read” token at <a href="{TOKEN_PAGE}">huggingface.co/settings/tokens</a> and '
+            "paste it here. It is kept in your computer's password store, never in a file."
+        )
+        token_help.setWordWrap(True)
+        token_help.setOpenExternalLinks(True)
+        token_help.setObjectName("hintText")
+        layout.addWidget(token_help)
+        row = QHBoxLayout()
+        self.token_edit = QLineEdit()
+        self.token_edit.setObjectName("tokenEdit")
+        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token_edit.setPlaceholderText("hf_…")
+        self.token_edit.returnPressed.connect(self.save_token)
+        self.save_token_button = QPushButton("Save token")
+        self.save_token_button.clicked.connect(self.save_token)
+        self.remove_token_button = QPushButton("Remove token")
+        self.remove_token_button.clicked.connect(self.remove_token)
+        row.addWidget(self.token_edit, 1)
+        row.addWidget(self.save_token_button)
+        row.addWidget(self.remove_token_button)
+        layout.addLayout(row)
+        self.token_status = QLabel("Checking…")
+        self.token_status.setObjectName("tokenStatus")
+        self.token_status.setWordWrap(True)
+        layout.addWidget(self.token_status)
+
+        layout.addWidget(self._section("Internet"))
+        self.offline_check = QCheckBox(
+            "Offline mode: never connect to the internet (no search, no downloads)"
+        )
+        self.offline_check.toggled.connect(lambda on: self._set("offline_mode", bool(on)))
+        layout.addWidget(self.offline_check)
+
+        layout.addWidget(self._section("Models"))
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        folder_row = QHBoxLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setReadOnly(True)
+        self.folder_edit.setObjectName("modelsFolder")
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.clicked.connect(self.choose_folder)
+        self.open_folder_button = QPushButton("Open")
+        self.open_folder_button.clicked.connect(self.open_folder)
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(self.choose_button)
+        folder_row.addWidget(self.open_folder_button)
+        form.addRow("Models folder:", folder_row)
+        self.context_combo = QComboBox()
+        for size in CONTEXT_SIZES:
+            self.context_combo.addItem(f"{size:,} tokens", size)
+        self.context_combo.currentIndexChanged.connect(
+            lambda _i: self._set("default_context", int(self.context_combo.currentData()))
+        )
+        form.addRow("Context size:", self.context_combo)
+        layout.addLayout(form)
+        context_help = QLabel(
+            "How much text a conversation can hold. Larger needs more memory; Enclave lowers "
+            "it automatically when a model would not fit."
+        )
+        context_help.setObjectName("hintText")
+        context_help.setWordWrap(True)
+        layout.addWidget(context_help)
+        self.other_apps_check = QCheckBox(
+            "Also list models from other apps (LM Studio, GPT4All, Ollama, Hugging Face cache)"
+        )
+        self.other_apps_check.toggled.connect(lambda on: self._set("scan_other_apps", bool(on)))
+        layout.addWidget(self.other_apps_check)
+        self.saved_label = QLabel("")
+        self.saved_label.setObjectName("hintText")
+        layout.addWidget(self.saved_label)
+        layout.addStretch(1)
+
+    @staticmethod
+    def _section(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("sectionTitle")
+        return label
+
+    # -- values --------------------------------------------------------------------------
+    def load(self) -> None:
+        """Show the window's settings (no saving while the widgets are filled)."""
+        settings = self.window_.settings
+        widgets = (self.offline_check, self.other_apps_check, self.context_combo)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.offline_check.setChecked(settings.offline_mode)
+        self.other_apps_check.setChecked(settings.scan_other_apps)
+        index = self.context_combo.findData(settings.default_context)
+        if index < 0:
+            self.context_combo.addItem(f"{settings.default_context:,} tokens", settings.default_context)
+            index = self.context_combo.count() - 1
+        self.context_combo.setCurrentIndex(index)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.folder_edit.setText(str(settings.resolved_models_dir()))
+
+    def _set(self, name: str, value: Any) -> None:
+        settings = self.window_.settings
+        if getattr(settings, name) == value:
+            return
+        setattr(settings, name, value)
+        try:
+            save_settings(settings)
+        except OSError as exc:
+            self.saved_label.setText(f"Could not save the settings: {exc.strerror or exc}")
+            return
+        self.saved_label.setText("Saved.")
+        log.info("setting %s changed", name)
+        self.changed.emit(name)
+
+    def choose_folder(self) -> None:
+        start = str(self.window_.settings.resolved_models_dir())
+        folder = QFileDialog.getExistingDirectory(self, "Choose the models folder", start)
+        if folder:
+            self.set_models_dir(folder)
+
+    def set_models_dir(self, folder: str) -> None:
+        self._set("models_dir", folder)
+        self.folder_edit.setText(str(self.window_.settings.resolved_models_dir()))
+
+    def open_folder(self) -> None:
+        folder = self.window_.settings.resolved_models_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- token (the keyring may be slow or ask to unlock: always on a worker) ------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.load()
+        if not self._token_checked:
+            self._token_checked = True
+            self.check_token()
+
+    def check_token(self) -> None:
+        def check(_progress: ProgressFn, _cancel: CancelToken) -> bool:
+            from app.core.secrets import has_token
+
+            return has_token()
+
+        run_task(check, name="token-check", on_result=self._show_token_state)
+
+    def _show_token_state(self, saved: bool) -> None:
+        self.has_token = saved
+        self.remove_token_button.setEnabled(saved)
+        self.token_status.setText(
+            "✓ A token is saved in your computer's password store."
+            if saved
+            else "No token saved. Most models do not need one."
+        )
+
+    def save_token(self) -> None:
+        token = self.token_edit.text().strip()
+        if not token:
+            self.token_status.setText("Paste your token in the box first.")
+            return
+        self._run_token_change(token)
+
+    def remove_token(self) -> None:
+        self._run_token_change("")
+
+    def _run_token_change(self, token: str) -> None:
+        self.save_token_button.setEnabled(False)
+        self.remove_token_button.setEnabled(False)
+
+        def change(_progress: ProgressFn, _cancel: CancelToken) -> bool:
+            from app.core import secrets
+
+            if token:
+                secrets.set_token(token)
+            else:
+                secrets.delete_token()
+            return secrets.has_token()
+
+        def done(saved: bool) -> None:
+            self.token_edit.clear()
+            self.save_token_button.setEnabled(True)
+            self._show_token_state(saved)
+            if token and saved:
+                self.token_status.setText("✓ Token saved in your computer's password store.")
+            elif not token:
+                self.token_status.setText("Token removed.")
+            self.changed.emit("token")
+
+        def failed(exc: Exception) -> None:
+            self.save_token_button.setEnabled(True)
+            self.remove_token_button.setEnabled(bool(self.has_token))
+            self.token_status.setText(str(exc))  # SecretsError: plain words, no token in it
+
+        run_task(change, name="token", on_result=done, on_error=failed)
