@@ -69,9 +69,7 @@ def _cuda_archs_with_blackwell(args: list[str]) -> list[str]:
     if "compute_120" not in out.stdout:
         return args
     return [
-        a.replace("90-virtual", "120-real;120-virtual")
-        if a.startswith("-DCMAKE_CUDA_ARCHITECTURES")
-        else a
+        a.replace("90-virtual", "120-real;120-virtual") if a.startswith("-DCMAKE_CUDA_ARCHITECTURES") else a
         for a in args
     ]
 
@@ -88,9 +86,7 @@ def cmake_args(variant: str) -> list[str]:
 
 
 def cache_key(version: str, args: list[str]) -> str:
-    identity = "\n".join(
-        [version, sys.platform, platform.machine(), f"py{sys.version_info[0]}", *args]
-    )
+    identity = "\n".join([version, sys.platform, platform.machine(), f"py{sys.version_info[0]}", *args])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 

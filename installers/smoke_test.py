@@ -69,13 +69,9 @@ def _clean_env(home: Path | None) -> dict[str, str]:
     return env
 
 
-def _run(
-    command: list[str], env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     print("$ " + " ".join(command), flush=True)
-    return subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def self_test(exe: Path, model: Path | None, timeout: float) -> bool:
