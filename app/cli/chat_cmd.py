@@ -39,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
             print(outcome.notice, file=sys.stderr)
         messages = [{"role": "system", "content": args.system}] if args.system else []
         messages.append({"role": "user", "content": args.prompt})
-        sampling = p.SamplingParams(
-            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
-        )
+        sampling = p.SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
 
         def echo(text: str) -> None:
             sys.stdout.write(text)

@@ -63,6 +63,8 @@ class ChatView(QScrollArea):
         self._messages: list[Message] = []
         self._first_rendered = 0
         self._versions_for: VersionsFor | None = None
+        # Adds extras under a message when its widget is made (e.g. the sources of an answer).
+        self.decorate: Callable[[MessageWidget], None] | None = None
         self._follow = True
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
@@ -85,7 +87,7 @@ class ChatView(QScrollArea):
         self._versions_for = versions_for
         self._messages = list(messages)
         self._first_rendered = max(0, len(messages) - PAGE_SIZE)
-        for message in self._messages[self._first_rendered:]:
+        for message in self._messages[self._first_rendered :]:
             self._append_widget(message)
         self._update_earlier_button()
         self._follow = True
@@ -96,7 +98,7 @@ class ChatView(QScrollArea):
         start = max(0, self._first_rendered - PAGE_SIZE)
         bar = self.verticalScrollBar()
         distance_from_bottom = bar.maximum() - bar.value()
-        new_widgets = [self._make_widget(m) for m in self._messages[start:self._first_rendered]]
+        new_widgets = [self._make_widget(m) for m in self._messages[start : self._first_rendered]]
         for offset, widget in enumerate(new_widgets):
             self._layout.insertWidget(1 + offset, widget)  # after the "earlier" button
         self.widgets[0:0] = new_widgets
@@ -117,6 +119,8 @@ class ChatView(QScrollArea):
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.versionRequested.connect(self.versionRequested)
         widget.linkActivated.connect(self.linkActivated)
+        if self.decorate is not None:
+            self.decorate(widget)
         return widget
 
     def _append_widget(self, message: Message) -> MessageWidget:
@@ -180,6 +184,9 @@ class Composer(QFrame):
         self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
         self.edit.setFixedHeight(84)
         self.edit.submitted.connect(self._submit)
+        self.tools = QVBoxLayout()  # small controls left of the text (e.g. the documents picker)
+        self.tools.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.tools)
         layout.addWidget(self.edit, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")

@@ -25,6 +25,7 @@ class EngineBridge(QObject):
     tokens = Signal(str)
     answerDone = Signal(str, object)  # full text, ClientChatStats
     answerFailed = Signal(object)  # EngineError / EngineCrashed
+    answerCancelled = Signal()  # stopped before the engine started on it
     busyChanged = Signal(bool)
 
     def __init__(self, client: EngineClient | None = None, parent: QObject | None = None) -> None:
@@ -53,8 +54,12 @@ class EngineBridge(QObject):
         def start(_progress: ProgressFn, _cancel: CancelToken) -> None:
             self.client.start()
 
-        run_task(start, name="engine-start", pool_name="engine",
-                 on_error=lambda exc: log.warning("engine prewarm failed: %s", exc))
+        run_task(
+            start,
+            name="engine-start",
+            pool_name="engine",
+            on_error=lambda exc: log.warning("engine prewarm failed: %s", exc),
+        )
 
     def load(
         self,
@@ -68,8 +73,13 @@ class EngineBridge(QObject):
 
         def work(progress: ProgressFn, _cancel: CancelToken) -> Any:
             return load_model(
-                self.client, model_path, wanted_ctx=wanted_ctx, n_threads=n_threads,
-                facts=facts, hardware=hardware, on_progress=progress,
+                self.client,
+                model_path,
+                wanted_ctx=wanted_ctx,
+                n_threads=n_threads,
+                facts=facts,
+                hardware=hardware,
+                on_progress=progress,
             )
 
         def done(outcome: Any) -> None:
@@ -78,24 +88,34 @@ class EngineBridge(QObject):
 
         return self._started(
             run_task(
-                work, name="load", pool_name="engine",
-                on_progress=self.loadProgress.emit, on_result=done,
-                on_error=self.loadFailed.emit, on_cancelled=self.loadCancelled.emit,
+                work,
+                name="load",
+                pool_name="engine",
+                on_progress=self.loadProgress.emit,
+                on_result=done,
+                on_error=self.loadFailed.emit,
+                on_cancelled=self.loadCancelled.emit,
             )
         )
 
     def chat(
         self, messages: list[dict[str, str]], sampling: p.SamplingParams, cache_key: str | None = None
     ) -> TaskHandle:
-        def work(progress: ProgressFn, _cancel: CancelToken) -> Any:
+        def work(progress: ProgressFn, cancel: CancelToken) -> Any:
+            # Stop pressed while this request still waited its turn (behind an embedding, say):
+            # the client clears its cancel flag when a request starts, so check ours first.
+            cancel.raise_if_cancelled()
             return self.client.chat(messages, sampling, on_tokens=progress, cache_key=cache_key)
 
         return self._started(
             run_task(
-                work, name="chat", pool_name="engine",
+                work,
+                name="chat",
+                pool_name="engine",
                 on_progress=self.tokens.emit,
                 on_result=lambda result: self.answerDone.emit(result[0], result[1]),
                 on_error=self.answerFailed.emit,
+                on_cancelled=self.answerCancelled.emit,
             )
         )
 
@@ -104,12 +124,18 @@ class EngineBridge(QObject):
             self.client.unload()
 
         self.model_path = None
-        return run_task(work, name="unload", pool_name="engine",
-                        on_error=lambda exc: log.warning("unload failed: %s", exc))
+        return run_task(
+            work,
+            name="unload",
+            pool_name="engine",
+            on_error=lambda exc: log.warning("unload failed: %s", exc),
+        )
 
     def cancel(self) -> None:
         """Stop the current load or answer; returns at once, the work ends within a token."""
         self.client.cancel()
+        if self._current is not None and self._current.running:
+            self._current.cancel()
 
     def shutdown(self) -> None:
         self.client.cancel()

@@ -47,6 +47,7 @@ def run_gui(argv: list[str]) -> int:
         app.setStyleSheet(style.read_text(encoding="utf-8"))
     window = MainWindow()
     if args.exit_after_show:
+
         def report() -> None:
             started = float(os.environ.get("ENCLAVE_T0", "0") or 0) or _process_start()
             print(f"window shown after {time.time() - started:.3f} s", flush=True)

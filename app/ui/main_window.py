@@ -28,6 +28,7 @@ from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
     STATUS_CANCELLED,
     STATUS_COMPLETE,
+    STATUS_ERROR,
     STATUS_INTERRUPTED,
     STATUS_STREAMING,
     ChatStore,
@@ -36,9 +37,10 @@ from app.core.chat.store import (
 from app.core.engine import protocol as p
 from app.core.engine.client import ClientChatStats, EngineCrashed
 from app.core.settings import Settings, load_settings, save_settings
-from app.ui.chat_view import ChatView, Composer, MessageWidget
+from app.ui.chat_view import ChatView, Composer
 from app.ui.conversation_list import ConversationList
 from app.ui.engine_bridge import EngineBridge
+from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
 from app.ui.notice_bar import NoticeBar
 from app.ui.tasks import ProgressFn, run_task
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         self.model_path: Path | None = None
         self.conversation_id: int | None = None
         self.streaming: MessageWidget | None = None
+        self._stop_requested = False
         self.sampling = p.SamplingParams()
         self._last_saved = 0.0
         self._shown_once = False
@@ -84,6 +87,7 @@ class MainWindow(QMainWindow):
         from app.ui.pages import install_pages
 
         install_pages(self)
+        self._install_documents_in_chat()
         self._connect()
         self._restore_geometry()
         self.store.purge_deleted()  # soft deletes whose Undo a crash cut short
@@ -156,6 +160,35 @@ class MainWindow(QMainWindow):
         index = self.pages.currentIndex()
         return next(k for k, i in self.page_index.items() if i == index)
 
+    def _install_documents_in_chat(self) -> None:
+        """The collection picker beside the composer, and sources under answers that used them."""
+        from app.ui.pages.collection_picker import CollectionPicker
+        from app.ui.pages.documents import documents_page
+
+        self.collection_picker = CollectionPicker(self.store)
+        self.collection_picker.manageRequested.connect(lambda: self.show_page("documents"))
+        page = documents_page(self)
+        if page is not None:
+            page.collectionsChanged.connect(self.collection_picker.set_available)
+        self.collection_picker.refresh()
+        self.composer.tools.addWidget(self.collection_picker)
+        self.composer.tools.addStretch(1)
+        self._doc_sources: list[dict[str, Any]] = []
+        self.chat_view.decorate = self._add_sources
+
+    def _add_sources(self, widget: MessageWidget) -> None:
+        sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None
+        if sources:
+            from app.ui.pages.citations import CitationsView
+
+            view = CitationsView(sources, widget.text)
+            view.missing.connect(
+                lambda source: self.notice.show_message(
+                    f"{source.label}: the file is no longer there (moved or deleted?).", "warning"
+                )
+            )
+            widget.extra.addWidget(view)
+
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge
         bar.openRequested.connect(self.choose_model_file)
@@ -169,6 +202,7 @@ class MainWindow(QMainWindow):
         bridge.tokens.connect(self._on_tokens)
         bridge.answerDone.connect(self._on_answer_done)
         bridge.answerFailed.connect(self._on_answer_failed)
+        bridge.answerCancelled.connect(self._on_answer_cancelled_before_start)
         self.composer.submitted.connect(self.send)
         self.composer.stopRequested.connect(self.stop)
         self.sidebar.newChatRequested.connect(self.new_chat)
@@ -209,8 +243,12 @@ class MainWindow(QMainWindow):
 
     # ---- models -------------------------------------------------------------------------
     def choose_model_file(self) -> None:
-        start = str(self.settings.resolved_models_dir()) if self.settings.resolved_models_dir().exists() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, "GGUF models (*.gguf);;All files (*)")
+        start = (
+            str(self.settings.resolved_models_dir()) if self.settings.resolved_models_dir().exists() else ""
+        )
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a model", start, "GGUF models (*.gguf);;All files (*)"
+        )
         if path:
             self.open_model(Path(path))
 
@@ -253,7 +291,9 @@ class MainWindow(QMainWindow):
             self.model_bar.show_model(facts, plan)
             if not plan.fits:
                 self.model_bar.set_state("ready")
-                self.notice.show_message(f"{path.name} is too large for this computer: {plan.summary}", "error")
+                self.notice.show_message(
+                    f"{path.name} is too large for this computer: {plan.summary}", "error"
+                )
                 return
             self.bridge.load(path, wanted_ctx, self.settings.n_threads, facts=facts, hardware=hw)
 
@@ -263,8 +303,11 @@ class MainWindow(QMainWindow):
         self.plan = outcome.plan
         self.model_bar.set_state("loaded")
         self.model_bar.show_model(outcome.facts, outcome.plan)
-        self.statusBar().showMessage(f"Loaded {self.model_path.name if self.model_path else ''} "
-                                     f"in {outcome.loaded.load_seconds:.1f} s", 8000)
+        self.statusBar().showMessage(
+            f"Loaded {self.model_path.name if self.model_path else ''} "
+            f"in {outcome.loaded.load_seconds:.1f} s",
+            8000,
+        )
         if outcome.notice:
             self.notice.show_message(outcome.notice, "warning")
         self.settings.last_model = str(self.model_path)
@@ -297,6 +340,7 @@ class MainWindow(QMainWindow):
         conversations = self.store.list_conversations()
         if select_newest and conversations and self.conversation_id is None:
             self.conversation_id = conversations[0].id
+            self.collection_picker.set_conversation(self.conversation_id)
             self.show_thread()
         self.sidebar.set_conversations(conversations, self.conversation_id)
         self._update_empty_state()
@@ -305,6 +349,7 @@ class MainWindow(QMainWindow):
         if self.composer.generating:
             return
         self.conversation_id = None
+        self.collection_picker.set_conversation(None)
         self.chat_view.clear()
         self.sidebar.list.clearSelection()
         self._update_empty_state()
@@ -314,6 +359,7 @@ class MainWindow(QMainWindow):
         if self.composer.generating or conversation_id == self.conversation_id:
             return
         self.conversation_id = conversation_id
+        self.collection_picker.set_conversation(conversation_id)
         self.show_thread()
         self._update_empty_state()
 
@@ -345,6 +391,7 @@ class MainWindow(QMainWindow):
                 title=title_from_question(text), model_path=str(self.model_path or "")
             )
             self.conversation_id = conversation.id
+            self.collection_picker.set_conversation(conversation.id, just_created=True)
             self.refresh_conversations()
         user_message = self.store.add_message(self.conversation_id, "user", text)
         self.chat_view.add_message(user_message)
@@ -362,7 +409,9 @@ class MainWindow(QMainWindow):
         sampling = self.sampling
         n_ctx = self.plan.n_ctx if self.plan else 4096
         prompt = build_messages(
-            history, conversation.system_prompt if conversation else "", n_ctx,
+            history,
+            conversation.system_prompt if conversation else "",
+            n_ctx,
             reserve_for_answer=min(sampling.max_tokens, n_ctx // 4),
         )
         if prompt.dropped_messages:
@@ -381,9 +430,56 @@ class MainWindow(QMainWindow):
             self.show_thread()
             self.streaming = self.chat_view.last()
         self._last_saved = time.monotonic()
+        self._stop_requested = False
         self.composer.set_generating(True)
         self.chat_view.set_actions_enabled(False)
-        self.bridge.chat(prompt.messages, sampling, cache_key=f"conversation-{conversation_id}")
+        cache_key = f"conversation-{conversation_id}"
+        collections = self.collection_picker.selected()
+        self._doc_sources = []
+        if not collections:
+            self.bridge.chat(prompt.messages, sampling, cache_key=cache_key)
+            return
+        question = history[-1].content
+        earlier = [
+            {"role": m.role, "content": m.content}
+            for m in history[:-1]
+            if m.status != STATUS_ERROR and m.content.strip()
+        ]
+        system_prompt = conversation.system_prompt if conversation else ""
+        answer_tokens = min(sampling.max_tokens, n_ctx // 4)
+        embedding_model = self.settings.embedding_model or None
+
+        def prepare(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.documents.chat_context import prepare_document_messages
+
+            return prepare_document_messages(
+                self.bridge.client,
+                question,
+                earlier,
+                collections,
+                n_ctx,
+                answer_tokens,
+                system_prompt,
+                embedding_model=embedding_model,
+            )
+
+        def ready(document_prompt: Any) -> None:
+            self._doc_sources = [source.to_dict() for source in document_prompt.sources]
+            if document_prompt.note:
+                self.notice.show_message(document_prompt.note, "info")
+            if self._stop_requested:
+                self._on_answer_cancelled_before_start()
+                return
+            self.bridge.chat(document_prompt.messages, sampling, cache_key=cache_key)
+
+        self.statusBar().showMessage("Looking through your documents…", 3000)
+        run_task(
+            prepare,
+            name="documents-context",
+            pool_name="engine",
+            on_result=ready,
+            on_error=self._on_answer_failed,
+        )
 
     # ---- versions: edit, regenerate, browse ---------------------------------------------
     def show_thread(self) -> None:
@@ -428,6 +524,7 @@ class MainWindow(QMainWindow):
 
     def stop(self) -> None:
         if self.composer.generating or self.bridge.busy:
+            self._stop_requested = True
             self.bridge.cancel()
 
     def _on_tokens(self, text: str) -> None:
@@ -457,10 +554,22 @@ class MainWindow(QMainWindow):
             "model": self.model_path.name if self.model_path else "",
             "finish_reason": engine.finish_reason,
         }
+        if self._doc_sources:
+            saved_stats["sources"] = self._doc_sources
         self.store.update_message(widget.message.id, content=text, status=status, stats=saved_stats)
         widget.finish(status, saved_stats)
+        self._add_sources(widget)
         self.chat_view.set_actions_enabled(True)
         self.refresh_conversations()
+
+    def _on_answer_cancelled_before_start(self) -> None:
+        widget = self.streaming
+        self.streaming = None
+        self.composer.set_generating(False)
+        if widget is not None:
+            self.store.update_message(widget.message.id, content=widget.text, status=STATUS_CANCELLED)
+            widget.finish(STATUS_CANCELLED)
+        self.chat_view.set_actions_enabled(True)
 
     def _on_answer_failed(self, exc: Exception) -> None:
         widget = self.streaming
@@ -500,8 +609,9 @@ class MainWindow(QMainWindow):
         qsettings.setValue("window/splitter", self.splitter.saveState())
         self.sidebar.finish_pending_delete()
         if self.streaming is not None:
-            self.store.update_message(self.streaming.message.id, content=self.streaming.text,
-                                      status=STATUS_CANCELLED)
+            self.store.update_message(
+                self.streaming.message.id, content=self.streaming.text, status=STATUS_CANCELLED
+            )
             self.streaming = None
         self.bridge.shutdown()
         self.store.close()

@@ -144,8 +144,14 @@ class MessageWidget(QFrame):
         self.edit_button.clicked.connect(self.start_editing)
         self.regenerate_button = _small_button("Regenerate", "Write this answer again")
         self.regenerate_button.clicked.connect(lambda: self.regenerateRequested.emit(self.message))
-        for widget in (self.previous_button, self.version_label, self.next_button,
-                       self.copy_button, self.edit_button, self.regenerate_button):
+        for widget in (
+            self.previous_button,
+            self.version_label,
+            self.next_button,
+            self.copy_button,
+            self.edit_button,
+            self.regenerate_button,
+        ):
             footer_row.addWidget(widget)
         layout.addLayout(footer_row)
         self._text = message.content

@@ -135,13 +135,4 @@ class EngineError:
 
 
 Request = LoadRequest | ChatRequest | EmbedRequest | UnloadRequest | ShutdownRequest
-Reply = (
-    HostReady
-    | LoadProgress
-    | Loaded
-    | TokenBatch
-    | ChatDone
-    | Embeddings
-    | Unloaded
-    | EngineError
-)
+Reply = HostReady | LoadProgress | Loaded | TokenBatch | ChatDone | Embeddings | Unloaded | EngineError
