@@ -16,7 +16,7 @@ from app.core.catalog import recommend
 from app.core.library import mark_used
 from app.core.settings import load_settings
 from app.ui.pages.discover import RECOMMEND_TEXT
-from app.ui.pages.model_page import BEST_TEXT
+from app.ui.pages.model_page import BEST_TEXT, COL_FILE, COL_FIT, COL_QUANT, COL_SIZE
 from tests.fakehub import FakeHub
 from tests.gui import conftest_models
 from tests.gui.conftest_models import FAKE_HARDWARE, MemoryKeyring
@@ -99,7 +99,7 @@ def test_search_shows_results_and_scrolling_loads_more(
     assert first.text(0) == "Llama-44-GGUF"  # most downloaded first
     assert first.text(1) == "maker2" and first.text(2) == "44K" and first.text(3) == "44"
     assert first.text(4) and first.text(5) == "llama3.2"
-    assert "Accept license" in first.text(6)
+    assert first.text(6) == "Accept license first"
     assert "scroll down for more" in home.status.text()
 
     bar = results.verticalScrollBar()
@@ -135,6 +135,7 @@ def test_model_page_groups_files_with_verdicts_and_best_choice(
     fake_hub.add_repo(REPO, card=CARD, downloads=1234, likes=56)
     add_listing_only(fake_hub, REPO, "tiny-chat-Q2_K.gguf", 300 * MB)
     add_listing_only(fake_hub, REPO, "tiny-chat-Q4_K_M.gguf", 800 * MB)
+    add_listing_only(fake_hub, REPO, "tiny-chat-imatrix-Q4_K_M.gguf", 700 * MB)
     add_listing_only(fake_hub, REPO, "tiny-chat-Q6_K.gguf", 1500 * MB)
     add_listing_only(fake_hub, REPO, "tiny-chat-Q8_0.gguf", 8000 * MB)
     add_listing_only(fake_hub, REPO, "F16/tiny-chat-F16-00001-of-00002.gguf", 8000 * MB)
@@ -151,18 +152,22 @@ def test_model_page_groups_files_with_verdicts_and_best_choice(
 
     groups = [page.files.topLevelItem(i).text(0) for i in range(page.files.topLevelItemCount())]
     assert [g.split()[0] for g in groups] == ["Q2_K", "Q4_K_M", "Q6_K", "Q8_0", "F16"]
-    verdicts = {name: item.text(2) for name, item in page.file_items.items()}
+    verdicts = {name: item.text(COL_FIT) for name, item in page.file_items.items()}
     assert verdicts["tiny-chat-Q2_K.gguf"] == "Runs fully on your GPU"
     assert verdicts["tiny-chat-Q6_K.gguf"].startswith("Partly on the GPU: ")
     assert " of " in verdicts["tiny-chat-Q6_K.gguf"] and "layers" in verdicts["tiny-chat-Q6_K.gguf"]
     assert verdicts["tiny-chat-Q8_0.gguf"] == "Too large for this computer"
     split = page.file_items["F16/tiny-chat-F16-00001-of-00002.gguf"]
-    assert "one model in 2 parts" in split.text(0) and split.text(1) == "16.0 GB"
-    assert len(page.file_items) == 5  # the split set is one row
+    assert "one model in 2 parts" in split.text(COL_FILE) and split.text(COL_SIZE) == "16.0 GB"
+    assert len(page.file_items) == 6  # the split set is one row
+    q4_group = page.files.topLevelItem(1)  # two Q4_K_M files: a group row above them
+    assert q4_group.childCount() == 2 and q4_group.text(COL_FILE) == "2 files"
+    assert q4_group.text(COL_QUANT) == "Q4_K_M · balanced, the usual choice"
+    assert page.files.topLevelItem(0).text(COL_QUANT) == "Q2_K · smallest, lowest quality"
     # the best: the largest file that runs fully on the GPU
     assert page.best_filename() == "tiny-chat-Q4_K_M.gguf"
     best = page.file_items["tiny-chat-Q4_K_M.gguf"]
-    assert best.text(2).startswith(BEST_TEXT) and best.font(0).bold()
+    assert best.text(COL_FIT).startswith(BEST_TEXT) and best.font(COL_FILE).bold()
     assert "Q4_K_M" in page.hint.text()
     assert set(page.download_buttons) == set(page.file_items)
     # the card: rendered Markdown, no YAML front matter

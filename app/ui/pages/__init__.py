@@ -12,9 +12,12 @@ if TYPE_CHECKING:
 
 def install_pages(window: MainWindow) -> None:
     """Called once by MainWindow after the Chat page exists."""
-    from app.ui.pages.models import install_models_pages  # Discover, Library, Settings
+    from app.ui.pages.models import install_models_pages  # Discover, Library
 
     install_models_pages(window)
     from app.ui.pages.documents import DocumentsPage
 
     window.add_page("documents", "Documents", DocumentsPage(window))
+    from app.ui.pages.models import install_settings_page  # last on the rail
+
+    install_settings_page(window)

@@ -163,7 +163,7 @@ class ResultsList(QTreeWidget):
     def add_models(self, models: list[ModelSummary]) -> None:
         for model in models:
             name = model.repo_id.split("/", 1)[-1]
-            access = "🔒 Accept license" if model.gated else "Open"
+            access = "Accept license first" if model.gated else "Open"
             item = QTreeWidgetItem(
                 [
                     name,
@@ -213,7 +213,7 @@ class DiscoverHome(QWidget):
         layout.setContentsMargins(16, 12, 16, 8)
         layout.setSpacing(8)
         title = QLabel("Discover models")
-        title.setObjectName("pageTitle")
+        title.setObjectName("modelsTitle")
         layout.addWidget(title)
         self.offline_banner = QFrame()
         self.offline_banner.setObjectName("offlineBanner")
@@ -281,7 +281,7 @@ class DiscoverHome(QWidget):
         self.results.nearEnd.connect(self.load_more)
         layout.addWidget(self.results, 1)
         self.status = QLabel("Search for a model above, or pick one of the starter models.")
-        self.status.setObjectName("hintText")
+        self.status.setObjectName("modelsHint")
         layout.addWidget(self.status)
         self.apply_settings()
 

@@ -137,7 +137,7 @@ class DownloadsPanel(QFrame):
         layout.setSpacing(4)
         header = QHBoxLayout()
         title = QLabel("Downloads")
-        title.setObjectName("sectionTitle")
+        title.setObjectName("modelsSection")
         header.addWidget(title)
         header.addStretch(1)
         self.library_button = QPushButton("Open Library")

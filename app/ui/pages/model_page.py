@@ -43,7 +43,28 @@ if TYPE_CHECKING:
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n.*?\n---\s*(?:\n|\Z)", re.DOTALL)
 _LEVEL_COLORS = {"good": "#1b7f3b", "ok": "#8a6d00", "slow": "#8a5a00", "bad": "#b3261e"}
 BEST_TEXT = "★ Best choice for this computer"
-COLUMNS = ["File", "Size", "On this computer", ""]
+COLUMNS = ["Quality", "File", "Size", "On this computer", ""]
+COL_QUANT, COL_FILE, COL_SIZE, COL_FIT, COL_ACTION = range(5)
+HEADING_POINTS = {1: 17, 2: 14, 3: 12}
+# Bits per weight -> what a quantization means for a person choosing one.
+_QUALITY = [
+    (3.0, "smallest, lowest quality"),
+    (4.0, "small, fair quality"),
+    (5.0, "balanced, the usual choice"),
+    (6.0, "high quality"),
+    (7.0, "very high quality"),
+    (9.0, "near original, large"),
+    (33.0, "original, largest"),
+]
+
+
+def quality_words(bits: float) -> str:
+    return next((words for limit, words in _QUALITY if bits < limit), "")
+
+
+def quant_label(quant: str, bits: float) -> str:
+    words = quality_words(bits)
+    return f"{quant} · {words}" if words else quant
 
 
 def strip_front_matter(text: str) -> str:
@@ -81,7 +102,7 @@ class ModelPage(QWidget):
         top.addStretch(1)
         layout.addLayout(top)
         self.title = QLabel()
-        self.title.setObjectName("pageTitle")
+        self.title.setObjectName("modelsTitle")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         self.facts = QLabel()
@@ -93,7 +114,7 @@ class ModelPage(QWidget):
         self.notice.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         layout.addWidget(self.notice)
         self.hint = QLabel()
-        self.hint.setObjectName("hintText")
+        self.hint.setObjectName("modelsHint")
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
 
@@ -101,14 +122,16 @@ class ModelPage(QWidget):
         self.files.setObjectName("fileTree")
         self.files.setColumnCount(len(COLUMNS))
         self.files.setHeaderLabels(COLUMNS)
-        self.files.setRootIsDecorated(True)
-        self.files.setUniformRowHeights(True)
-        self.files.setAlternatingRowColors(False)
+        self.files.setRootIsDecorated(False)
+        self.files.setUniformRowHeights(False)
+        self.files.setIndentation(14)
+        self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.files.header()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for column in range(len(COLUMNS)):
+            mode = QHeaderView.ResizeMode.ResizeToContents
+            header.setSectionResizeMode(column, mode)
+        header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
         self.card = QTextBrowser()
         self.card.setObjectName("modelCard")
         self.card.setOpenExternalLinks(True)
@@ -209,16 +232,35 @@ class ModelPage(QWidget):
         from app.core.hub import GatedModelError, HubError
 
         actions = []
+        level = "error"
         if isinstance(exc, GatedModelError):
             actions.append(("Open Settings", self.settingsRequested.emit))
+            level = "warning"  # not broken: the user has a step to take
         text = str(exc) if isinstance(exc, HubError) else f"Something went wrong: {exc}"
-        self.notice.show_message(linkify(text), "error", actions)
+        self.notice.show_message(linkify(text), level, actions)
 
     def _got_card(self, repo_id: str, text: str) -> None:
         if repo_id != self.repo_id:
             return
         body = strip_front_matter(text)
         self.card.setMarkdown(body or "*This model has no description.*")
+        self._tame_headings()
+
+    def _tame_headings(self) -> None:
+        """Markdown headings render at poster size in QTextBrowser; bring them down."""
+        from PySide6.QtGui import QTextCharFormat, QTextCursor, QTextFormat
+
+        block = self.card.document().begin()
+        while block.isValid():
+            points = HEADING_POINTS.get(block.blockFormat().headingLevel())
+            if points:
+                cursor = QTextCursor(block)
+                cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+                fmt = QTextCharFormat()
+                fmt.setProperty(QTextFormat.Property.FontSizeAdjustment, 0)
+                fmt.setFontPointSize(points)
+                cursor.mergeCharFormat(fmt)
+            block = block.next()
 
     def _card_failed(self, repo_id: str, exc: Exception) -> None:
         from app.core.hub import GatedModelError
@@ -245,7 +287,7 @@ class ModelPage(QWidget):
             f"license: {details.license or 'not stated'}",
         ]
         if details.gated:
-            facts.append("🔒 asks you to accept its license")
+            facts.append("asks you to accept its license")
         self.facts.setText(" · ".join(facts))
         if details.gated and not self.notice.isVisible():
             from app.core.hub import GatedModelError
@@ -276,58 +318,60 @@ class ModelPage(QWidget):
         self.hint.show()
         index_of = {f.filename: i for i, f in enumerate(details.files)}
         for quant, group in details.by_quant().items():
-            sizes = sorted(f.size for f in group)
-            header = QTreeWidgetItem(
-                [
-                    f"{quant}  ({len(group)} file{'s' if len(group) > 1 else ''})",
-                    format_bytes(sizes[0]) if len(group) == 1 else "",
-                    "",
-                    "",
-                ]
-            )
-            font = QFont(header.font(0))
-            font.setBold(True)
-            header.setFont(0, font)
-            header.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            self.files.addTopLevelItem(header)
+            label = quant_label(quant, group[0].bits)
+            parent: QTreeWidgetItem | None = None
+            if len(group) > 1:  # several files of one quantization: a group row above them
+                parent = QTreeWidgetItem([label, f"{len(group)} files", "", "", ""])
+                font = QFont(parent.font(COL_QUANT))
+                font.setBold(True)
+                parent.setFont(COL_QUANT, font)
+                parent.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                self.files.addTopLevelItem(parent)
             for item in group:
                 i = index_of[item.filename]
-                self._add_file(header, item, fits[i] if i < len(fits) else None, i == best)
-            header.setExpanded(True)
+                fit = fits[i] if i < len(fits) else None
+                self._add_file(parent, label if parent is None else "", item, fit, i == best)
+            if parent is not None:
+                parent.setExpanded(True)
         if best_file is not None:
             self.files.scrollToItem(self.file_items[best_file.filename])
 
-    def _add_file(self, parent: QTreeWidgetItem, item: GGUFFile, fit: Fit | None, best: bool) -> None:
+    def _add_file(
+        self, parent: QTreeWidgetItem | None, label: str, item: GGUFFile, fit: Fit | None, best: bool
+    ) -> None:
         name = item.filename.rsplit("/", 1)[-1]
         if item.is_split:
-            name += f"  (one model in {len(item.parts)} parts)"
+            stem = re.sub(r"-\d{5}-of-\d{5}\.gguf$", "", name, flags=re.IGNORECASE)
+            name = f"{stem}  (one model in {len(item.parts)} parts)"
         verdict, level = fit_label(fit)
         if best:
             verdict = f"{BEST_TEXT} — {verdict}"
-        row = QTreeWidgetItem([name, format_bytes(item.size), verdict, ""])
-        row.setToolTip(0, item.filename)
+        row = QTreeWidgetItem([label, name, format_bytes(item.size), verdict, ""])
+        row.setToolTip(COL_FILE, item.filename)
         if fit is not None:
-            row.setToolTip(2, fit.summary)
+            row.setToolTip(COL_FIT, fit.summary)
         color = _LEVEL_COLORS.get(level)
         if color:
-            row.setForeground(2, QBrush(QColor(color)))
+            row.setForeground(COL_FIT, QBrush(QColor(color)))
         if best:
-            row.setData(0, Qt.ItemDataRole.UserRole + 1, "best")
-            font = QFont(row.font(0))
+            font = QFont(row.font(COL_FILE))
             font.setBold(True)
-            for column in range(3):
+            for column in range(COL_ACTION):
                 row.setFont(column, font)
                 row.setBackground(column, QBrush(QColor(46, 160, 67, 48)))
-        parent.addChild(row)
+        if parent is None:
+            self.files.addTopLevelItem(row)
+        else:
+            parent.addChild(row)
         button = QPushButton("Download")
         button.setObjectName("bestDownload" if best else "fileDownload")
         button.setToolTip(f"Download {item.filename} ({format_bytes(item.size)})")
         button.clicked.connect(lambda: self.download(item.filename))
         holder = QWidget()
         box = QHBoxLayout(holder)
-        box.setContentsMargins(4, 1, 4, 1)
+        box.setContentsMargins(6, 2, 6, 2)
         box.addWidget(button)
-        self.files.setItemWidget(row, 3, holder)
+        self.files.setItemWidget(row, COL_ACTION, holder)
         self.file_items[item.filename] = row
         self.download_buttons[item.filename] = button
 

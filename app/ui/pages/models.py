@@ -138,10 +138,18 @@ class ModelsArea(QObject):
 
 
 def install_models_pages(window: MainWindow) -> ModelsArea:
+    """Discover and Library on the rail (Settings comes last: `install_settings_page`)."""
     area = ModelsArea(window)
     window.add_page("discover", "Discover", area.discover_holder)
     window.add_page("library", "Library", area.library_holder)
-    window.add_page("settings", "Settings", area.settings_holder)
     window.models_area = area  # type: ignore[attr-defined]  # tests and screenshots reach it
     QTimer.singleShot(RESUME_DELAY_MS, area.resume_downloads)
     return area
+
+
+def install_settings_page(window: MainWindow) -> None:
+    """Settings at the end of the rail, after every area's pages."""
+    area: ModelsArea | None = getattr(window, "models_area", None)
+    if area is None:
+        area = install_models_pages(window)
+    window.add_page("settings", "Settings", area.settings_holder)

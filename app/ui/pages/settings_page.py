@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -65,7 +66,7 @@ class SettingsPage(QWidget):
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(10)
         title = QLabel("Settings")
-        title.setObjectName("pageTitle")
+        title.setObjectName("modelsTitle")
         layout.addWidget(title)
 
         layout.addWidget(self._section("Hugging Face account"))
@@ -76,7 +77,7 @@ class SettingsPage(QWidget):
         )
         token_help.setWordWrap(True)
         token_help.setOpenExternalLinks(True)
-        token_help.setObjectName("hintText")
+        token_help.setObjectName("modelsHint")
         layout.addWidget(token_help)
         row = QHBoxLayout()
         self.token_edit = QLineEdit()
@@ -120,6 +121,8 @@ class SettingsPage(QWidget):
         folder_row.addWidget(self.open_folder_button)
         form.addRow("Models folder:", folder_row)
         self.context_combo = QComboBox()
+        self.context_combo.setMinimumWidth(180)
+        self.context_combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         for size in CONTEXT_SIZES:
             self.context_combo.addItem(f"{size:,} tokens", size)
         self.context_combo.currentIndexChanged.connect(
@@ -131,7 +134,7 @@ class SettingsPage(QWidget):
             "How much text a conversation can hold. Larger needs more memory; Enclave lowers "
             "it automatically when a model would not fit."
         )
-        context_help.setObjectName("hintText")
+        context_help.setObjectName("modelsHint")
         context_help.setWordWrap(True)
         layout.addWidget(context_help)
         self.other_apps_check = QCheckBox(
@@ -140,14 +143,14 @@ class SettingsPage(QWidget):
         self.other_apps_check.toggled.connect(lambda on: self._set("scan_other_apps", bool(on)))
         layout.addWidget(self.other_apps_check)
         self.saved_label = QLabel("")
-        self.saved_label.setObjectName("hintText")
+        self.saved_label.setObjectName("modelsHint")
         layout.addWidget(self.saved_label)
         layout.addStretch(1)
 
     @staticmethod
     def _section(text: str) -> QLabel:
         label = QLabel(text)
-        label.setObjectName("sectionTitle")
+        label.setObjectName("modelsSection")
         return label
 
     # -- values --------------------------------------------------------------------------
