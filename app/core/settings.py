@@ -34,6 +34,9 @@ class Settings:
     embedding_model: str = ""  # empty: the bundled default
     theme: str = "system"  # system | light | dark
     last_model: str = ""
+    # model file path -> llama-cpp-python chat_format name the user forces for it (applied on
+    # the next load); absent: the GGUF's own template
+    chat_format_overrides: dict[str, str] = field(default_factory=dict)
 
     def resolved_models_dir(self) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else paths.default_models_dir()
@@ -54,6 +57,8 @@ def _from_dict(raw: dict[str, Any]) -> Settings:
         if expected is float and isinstance(value, int):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ValueError(f"setting {f.name!r} has the wrong type")
+        if expected is dict and not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ValueError(f"setting {f.name!r} has the wrong type")
         values[f.name] = value
     return Settings(**values)
