@@ -78,6 +78,10 @@ def cmake_args(variant: str) -> list[str]:
     args = list(FLAGS[variant])
     if variant == "cuda":
         args = _cuda_archs_with_blackwell(args)
+    if sys.platform == "win32":
+        # MSVC's OpenMP runtime (vcomp140.dll) is not on every Windows machine and PyInstaller
+        # treats it as a system DLL; ggml's own thread pool needs nothing.
+        args.append("-DGGML_OPENMP=OFF")
     if variant == "metal" and (sys.platform != "darwin" or platform.machine() != "arm64"):
         raise SystemExit("The metal variant is built on macOS on Apple Silicon.")
     if variant in ("cpu", "cuda") and platform.machine().lower() not in ("x86_64", "amd64"):

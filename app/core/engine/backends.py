@@ -75,29 +75,19 @@ def _lib_names() -> tuple[str, str]:
 
 
 def _ggml_library() -> ctypes.CDLL:
-    """libggml exactly as llama_cpp's libllama loaded it, never a second copy.
+    """A handle through which to call libggml exactly as llama_cpp's libllama loaded it.
 
-    A wheel has no symlinks, so lib/ holds libggml.so, libggml.so.0 and libggml.so.0.x.y as
-    separate files; opening the "wrong" one by path would load a second libggml with its own
-    (empty) backend registry. On Linux we therefore ask the dynamic loader for the library that
-    is already loaded under its soname (RTLD_NOLOAD).
+    Never open libggml by file name: a wheel has no symlinks, so lib/ holds libggml.so,
+    libggml.so.0 and libggml.so.0.x.y as separate files, and opening the "wrong" one would load
+    a second libggml with its own, empty, backend registry. On Linux and macOS, dlsym() on
+    libllama's handle also searches the libraries it depends on, libggml among them. Windows
+    (GetProcAddress looks in one module only) has a single ggml.dll, loaded once by path.
     """
     import llama_cpp.llama_cpp as raw
 
-    base = Path(raw._base_path)
     if sys.platform == "win32":
-        return ctypes.CDLL(str(base / "ggml.dll"))
-    if sys.platform == "darwin":
-        names = [p.name for p in sorted(base.glob("libggml.*dylib"))]
-    else:
-        names = [p.name for p in sorted(base.glob("libggml.so*"))]
-    no_load = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 1)
-    for name in names:
-        try:
-            return ctypes.CDLL(name, mode=no_load)
-        except OSError:
-            continue  # not the name it was loaded under
-    raise FileNotFoundError(f"libggml is not loaded from {base}")
+        return ctypes.CDLL(str(Path(raw._base_path) / "ggml.dll"))
+    return raw._lib  # type: ignore[no-any-return,unused-ignore]
 
 
 def search_dirs() -> list[Path]:
@@ -219,12 +209,15 @@ def load_backends() -> BackendReport:
 
 def _load_into(report: BackendReport) -> None:
     ggml = _ggml_library()
-    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
-    if int(ggml.ggml_backend_reg_count()) > 0:
+    reg_count = ggml["ggml_backend_reg_count"]  # a fresh function object: llama_cpp's are untouched
+    reg_count.restype = ctypes.c_size_t
+    reg_count.argtypes = []
+    if int(reg_count()) > 0:
         return  # linked in: a plain build
     report.needed = True
-    ggml.ggml_backend_load.restype = ctypes.c_void_p
-    ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    backend_load = ggml["ggml_backend_load"]
+    backend_load.restype = ctypes.c_void_p
+    backend_load.argtypes = [ctypes.c_char_p]
     prefix, ext = _lib_names()
     allow_amx = amx_usable()
     dirs = search_dirs()
@@ -234,7 +227,7 @@ def _load_into(report: BackendReport) -> None:
             chosen = _choose(name, folder, prefix, ext, allow_amx, report)
             if chosen is None:
                 continue
-            if ggml.ggml_backend_load(os.fsencode(chosen)):
+            if backend_load(os.fsencode(chosen)):
                 report.loaded.append(str(chosen))
                 if name == "cpu":
                     report.cpu_variant = _variant_of(chosen, prefix, name, ext) or "generic"
