@@ -57,8 +57,15 @@ class ChatView(QScrollArea):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self._layout.addWidget(self.empty_label)
+        # Between the messages the model no longer sees (too old for its context) and the rest.
+        self.memory_divider = QLabel("Earlier messages are beyond the model's memory")
+        self.memory_divider.setObjectName("memoryDivider")
+        self.memory_divider.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.memory_divider.hide()
+        self._layout.addWidget(self.memory_divider)
         self._layout.addStretch(1)
         self.setWidget(container)
+        self._forgotten: set[int] = set()
         self.widgets: list[MessageWidget] = []
         self._messages: list[Message] = []
         self._first_rendered = 0
@@ -77,6 +84,8 @@ class ChatView(QScrollArea):
         for widget in self.widgets:
             widget.deleteLater()
         self.widgets.clear()
+        self._forgotten = set()
+        self.memory_divider.hide()
         self._messages = []
         self._first_rendered = 0
         self.earlier_button.hide()
@@ -104,6 +113,7 @@ class ChatView(QScrollArea):
         self.widgets[0:0] = new_widgets
         self._first_rendered = start
         self._update_earlier_button()
+        self._place_memory_divider()
         self._follow = False
         QTimer.singleShot(0, lambda: bar.setValue(bar.maximum() - distance_from_bottom))
 
@@ -121,7 +131,29 @@ class ChatView(QScrollArea):
         widget.linkActivated.connect(self.linkActivated)
         if self.decorate is not None:
             self.decorate(widget)
+        if message.id in self._forgotten:
+            widget.set_forgotten(True)
         return widget
+
+    def set_forgotten(self, message_ids: set[int]) -> None:
+        """Mark the messages left out of the model's context, and put the divider after them."""
+        self._forgotten = set(message_ids)
+        for widget in self.widgets:
+            widget.set_forgotten(widget.message.id in self._forgotten)
+        self._place_memory_divider()
+
+    def _place_memory_divider(self) -> None:
+        layout = self._layout
+        layout.removeWidget(self.memory_divider)
+        if not self._forgotten or not self.widgets:
+            self.memory_divider.hide()
+            return
+        last = max((i for i, w in enumerate(self.widgets) if w.message.id in self._forgotten), default=-1)
+        if last + 1 >= len(self.widgets):
+            self.memory_divider.hide()  # nothing on screen is remembered (e.g. while building)
+            return
+        layout.insertWidget(layout.indexOf(self.widgets[last + 1]), self.memory_divider)
+        self.memory_divider.show()
 
     def _append_widget(self, message: Message) -> MessageWidget:
         widget = self._make_widget(message)

@@ -68,7 +68,9 @@ class EngineBridge(QObject):
         n_threads: int = 0,
         facts: Any = None,
         hardware: Any = None,
+        chat_format: str | None = None,
     ) -> TaskHandle:
+        """chat_format: a llama-cpp-python format name the user chose; None: the model's own."""
         from app.core.engine.loader import load_model
 
         def work(progress: ProgressFn, _cancel: CancelToken) -> Any:
@@ -77,6 +79,7 @@ class EngineBridge(QObject):
                 model_path,
                 wanted_ctx=wanted_ctx,
                 n_threads=n_threads,
+                chat_format=chat_format,
                 facts=facts,
                 hardware=hardware,
                 on_progress=progress,

@@ -41,10 +41,11 @@ def run_gui(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Enclave")
     app.setOrganizationName("Enclave")
-    app.setStyle("Fusion")  # same look on every OS; follows the OS's light/dark palette
-    style = paths.resources_dir() / "style.qss"
-    if style.exists():
-        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    from app.core.settings import load_settings
+    from app.ui.theme import apply_theme
+
+    # Fusion on every OS, light or dark as Settings.theme says ("system" follows the OS).
+    apply_theme(load_settings().theme, app)  # type: ignore[arg-type]
     window = MainWindow()
     if args.exit_after_show:
 

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
-from app.core.chat.prompt import build_messages
+from app.core.chat import presets as chat_presets
+from app.core.chat.prompt import build_messages, estimate_tokens
 from app.core.chat.store import (
     STATUS_CANCELLED,
     STATUS_COMPLETE,
@@ -32,12 +33,14 @@ from app.core.chat.store import (
     STATUS_INTERRUPTED,
     STATUS_STREAMING,
     ChatStore,
+    Message,
     title_from_question,
 )
 from app.core.engine import protocol as p
 from app.core.engine.client import ClientChatStats, EngineCrashed
 from app.core.settings import Settings, load_settings, save_settings
 from app.ui.chat_view import ChatView, Composer
+from app.ui.context_meter import ContextMeter
 from app.ui.conversation_list import ConversationList
 from app.ui.engine_bridge import EngineBridge
 from app.ui.message_widget import MessageWidget
@@ -48,6 +51,7 @@ from app.ui.tasks import ProgressFn, run_task
 log = logging.getLogger("enclave.ui.window")
 
 SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
+METER_DELAY_MS = 300  # the context meter follows typing this long after the last key
 EMPTY_NO_MODEL = (
     "No model yet — click “Open model…” above, or drop a .gguf file on this window.\n"
     "Your conversations stay on this computer."
@@ -79,7 +83,13 @@ class MainWindow(QMainWindow):
         self.conversation_id: int | None = None
         self.streaming: MessageWidget | None = None
         self._stop_requested = False
-        self.sampling = p.SamplingParams()
+        self.sampling = p.SamplingParams()  # app defaults; a conversation's settings override them
+        # A new chat's settings until its first message creates the conversation.
+        self.pending_chat: dict[str, Any] = self._new_chat_defaults()
+        self.settings_panel: Any = None  # ConversationSettingsPanel, built when first opened
+        self._load_request: tuple[int, str] = (0, "")  # (wanted context, chat format) being loaded
+        self._loaded_request: tuple[int, str] | None = None  # ...and what the loaded model got
+        self._loaded_format = ""
         self._last_saved = 0.0
         self._shown_once = False
         self._closed = False
@@ -105,10 +115,31 @@ class MainWindow(QMainWindow):
         self.notice = NoticeBar()
         self.chat_view = ChatView()
         self.composer = Composer()
+        self.context_meter = ContextMeter()
+        self.context_meter.hide()
         right_layout.addWidget(self.model_bar)
         right_layout.addWidget(self.notice)
-        right_layout.addWidget(self.chat_view, 1)
-        right_layout.addWidget(self.composer)
+        # The chat column, and the chat settings drawer beside it (built when first opened).
+        self._chat_row = QHBoxLayout()
+        self._chat_row.setSpacing(0)
+        chat_column = QVBoxLayout()
+        chat_column.setSpacing(0)
+        chat_column.addWidget(self.chat_view, 1)
+        chat_column.addWidget(self.composer)
+        chat_column.addWidget(self.context_meter)
+        self._chat_row.addLayout(chat_column, 1)
+        right_layout.addLayout(self._chat_row, 1)
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("chatSettingsButton")
+        self.settings_button.setText("⚙ Chat settings")
+        self.settings_button.setToolTip("Preset, instructions and answer settings for this chat")
+        self.settings_button.setCheckable(True)
+        bar_row = cast(QHBoxLayout, self.model_bar.layout().itemAt(0).layout())  # type: ignore[union-attr]
+        bar_row.insertWidget(bar_row.indexOf(self.model_bar.details_button), self.settings_button)
+        self._meter_timer = QTimer(self)
+        self._meter_timer.setSingleShot(True)
+        self._meter_timer.setInterval(METER_DELAY_MS)
+        self._meter_timer.timeout.connect(self._update_meter)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(right)
@@ -205,6 +236,8 @@ class MainWindow(QMainWindow):
         bridge.answerCancelled.connect(self._on_answer_cancelled_before_start)
         self.composer.submitted.connect(self.send)
         self.composer.stopRequested.connect(self.stop)
+        self.composer.edit.textChanged.connect(self._schedule_meter)
+        self.settings_button.toggled.connect(self.show_chat_settings)
         self.sidebar.newChatRequested.connect(self.new_chat)
         self.sidebar.conversationSelected.connect(self.open_conversation)
         self.sidebar.conversationDeleted.connect(self._on_conversation_deleted)
@@ -272,7 +305,9 @@ class MainWindow(QMainWindow):
         self.model_bar.set_state("loading")
         self.model_bar.name_label.setText(path.name)
         self.model_bar.plan_label.setText("Reading the model file…")
-        wanted_ctx = self.settings.default_context
+        self._flush_chat_settings()
+        wanted_ctx = self._wanted_context()
+        chat_format = self.settings.chat_format_overrides.get(str(path)) or None
         hardware = self.hardware
 
         def inspect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
@@ -295,7 +330,10 @@ class MainWindow(QMainWindow):
                     f"{path.name} is too large for this computer: {plan.summary}", "error"
                 )
                 return
-            self.bridge.load(path, wanted_ctx, self.settings.n_threads, facts=facts, hardware=hw)
+            self._load_request = (wanted_ctx, chat_format or "")
+            self.bridge.load(
+                path, wanted_ctx, self.settings.n_threads, facts=facts, hardware=hw, chat_format=chat_format
+            )
 
         run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
 
@@ -310,9 +348,13 @@ class MainWindow(QMainWindow):
         )
         if outcome.notice:
             self.notice.show_message(outcome.notice, "warning")
+        self._loaded_request = self._load_request
+        self._loaded_format = outcome.loaded.chat_format
         self.settings.last_model = str(self.model_path)
         save_settings(self.settings)
         self._update_composer()
+        self._update_model_settings()
+        self._schedule_meter()
 
     def _on_load_failed(self, exc: Exception) -> None:
         self.model_bar.set_state("ready" if self.model_path else "empty")
@@ -333,35 +375,46 @@ class MainWindow(QMainWindow):
         self.bridge.unload()
         self.model_bar.set_state("ready")
         self.model_bar.plan_label.setText("Unloaded: the memory is free. Click Load to use it again.")
+        self._loaded_request = None
         self._update_composer()
+        self._update_model_settings()
+        self._schedule_meter()
 
     # ---- conversations ------------------------------------------------------------------
     def refresh_conversations(self, select_newest: bool = False) -> None:
         conversations = self.store.list_conversations()
         if select_newest and conversations and self.conversation_id is None:
+            self._flush_chat_settings()
             self.conversation_id = conversations[0].id
             self.collection_picker.set_conversation(self.conversation_id)
             self.show_thread()
+            self._bind_chat_settings()
         self.sidebar.set_conversations(conversations, self.conversation_id)
         self._update_empty_state()
 
     def new_chat(self) -> None:
         if self.composer.generating:
             return
+        self._flush_chat_settings()
         self.conversation_id = None
+        self.pending_chat = self._new_chat_defaults()
         self.collection_picker.set_conversation(None)
         self.chat_view.clear()
         self.sidebar.list.clearSelection()
         self._update_empty_state()
+        self._bind_chat_settings()
+        self._schedule_meter()
         self.composer.edit.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
         if self.composer.generating or conversation_id == self.conversation_id:
             return
+        self._flush_chat_settings()
         self.conversation_id = conversation_id
         self.collection_picker.set_conversation(conversation_id)
         self.show_thread()
         self._update_empty_state()
+        self._bind_chat_settings()
 
     def _on_conversation_deleted(self, conversation_id: int) -> None:
         if conversation_id != self.conversation_id:
@@ -371,8 +424,11 @@ class MainWindow(QMainWindow):
             self.streaming = None
             self.composer.set_generating(False)
         self.conversation_id = None
+        self.pending_chat = self._new_chat_defaults()
         self.chat_view.clear()
         self._update_empty_state()
+        self._bind_chat_settings()
+        self._schedule_meter()
 
     def _update_empty_state(self) -> None:
         self.chat_view.set_empty_text(EMPTY_READY if self.bridge.is_loaded else EMPTY_NO_MODEL)
@@ -386,13 +442,23 @@ class MainWindow(QMainWindow):
     def send(self, text: str) -> None:
         if not self.bridge.is_loaded or self.bridge.busy:
             return
+        self._flush_chat_settings()
         if self.conversation_id is None:
+            pending = self.pending_chat
             conversation = self.store.create_conversation(
-                title=title_from_question(text), model_path=str(self.model_path or "")
+                title=title_from_question(text),
+                model_path=str(self.model_path or ""),
+                system_prompt=str(pending["system_prompt"]),
             )
+            if pending["settings"]:
+                self.store.update_conversation(
+                    conversation.id, touch=False, settings=dict(pending["settings"])
+                )
             self.conversation_id = conversation.id
+            self.pending_chat = self._new_chat_defaults()
             self.collection_picker.set_conversation(conversation.id, just_created=True)
             self.refresh_conversations()
+            self._bind_chat_settings()
         user_message = self.store.add_message(self.conversation_id, "user", text)
         self.chat_view.add_message(user_message)
         self._start_answer()
@@ -401,12 +467,15 @@ class MainWindow(QMainWindow):
         """Stream a new answer to the thread's last question (as a new version when parent_id
         names a question that already has an answer)."""
         assert self.conversation_id is not None
+        self._flush_chat_settings()
         conversation_id = self.conversation_id
         history = self.store.messages(conversation_id)
         if parent_id is not None:
             history = history[: next(i for i, m in enumerate(history) if m.id == parent_id) + 1]
         conversation = self.store.get_conversation(conversation_id)
-        sampling = self.sampling
+        sampling = chat_presets.conversation_sampling(
+            conversation.settings if conversation else {}, self.sampling
+        )
         n_ctx = self.plan.n_ctx if self.plan else 4096
         prompt = build_messages(
             history,
@@ -486,6 +555,7 @@ class MainWindow(QMainWindow):
         if self.conversation_id is None:
             return
         self.chat_view.set_messages(self.store.messages(self.conversation_id), self._versions_for)
+        self._schedule_meter()
 
     def _versions_for(self, message: Any) -> tuple[int, int]:
         siblings = self.store.siblings(message.id)
@@ -561,6 +631,7 @@ class MainWindow(QMainWindow):
         self._add_sources(widget)
         self.chat_view.set_actions_enabled(True)
         self.refresh_conversations()
+        self._update_meter()
 
     def _on_answer_cancelled_before_start(self) -> None:
         widget = self.streaming
@@ -592,6 +663,167 @@ class MainWindow(QMainWindow):
         )
         self._update_composer()
 
+    # ---- chat settings (app/ui/conversation_settings.py) and the context meter ----------
+    @staticmethod
+    def _new_chat_defaults() -> dict[str, Any]:
+        preset = chat_presets.default_preset()
+        return {"system_prompt": preset.system_prompt, "settings": chat_presets.preset_settings(preset)}
+
+    def chat_settings(self) -> tuple[str, dict[str, Any]]:
+        """The system prompt and settings the next answer uses (a new chat's pending ones)."""
+        if self.conversation_id is not None:
+            conversation = self.store.get_conversation(self.conversation_id)
+            if conversation is not None:
+                return conversation.system_prompt, dict(conversation.settings)
+        return str(self.pending_chat["system_prompt"]), dict(self.pending_chat["settings"])
+
+    def show_chat_settings(self, visible: bool = True) -> None:
+        if visible and self.settings_panel is None:
+            from app.ui.conversation_settings import ConversationSettingsPanel
+
+            panel = ConversationSettingsPanel()
+            panel.edited.connect(self._save_chat_settings)
+            panel.chatFormatChosen.connect(self._set_chat_format)
+            panel.reloadRequested.connect(self.apply_and_reload)
+            panel.closeRequested.connect(lambda: self.show_chat_settings(False))
+            self._chat_row.addWidget(panel)
+            self.settings_panel = panel
+        if self.settings_panel is None:
+            return
+        if not visible:
+            self.settings_panel.flush()
+        self.settings_panel.setVisible(visible)
+        self.settings_button.setChecked(visible)
+        if visible:
+            self._bind_chat_settings()
+
+    def _flush_chat_settings(self) -> None:
+        if self.settings_panel is not None:
+            self.settings_panel.flush()
+
+    def _bind_chat_settings(self) -> None:
+        panel = self.settings_panel
+        if panel is None or panel.isHidden():
+            return
+        system_prompt, settings = self.chat_settings()
+        panel.bind(
+            system_prompt,
+            settings,
+            new_chat=self.conversation_id is None,
+            base_sampling=self.sampling,
+            default_context=self.settings.default_context,
+        )
+        self._update_model_settings()
+
+    def _save_chat_settings(self, system_prompt: str, updates: dict[str, Any]) -> None:
+        if self.conversation_id is not None:
+            conversation = self.store.get_conversation(self.conversation_id)
+            if conversation is None:
+                return
+            # Merge: other keys (the documents picker's "collections") stay as they are.
+            merged = chat_presets.merge_settings(conversation.settings, updates)
+            self.store.update_conversation(
+                self.conversation_id, touch=False, system_prompt=system_prompt, settings=merged
+            )
+        else:
+            self.pending_chat = {
+                "system_prompt": system_prompt,
+                "settings": chat_presets.merge_settings(self.pending_chat["settings"], updates),
+            }
+        if chat_presets.KEY_CONTEXT in updates:
+            self._update_model_settings()
+        self._schedule_meter()
+
+    def _wanted_context(self) -> int:
+        return chat_presets.conversation_context(self.chat_settings()[1], self.settings.default_context)
+
+    def _set_chat_format(self, name: str) -> None:
+        """Remember the chat format the user chose for the current model (next load uses it)."""
+        if self.model_path is None:
+            return
+        fresh = load_settings()  # change only this key of what is on disk
+        key = str(self.model_path)
+        if name:
+            fresh.chat_format_overrides[key] = name
+        else:
+            fresh.chat_format_overrides.pop(key, None)
+        save_settings(fresh)
+        self.settings.chat_format_overrides = dict(fresh.chat_format_overrides)
+        self._update_model_settings()
+
+    def _update_model_settings(self) -> None:
+        panel = self.settings_panel
+        if panel is None or panel.isHidden():
+            return
+        path = self.model_path
+        chosen_format = self.settings.chat_format_overrides.get(str(path), "") if path else ""
+        wanted = self._wanted_context()
+        needs_reload = False
+        if path is None:
+            status = "Open a model to choose its context size and chat format."
+        elif not self.bridge.is_loaded or self._loaded_request is None:
+            status = f"Not loaded. “Apply & reload” loads {path.name} with these settings."
+            needs_reload = True
+        else:
+            loaded_ctx = self.plan.n_ctx if self.plan is not None else 0
+            fmt = "the model's own" if self._loaded_format == "gguf-template" else self._loaded_format
+            status = f"Loaded with a context of {loaded_ctx:,} tokens; chat format: {fmt}."
+            asked_ctx = self._loaded_request[0]
+            if 0 < loaded_ctx < asked_ctx:
+                status += f" (You asked for {asked_ctx:,}: this model and computer allow {loaded_ctx:,}.)"
+            needs_reload = (wanted, chosen_format) != self._loaded_request
+            if needs_reload:
+                status += " Your new choice takes effect after “Apply & reload”."
+        panel.set_model(path.name if path else "", chosen_format, status, needs_reload)
+
+    def apply_and_reload(self) -> None:
+        """Load the model again with the chosen context size and chat format."""
+        self._flush_chat_settings()
+        if self.model_path is None:
+            self.notice.show_message("Open a model first: click “Open model…”.", "warning")
+            return
+        if self.composer.generating or self.bridge.busy:
+            self.notice.show_message("Wait for the answer to finish (or press Stop), then reload.", "warning")
+            return
+        self.open_model(self.model_path)
+
+    def _schedule_meter(self) -> None:
+        self._meter_timer.start()
+
+    def _update_meter(self) -> None:
+        """Tokens the next answer's prompt will take, and which old messages no longer fit."""
+        self._meter_timer.stop()
+        if self._closed:
+            return
+        n_ctx = self.plan.n_ctx if self.plan is not None and self.bridge.is_loaded else 0
+        if not n_ctx:
+            self.context_meter.hide()
+            self.chat_view.set_forgotten(set())
+            return
+        system_prompt, settings = self.chat_settings()
+        sampling = chat_presets.conversation_sampling(settings, self.sampling)
+        history = self.store.messages(self.conversation_id) if self.conversation_id is not None else []
+        draft = self.composer.edit.toPlainText().strip()
+        candidates = list(history)
+        if draft:
+            candidates.append(Message(-1, self.conversation_id or 0, "user", draft, STATUS_COMPLETE, 0.0))
+        plan = build_messages(
+            candidates, system_prompt, n_ctx, reserve_for_answer=min(sampling.max_tokens, n_ctx // 4)
+        )
+        usable = [m for m in candidates if m.status != STATUS_ERROR and m.content.strip()]
+        forgotten = {m.id for m in usable[: plan.dropped_messages] if m.id >= 0}
+        used, exact = plan.estimated_tokens, False
+        last = history[-1] if history else None
+        if last is not None and last.role == "assistant" and not forgotten:
+            # After an answer the engine's own count is known: its prompt plus what it wrote.
+            prompt_tokens = last.stats.get("prompt_tokens")
+            generated = last.stats.get("generated_tokens")
+            if isinstance(prompt_tokens, int) and isinstance(generated, int):
+                used = prompt_tokens + generated + (estimate_tokens(draft) if draft else 0)
+                exact = not draft
+        self.context_meter.set_usage(used, n_ctx, plan.dropped_messages, exact)
+        self.chat_view.set_forgotten(forgotten)
+
     # ---- window state -------------------------------------------------------------------
     def _restore_geometry(self) -> None:
         qsettings = _window_state()
@@ -604,6 +836,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closed = True
+        self._flush_chat_settings()
         qsettings = _window_state()
         qsettings.setValue("window/geometry", self.saveGeometry())
         qsettings.setValue("window/splitter", self.splitter.saveState())

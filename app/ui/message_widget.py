@@ -4,6 +4,8 @@ browse earlier versions of an edited or regenerated turn."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import QSizeF, Qt, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
@@ -154,6 +156,8 @@ class MessageWidget(QFrame):
         ):
             footer_row.addWidget(widget)
         layout.addLayout(footer_row)
+        self.footer_row = footer_row
+        self.forgotten_marker: QLabel | None = None  # "Not in the model's memory", made on need
         self._text = message.content
         self.refresh()
 
@@ -201,6 +205,25 @@ class MessageWidget(QFrame):
         self.edit_button.setVisible(self.message.role == "user" and not streaming)
         self.regenerate_button.setVisible(self.message.role == "assistant" and not streaming)
 
+    def set_forgotten(self, forgotten: bool) -> None:
+        """Mark a message the model no longer sees (left out to fit its context)."""
+        marker = self.forgotten_marker
+        if forgotten and marker is None:
+            marker = QLabel("Not in the model's memory")
+            marker.setObjectName("forgottenMarker")
+            marker.setToolTip(
+                "This conversation is longer than the model's context: the oldest messages "
+                "are left out of what the model sees when it answers."
+            )
+            self.footer_row.insertWidget(0, marker)
+            self.forgotten_marker = marker
+        if marker is not None:
+            marker.setVisible(forgotten)
+        if bool(self.property("forgotten")) != forgotten:
+            self.setProperty("forgotten", forgotten)
+            self.style().unpolish(self)
+            self.style().polish(self)
+
     def set_actions_enabled(self, enabled: bool) -> None:
         """Off while an answer streams: nothing may change the thread under it."""
         number, count = self.versions
@@ -240,7 +263,7 @@ class MessageWidget(QFrame):
         holder_layout.addWidget(self.editor)
         holder_layout.addLayout(buttons)
         self._edit_holder = holder
-        self.layout().insertWidget(2, holder)  # type: ignore[attr-defined]
+        cast(QVBoxLayout, self.layout()).insertWidget(2, holder)
         self.body.hide()
         send.clicked.connect(self._submit_edit)
         cancel.clicked.connect(self.stop_editing)

@@ -143,6 +143,9 @@ def test_preset_settings_merge_keeps_other_keys() -> None:
     merged = pr.merge_settings(current, pr.preset_settings(summarize))
     assert merged["collections"] == ["Handbook"] and merged["preset"] == "Summarize"
     assert pr.conversation_sampling(merged) == summarize.sampling
+    # Only what differs from the defaults is stored: the rest follows the app's defaults.
+    assert merged["sampling"] == {"temperature": 0.3, "top_p": 0.9, "max_tokens": 512}
+    assert pr.sampling_overrides(SamplingParams()) == {}
     assert pr.merge_settings(merged, {"context_size": None}).get("context_size") is None
     assert current == {"collections": ["Handbook"], "context_size": 4096}  # not changed in place
     assert pr.conversation_context(merged, 8192) == 4096

@@ -181,6 +181,17 @@ def sampling_to_dict(sampling: SamplingParams) -> dict[str, Any]:
     return dataclasses.asdict(sampling)
 
 
+def sampling_overrides(sampling: SamplingParams) -> dict[str, Any]:
+    """Only the fields that differ from the defaults: what a conversation stores, so the rest
+    follow the app's defaults."""
+    defaults = SamplingParams()
+    return {
+        name: getattr(sampling, name)
+        for name in SAMPLING_FIELDS
+        if getattr(sampling, name) != getattr(defaults, name)
+    }
+
+
 def sampling_from_dict(raw: Any, base: SamplingParams | None = None) -> SamplingParams:
     """base (or the defaults) with every valid field of raw applied; junk is ignored."""
     result = base or SamplingParams()
@@ -227,7 +238,7 @@ def merge_settings(current: dict[str, Any] | None, updates: dict[str, Any]) -> d
 
 def preset_settings(preset: Preset) -> dict[str, Any]:
     """The settings updates that choosing this preset makes."""
-    return {KEY_PRESET: preset.name, KEY_SAMPLING: sampling_to_dict(preset.sampling)}
+    return {KEY_PRESET: preset.name, KEY_SAMPLING: sampling_overrides(preset.sampling)}
 
 
 # ---- user presets -----------------------------------------------------------------------
