@@ -10,13 +10,15 @@ the next call starts a fresh host.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -62,6 +64,25 @@ class ClientChatStats:
     total_s: float
 
 
+@contextlib.contextmanager
+def _main_script_not_reimported() -> Iterator[None]:
+    """A "spawn" child normally re-runs the parent's main script (as __mp_main__) before it
+    starts; the host needs nothing from it, and a script without an `if __name__ == "__main__"`
+    guard (a user's script, a benchmark) would start a second app. Hiding the script's path
+    while the child is prepared makes the child skip it. `python -m app` (a module spec) and
+    frozen apps are unaffected."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "stopped responding"
@@ -77,7 +98,7 @@ class EngineClient:
     def __init__(self, log_path: Path | None = None) -> None:
         self.log_path = log_path or paths.log_dir() / "engine-host.log"
         self._ctx = multiprocessing.get_context("spawn")
-        self._cancel = self._ctx.Event()
+        self._cancel = p.CancelFlag(self._ctx)
         self._lock = threading.Lock()  # one request at a time
         self._process: Any = None
         self._conn: Connection | None = None
@@ -109,7 +130,8 @@ class EngineClient:
             name="enclave-engine-host",
             daemon=True,
         )
-        process.start()
+        with _main_script_not_reimported():
+            process.start()
         child_conn.close()
         self._process, self._conn = process, parent_conn
         reply = self._receive(timeout=STARTUP_TIMEOUT_S)

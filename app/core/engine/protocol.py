@@ -3,13 +3,33 @@
 One request at a time travels app -> host over a multiprocessing Pipe; the host answers with
 zero or more progress/token messages and exactly one final message (Loaded, ChatDone,
 Embeddings, Unloaded or EngineError). Cancel does not travel over the pipe: it is a shared
-multiprocessing.Event, so it takes effect between two tokens even while the host is busy.
+CancelFlag, which llama.cpp's abort callback reads inside a decode, so it takes effect within
+a fraction of a token even while the host is busy.
 """
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class CancelFlag:
+    """One byte of shared memory the app sets and the host reads, with no lock: llama.cpp asks
+    "abort?" for every graph node (hundreds of times a token), so the check must cost nothing.
+    Made by the client with its multiprocessing context and passed to the host at start."""
+
+    def __init__(self, context: Any) -> None:
+        self._value = context.RawValue(ctypes.c_bool, False)
+
+    def set(self) -> None:
+        self._value.value = True
+
+    def clear(self) -> None:
+        self._value.value = False
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
 
 
 # ---- requests (app -> host) -------------------------------------------------------------
