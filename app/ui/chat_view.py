@@ -82,6 +82,9 @@ class ChatView(QScrollArea):
 
     def clear(self) -> None:
         for widget in self.widgets:
+            # Out of the layout and hidden now; deleteLater only frees it at the next loop turn.
+            self._layout.removeWidget(widget)
+            widget.hide()
             widget.deleteLater()
         self.widgets.clear()
         self._forgotten = set()

@@ -107,6 +107,9 @@ class ConversationList(QFrame):
 
         self.list = QListWidget()
         self.list.setObjectName("conversationList")
+        # Long titles end in "…" instead of a sideways scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._show_context_menu)
         self.list.currentItemChanged.connect(self._on_current)

@@ -21,7 +21,9 @@ class Heartbeat:
         from PySide6.QtCore import QTimer
 
         self.gaps: list[float] = []
+        self.times: list[float] = []  # when each gap ended, seconds after start()
         self._last = time.perf_counter()
+        self._started = self._last
         self.timer = QTimer()
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._beat)
@@ -29,12 +31,19 @@ class Heartbeat:
     def _beat(self) -> None:
         now = time.perf_counter()
         self.gaps.append(now - self._last)
+        self.times.append(now - self._started)
         self._last = now
 
     def start(self) -> None:
         self.gaps.clear()
-        self._last = time.perf_counter()
+        self.times.clear()
+        self._last = self._started = time.perf_counter()
         self.timer.start()
+
+    def worst_gaps(self, n: int = 3) -> str:
+        """The n longest gaps and when they ended: tells start/end work from steady streaming."""
+        ranked = sorted(zip(self.gaps, self.times, strict=True), reverse=True)[:n]
+        return ", ".join(f"{gap * 1000:.0f} ms at {at:.2f} s" for gap, at in ranked)
 
     def stop(self) -> tuple[float, float]:
         self.timer.stop()
