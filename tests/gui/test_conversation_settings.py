@@ -220,7 +220,7 @@ def test_chat_format_override_is_stored_and_used_on_reload(qtbot, make_window, c
 
 
 def test_dark_theme_applies_a_dark_palette_and_screenshots(
-    qtbot, make_window, restore_look, tmp_path: Path
+    qtbot, make_window, restore_look, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app.ui.message_widget import is_dark_palette
     from app.ui.theme import apply_theme
@@ -260,9 +260,17 @@ def test_dark_theme_applies_a_dark_palette_and_screenshots(
     label_color = window.notice.label.palette().windowText().color()
     assert label_color.lightness() > 150  # light text on the dark notice background
 
-    # "system" follows the OS's colour scheme.
+    # "system" follows the OS's colour scheme, also when it changes while the app runs.
+    import app.ui.theme as theme
+
     hints = QGuiApplication.styleHints()
     manager = apply_theme("system", restore_look)
     assert manager.dark == (hints.colorScheme() == Qt.ColorScheme.Dark)
+    monkeypatch.setattr(theme, "os_prefers_dark", lambda: True)
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert manager.dark and is_dark_palette()
+    monkeypatch.setattr(theme, "os_prefers_dark", lambda: False)
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert not manager.dark and not is_dark_palette()
     apply_theme("light", restore_look)
     assert not is_dark_palette()
