@@ -10,7 +10,7 @@ from pathlib import Path
 from app.cli.output import fail, print_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("chat", help="ask a model one question from the terminal")
     parser.add_argument("model", type=Path, help="path to a .gguf model file")
     parser.add_argument("--prompt", "-p", required=True, help="the question")

@@ -192,7 +192,7 @@ class EngineClient:
             ready = wait([self._conn, self._process.sentinel], timeout=remaining)
             if self._conn in ready:
                 try:
-                    return self._conn.recv()  # type: ignore[no-any-return]
+                    return self._conn.recv()
                 except (EOFError, OSError):
                     pass  # the host died while sending; handled below
             if ready or not self._process.is_alive():
