@@ -32,6 +32,7 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self.client = client or EngineClient()
         self._current: TaskHandle | None = None
+        self._chat_stop: CancelToken | None = None
         self.model_path: Path | None = None
 
     @property
@@ -104,11 +105,15 @@ class EngineBridge(QObject):
     def chat(
         self, messages: list[dict[str, str]], sampling: p.SamplingParams, cache_key: str | None = None
     ) -> TaskHandle:
-        def work(progress: ProgressFn, cancel: CancelToken) -> Any:
-            # Stop pressed while this request still waited its turn (behind an embedding, say):
-            # the client clears its cancel flag when a request starts, so check ours first.
-            cancel.raise_if_cancelled()
-            return self.client.chat(messages, sampling, on_tokens=progress, cache_key=cache_key)
+        # Stop may come while this request still waits its turn (behind an embedding, say);
+        # the client honours this token when the request starts, so that Stop is never lost.
+        stop = CancelToken()
+        self._chat_stop = stop
+
+        def work(progress: ProgressFn, _cancel: CancelToken) -> Any:
+            return self.client.chat(
+                messages, sampling, on_tokens=progress, cache_key=cache_key, stop=stop
+            )
 
         return self._started(
             run_task(
@@ -137,8 +142,8 @@ class EngineBridge(QObject):
     def cancel(self) -> None:
         """Stop the current load or answer; returns at once, the work ends within a token."""
         self.client.cancel()
-        if self._current is not None and self._current.running:
-            self._current.cancel()
+        if self._chat_stop is not None:
+            self._chat_stop.cancel()
 
     def shutdown(self) -> None:
         self.client.cancel()

@@ -244,3 +244,16 @@ def test_follow_up_evaluates_only_new_tokens_and_switching_keeps_each_cache(
     assert back.prompt_tokens_evaluated < back.prompt_tokens / 2
     # ...and the restored cache is exact: the same seed gives the same answer as without B.
     assert switched[-1]["content"] == straight[-1]["content"]
+
+
+def test_stop_pressed_while_the_request_waited_its_turn(client: EngineClient, chat_model_path: Path) -> None:
+    from app.core.cancel import CancelToken
+
+    load_model(client, chat_model_path, wanted_ctx=2048)
+    stop = CancelToken()
+    stop.cancel()  # Stop came while the answer queued behind other engine work
+    started = time.perf_counter()
+    _text, stats = client.chat(QUESTION, p.SamplingParams(max_tokens=500), stop=stop)
+    assert stats.engine.finish_reason == "cancelled"
+    assert stats.engine.generated_tokens <= 1
+    assert time.perf_counter() - started < 2

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.core import paths
-from app.core.cancel import Cancelled
+from app.core.cancel import Cancelled, CancelToken
 from app.core.engine import protocol as p
 
 log = logging.getLogger("enclave.engine.client")
@@ -257,11 +257,13 @@ class EngineClient:
         sampling: p.SamplingParams | None = None,
         on_tokens: Callable[[str], None] | None = None,
         cache_key: str | None = None,
+        stop: CancelToken | None = None,
     ) -> tuple[str, ClientChatStats]:
         """Stream one answer. Returns the whole text and the stats (engine's and client's).
 
         cache_key names the conversation, so the host can keep its KV cache when another
-        conversation uses the model in between."""
+        conversation uses the model in between. `stop`, if given and already cancelled when the
+        request starts (Stop pressed while it queued), ends the answer at once."""
         request = p.ChatRequest(
             messages=messages, sampling=sampling or p.SamplingParams(), cache_key=cache_key
         )
@@ -277,6 +279,8 @@ class EngineClient:
             if self.loaded is None and self.is_running is False:
                 raise EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
             self._cancel.clear()
+            if stop is not None and stop.cancelled:
+                self._cancel.set()  # the host stops at its first check and reports "cancelled"
             sent = time.perf_counter()
             reply = self._request(request, forward)
             done = time.perf_counter()
