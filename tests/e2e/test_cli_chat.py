@@ -19,8 +19,19 @@ def enclave(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
 
 
 def test_chat_json_reports_answer_and_stats(chat_model_path: Path) -> None:
-    result = enclave("chat", str(chat_model_path), "--prompt", "Name three colors.",
-                     "--max-tokens", "24", "--seed", "5", "--ctx", "2048", "--json")
+    result = enclave(
+        "chat",
+        str(chat_model_path),
+        "--prompt",
+        "Name three colors.",
+        "--max-tokens",
+        "24",
+        "--seed",
+        "5",
+        "--ctx",
+        "2048",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["answer"].strip()

@@ -33,9 +33,15 @@ def client(tmp_path: Path):
 
 def cpu_machine(ram_gib: float = 16) -> HardwareInfo:
     return HardwareInfo(
-        total_ram_bytes=int(ram_gib * GiB), available_ram_bytes=int(ram_gib * GiB * 0.8),
-        physical_cores=2, logical_cores=2, cpu_name="test", os_name="Linux",
-        gpus=(), unified_memory=False, notes=(),
+        total_ram_bytes=int(ram_gib * GiB),
+        available_ram_bytes=int(ram_gib * GiB * 0.8),
+        physical_cores=2,
+        logical_cores=2,
+        cpu_name="test",
+        os_name="Linux",
+        gpus=(),
+        unified_memory=False,
+        notes=(),
     )
 
 
@@ -139,8 +145,9 @@ def test_cancel_while_loading(client: EngineClient, chat_model_path: Path) -> No
 
 
 def test_embeddings_from_the_bundled_model(client: EngineClient, embedding_model_path: Path) -> None:
-    vectors = client.embed(["The cat sat on the mat.", "A cat was sitting on a rug.", "Tax law"],
-                           embedding_model_path)
+    vectors = client.embed(
+        ["The cat sat on the mat.", "A cat was sitting on a rug.", "Tax law"], embedding_model_path
+    )
     assert len(vectors) == 3 and len(vectors[0]) == 384
 
     def cosine(a: list[float], b: list[float]) -> float:
@@ -158,11 +165,24 @@ def test_gpu_out_of_memory_is_retried_with_fewer_layers(
     # layers, loads on a fresh host and tells the user.
     monkeypatch.setenv("ENCLAVE_ENGINE_FAULT", "abort_on_gpu_load")
     tiny_gpu = HardwareInfo(
-        total_ram_bytes=16 * GiB, available_ram_bytes=12 * GiB, physical_cores=2, logical_cores=2,
-        cpu_name="test", os_name="Linux",
-        gpus=(GpuInfo(index=0, name="Test GPU", total_bytes=int(1.2 * GiB), free_bytes=int(1.2 * GiB),
-                      driver="test", backend="cuda"),),
-        unified_memory=False, notes=(),
+        total_ram_bytes=16 * GiB,
+        available_ram_bytes=12 * GiB,
+        physical_cores=2,
+        logical_cores=2,
+        cpu_name="test",
+        os_name="Linux",
+        gpus=(
+            GpuInfo(
+                index=0,
+                name="Test GPU",
+                total_bytes=int(1.2 * GiB),
+                free_bytes=int(1.2 * GiB),
+                driver="test",
+                backend="cuda",
+            ),
+        ),
+        unified_memory=False,
+        notes=(),
     )
     import app.core.engine.loader as loader
 

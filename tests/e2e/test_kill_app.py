@@ -26,7 +26,9 @@ def saved_answer(db: Path) -> str:
     if not db.exists():
         return ""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        row = conn.execute("SELECT content FROM messages WHERE role = 'assistant' ORDER BY id DESC").fetchone()
+        row = conn.execute(
+            "SELECT content FROM messages WHERE role = 'assistant' ORDER BY id DESC"
+        ).fetchone()
     return row[0] if row else ""
 
 
@@ -35,7 +37,10 @@ def test_sigkill_mid_answer_loses_at_most_a_second(chat_model_path: Path) -> Non
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO))
     victim = subprocess.Popen(
         [sys.executable, str(VICTIM), str(chat_model_path), "Write a very long story about a ship."],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         line = victim.stdout.readline() if victim.stdout else ""  # "asked host=PID"

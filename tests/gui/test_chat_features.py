@@ -108,8 +108,9 @@ def test_a_thousand_message_conversation_opens_fast(qtbot, make_window, tmp_path
     assert window.chat_view.widgets[0].text.startswith("Question 460")
 
 
-def test_answer_from_documents_shows_sources(qtbot, make_window, chat_model_path: Path, tmp_path: Path,
-                                             embedding_model_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_answer_from_documents_shows_sources(
+    qtbot, make_window, chat_model_path: Path, tmp_path: Path, embedding_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     from app.core.documents.index import DocumentIndex
     from app.core.documents.indexer import index_collection
     from app.core.documents.local_embedder import LocalEmbedder
@@ -118,7 +119,9 @@ def test_answer_from_documents_shows_sources(qtbot, make_window, chat_model_path
     docs.mkdir()
     (docs / "handbook.md").write_text(
         "# Holidays\n\nEvery employee gets 31 days of paid holiday per year at Zanzibar Widgets.\n\n"
-        "# Lunch\n\nLunch is served at noon in the blue canteen.\n", encoding="utf-8")
+        "# Lunch\n\nLunch is served at noon in the blue canteen.\n",
+        encoding="utf-8",
+    )
     embedder = LocalEmbedder(embedding_model_path)
     with DocumentIndex() as index:
         index.create_collection("Handbook", [docs])

@@ -96,7 +96,9 @@ def test_stop_with_escape_and_button(qtbot, make_window, chat_model_path: Path) 
         assert saved.status == STATUS_CANCELLED and saved.content == last.text
 
 
-def test_engine_killed_mid_answer_keeps_conversation_and_reloads(qtbot, make_window, chat_model_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_engine_killed_mid_answer_keeps_conversation_and_reloads(
+    qtbot, make_window, chat_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     open_and_load(qtbot, window, chat_model_path)
     with qtbot.waitSignal(window.bridge.tokens, timeout=30_000):
@@ -129,8 +131,13 @@ def test_dropping_a_gguf_opens_it(qtbot, make_window, chat_model_path: Path) -> 
     window = make_window()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(chat_model_path))])
-    event = QDropEvent(QPoint(50, 50).toPointF(), Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPoint(50, 50).toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS):
         window.dropEvent(event)
     assert window.model_bar.name_label.text()

@@ -28,7 +28,8 @@ def test_conversations_and_messages_round_trip(tmp_path: Path) -> None:
     assert [c.title for c in store.list_conversations()] == ["First", "Second"]
     messages = store.messages(first.id)
     assert [(m.role, m.content, m.status) for m in messages] == [
-        ("user", "hello", "complete"), ("assistant", "hi there", "complete"),
+        ("user", "hello", "complete"),
+        ("assistant", "hi there", "complete"),
     ]
     assert messages[1].stats == {"generated_tokens": 2}
     assert store.get_conversation(second.id).system_prompt == "Be brief."  # type: ignore[union-attr]
@@ -73,7 +74,9 @@ def _message(i: int, role: str, content: str, status: str = "complete") -> Messa
 
 
 def test_build_messages_keeps_system_and_newest_question_and_drops_oldest() -> None:
-    history = [_message(i, "user" if i % 2 == 0 else "assistant", f"turn {i} " + "x" * 300) for i in range(10)]
+    history = [
+        _message(i, "user" if i % 2 == 0 else "assistant", f"turn {i} " + "x" * 300) for i in range(10)
+    ]
     history.append(_message(10, "user", "newest question"))
     plan = build_messages(history, "You are kind.", n_ctx=600, reserve_for_answer=100)
     assert plan.messages[0] == {"role": "system", "content": "You are kind."}
@@ -82,12 +85,15 @@ def test_build_messages_keeps_system_and_newest_question_and_drops_oldest() -> N
     assert plan.dropped_messages > 0
     assert plan.estimated_tokens <= 600 - 100
     kept = [m["content"] for m in plan.messages[1:]]
-    assert kept == [m.content for m in history][-len(kept):]  # a contiguous newest slice
+    assert kept == [m.content for m in history][-len(kept) :]  # a contiguous newest slice
 
 
 def test_build_messages_skips_failed_and_keeps_an_oversized_question() -> None:
-    history = [_message(0, "user", "q"), _message(1, "assistant", "boom", STATUS_ERROR),
-               _message(2, "user", "y" * 10_000)]
+    history = [
+        _message(0, "user", "q"),
+        _message(1, "assistant", "boom", STATUS_ERROR),
+        _message(2, "user", "y" * 10_000),
+    ]
     plan = build_messages(history, "", n_ctx=512, reserve_for_answer=64)
     assert [m["content"] for m in plan.messages] == ["y" * 10_000]
     assert estimate_tokens("abc") > 0
