@@ -41,6 +41,11 @@ def run_gui(argv: list[str]) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Enclave")
     app.setOrganizationName("Enclave")
+    icon = paths.resources_dir() / "icons" / "enclave.png"
+    if icon.exists():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     from app.core.settings import load_settings
     from app.ui.theme import apply_theme
 
