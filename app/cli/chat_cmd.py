@@ -19,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--repeat-penalty", type=float, default=1.0, help="1.0 = off")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: physical cores)")
     parser.add_argument("--json", action="store_true", help="print the answer and stats as JSON")
     parser.set_defaults(handler=run)

@@ -51,7 +51,9 @@ class SamplingParams:
     top_p: float = 0.95
     top_k: int = 40
     min_p: float = 0.05
-    repeat_penalty: float = 1.1
+    # 1.0 = off, llama.cpp's own default: a penalty scans the whole vocabulary every token
+    # (262k entries for Gemma 3: ~6% of decode time on a small model) and rarely helps.
+    repeat_penalty: float = 1.0
     max_tokens: int = 1024
     seed: int | None = None
 
