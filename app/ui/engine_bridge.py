@@ -26,7 +26,6 @@ class EngineBridge(QObject):
     answerDone = Signal(str, object)  # full text, ClientChatStats
     answerFailed = Signal(object)  # EngineError / EngineCrashed
     answerCancelled = Signal()  # stopped before the engine started on it
-    busyChanged = Signal(bool)
 
     def __init__(self, client: EngineClient | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -45,8 +44,6 @@ class EngineBridge(QObject):
 
     def _started(self, handle: TaskHandle) -> TaskHandle:
         self._current = handle
-        self.busyChanged.emit(True)
-        handle.finished.connect(lambda: self.busyChanged.emit(False))
         return handle
 
     def prewarm(self) -> None:
