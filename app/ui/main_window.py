@@ -280,7 +280,15 @@ class MainWindow(QMainWindow):
 
             return detect_hardware()
 
+        def warm_markdown(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            # The first answer's Markdown would otherwise import markdown-it and pygments' lexers
+            # on the GUI thread right as it finishes (~80 ms stall); do it now, off that thread.
+            from app.ui.markdown_render import render_markdown
+
+            render_markdown("**warm** `up`\n\n```python\nprint(1)\n```\n\n| a |\n|---|\n| 1 |")
+
         run_task(detect, name="hardware", on_result=self._set_hardware)
+        run_task(warm_markdown, name="warm-markdown")
         self.bridge.prewarm()
 
     def _set_hardware(self, hardware: Any) -> None:

@@ -42,8 +42,11 @@ def ttft_ratio(model: Path) -> None:
             history.append({"role": "assistant", "content": text})
             ttfts.append(stats.time_to_first_token_s)
             if turn in (0, 9):
-                print(f"  run {run} turn {turn + 1}: prompt {stats.engine.prompt_tokens} tokens, "
-                      f"evaluated {stats.engine.prompt_tokens_evaluated}, ttft {ttfts[-1] * 1000:.0f} ms")
+                e = stats.engine
+                eval_ms = e.prompt_tokens_evaluated / e.engine_prompt_tokens_per_s * 1000
+                print(f"  run {run} turn {turn + 1}: prompt {e.prompt_tokens} tokens, "
+                      f"evaluated {e.prompt_tokens_evaluated} in {eval_ms:.0f} ms (llama.cpp), "
+                      f"ttft {ttfts[-1] * 1000:.0f} ms (host {e.time_to_first_token_s * 1000:.0f} ms)")
         ratios.append(ttfts[9] / ttfts[0])
     client.shutdown()
     print(f"TTFT turn 10 / turn 1: median {statistics.median(ratios):.2f} "

@@ -78,6 +78,7 @@ def main() -> None:
     spin_event_loop(lambda: done["answered"])
     streaming_s = time.perf_counter() - started
     worst, p99 = heartbeat.stop()
+    gaps = heartbeat.worst_gaps()
     tokens = window.chat_view.widgets[-1].message.stats.get("generated_tokens")
 
     heartbeat.start()
@@ -86,6 +87,7 @@ def main() -> None:
     idle_worst, idle_p99 = heartbeat.stop()
     print(f"streaming {tokens} tokens in {streaming_s:.1f} s: longest heartbeat gap {worst:.1f} ms "
           f"(p99 {p99:.1f} ms)")
+    print(f"  longest gaps: {gaps} (streaming lasted {streaming_s:.2f} s)")
     print(f"idle window, same heartbeat: longest gap {idle_worst:.1f} ms (p99 {idle_p99:.1f} ms)")
     window.close()
 
