@@ -285,6 +285,7 @@ def shoot_chat(shots: Shots) -> None:
     hardware.detect_hardware = hardware._real_detect_hardware  # type: ignore[attr-defined]
     window = shots.window()
     window.hardware = None  # this machine as it is: the speed shown is real
+    window.show_page("chat")
     store = window.store
     earlier = store.create_conversation("How do I read a CSV file in Python?")
     store.add_message(earlier.id, "user", "How do I read a CSV file in Python?")

@@ -432,6 +432,7 @@ class MainWindow(QMainWindow):
         self._flush_chat_settings()
         self.conversation_id = conversation_id
         self.collection_picker.set_conversation(conversation_id)
+        self.sidebar.set_conversations(self.store.list_conversations(), conversation_id)
         self.show_thread()
         self._update_empty_state()
         self._bind_chat_settings()
