@@ -124,6 +124,21 @@ def _safe(emit: Callable[[Any], None]) -> Callable[[Any], None]:
     return emit_if_alive
 
 
+def _unless_gone(callback: Callable[..., None], name: str) -> Callable[..., None]:
+    """The widget that asked for the work may be closed before the answer comes (a page torn
+    down, the window closed): then there is nobody to tell, and that is fine."""
+
+    def call(*args: Any) -> None:
+        try:
+            callback(*args)
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc):
+                raise
+            log.debug("task %s finished after its widget was closed", name)
+
+    return call
+
+
 def run_task(
     fn: TaskFn,
     *,
@@ -137,15 +152,15 @@ def run_task(
 ) -> TaskHandle:
     handle = TaskHandle(name)
     if on_result:
-        handle.succeeded.connect(on_result)
+        handle.succeeded.connect(_unless_gone(on_result, name))
     if on_error:
-        handle.failed.connect(on_error)
+        handle.failed.connect(_unless_gone(on_error, name))
     if on_progress:
-        handle.progress.connect(on_progress)
+        handle.progress.connect(_unless_gone(on_progress, name))
     if on_cancelled:
-        handle.cancelled.connect(on_cancelled)
+        handle.cancelled.connect(_unless_gone(on_cancelled, name))
     if on_finished:
-        handle.finished.connect(on_finished)
+        handle.finished.connect(_unless_gone(on_finished, name))
     _live_handles.add(handle)
     pool(pool_name).start(_Runnable(fn, handle))
     return handle
