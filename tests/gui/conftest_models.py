@@ -6,14 +6,16 @@ computer (3 GB free on its GPU, 6 GB of free RAM) so fit verdicts do not depend 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from app.core.hardware import GpuInfo, HardwareInfo
 from app.core.settings import Settings, save_settings
-from tests.fakehub import FakeHub
+from tests.hub_fixtures import MemoryKeyring, fake_hub, memory_keyring
+
+__all__ = ["FAKE_HARDWARE", "MemoryKeyring", "fake_hardware", "fake_hub", "memory_keyring", "models_window"]
 
 GIB = 1024**3
 
@@ -28,53 +30,6 @@ FAKE_HARDWARE = HardwareInfo(
     unified_memory=False,
     notes=(),
 )
-
-
-class MemoryKeyring:
-    """Secrets in a dict instead of the OS keyring."""
-
-    def __init__(self) -> None:
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        if (service, username) not in self.store:
-            raise PasswordDeleteError("not found")
-        del self.store[(service, username)]
-
-
-@pytest.fixture
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
-    import keyring
-
-    backend = MemoryKeyring()
-    monkeypatch.setattr(keyring, "get_password", backend.get_password)
-    monkeypatch.setattr(keyring, "set_password", backend.set_password)
-    monkeypatch.setattr(keyring, "delete_password", backend.delete_password)
-    return backend
-
-
-@pytest.fixture
-def fake_hub(monkeypatch: pytest.MonkeyPatch, memory_keyring: MemoryKeyring) -> Iterator[FakeHub]:
-    """A started FakeHub that HF_ENDPOINT points at; the keyring is an empty in-memory one."""
-    hub = FakeHub().start()
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
-    try:
-        yield hub
-    finally:
-        hub.stop()
 
 
 @pytest.fixture
