@@ -45,7 +45,7 @@ def run_gui(argv: list[str]) -> int:
     if icon.exists():
         from PySide6.QtGui import QIcon
 
-        app.setWindowIcon(QIcon(str(icon)))
+        QApplication.setWindowIcon(QIcon(str(icon)))
     from app.core.settings import load_settings
     from app.ui.theme import apply_theme
 
