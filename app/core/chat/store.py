@@ -21,13 +21,14 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.core import paths
+from app.core.sqlite_db import immediate_transaction, open_database
 
 STATUS_COMPLETE = "complete"
 STATUS_STREAMING = "streaming"
@@ -168,14 +169,9 @@ class ImportedMessage:
 class ChatStore:
     def __init__(self, db_path: Path | None = None) -> None:
         self.path = db_path or paths.database_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by threads, serialised by a lock: writes are tiny and rare.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
+        self._db = open_database(self.path)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
         self._mark_interrupted()
 
@@ -183,16 +179,8 @@ class ChatStore:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._lock)
 
     def _migrate(self) -> None:
         with self._lock:

@@ -25,8 +25,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import numpy as np
 
 from app.core.documents.chunking import Chunk
 from app.core.documents.embedding import Vectors
+from app.core.sqlite_db import immediate_transaction, open_database
 
 log = logging.getLogger("enclave.documents.index")
 
@@ -165,28 +166,10 @@ class DocumentIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per file.
-        self._db = sqlite3.connect(
-            str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None
-        )
-        self._db.row_factory = sqlite3.Row
-        self._set_wal()
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db = open_database(self.path)
         self._migrate()
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def _set_wal(self) -> None:
-        # Switching a new file to WAL needs it alone: SQLite answers "locked" at once (no busy
-        # wait) when another connection opens it at the same moment (two workers at start-up).
-        for attempt in range(100):
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError:
-                if attempt == 99:
-                    raise
-                time.sleep(0.05)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -210,16 +193,8 @@ class DocumentIndex:
                     if int(self._db.execute("PRAGMA user_version").fetchone()[0]) < number:
                         raise
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._lock)
 
     def close(self) -> None:
         with self._lock:
