@@ -6,7 +6,7 @@ context the next answer takes. Split out of main_window.py by job; MainWindow in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer
 
@@ -43,8 +43,9 @@ class ChatSettingsMixin:
     _meter_timer: QTimer
     _closed: bool
 
-    def open_model(self, path: Path) -> None:  # MainWindow's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # from the other parts of MainWindow (a stub here would shadow them)
+
+        def open_model(self, path: Path) -> None: ...
 
     @staticmethod
     def _new_chat_defaults() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QMainWindow,
@@ -37,7 +36,7 @@ from app.core.chat.store import (
 )
 from app.core.engine import protocol as p
 from app.core.engine.client import ClientChatStats, EngineCrashed
-from app.core.settings import Settings, load_settings, save_settings
+from app.core.settings import Settings, load_settings
 from app.ui.chat_settings_mixin import ChatSettingsMixin
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
@@ -45,6 +44,7 @@ from app.ui.conversation_list import ConversationList
 from app.ui.engine_bridge import EngineBridge
 from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
+from app.ui.model_loading_mixin import ModelLoadingMixin
 from app.ui.notice_bar import NoticeBar
 from app.ui.tasks import ProgressFn, run_task
 
@@ -66,7 +66,10 @@ def _window_state() -> QSettings:
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-class MainWindow(ChatSettingsMixin, QMainWindow):
+class MainWindow(ChatSettingsMixin, ModelLoadingMixin, QMainWindow):
+    """Builds the window and wires its parts; each job lives in its own mixin module:
+    chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload)."""
+
     shown = Signal()  # first time the window is on screen (start-time measurements)
 
     def __init__(self, store: ChatStore | None = None, bridge: EngineBridge | None = None) -> None:
@@ -270,10 +273,6 @@ class MainWindow(ChatSettingsMixin, QMainWindow):
         if not self._closed:
             self.refresh_conversations(select_newest=True)
 
-    def _load_opened_model(self) -> None:
-        if self.model_path is not None:
-            self.open_model(self.model_path)
-
     def _warm_up(self) -> None:
         def detect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
             from app.core.hardware import detect_hardware
@@ -294,17 +293,7 @@ class MainWindow(ChatSettingsMixin, QMainWindow):
     def _set_hardware(self, hardware: Any) -> None:
         self.hardware = hardware
 
-    # ---- models -------------------------------------------------------------------------
-    def choose_model_file(self) -> None:
-        start = (
-            str(self.settings.resolved_models_dir()) if self.settings.resolved_models_dir().exists() else ""
-        )
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a model", start, "GGUF models (*.gguf);;All files (*)"
-        )
-        if path:
-            self.open_model(Path(path))
-
+    # ---- Qt events: a dropped model file opens (the loading itself is in ModelLoadingMixin)
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -315,90 +304,6 @@ class MainWindow(ChatSettingsMixin, QMainWindow):
                 event.acceptProposedAction()
                 self.open_model(Path(url.toLocalFile()))
                 return
-
-    def open_model(self, path: Path) -> None:
-        """Read the file's facts and plan on a worker, show them, then load with progress."""
-        if self.bridge.busy:
-            self.notice.show_message("Please wait: the engine is busy. Stop the answer first.", "warning")
-            return
-        self.notice.hide()
-        self.model_bar.set_state("loading")
-        self.model_bar.name_label.setText(path.name)
-        self.model_bar.plan_label.setText("Reading the model file…")
-        self._flush_chat_settings()
-        wanted_ctx = self._wanted_context()
-        chat_format = self.settings.chat_format_overrides.get(str(path)) or None
-        hardware = self.hardware
-
-        def inspect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
-            from app.core.gguf_facts import read_model_facts
-            from app.core.hardware import detect_hardware
-            from app.core.planner import plan_offload
-
-            facts = read_model_facts(path)
-            hw = hardware or detect_hardware()
-            return facts, hw, plan_offload(facts, hw, wanted_ctx)
-
-        def inspected(result: Any) -> None:
-            facts, hw, plan = result
-            self.hardware = hw
-            self.facts, self.plan, self.model_path = facts, plan, path
-            self.model_bar.show_model(facts, plan)
-            if not plan.fits:
-                self.model_bar.set_state("ready")
-                self.notice.show_message(
-                    f"{path.name} is too large for this computer: {plan.summary}", "error"
-                )
-                return
-            self._load_request = (wanted_ctx, chat_format or "")
-            self.bridge.load(
-                path, wanted_ctx, self.settings.n_threads, facts=facts, hardware=hw, chat_format=chat_format
-            )
-
-        run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
-
-    def _on_loaded(self, outcome: Any) -> None:
-        self.plan = outcome.plan
-        self.model_bar.set_state("loaded")
-        self.model_bar.show_model(outcome.facts, outcome.plan)
-        self.statusBar().showMessage(
-            f"Loaded {self.model_path.name if self.model_path else ''} "
-            f"in {outcome.loaded.load_seconds:.1f} s",
-            8000,
-        )
-        if outcome.notice:
-            self.notice.show_message(outcome.notice, "warning")
-        self._loaded_request = self._load_request
-        self._loaded_format = outcome.loaded.chat_format
-        self.settings.last_model = str(self.model_path)
-        save_settings(self.settings)
-        self._update_composer()
-        self._update_model_settings()
-        self._schedule_meter()
-
-    def _on_load_failed(self, exc: Exception) -> None:
-        self.model_bar.set_state("ready" if self.model_path else "empty")
-        name = self.model_path.name if self.model_path else "the model"
-        message = getattr(exc, "message", None) or str(exc)
-        details = getattr(exc, "log_tail", "")
-        self.model_bar.plan_label.setText("Not loaded.")
-        self.notice.show_message(message, "error", details=details)
-        log.warning("loading %s failed: %s", name, type(exc).__name__)
-        self._update_composer()
-
-    def _on_load_cancelled(self) -> None:
-        self.model_bar.set_state("ready")
-        self.model_bar.plan_label.setText("Loading cancelled.")
-        self._update_composer()
-
-    def unload_model(self) -> None:
-        self.bridge.unload()
-        self.model_bar.set_state("ready")
-        self.model_bar.plan_label.setText("Unloaded: the memory is free. Click Load to use it again.")
-        self._loaded_request = None
-        self._update_composer()
-        self._update_model_settings()
-        self._schedule_meter()
 
     # ---- conversations ------------------------------------------------------------------
     def refresh_conversations(self, select_newest: bool = False) -> None:
