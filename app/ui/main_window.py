@@ -41,6 +41,7 @@ from app.ui.chat_settings_mixin import ChatSettingsMixin
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
 from app.ui.conversation_list import ConversationList
+from app.ui.conversations_mixin import ConversationsMixin
 from app.ui.engine_bridge import EngineBridge
 from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
@@ -52,11 +53,6 @@ log = logging.getLogger("enclave.ui.window")
 
 SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
 METER_DELAY_MS = 300  # the context meter follows typing this long after the last key
-EMPTY_NO_MODEL = (
-    "No model yet — click “Open model…” above, or drop a .gguf file on this window.\n"
-    "Your conversations stay on this computer."
-)
-EMPTY_READY = "Ask a question below to start."
 
 
 def _window_state() -> QSettings:
@@ -66,9 +62,10 @@ def _window_state() -> QSettings:
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-class MainWindow(ChatSettingsMixin, ModelLoadingMixin, QMainWindow):
+class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, QMainWindow):
     """Builds the window and wires its parts; each job lives in its own mixin module:
-    chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload)."""
+    chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload),
+    conversations_mixin (new, open, delete, show a thread and its versions)."""
 
     shown = Signal()  # first time the window is on screen (start-time measurements)
 
@@ -305,65 +302,6 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, QMainWindow):
                 self.open_model(Path(url.toLocalFile()))
                 return
 
-    # ---- conversations ------------------------------------------------------------------
-    def refresh_conversations(self, select_newest: bool = False) -> None:
-        conversations = self.store.list_conversations()
-        if select_newest and conversations and self.conversation_id is None:
-            self._flush_chat_settings()
-            self.conversation_id = conversations[0].id
-            self.collection_picker.set_conversation(self.conversation_id)
-            self.show_thread()
-            self._bind_chat_settings()
-        self.sidebar.set_conversations(conversations, self.conversation_id)
-        self._update_empty_state()
-
-    def new_chat(self) -> None:
-        if self.composer.generating:
-            return
-        self._flush_chat_settings()
-        self.conversation_id = None
-        self.pending_chat = self._new_chat_defaults()
-        self.collection_picker.set_conversation(None)
-        self.chat_view.clear()
-        self.sidebar.list.clearSelection()
-        self._update_empty_state()
-        self._bind_chat_settings()
-        self._schedule_meter()
-        self.composer.edit.setFocus()
-
-    def open_conversation(self, conversation_id: int) -> None:
-        if self.composer.generating or conversation_id == self.conversation_id:
-            return
-        self._flush_chat_settings()
-        self.conversation_id = conversation_id
-        self.collection_picker.set_conversation(conversation_id)
-        self.sidebar.set_conversations(self.store.list_conversations(), conversation_id)
-        self.show_thread()
-        self._update_empty_state()
-        self._bind_chat_settings()
-
-    def _on_conversation_deleted(self, conversation_id: int) -> None:
-        if conversation_id != self.conversation_id:
-            return
-        if self.composer.generating:
-            self.bridge.cancel()
-            self.streaming = None
-            self.composer.set_generating(False)
-        self.conversation_id = None
-        self.pending_chat = self._new_chat_defaults()
-        self.chat_view.clear()
-        self._update_empty_state()
-        self._bind_chat_settings()
-        self._schedule_meter()
-
-    def _update_empty_state(self) -> None:
-        self.chat_view.set_empty_text(EMPTY_READY if self.bridge.is_loaded else EMPTY_NO_MODEL)
-
-    def _update_composer(self) -> None:
-        loaded = self.bridge.is_loaded
-        self.composer.set_can_send(loaded, "Load a model first")
-        self._update_empty_state()
-
     # ---- chatting -----------------------------------------------------------------------
     def send(self, text: str) -> None:
         if not self.bridge.is_loaded or self.bridge.busy:
@@ -476,18 +414,7 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, QMainWindow):
             on_error=self._on_answer_failed,
         )
 
-    # ---- versions: edit, regenerate, browse ---------------------------------------------
-    def show_thread(self) -> None:
-        if self.conversation_id is None:
-            return
-        self.chat_view.set_messages(self.store.messages(self.conversation_id), self._versions_for)
-        self._schedule_meter()
-
-    def _versions_for(self, message: Any) -> tuple[int, int]:
-        siblings = self.store.siblings(message.id)
-        ids = [m.id for m in siblings]
-        return (ids.index(message.id) + 1 if message.id in ids else 1, max(1, len(ids)))
-
+    # ---- versions: edit, regenerate ------------------------------------------------------
     def _can_change_thread(self) -> bool:
         if self.composer.generating:
             return False
@@ -507,16 +434,6 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, QMainWindow):
         if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
             return
         self._start_answer(parent_id=message.parent_id)
-
-    def switch_version(self, message: Any, delta: int) -> None:
-        if self.composer.generating:
-            return
-        siblings = self.store.siblings(message.id)
-        ids = [m.id for m in siblings]
-        index = ids.index(message.id) + delta
-        if 0 <= index < len(ids):
-            self.store.switch_to(ids[index])
-            self.show_thread()
 
     def stop(self) -> None:
         if self.composer.generating or self.bridge.busy:
