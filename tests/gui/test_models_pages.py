@@ -324,8 +324,8 @@ def test_damaged_file_and_full_disk_are_said_in_plain_words(
     qtbot.waitUntil(lambda: panel.rows[job.id].state == "failed", timeout=TIMEOUT)
     assert "is damaged" in panel.rows[job.id].status_label.text()
 
-    monkeypatch.setattr(core_downloads, "free_space", lambda _path: 10 * MB)
-    monkeypatch.setattr(core_downloads, "DISK_MARGIN", 64 * MB)
+    monkeypatch.setattr(core_downloads.model, "free_space", lambda _path: 10 * MB)
+    monkeypatch.setattr(core_downloads.model, "DISK_MARGIN", 64 * MB)
     click(qtbot, page.download_buttons["tiny-chat-Q8_0.gguf"])
     qtbot.waitUntil(
         lambda: len([j for j in window.models_area.downloads.jobs() if j.state == "failed"]) == 2,

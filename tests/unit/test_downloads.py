@@ -182,7 +182,7 @@ def test_stall_is_retried_after_read_timeout(
 
 def test_not_enough_disk_space(hub: FakeHub, models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1_000_000))
+    monkeypatch.setattr(downloads.placement.shutil, "disk_usage", lambda p: usage(10**9, 10**9, 1_000_000))
     with pytest.raises(NotEnoughSpaceError, match="Not enough disk space") as err:
         download_model(REPO, NAME, settings=_settings(models))
     assert err.value.needed == SIZE

@@ -1,0 +1,73 @@
+"""Download errors worded for the user, and the cancel token that says why a download stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.core.cancel import Cancelled
+from app.core.cancel import CancelToken as BaseCancelToken
+from app.core.downloads.progress import format_bytes
+from app.core.hub import HubError, InvalidNameError
+
+
+class DownloadError(HubError):
+    """A download problem worded for the user."""
+
+
+class VerificationError(DownloadError):
+    def __init__(self, filename: str) -> None:
+        super().__init__(
+            f"The downloaded file {filename} is damaged: its checksum does not match the one "
+            "Hugging Face published. It was deleted and not added to your models; "
+            "please download it again."
+        )
+
+
+class NotEnoughSpaceError(DownloadError):
+    def __init__(self, needed: int, free: int, where: Path) -> None:
+        self.needed, self.free = needed, free
+        super().__init__(
+            f"Not enough disk space: this model needs {format_bytes(needed)} but only "
+            f"{format_bytes(free)} is free in {where}. Free some space or choose another "
+            "models folder in Settings."
+        )
+
+
+class UnsafePathError(DownloadError, InvalidNameError):
+    def __init__(self, name: str) -> None:
+        DownloadError.__init__(
+            self,
+            f"Refused to save {name!r}: that name would put the file outside the models folder.",
+        )
+
+
+class DownloadCancelled(Cancelled):
+    """Raised by download_model when its CancelToken is set. `reason`: cancel, pause, shutdown."""
+
+    def __init__(self, reason: str = "cancel") -> None:
+        super().__init__("Download paused." if reason == "pause" else "Download cancelled.")
+        self.reason = reason
+
+
+class CancelToken(BaseCancelToken):
+    """app.core.cancel's token plus a reason ("cancel", "pause", "shutdown").
+
+    download_model accepts any app.core.cancel.CancelToken; a plain one means "cancel".
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = "cancel"
+
+    def cancel(self, reason: str = "cancel") -> None:
+        self.reason = reason
+        super().cancel()
+
+
+def reason_of(token: BaseCancelToken) -> str:
+    return str(getattr(token, "reason", "cancel"))
+
+
+def check_cancelled(token: BaseCancelToken) -> None:
+    if token.cancelled:
+        raise DownloadCancelled(reason_of(token))
