@@ -89,7 +89,8 @@ class Faults:
     stall_times: int = 1
     corrupt: bool = False  # serve wrong bytes (headers still name the right sha256)
     throttle_bps: float | None = None  # bytes per second, per response
-    status: dict[str, int] = field(default_factory=dict)  # path suffix -> forced status
+    status: dict[str, int] = field(default_factory=dict)  # path suffix -> forced status...
+    status_times: dict[str, int] = field(default_factory=dict)  # ...this many times (default: always)
 
 
 class FakeHub:
@@ -274,8 +275,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = unquote(parts.path)
         query = parse_qs(parts.query)
-        for suffix, status in self.hub.faults.status.items():
-            if path.endswith(suffix):
+        faults = self.hub.faults
+        for suffix, status in faults.status.items():
+            if path.endswith(suffix) and faults.status_times.get(suffix, 1) > 0:
+                if suffix in faults.status_times:
+                    faults.status_times[suffix] -= 1
                 self._error(status, "Forced", f"forced status {status}")
                 return
         try:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+LISTING_TIMEOUT = 10.0  # seconds without a byte before a search page is retried
+CONNECT_TIMEOUT = 5.0  # seconds to open the connection for a search page
 SortKey = Literal["downloads", "likes", "trending", "updated"]
 _SORTS: dict[str, str] = {
     "downloads": "downloads",
@@ -97,6 +99,17 @@ class NetworkError(HubError):
     def __init__(self, detail: str = "") -> None:
         text = "Could not reach Hugging Face. Check your internet connection and try again."
         super().__init__(f"{text} ({detail})" if detail else text)
+
+
+class UnreachableError(NetworkError):
+    """No connection at all: the connection was refused or the hub's name does not resolve."""
+
+    def __init__(self) -> None:
+        HubError.__init__(
+            self,
+            "Enclave cannot reach Hugging Face. Check your internet connection, or turn on "
+            "offline mode in Settings to work with the models already on this computer.",
+        )
 
 
 class GatedModelError(HubError):
@@ -252,7 +265,71 @@ def resolve_token(token: str | None = None) -> str | None:
 def make_api(token: str | None = None) -> HfApi:
     from huggingface_hub import HfApi
 
+    _fail_fast_listings()
     return HfApi(endpoint=endpoint(), token=resolve_token(token), library_name="enclave")
+
+
+def _fail_fast_listings() -> None:
+    """Search without huggingface_hub's retries for a connection that never opened.
+
+    `HfApi.list_models` pages through `http_backoff`, which retries network errors five times
+    with 1+2+4+8+8 s of sleep: with no network at all the user waited ~23 s for the message.
+    A refused connection or a name that does not resolve will not fix itself in those seconds,
+    so the search now fails at once; what is worth retrying still is (a transfer that timed
+    out or broke off midway, 408/429/5xx answers, huggingface_hub's own status list).
+    huggingface_hub also sends listings with no timeout at all; they get LISTING_TIMEOUT so a
+    stalled connection ends as a retryable timeout instead of a search that never returns.
+
+    Optional: if huggingface_hub moves its pagination, searches keep its default behaviour
+    (tests/unit/test_hub_offline.py then fails on the time bound).
+    """
+    try:
+        from huggingface_hub.utils import _pagination
+    except ImportError:
+        return
+    current = getattr(_pagination, "http_backoff", None)
+    if current is None or getattr(current, "_enclave_fail_fast", False):
+        return
+
+    def backoff(*args: Any, **kwargs: Any) -> Any:
+        import httpx2
+
+        kwargs.setdefault(
+            "retry_on_exceptions",
+            (
+                httpx2.ReadTimeout,
+                httpx2.WriteTimeout,
+                httpx2.ReadError,
+                httpx2.WriteError,
+                httpx2.RemoteProtocolError,
+            ),
+        )
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = httpx2.Timeout(LISTING_TIMEOUT, connect=CONNECT_TIMEOUT)
+        return current(*args, **kwargs)
+
+    backoff._enclave_fail_fast = True  # type: ignore[attr-defined]
+    _pagination.http_backoff = backoff
+
+
+def _no_connection(exc: BaseException) -> bool:
+    """True when no connection could be opened: refused, unresolvable name, no route.
+
+    httpx reports all of these as ConnectError (a failed TLS handshake too, which is not "no
+    network" and keeps the general wording). Causes are followed because huggingface_hub wraps
+    some errors (hf_hub_download's "not in the local cache either").
+    """
+    import httpx2
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+            text = str(current).lower()
+            return "ssl" not in text and "certificate" not in text
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def translate_error(exc: BaseException, repo_id: str = "", token: str | None = None) -> HubError:
@@ -262,6 +339,8 @@ def translate_error(exc: BaseException, repo_id: str = "", token: str | None = N
 
     if isinstance(exc, HubError):
         return exc
+    if _no_connection(exc):
+        return UnreachableError()
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return OfflineError()
     if isinstance(exc, hf_errors.GatedRepoError):

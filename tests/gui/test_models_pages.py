@@ -4,6 +4,8 @@ Settings; against the fake hub through the real huggingface_hub client."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +120,6 @@ def test_search_shows_results_and_scrolling_loads_more(
 
 
 def test_hub_trouble_is_said_in_plain_words(qtbot: Any, fake_hub: FakeHub, models_window: Any) -> None:
-    # (a refused connection reads the same, after huggingface_hub's ~20 s of retries)
     fake_hub.faults.status["/api/models"] = 400
     window = models_window()
     home = open_discover(qtbot, window)
@@ -126,6 +127,29 @@ def test_hub_trouble_is_said_in_plain_words(qtbot: Any, fake_hub: FakeHub, model
     qtbot.waitUntil(home.notice.isVisible, timeout=TIMEOUT)
     assert "Could not reach Hugging Face" in home.notice.text
     assert "Try again" in home.notice.action_titles()
+
+
+def test_no_network_is_said_at_once_with_the_way_to_offline_mode(
+    qtbot: Any, memory_keyring: Any, models_window: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the connection is refused
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        window = models_window()
+        home = open_discover(qtbot, window)
+        started = time.monotonic()
+        search(qtbot, home, "llama")
+        qtbot.waitUntil(home.notice.isVisible, timeout=TIMEOUT)
+        # huggingface_hub's own retries took ~23 s; generous for a busy machine's event loop
+        assert time.monotonic() - started < 5.0
+        assert "Enclave cannot reach Hugging Face" in home.notice.text
+        assert "offline mode" in home.notice.text
+        assert home.notice.action_titles() == ["Try again", "Open Settings"]
+        home.notice.trigger("Open Settings")
+        assert window.current_page() == "settings"
+    finally:
+        closed.close()
 
 
 # -- a model's page ---------------------------------------------------------------------------

@@ -437,12 +437,15 @@ class DiscoverHome(QWidget):
     def _search_failed(self, generation: int, exc: Exception) -> None:
         if generation != self.generation:
             return
-        from app.core.hub import HubError
+        from app.core.hub import HubError, UnreachableError
 
         self.loading = False
         self.status.setText("")
         text = str(exc) if isinstance(exc, HubError) else f"The search failed: {exc}"
-        self.notice.show_message(linkify(text), "error", [("Try again", self.search)])
+        actions = [("Try again", self.search)]
+        if isinstance(exc, UnreachableError):  # no network: offline mode is one click away
+            actions.append(("Open Settings", self.settingsRequested.emit))
+        self.notice.show_message(linkify(text), "error", actions)
 
 
 class DiscoverPage(QWidget):

@@ -229,13 +229,15 @@ class ModelPage(QWidget):
         self._show_error(exc)
 
     def _show_error(self, exc: Exception) -> None:
-        from app.core.hub import GatedModelError, HubError
+        from app.core.hub import GatedModelError, HubError, UnreachableError
 
         actions = []
         level = "error"
         if isinstance(exc, GatedModelError):
             actions.append(("Open Settings", self.settingsRequested.emit))
             level = "warning"  # not broken: the user has a step to take
+        elif isinstance(exc, UnreachableError):  # no network: offline mode is one click away
+            actions.append(("Open Settings", self.settingsRequested.emit))
         text = str(exc) if isinstance(exc, HubError) else f"Something went wrong: {exc}"
         self.notice.show_message(linkify(text), level, actions)
 
