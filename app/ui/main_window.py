@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,20 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
-from app.core.chat import presets as chat_presets
-from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
     STATUS_CANCELLED,
-    STATUS_COMPLETE,
-    STATUS_ERROR,
-    STATUS_INTERRUPTED,
-    STATUS_STREAMING,
     ChatStore,
-    title_from_question,
 )
 from app.core.engine import protocol as p
-from app.core.engine.client import ClientChatStats, EngineCrashed
 from app.core.settings import Settings, load_settings
+from app.ui.answer_streaming_mixin import AnswerStreamingMixin
 from app.ui.chat_settings_mixin import ChatSettingsMixin
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
@@ -51,7 +42,6 @@ from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
 
-SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
 METER_DELAY_MS = 300  # the context meter follows typing this long after the last key
 
 
@@ -62,10 +52,11 @@ def _window_state() -> QSettings:
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, QMainWindow):
+class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, AnswerStreamingMixin, QMainWindow):
     """Builds the window and wires its parts; each job lives in its own mixin module:
     chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload),
-    conversations_mixin (new, open, delete, show a thread and its versions)."""
+    conversations_mixin (new, open, delete, show a thread and its versions),
+    answer_streaming_mixin (send, stream, save, stop, edit and regenerate)."""
 
     shown = Signal()  # first time the window is on screen (start-time measurements)
 
@@ -207,19 +198,6 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, QMain
         self._doc_sources: list[dict[str, Any]] = []
         self.chat_view.decorate = self._add_sources
 
-    def _add_sources(self, widget: MessageWidget) -> None:
-        sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None
-        if sources:
-            from app.ui.pages.citations import CitationsView
-
-            view = CitationsView(sources, widget.text)
-            view.missing.connect(
-                lambda source: self.notice.show_message(
-                    f"{source.label}: the file is no longer there (moved or deleted?).", "warning"
-                )
-            )
-            widget.extra.addWidget(view)
-
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge
         bar.openRequested.connect(self.choose_model_file)
@@ -301,210 +279,6 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, QMain
                 event.acceptProposedAction()
                 self.open_model(Path(url.toLocalFile()))
                 return
-
-    # ---- chatting -----------------------------------------------------------------------
-    def send(self, text: str) -> None:
-        if not self.bridge.is_loaded or self.bridge.busy:
-            return
-        self._flush_chat_settings()
-        if self.conversation_id is None:
-            pending = self.pending_chat
-            conversation = self.store.create_conversation(
-                title=title_from_question(text),
-                model_path=str(self.model_path or ""),
-                system_prompt=str(pending["system_prompt"]),
-            )
-            if pending["settings"]:
-                self.store.update_conversation(
-                    conversation.id, touch=False, settings=dict(pending["settings"])
-                )
-            self.conversation_id = conversation.id
-            self.pending_chat = self._new_chat_defaults()
-            self.collection_picker.set_conversation(conversation.id, just_created=True)
-            self.refresh_conversations()
-            self._bind_chat_settings()
-        user_message = self.store.add_message(self.conversation_id, "user", text)
-        self.chat_view.add_message(user_message)
-        self._start_answer()
-
-    def _start_answer(self, parent_id: int | None = None) -> None:
-        """Stream a new answer to the thread's last question (as a new version when parent_id
-        names a question that already has an answer)."""
-        assert self.conversation_id is not None
-        self._flush_chat_settings()
-        conversation_id = self.conversation_id
-        history = self.store.messages(conversation_id)
-        if parent_id is not None:
-            history = history[: next(i for i, m in enumerate(history) if m.id == parent_id) + 1]
-        conversation = self.store.get_conversation(conversation_id)
-        sampling = chat_presets.conversation_sampling(
-            conversation.settings if conversation else {}, self.sampling
-        )
-        n_ctx = self.plan.n_ctx if self.plan else 4096
-        prompt = build_messages(
-            history,
-            conversation.system_prompt if conversation else "",
-            n_ctx,
-            reserve_for_answer=min(sampling.max_tokens, n_ctx // 4),
-        )
-        if prompt.dropped_messages:
-            self.statusBar().showMessage(
-                f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", 8000
-            )
-        room = max(64, n_ctx - prompt.estimated_tokens)
-        sampling = dataclasses.replace(sampling, max_tokens=min(sampling.max_tokens, room))
-        if parent_id is None:
-            answer = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
-            self.streaming = self.chat_view.add_message(answer)
-        else:
-            self.store.add_message(
-                conversation_id, "assistant", "", status=STATUS_STREAMING, parent_id=parent_id
-            )
-            self.show_thread()
-            self.streaming = self.chat_view.last()
-        self._last_saved = time.monotonic()
-        self._stop_requested = False
-        self.composer.set_generating(True)
-        self.chat_view.set_actions_enabled(False)
-        cache_key = f"conversation-{conversation_id}"
-        collections = self.collection_picker.selected()
-        self._doc_sources = []
-        if not collections:
-            self.bridge.chat(prompt.messages, sampling, cache_key=cache_key)
-            return
-        question = history[-1].content
-        earlier = [
-            {"role": m.role, "content": m.content}
-            for m in history[:-1]
-            if m.status != STATUS_ERROR and m.content.strip()
-        ]
-        system_prompt = conversation.system_prompt if conversation else ""
-        answer_tokens = min(sampling.max_tokens, n_ctx // 4)
-        embedding_model = self.settings.embedding_model or None
-
-        def prepare(_progress: ProgressFn, _cancel: CancelToken) -> Any:
-            from app.core.documents.chat_context import prepare_document_messages
-
-            return prepare_document_messages(
-                self.bridge.client,
-                question,
-                earlier,
-                collections,
-                n_ctx,
-                answer_tokens,
-                system_prompt,
-                embedding_model=embedding_model,
-            )
-
-        def ready(document_prompt: Any) -> None:
-            self._doc_sources = [source.to_dict() for source in document_prompt.sources]
-            if document_prompt.note:
-                self.notice.show_message(document_prompt.note, "info")
-            if self._stop_requested:
-                self._on_answer_cancelled_before_start()
-                return
-            self.bridge.chat(document_prompt.messages, sampling, cache_key=cache_key)
-
-        self.statusBar().showMessage("Looking through your documents…", 3000)
-        run_task(
-            prepare,
-            name="documents-context",
-            pool_name="engine",
-            on_result=ready,
-            on_error=self._on_answer_failed,
-        )
-
-    # ---- versions: edit, regenerate ------------------------------------------------------
-    def _can_change_thread(self) -> bool:
-        if self.composer.generating:
-            return False
-        if not self.bridge.is_loaded:
-            self.notice.show_message("Load a model first: open one with “Open model…”.", "warning")
-            return False
-        return True
-
-    def edit_and_resend(self, message: Any, text: str) -> None:
-        if self.conversation_id is None or not self._can_change_thread():
-            return
-        self.store.add_message(self.conversation_id, "user", text, parent_id=message.parent_id)
-        self.show_thread()
-        self._start_answer()
-
-    def regenerate(self, message: Any) -> None:
-        if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
-            return
-        self._start_answer(parent_id=message.parent_id)
-
-    def stop(self) -> None:
-        if self.composer.generating or self.bridge.busy:
-            self._stop_requested = True
-            self.bridge.cancel()
-
-    def _on_tokens(self, text: str) -> None:
-        widget = self.streaming
-        if widget is None:
-            return
-        widget.append(text)
-        now = time.monotonic()
-        if now - self._last_saved >= SAVE_INTERVAL_S:
-            self.store.update_message(widget.message.id, content=widget.text)
-            self._last_saved = now
-
-    def _on_answer_done(self, text: str, stats: ClientChatStats) -> None:
-        widget = self.streaming
-        self.streaming = None
-        self.composer.set_generating(False)
-        if widget is None:
-            return
-        engine = stats.engine
-        status = STATUS_CANCELLED if engine.finish_reason == "cancelled" else STATUS_COMPLETE
-        saved_stats = {
-            "prompt_tokens": engine.prompt_tokens,
-            "generated_tokens": engine.generated_tokens,
-            "tokens_per_s": round(stats.client_tokens_per_s, 2),
-            "engine_tokens_per_s": round(engine.engine_eval_tokens_per_s, 2),
-            "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
-            "model": self.model_path.name if self.model_path else "",
-            "finish_reason": engine.finish_reason,
-        }
-        if self._doc_sources:
-            saved_stats["sources"] = self._doc_sources
-        self.store.update_message(widget.message.id, content=text, status=status, stats=saved_stats)
-        widget.finish(status, saved_stats)
-        self._add_sources(widget)
-        self.chat_view.set_actions_enabled(True)
-        self.refresh_conversations()
-        self._update_meter()
-
-    def _on_answer_cancelled_before_start(self) -> None:
-        widget = self.streaming
-        self.streaming = None
-        self.composer.set_generating(False)
-        if widget is not None:
-            self.store.update_message(widget.message.id, content=widget.text, status=STATUS_CANCELLED)
-            widget.finish(STATUS_CANCELLED)
-        self.chat_view.set_actions_enabled(True)
-
-    def _on_answer_failed(self, exc: Exception) -> None:
-        widget = self.streaming
-        self.streaming = None
-        self.composer.set_generating(False)
-        if widget is not None:
-            self.store.update_message(widget.message.id, content=widget.text, status=STATUS_INTERRUPTED)
-            widget.finish(STATUS_INTERRUPTED)
-        self.chat_view.set_actions_enabled(True)
-        details = getattr(exc, "log_tail", "")
-        actions = []
-        if isinstance(exc, EngineCrashed) and self.model_path is not None:
-            path = self.model_path
-            actions.append(("Reload model", lambda: self.open_model(path)))
-            self.model_bar.set_state("ready")
-            self.model_bar.plan_label.setText("The engine stopped. Click “Reload model” to go on.")
-        message = getattr(exc, "message", None) or str(exc)
-        self.notice.show_message(
-            message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details
-        )
-        self._update_composer()
 
     # ---- window state -------------------------------------------------------------------
     def _restore_geometry(self) -> None:
