@@ -1,8 +1,8 @@
 """Asking and answering: the part of MainWindow that sends a question (or an edited one, or asks
-for another answer), builds the prompt that fits the context, adds passages from the chosen
-document collections, streams the answer into the chat, and saves it: at least once a second
-while it streams, so a crash loses at most a second of text. Split out of main_window.py by
-job; MainWindow inherits it.
+for another answer), builds the prompt that fits the context, streams the answer into the chat,
+and saves it: at least once a second while it streams, so a crash loses at most a second of
+text. Passages from the user's documents are added by documents_in_chat_mixin.py. Split out of
+main_window.py by job; MainWindow inherits it.
 """
 
 from __future__ import annotations
@@ -12,27 +12,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.cancel import CancelToken
 from app.core.chat import presets as chat_presets
 from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
     STATUS_CANCELLED,
     STATUS_COMPLETE,
-    STATUS_ERROR,
     STATUS_INTERRUPTED,
     STATUS_STREAMING,
     ChatStore,
+    Message,
     title_from_question,
 )
 from app.core.engine import protocol as p
 from app.core.engine.client import ClientChatStats, EngineCrashed
-from app.core.settings import Settings
 from app.ui.chat_view import ChatView, Composer
 from app.ui.engine_bridge import EngineBridge
 from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
 from app.ui.notice_bar import NoticeBar
-from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
     # mypy sees the QMainWindow that MainWindow brings (statusBar); at run time a plain mixin.
@@ -49,7 +46,6 @@ class AnswerStreamingMixin(_WindowBase):
     # Provided by MainWindow (declared here so the dependencies are explicit).
     store: ChatStore
     bridge: EngineBridge
-    settings: Settings
     sampling: p.SamplingParams
     chat_view: ChatView
     composer: Composer
@@ -76,6 +72,16 @@ class AnswerStreamingMixin(_WindowBase):
         def show_thread(self) -> None: ...
         def _update_composer(self) -> None: ...
         def open_model(self, path: Path) -> None: ...
+        def _add_sources(self, widget: MessageWidget) -> None: ...
+        def _answer_from_documents(
+            self,
+            history: list[Message],
+            system_prompt: str,
+            collections: list[str],
+            sampling: p.SamplingParams,
+            n_ctx: int,
+            cache_key: str,
+        ) -> None: ...
 
     def send(self, text: str) -> None:
         if not self.bridge.is_loaded or self.bridge.busy:
@@ -146,47 +152,8 @@ class AnswerStreamingMixin(_WindowBase):
         if not collections:
             self.bridge.chat(prompt.messages, sampling, cache_key=cache_key)
             return
-        question = history[-1].content
-        earlier = [
-            {"role": m.role, "content": m.content}
-            for m in history[:-1]
-            if m.status != STATUS_ERROR and m.content.strip()
-        ]
         system_prompt = conversation.system_prompt if conversation else ""
-        answer_tokens = min(sampling.max_tokens, n_ctx // 4)
-        embedding_model = self.settings.embedding_model or None
-
-        def prepare(_progress: ProgressFn, _cancel: CancelToken) -> Any:
-            from app.core.documents.chat_context import prepare_document_messages
-
-            return prepare_document_messages(
-                self.bridge.client,
-                question,
-                earlier,
-                collections,
-                n_ctx,
-                answer_tokens,
-                system_prompt,
-                embedding_model=embedding_model,
-            )
-
-        def ready(document_prompt: Any) -> None:
-            self._doc_sources = [source.to_dict() for source in document_prompt.sources]
-            if document_prompt.note:
-                self.notice.show_message(document_prompt.note, "info")
-            if self._stop_requested:
-                self._on_answer_cancelled_before_start()
-                return
-            self.bridge.chat(document_prompt.messages, sampling, cache_key=cache_key)
-
-        self.statusBar().showMessage("Looking through your documents…", 3000)
-        run_task(
-            prepare,
-            name="documents-context",
-            pool_name="engine",
-            on_result=ready,
-            on_error=self._on_answer_failed,
-        )
+        self._answer_from_documents(history, system_prompt, collections, sampling, n_ctx, cache_key)
 
     # ---- versions: edit, regenerate ------------------------------------------------------
     def _can_change_thread(self) -> bool:
@@ -279,17 +246,3 @@ class AnswerStreamingMixin(_WindowBase):
             message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details
         )
         self._update_composer()
-
-    # ---- sources under an answer that used documents
-    def _add_sources(self, widget: MessageWidget) -> None:
-        sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None
-        if sources:
-            from app.ui.pages.citations import CitationsView
-
-            view = CitationsView(sources, widget.text)
-            view.missing.connect(
-                lambda source: self.notice.show_message(
-                    f"{source.label}: the file is no longer there (moved or deleted?).", "warning"
-                )
-            )
-            widget.extra.addWidget(view)

@@ -33,6 +33,7 @@ from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
 from app.ui.conversation_list import ConversationList
 from app.ui.conversations_mixin import ConversationsMixin
+from app.ui.documents_in_chat_mixin import DocumentsInChatMixin
 from app.ui.engine_bridge import EngineBridge
 from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
@@ -52,11 +53,19 @@ def _window_state() -> QSettings:
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, AnswerStreamingMixin, QMainWindow):
+class MainWindow(
+    ChatSettingsMixin,
+    ModelLoadingMixin,
+    ConversationsMixin,
+    AnswerStreamingMixin,
+    DocumentsInChatMixin,
+    QMainWindow,
+):
     """Builds the window and wires its parts; each job lives in its own mixin module:
     chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload),
     conversations_mixin (new, open, delete, show a thread and its versions),
-    answer_streaming_mixin (send, stream, save, stop, edit and regenerate)."""
+    answer_streaming_mixin (send, stream, save, stop, edit and regenerate),
+    documents_in_chat_mixin (collection picker, passages for an answer, sources under it)."""
 
     shown = Signal()  # first time the window is on screen (start-time measurements)
 
@@ -181,22 +190,6 @@ class MainWindow(ChatSettingsMixin, ModelLoadingMixin, ConversationsMixin, Answe
     def current_page(self) -> str:
         index = self.pages.currentIndex()
         return next(k for k, i in self.page_index.items() if i == index)
-
-    def _install_documents_in_chat(self) -> None:
-        """The collection picker beside the composer, and sources under answers that used them."""
-        from app.ui.pages.collection_picker import CollectionPicker
-        from app.ui.pages.documents import documents_page
-
-        self.collection_picker = CollectionPicker(self.store)
-        self.collection_picker.manageRequested.connect(lambda: self.show_page("documents"))
-        page = documents_page(self)
-        if page is not None:
-            page.collectionsChanged.connect(self.collection_picker.set_available)
-        self.collection_picker.refresh()
-        self.composer.tools.addWidget(self.collection_picker)
-        self.composer.tools.addStretch(1)
-        self._doc_sources: list[dict[str, Any]] = []
-        self.chat_view.decorate = self._add_sources
 
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge
