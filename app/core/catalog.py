@@ -4,6 +4,10 @@ Works without network: the catalog ships with the app and the choice is made fro
 and this machine's hardware (app.core.fit). Downloading the choice then goes through
 app.core.downloads like any other model.
 
+File names in the catalog are checked against the repo's listing when the download starts
+(`pick_file`): if the exact file is not there, the file of the same quantization (Q4_K_M...)
+in that repo is taken, else the planner's best fit for this computer, and the user is told so.
+
 Recommendation: among general-purpose entries, the largest that fits fully on the GPU; without
 such a GPU, the largest that fits in RAM and is at most CPU_COMFORT_BYTES (bigger models answer
 too slowly on a processor alone); failing that, the smallest entry.
@@ -11,7 +15,9 @@ too slowly on a processor alone); failing that, the smallest entry.
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +25,13 @@ from typing import TYPE_CHECKING
 from app.core import paths
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.core.fit import Fit
     from app.core.hardware import HardwareInfo
+    from app.core.hub import GGUFFile, ModelDetails
+
+log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.json"
 CPU_COMFORT_BYTES = 5_000_000_000
@@ -81,3 +92,55 @@ def recommend(
     if in_ram:
         return max(in_ram, key=lambda ef: ef[0].size_bytes)
     return min(assessed, key=lambda ef: ef[0].size_bytes)
+
+
+def pick_file(
+    details: ModelDetails,
+    wanted: str,
+    hardware: Callable[[], HardwareInfo | None] | None = None,
+) -> tuple[GGUFFile, str]:
+    """The file to download for `wanted` in `details`' repo, and what to tell the user.
+
+    The note is empty when `wanted` is there. Otherwise: the file of the same quantization
+    (from the name, case-insensitive; the closest name if several), else the planner's best
+    fit for this computer (`hardware` is only called then), else, with no hardware facts, the
+    file nearest in bits per weight. Raises NotFoundError for a repo without GGUF files and
+    HubError when none of its files fits this computer.
+    """
+    from app.core.hub import HubError, NotFoundError, parse_quant, quant_bits
+
+    exact = details.find(wanted)
+    if exact is not None:
+        return exact, ""
+    files = list(details.files)
+    if not files:
+        raise NotFoundError(f"The file {wanted} in {details.repo_id}")
+    quant = parse_quant(wanted)
+    missing = f"The starter list names {wanted}, which {details.repo_id} does not have"
+    same = [f for f in files if quant != "other" and f.quant == quant]
+    if same:
+        chosen = max(same, key=lambda f: (_likeness(f.filename, wanted), not f.is_split, -f.size))
+        return chosen, f"{missing}; downloading {chosen.filename} instead (the same {quant} quantization)."
+    from app.core.fit import best_index, fit_for_size
+
+    facts = hardware() if hardware is not None else None
+    if facts is not None:
+        fits = [fit_for_size(f.size, facts) for f in files]
+        best = best_index([f.size for f in files], fits)
+        if best is None:
+            raise HubError(
+                f"{missing}, and none of its other files fits this computer. "
+                "Choose another starter model."
+            )
+        chosen = files[best]
+        why = "the best fit for this computer"
+    else:
+        near = quant if quant != "other" else "Q4_K_M"  # the catalog's usual balance
+        chosen = min(files, key=lambda f: (abs(f.bits - quant_bits(near)), f.size))
+        why = f"the nearest quantization to {near}"
+    return chosen, f"{missing}; downloading {chosen.filename} instead ({chosen.quant}, {why})."
+
+
+def _likeness(name: str, wanted: str) -> float:
+    base = name.rsplit("/", 1)[-1].lower()
+    return difflib.SequenceMatcher(None, base, wanted.rsplit("/", 1)[-1].lower()).ratio()

@@ -378,6 +378,28 @@ def test_recommended_model_button_queues_the_pick_for_this_computer(
     assert entry.name in home.notice.text
 
 
+def test_catalog_file_missing_downloads_the_same_quantization_and_says_so(
+    qtbot: Any, fake_hub: FakeHub, models_window: Any
+) -> None:
+    entry, _fit = recommend(FAKE_HARDWARE)
+    renamed = entry.filename.lower().replace(".gguf", "-v2.gguf")  # not the catalog's name
+    fake_hub.add_repo(entry.repo_id)
+    fake_hub.add_file(entry.repo_id, renamed, b"GGUF" + os.urandom(50_000))
+    fake_hub.add_file(entry.repo_id, "model-Q8_0.gguf", b"GGUF" + bytes(9))  # another quantization
+    window = models_window()
+    home = open_discover(qtbot, window)
+    qtbot.waitUntil(lambda: home.recommended is not None, timeout=TIMEOUT)
+    click(qtbot, home.recommend_button)
+    job = wait_job(qtbot, window, "done")
+    assert (job.filename, job.requested) == (renamed, entry.filename)
+    assert (load_settings().resolved_models_dir() / entry.repo_id / renamed).is_file()
+    row = window.models_area.discover.downloads_panel.rows[job.id]
+    qtbot.waitUntil(lambda: row.note_label.isVisible(), timeout=TIMEOUT)
+    assert entry.filename in row.note_label.text() and renamed in row.note_label.text()
+    assert "same Q4_K_M quantization" in row.note_label.text()
+    assert renamed in row.name_label.text()
+
+
 # -- offline ----------------------------------------------------------------------------------
 def test_offline_mode_says_so_and_makes_no_request(qtbot: Any, fake_hub: FakeHub, models_window: Any) -> None:
     fake_hub.add_repo(REPO, card=CARD)

@@ -47,6 +47,11 @@ class DownloadJob:
     error: str = ""
     path: str = ""
     created: float = field(default_factory=time.time)
+    # A curated name (the starter catalog) that the repo may not have under exactly that name:
+    # when the job starts, a missing file is replaced by the closest one (catalog.pick_file).
+    stand_in: bool = False
+    requested: str = ""  # the name asked for, when another file stands in for it
+    note: str = ""  # said to the user: which file stands in, and why
 
     def file_parts(self) -> list[FilePart] | None:
         return [FilePart(**p) for p in self.parts] if self.parts else None
@@ -129,15 +134,20 @@ class DownloadManager:
         *,
         revision: str | None = None,
         parts: Sequence[FilePart] | None = None,
+        stand_in: bool = False,
     ) -> DownloadJob:
-        """Queue a model (no network). Refuses unsafe names at once."""
+        """Queue a model (no network). Refuses unsafe names at once.
+
+        `stand_in`: the name comes from a curated list, not from the repo's listing; if the repo
+        has no file of that name when the job starts, download the closest one instead.
+        """
         models_dir = self.models_dir()
         safe_model_path(models_dir, repo_id, filename)
         for part in parts or ():
             safe_model_path(models_dir, repo_id, part.filename)
         with self._lock:
             for job in self._jobs.values():
-                same = job.repo_id == repo_id and job.filename == filename
+                same = job.repo_id == repo_id and filename in (job.filename, job.requested)
                 if same and job.state in ("queued", "downloading", "paused"):
                     return replace(job)
             job = DownloadJob(
@@ -147,6 +157,7 @@ class DownloadManager:
                 revision=revision,
                 parts=[asdict(p) for p in parts or ()],
                 total=sum(p.size for p in parts or ()),
+                stand_in=stand_in and not parts,
             )
             self._jobs[job.id] = job
         self._save()
@@ -220,6 +231,8 @@ class DownloadManager:
                 on_progress(p)
 
         try:
+            if job.stand_in and not job.parts:
+                self._choose_file(job)
             path = download_model(
                 job.repo_id,
                 job.filename,
@@ -258,6 +271,26 @@ class DownloadManager:
                 self._tokens.pop(job.id, None)
             self._save()
         return self.get(job.id)
+
+    def _choose_file(self, job: DownloadJob) -> None:
+        """Look the job's name up in the repo's listing; take a stand-in if it is not there."""
+        from app.core.catalog import pick_file
+        from app.core.fit import detect_hardware_safely
+        from app.core.hub import model_files
+
+        details = model_files(job.repo_id, job.revision, settings=self.settings(), token=self._token)
+        chosen, note = pick_file(details, job.filename, detect_hardware_safely)
+        for part in chosen.parts:
+            safe_model_path(self.models_dir(), job.repo_id, part.filename)
+        with self._lock:
+            if chosen.filename != job.filename:
+                job.requested, job.filename, job.note = job.filename, chosen.filename, note
+            job.revision = details.revision
+            job.parts = [asdict(p) for p in chosen.parts]
+            job.total = chosen.size
+        if note:
+            log.warning("%s", note)
+        self._save()
 
     def run_all(
         self, on_progress: ProgressCallback | None = None, stop: BaseCancelToken | None = None

@@ -361,7 +361,9 @@ class DiscoverHome(QWidget):
         from app.core.hub import HubError
 
         try:
-            self.downloads.add(entry.repo_id, entry.filename)
+            # The catalog's file names could change on the hub: a missing one gets a stand-in
+            # of the same quantization, and the Downloads row says which.
+            self.downloads.add(entry.repo_id, entry.filename, stand_in=True)
         except HubError as exc:
             self.notice.show_message(str(exc), "error")
             return

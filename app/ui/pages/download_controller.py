@@ -64,9 +64,12 @@ class DownloadController(QObject):
         *,
         revision: str | None = None,
         parts: Sequence[FilePart] | None = None,
+        stand_in: bool = False,
     ) -> DownloadJob:
-        """Queue a model and start the worker. Raises UnsafePathError for a dangerous name."""
-        job = self.manager.add(repo_id, filename, revision=revision, parts=parts)
+        """Queue a model and start the worker. Raises UnsafePathError for a dangerous name.
+
+        `stand_in`: a curated name (starter catalog); see DownloadManager.add."""
+        job = self.manager.add(repo_id, filename, revision=revision, parts=parts, stand_in=stand_in)
         self.jobsChanged.emit()
         self.start()
         return job

@@ -3,6 +3,8 @@ Pause/Resume and Cancel. It only draws what DownloadController reports; it never
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -43,7 +45,7 @@ class DownloadRow(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(3)
         top = QHBoxLayout()
-        self.name_label = QLabel(f"<b>{job.filename}</b> &nbsp;<span>{job.repo_id}</span>")
+        self.name_label = QLabel()
         self.name_label.setObjectName("downloadName")
         self.name_label.setTextFormat(Qt.TextFormat.RichText)
         top.addWidget(self.name_label, 1)
@@ -64,6 +66,12 @@ class DownloadRow(QFrame):
         self.status_label.setOpenExternalLinks(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
         layout.addWidget(self.status_label)
+        self.note_label = QLabel()  # e.g. another file stands in for the one the catalog names
+        self.note_label.setObjectName("downloadNote")
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.note_label.hide()
+        layout.addWidget(self.note_label)
         self.pause_button.clicked.connect(self._pause_or_resume)
         self.cancel_button.clicked.connect(lambda: controller.cancel(self.job_id))
         self.clear_button.clicked.connect(lambda: controller.remove(self.job_id))
@@ -78,6 +86,9 @@ class DownloadRow(QFrame):
 
     def show_job(self, job: DownloadJob) -> None:
         self.state = job.state
+        self.name_label.setText(f"<b>{escape(job.filename)}</b> &nbsp;<span>{escape(job.repo_id)}</span>")
+        self.note_label.setText(job.note)
+        self.note_label.setVisible(bool(job.note))
         active = job.state in ("queued", "downloading")
         self.pause_button.setText(
             "Pause" if active else "Try again" if job.state in ("failed", "cancelled") else "Resume"
