@@ -155,7 +155,7 @@ class AnswerStreamingMixin(_WindowBase):
         system_prompt = conversation.system_prompt if conversation else ""
         self._answer_from_documents(history, system_prompt, collections, sampling, n_ctx, cache_key)
 
-    # ---- versions: edit, regenerate ------------------------------------------------------
+    # ---- versions: edit, regenerate -----------------------------------------------------
     def _can_change_thread(self) -> bool:
         if self.composer.generating:
             return False

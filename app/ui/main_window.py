@@ -1,4 +1,7 @@
-"""The main window: conversations on the left, the model strip and the chat on the right."""
+"""The main window: conversations on the left, the model strip and the chat on the right, and a
+rail of pages beside them. This module builds the window, wires its parts together, and owns
+start-up, drag and drop, and the saved window state; each other job is a mixin of its own (see
+MainWindow's docstring)."""
 
 from __future__ import annotations
 
@@ -9,22 +12,16 @@ from typing import Any, cast
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QFrame,
     QHBoxLayout,
     QMainWindow,
     QSplitter,
-    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.cancel import CancelToken
-from app.core.chat.store import (
-    STATUS_CANCELLED,
-    ChatStore,
-)
+from app.core.chat.store import STATUS_CANCELLED, ChatStore
 from app.core.engine import protocol as p
 from app.core.settings import Settings, load_settings
 from app.ui.answer_streaming_mixin import AnswerStreamingMixin
@@ -39,6 +36,7 @@ from app.ui.message_widget import MessageWidget
 from app.ui.model_bar import ModelBar
 from app.ui.model_loading_mixin import ModelLoadingMixin
 from app.ui.notice_bar import NoticeBar
+from app.ui.page_rail import PageRail
 from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
@@ -147,50 +145,23 @@ class MainWindow(
         self.splitter.setSizes([240, 760])
 
         # Left: a rail of pages (Chat, and the pages other areas add with add_page).
-        central = QWidget()
-        central_layout = QHBoxLayout(central)
-        central_layout.setContentsMargins(0, 0, 0, 0)
-        central_layout.setSpacing(0)
-        self.rail = QFrame()
-        self.rail.setObjectName("navRail")
-        self._rail_layout = QVBoxLayout(self.rail)
-        self._rail_layout.setContentsMargins(6, 10, 6, 10)
-        self._rail_layout.setSpacing(4)
-        self._rail_layout.addStretch(1)
-        self._rail_buttons = QButtonGroup(self)
-        self._rail_buttons.setExclusive(True)
-        self.pages = QStackedWidget()
-        self.page_index: dict[str, int] = {}
-        central_layout.addWidget(self.rail)
-        central_layout.addWidget(self.pages, 1)
-        self.add_page("chat", "Chat", self.splitter)
-        self.setCentralWidget(central)
+        self.page_rail = PageRail()
+        self.page_rail.add_page("chat", "Chat", self.splitter)
+        self.setCentralWidget(self.page_rail)
         self.statusBar().showMessage("Ready")
         self.resize(1100, 760)
 
     def add_page(self, key: str, title: str, widget: QWidget) -> None:
         """Add a page to the rail; pages are built lazily by their owners (see app/ui/pages)."""
-        button = QToolButton()
-        button.setObjectName("navButton")
-        button.setText(title)
-        button.setCheckable(True)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        button.clicked.connect(lambda: self.show_page(key))
-        self._rail_buttons.addButton(button)
-        self._rail_layout.insertWidget(self._rail_layout.count() - 1, button)
-        self.page_index[key] = self.pages.addWidget(widget)
-        if len(self.page_index) == 1:
-            button.setChecked(True)
+        self.page_rail.add_page(key, title, widget)
 
     def show_page(self, key: str) -> None:
-        index = self.page_index[key]
-        self.pages.setCurrentIndex(index)
-        self._rail_buttons.buttons()[index].setChecked(True)
+        self.page_rail.show_page(key)
 
     def current_page(self) -> str:
-        index = self.pages.currentIndex()
-        return next(k for k, i in self.page_index.items() if i == index)
+        return self.page_rail.current_page()
 
+    # ---- wiring: signals between the parts, and keyboard shortcuts ----------------------
     def _connect(self) -> None:
         bar, bridge = self.model_bar, self.bridge
         bar.openRequested.connect(self.choose_model_file)
@@ -226,6 +197,7 @@ class MainWindow(
         for keys, action in shortcuts:
             QShortcut(keys, self).activated.connect(action)
 
+    # ---- start-up: the slow parts wait for the first paint ------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
         if not self._shown_once:
@@ -261,7 +233,7 @@ class MainWindow(
     def _set_hardware(self, hardware: Any) -> None:
         self.hardware = hardware
 
-    # ---- Qt events: a dropped model file opens (the loading itself is in ModelLoadingMixin)
+    # ---- drag and drop: a dropped .gguf opens (loading it is ModelLoadingMixin's job) ---
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
             event.acceptProposedAction()
