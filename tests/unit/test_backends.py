@@ -7,11 +7,22 @@ from pathlib import Path
 from app.core.engine import backends
 
 
-def test_a_plain_build_needs_nothing_loaded() -> None:
-    report = backends.load_backends()  # the dev build has its CPU backend linked in
+def _portable_build() -> bool:
+    """Whether the installed llama-cpp-python is the GGML_BACKEND_DL build (CI, installers)."""
+    return any(any(folder.glob("*ggml-cpu-*")) for folder in backends.search_dirs() if folder.is_dir())
+
+
+def test_the_installed_build_gets_a_cpu_backend() -> None:
+    report = backends.load_backends()
     assert report.error == ""
-    assert report.needed is False
-    assert "built in" in report.summary()
+    if _portable_build():
+        # CI and the installers: one CPU library per CPU generation, the best one loaded.
+        assert report.needed is True
+        assert report.cpu_variant != ""
+    else:
+        # A plain developer build has its CPU backend linked in.
+        assert report.needed is False
+        assert "built in" in report.summary()
 
 
 def test_variant_names_come_from_file_names() -> None:

@@ -22,6 +22,8 @@ pytest.importorskip("llama_cpp")
 
 LOADER = """
 import sys, llama_cpp
+from app.core.engine.backends import load_backends
+load_backends()  # the portable (GGML_BACKEND_DL) build has no CPU backend until one is loaded
 path, n_ctx, n_batch, n_ubatch, swa_full, embedding = sys.argv[1:]
 llama_cpp.Llama(
     model_path=path, n_ctx=int(n_ctx), n_batch=int(n_batch), n_ubatch=int(n_ubatch),
