@@ -3,8 +3,10 @@
 1. Throughput: `download_model` (HEAD + GET + SHA-256 + move into place) divided by `curl` of
    the same file from the same server in the same run. Target >= 0.9. Runs alternate, and
    each starts after `sync`, so neither pays for the other's dirty pages being written back.
-   Also printed: the ratio against `curl` followed by `openssl dgst -sha256` - the same work as ours
-   (fetch and verify), since curl alone does not check the bytes.
+   Also printed: the CPU each run costs (all processes together) and how many of the cores it
+   kept busy, which shows when a run is bound by the CPU rather than by the link; and the ratio
+   against `curl` followed by `openssl dgst -sha256`, the same work as ours (fetch and verify),
+   since curl alone does not check the bytes.
    Also printed: the same ratio with the server capped at 100 MB/s (a fast real connection),
    where the network rather than Python's HTTP parsing is the limit.
 2. Kill and resume: `enclave download` in a child process is killed (SIGKILL) mid-file, then
@@ -12,7 +14,7 @@
    Target < 1 MB. The server is throttled for this one, as a real network would be, so the
    figure measures what the app loses, not what sits in loopback socket buffers.
 
-    python tests/benchmarks/bench_download.py [--size-mb 512] [--rounds 3]
+    python tests/benchmarks/bench_download.py [--size-mb 512] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -53,7 +57,6 @@ def _ours(size: int, models: Path) -> float:
     from app.core.settings import Settings
 
     shutil.rmtree(models, ignore_errors=True)
-    os.sync()
     t0 = time.perf_counter()
     path = download_model(REPO, NAME, settings=Settings(models_dir=str(models)))
     elapsed = time.perf_counter() - t0
@@ -67,7 +70,6 @@ _HASHER = ["openssl", "dgst", "-sha256"] if shutil.which("openssl") else ["sha25
 
 def _curl(endpoint: str, out: Path, verify: bool = False) -> float:
     out.unlink(missing_ok=True)
-    os.sync()
     url = f"{endpoint}/{REPO}/resolve/main/{NAME}"
     t0 = time.perf_counter()
     subprocess.run(["curl", "-sSfL", "-o", str(out), url], check=True)
@@ -87,6 +89,30 @@ def _serve(blob: Path, conn: Connection, rate: float | None) -> None:
         conn.recv()  # until the parent says stop
 
 
+class _CpuMeter:
+    """CPU seconds used by everything in a run: this process (all threads), its children
+    (curl, openssl) and the hub's process. Shows whether a run is bound by the 2 cores."""
+
+    def __init__(self, server_pid: int) -> None:
+        import psutil
+
+        self._server = psutil.Process(server_pid)
+
+    def _now(self) -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        hub = self._server.cpu_times()
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + hub.user + hub.system
+
+    def run(self, fn: Callable[[], float], walls: list[float], cpus: list[float]) -> None:
+        """Run one timed download after `sync`, so that no run pays for the dirty pages of the
+        one before it being written back."""
+        os.sync()
+        before = self._now()
+        walls.append(fn())
+        cpus.append(self._now() - before)
+
+
 def throughput(work: Path, size: int, rounds: int, rate: float | None = None) -> None:
     blob = work / "blob.bin"
     _make_file(blob, size)
@@ -95,16 +121,20 @@ def throughput(work: Path, size: int, rounds: int, rate: float | None = None) ->
     server.start()
     url = parent.recv()
     os.environ["HF_ENDPOINT"] = url
+    meter = _CpuMeter(server.pid)
     ours: list[float] = []
     curls: list[float] = []
     verified: list[float] = []
+    cpu_ours: list[float] = []
+    cpu_curl: list[float] = []
+    cpu_verified: list[float] = []
     try:
         _curl(url, work / "curl.bin")  # warm the page cache
         _ours(size, work / "models")  # and our imports
         for _ in range(rounds):
-            curls.append(_curl(url, work / "curl.bin"))
-            ours.append(_ours(size, work / "models"))
-            verified.append(_curl(url, work / "curl.bin", verify=True))
+            meter.run(lambda: _curl(url, work / "curl.bin"), curls, cpu_curl)
+            meter.run(lambda: _ours(size, work / "models"), ours, cpu_ours)
+            meter.run(lambda: _curl(url, work / "curl.bin", verify=True), verified, cpu_verified)
     finally:
         parent.send("stop")
         server.join(10)
@@ -114,9 +144,15 @@ def throughput(work: Path, size: int, rounds: int, rate: float | None = None) ->
     verified_mbs = mb / statistics.median(verified)
     link = f"server capped at {rate / 1e6:.0f} MB/s" if rate else "loopback, uncapped"
     print(f"file: {mb:.0f} MB, {rounds} rounds, medians, {link}")
-    print(f"  curl:            {curl_mbs:8.1f} MB/s")
-    print(f"  curl + sha256:   {verified_mbs:8.1f} MB/s")
-    print(f"  enclave (+sha256 verify, move): {ours_mbs:8.1f} MB/s")
+    cores = os.cpu_count() or 1
+
+    def busy(cpu: list[float], wall: list[float]) -> str:
+        per_gb = statistics.median(cpu) / (size / 1e9)
+        return f"CPU {per_gb:5.2f} s/GB, {sum(cpu) / sum(wall):.2f} of {cores} cores busy"
+
+    print(f"  curl:            {curl_mbs:8.1f} MB/s   {busy(cpu_curl, curls)}")
+    print(f"  curl + sha256:   {verified_mbs:8.1f} MB/s   {busy(cpu_verified, verified)}")
+    print(f"  enclave (+sha256 verify, move): {ours_mbs:8.1f} MB/s   {busy(cpu_ours, ours)}")
     print(f"  throughput ratio enclave/curl: {ours_mbs / curl_mbs:.2f}  (target >= 0.90)")
     print(f"  ratio enclave/(curl + sha256), the same work: {ours_mbs / verified_mbs:.2f}")
     shutil.rmtree(work / "models", ignore_errors=True)
