@@ -60,7 +60,14 @@ def render_markdown(text: str, dark: bool = False) -> tuple[str, list[str]]:
             f'<pre style="font-family: monospace; margin:0;">{body}</pre></td></tr></table>'
         )
 
+    def code_inline(tokens: Any, index: int, _options: Any, _env: Any) -> str:
+        # Qt's rich text draws a bare <code> in the body font; say monospace explicitly, with
+        # the code blocks' background so `names` stand out in a sentence.
+        code = html.escape(tokens[index].content)
+        return f'<code style="font-family: monospace; background:{background};">{code}</code>'
+
     renderer = parser.renderer
+    renderer.rules["code_inline"] = code_inline
     renderer.rules["fence"] = fence
     renderer.rules["code_block"] = fence
     return renderer.render(tokens, parser.options, {}), code_blocks

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QTextCharFormat, QTextDocument
 
 from app.core.chat.store import STATUS_COMPLETE, ChatStore
 from app.core.engine import protocol as p
@@ -67,11 +67,27 @@ def test_edit_regenerate_and_browse_versions(qtbot, make_window, chat_model_path
     assert window.chat_view.widgets[1].versions == (2, 2)
 
 
+def _format_of(document: QTextDocument, text: str) -> QTextCharFormat:
+    """The character format of the text fragment that reads exactly `text`."""
+    block = document.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.text() == text:
+                return fragment.charFormat()
+            it += 1
+        block = block.next()
+    raise AssertionError(f"no fragment {text!r}")
+
+
 def test_markdown_answers_and_copy(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = ChatStore(tmp_path / "enclave.db")
     conversation = store.create_conversation("code")
     store.add_message(conversation.id, "user", "Show code")
-    store.add_message(conversation.id, "assistant", "Here:\n\n```python\nprint('hi')\n```\n\n**done**")
+    store.add_message(
+        conversation.id, "assistant", "Here:\n\n```python\nprint('hi')\n```\n\n**done** with `csv`"
+    )
     store.close()
     window = make_window()
     qtbot.waitUntil(lambda: len(window.chat_view.widgets) == 2, timeout=5_000)
@@ -79,6 +95,9 @@ def test_markdown_answers_and_copy(qtbot, make_window, tmp_path: Path) -> None: 
     html = answer.body.toHtml()
     assert "copy:0" in html and "font-weight" in html  # code block with its Copy link; bold text
     assert answer.code_blocks == ["print('hi')\n"]
+    inline = _format_of(answer.body.document(), "csv")  # inline code: monospace, shaded
+    assert "monospace" in (inline.fontFamilies() or [])
+    assert inline.background().style() != Qt.BrushStyle.NoBrush
     answer._on_link(QUrl("copy:0"))
     assert QGuiApplication.clipboard().text() == "print('hi')\n"
     answer.copy_button.click()
