@@ -60,7 +60,7 @@ def open_page(window: MainWindow) -> DocumentsPage:
 
 
 def status(page: DocumentsPage, name: str) -> tuple[str, str]:
-    row = page.files_tree.row(name)
+    row = page.details.files_tree.row(name)
     return (row.text(1), row.text(2)) if row is not None else ("", "")
 
 
@@ -87,13 +87,13 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Company", True))
     qtbot.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.current_name == "Company")
-    assert "Empty" in page.summary_label.text()
+    assert "Empty" in page.details.summary_label.text()
 
     progress: list[Any] = []
     page.indexing.progress.connect(lambda _name, p: progress.append(p))
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(docs))
     with qtbot.waitSignal(page.indexing.finished, timeout=INDEX_TIMEOUT_MS) as done:
-        qtbot.mouseClick(page.add_folder_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(page.details.add_folder_button, Qt.MouseButton.LeftButton)
     report = done.args[1]
     assert report.added == 4 and report.vectors_computed == report.chunks_added > 0
     files_progress = [p for p in progress if p.phase == "indexing" and p.files_total]
@@ -106,9 +106,9 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     assert "damaged" in status(page, "broken.pdf")[1]
     assert status(page, "faq/photo.png") == ("Skipped", "Unsupported format (.png)")
     assert status(page, "travel.docx")[0] == "Indexed"
-    qtbot.waitUntil(lambda: "4 documents indexed" in page.summary_label.text())
-    assert "could not be read" in page.summary_label.text()
-    assert not page.progress_panel.isVisible()
+    qtbot.waitUntil(lambda: "4 documents indexed" in page.details.summary_label.text())
+    assert "could not be read" in page.details.summary_label.text()
+    assert not page.details.progress_panel.isVisible()
 
     SCREENS.mkdir(parents=True, exist_ok=True)
     window.setStyleSheet((paths.resources_dir() / "style.qss").read_text(encoding="utf-8"))
@@ -162,15 +162,15 @@ def test_drop_cancel_resume_after_restart_and_reindex_on_change(
     def maybe_cancel(_name: str, p: Any) -> None:
         if p.phase == "indexing" and p.files_done >= 5 and not stop_at:
             stop_at.append(p.files_done)
-            qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+            qtbot.mouseClick(page.details.cancel_button, Qt.MouseButton.LeftButton)
 
     page.indexing.progress.connect(maybe_cancel)
     with qtbot.waitSignal(page.indexing.stopped, timeout=INDEX_TIMEOUT_MS):
         drop(page, [folder])  # no collection yet: one named after the folder
-        qtbot.waitUntil(lambda: page.progress_panel.isVisible(), timeout=INDEX_TIMEOUT_MS)
-        assert "Reading files" in page.progress_label.text()
-    qtbot.waitUntil(lambda: page.update_button.text() == "Resume indexing")
-    assert "stopped" in page.summary_label.text() and "Resume" in page.note_label.text()
+        qtbot.waitUntil(lambda: page.details.progress_panel.isVisible(), timeout=INDEX_TIMEOUT_MS)
+        assert "Reading files" in page.details.progress_label.text()
+    qtbot.waitUntil(lambda: page.details.update_button.text() == "Resume indexing")
+    assert "stopped" in page.details.summary_label.text() and "Resume" in page.note_label.text()
     with DocumentIndex() as idx:
         stopped = idx.collection("Notes")
         assert stopped.state == "indexing" and 0 < stopped.n_files < 240
@@ -259,16 +259,16 @@ def test_rename_delete_and_no_embedding_model(
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Canteen", True))
     qtbot.waitUntil(lambda: page.indexing.current is None)
-    page.rename_button.click()
+    page.details.rename_button.click()
     qtbot.waitUntil(lambda: page.current_name == "Canteen")
     assert page.collections_list.item(0).data(Qt.ItemDataRole.UserRole) == "Canteen"
 
     answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes])
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
-    page.delete_button.click()  # cancelled: still there
+    page.details.delete_button.click()  # cancelled: still there
     qtbot.wait(200)
     assert page.current_name == "Canteen"
-    page.delete_button.click()
+    page.details.delete_button.click()
     qtbot.waitUntil(lambda: page.current_name is None and page.collections_list.count() == 0)
     assert page.right.currentIndex() == 0
     assert folder.joinpath("a.md").exists()  # the user's files are never touched

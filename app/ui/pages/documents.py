@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -36,7 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
-from app.ui.pages.documents_files import FilesTree, sentence
+from app.ui.pages.documents_details import CollectionDetails
+from app.ui.pages.documents_files import sentence
 from app.ui.pages.documents_indexing import IndexingController, embedding_model_path
 from app.ui.tasks import ProgressFn, run_task
 
@@ -59,26 +59,6 @@ class _Details:
     collection: Collection
     files: dict[str, Any]  # path -> FileRecord
     missing: set[str]  # roots not found on disk
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"about {max(1, round(seconds))} s left"
-    if seconds < 3600:
-        return f"about {round(seconds / 60)} min left"
-    return f"about {seconds / 3600:.1f} h left"
-
-
-def progress_text(p: IndexProgress) -> str:
-    if p.phase == "embedding":
-        text = f"Preparing search: {p.files_done} of {p.files_total} passages"
-    else:
-        text = f"Reading files: {p.files_done} of {p.files_total}"
-        if p.chunks_done:
-            text += f" · {p.chunks_done} passages"
-    if p.eta_s is not None:
-        text += f" · {_duration(p.eta_s)}"
-    return text
 
 
 def _with_index(op: Callable[[DocumentIndex], Any]) -> Callable[[ProgressFn, CancelToken], Any]:
@@ -150,7 +130,8 @@ class DocumentsPage(QWidget):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self.right.addWidget(self.empty_label)
-        self.right.addWidget(self._build_details())
+        self.details = CollectionDetails()
+        self.right.addWidget(self.details)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -181,74 +162,17 @@ class DocumentsPage(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(bar)
 
-    def _build_details(self) -> QWidget:
-        details = QWidget()
-        layout = QVBoxLayout(details)
-        layout.setContentsMargins(8, 0, 0, 0)
-        top = QHBoxLayout()
-        self.name_label = QLabel()
-        self.name_label.setObjectName("collectionName")
-        self.rename_button = QPushButton("Rename…")
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.setObjectName("dangerButton")
-        top.addWidget(self.name_label, 1)
-        top.addWidget(self.rename_button)
-        top.addWidget(self.delete_button)
-        self.summary_label = QLabel()
-        self.summary_label.setObjectName("collectionSummary")
-        self.summary_label.setWordWrap(True)
-
-        actions = QHBoxLayout()
-        self.add_files_button = QPushButton("Add files…")
-        self.add_folder_button = QPushButton("Add folder…")
-        self.remove_button = QPushButton("Remove from collection")
-        self.remove_button.setEnabled(False)
-        self.update_button = QPushButton("Update now")
-        self.update_button.setToolTip("Read again the files that changed since the last time")
-        for button in (self.add_files_button, self.add_folder_button, self.remove_button):
-            actions.addWidget(button)
-        actions.addStretch(1)
-        actions.addWidget(self.update_button)
-
-        self.progress_panel = QFrame()
-        self.progress_panel.setObjectName("indexingPanel")
-        panel = QHBoxLayout(self.progress_panel)
-        panel.setContentsMargins(10, 6, 6, 6)
-        self.progress_label = QLabel()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setTextVisible(False)
-        self.progress_bar.setFixedWidth(180)
-        self.cancel_button = QPushButton("Cancel")
-        panel.addWidget(self.progress_label, 1)
-        panel.addWidget(self.progress_bar)
-        panel.addWidget(self.cancel_button)
-        self.progress_panel.hide()
-
-        self.files_tree = FilesTree()
-        hint = QLabel("Tip: drag files or folders from your file manager onto this page.")
-        hint.setObjectName("dropHint")
-
-        layout.addLayout(top)
-        layout.addWidget(self.summary_label)
-        layout.addLayout(actions)
-        layout.addWidget(self.progress_panel)
-        layout.addWidget(self.files_tree, 1)
-        layout.addWidget(hint)
-        return details
-
     def _connect(self) -> None:
         self.collections_list.currentItemChanged.connect(self._on_current_changed)
         self.new_button.clicked.connect(self.ask_new_collection)
-        self.rename_button.clicked.connect(self.ask_rename)
-        self.delete_button.clicked.connect(self.ask_delete)
-        self.add_files_button.clicked.connect(self.ask_add_files)
-        self.add_folder_button.clicked.connect(self.ask_add_folder)
-        self.remove_button.clicked.connect(self.remove_selected_roots)
-        self.update_button.clicked.connect(self.update_now)
-        self.cancel_button.clicked.connect(lambda: self.indexing.cancel(self.indexing.current))
-        self.files_tree.itemSelectionChanged.connect(
-            lambda: self.remove_button.setEnabled(bool(self.files_tree.selected_roots()))
-        )
+        d = self.details
+        d.rename_button.clicked.connect(self.ask_rename)
+        d.delete_button.clicked.connect(self.ask_delete)
+        d.add_files_button.clicked.connect(self.ask_add_files)
+        d.add_folder_button.clicked.connect(self.ask_add_folder)
+        d.remove_button.clicked.connect(self.remove_selected_roots)
+        d.update_button.clicked.connect(self.update_now)
+        d.cancel_button.clicked.connect(lambda: self.indexing.cancel(self.indexing.current))
         self.choose_model_button.clicked.connect(self.ask_embedding_model)
         self.default_model_button.clicked.connect(lambda: self.set_embedding_model(""))
         ix = self.indexing
@@ -310,10 +234,10 @@ class DocumentsPage(QWidget):
         if name is None:
             return
         if changed:
-            self.files_tree.clear()
+            self.details.files_tree.clear()
             self.note_label.hide()
             self._show_progress(None)
-        self.name_label.setText(name)
+        self.details.name_label.setText(name)
         self._show_summary()
         self._load_details(name)
         if opened and changed:
@@ -337,28 +261,14 @@ class DocumentsPage(QWidget):
                 return
             self.collections[name] = details.collection
             self._show_summary()
-            self.files_tree.show_files(details.collection.roots, details.files, details.missing)
+            self.details.files_tree.show_files(details.collection.roots, details.files, details.missing)
 
         run_task(_with_index(read), name="documents-files", on_result=show)
 
     def _show_summary(self) -> None:
         c = self.collections.get(self.current_name or "")
-        if c is None:
-            return
-        busy = self.indexing.is_busy(c.name)
-        if not c.roots:
-            text = "Empty: add files or folders to this collection."
-        else:
-            ok = c.n_files - c.n_errors
-            text = f"{ok} document{'s' if ok != 1 else ''} indexed · {c.n_chunks} passages"
-            if c.n_errors:
-                text += f" · {c.n_errors} could not be read"
-            if c.state == "indexing" and not busy:
-                text += " · Indexing was stopped before the end"
-        self.summary_label.setText(text)
-        stopped = c.state == "indexing" and not busy
-        self.update_button.setText("Resume indexing" if stopped else "Update now")
-        self.update_button.setEnabled(not busy and bool(c.roots))
+        if c is not None:
+            self.details.show_summary(c, self.indexing.is_busy(c.name))
 
     # ---- indexing signals ---------------------------------------------------------------
     def _refresh_list_texts(self) -> None:
@@ -382,14 +292,9 @@ class DocumentsPage(QWidget):
                 self.files_timer.start()
 
     def _show_progress(self, p: IndexProgress | None) -> None:
+        self.details.show_progress(p)
         if p is None:
-            self.progress_panel.hide()
-            self.files_timer.stop()
-            return
-        self.progress_label.setText(progress_text(p))
-        self.progress_bar.setRange(0, max(1, p.files_total))
-        self.progress_bar.setValue(p.files_done)
-        self.progress_panel.show()
+            self.files_timer.stop()  # nothing runs: the files no longer change under us
 
     def _ended(self, name: str) -> None:
         if name == self.current_name:
@@ -544,7 +449,7 @@ class DocumentsPage(QWidget):
         )
 
     def remove_selected_roots(self) -> None:
-        roots = self.files_tree.selected_roots()
+        roots = self.details.files_tree.selected_roots()
         name = self.current_name
         if not roots or name is None:
             return
