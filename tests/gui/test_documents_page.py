@@ -82,7 +82,7 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     window = make_window()
     page = open_page(window)
     assert "No collection yet" in page.empty_label.text()
-    assert "built-in model" in page.embedding_label.text()
+    assert "built-in model" in page.embedding_bar.label.text()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Company", True))
     qtbot.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
@@ -248,14 +248,14 @@ def test_rename_delete_and_no_embedding_model(
     page = open_page(window)
 
     page.set_embedding_model(str(tmp_path / "missing.gguf"))
-    assert "keyword search (BM25)" in page.embedding_label.text()
-    assert page.default_model_button.isVisibleTo(page)
+    assert "keyword search (BM25)" in page.embedding_bar.label.text()
+    assert page.embedding_bar.builtin_button.isVisibleTo(page)
     with qtbot.waitSignal(page.indexing.finished, timeout=INDEX_TIMEOUT_MS) as done:
         page.create_collection("Misc", [folder])
     assert done.args[1].vectors_computed == 0 and "keyword search" in (done.args[1].note or "")
     qtbot.waitUntil(lambda: "No embedding model" in page.note_label.text())
     page.set_embedding_model("")
-    assert "built-in model" in page.embedding_label.text()
+    assert "built-in model" in page.embedding_bar.label.text()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Canteen", True))
     qtbot.waitUntil(lambda: page.indexing.current is None)

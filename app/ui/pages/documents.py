@@ -21,7 +21,6 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QListWidget,
@@ -36,8 +35,9 @@ from PySide6.QtWidgets import (
 
 from app.core.cancel import CancelToken
 from app.ui.pages.documents_details import CollectionDetails
+from app.ui.pages.documents_embedding_bar import EmbeddingModelBar
 from app.ui.pages.documents_files import sentence
-from app.ui.pages.documents_indexing import IndexingController, embedding_model_path
+from app.ui.pages.documents_indexing import IndexingController
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -140,18 +140,7 @@ class DocumentsPage(QWidget):
         splitter.setSizes([220, 680])
 
         # Bottom: which embedding model searches by meaning.
-        bar = QFrame()
-        bar.setObjectName("embeddingBar")
-        bar_layout = QHBoxLayout(bar)
-        bar_layout.setContentsMargins(12, 8, 12, 8)
-        self.embedding_label = QLabel()
-        self.embedding_label.setObjectName("embeddingLabel")
-        self.embedding_label.setWordWrap(True)
-        self.choose_model_button = QPushButton("Choose model…")
-        self.default_model_button = QPushButton("Use built-in")
-        bar_layout.addWidget(self.embedding_label, 1)
-        bar_layout.addWidget(self.choose_model_button)
-        bar_layout.addWidget(self.default_model_button)
+        self.embedding_bar = EmbeddingModelBar()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 12)
@@ -160,7 +149,7 @@ class DocumentsPage(QWidget):
         layout.addWidget(intro)
         layout.addWidget(self.note_label)
         layout.addWidget(splitter, 1)
-        layout.addWidget(bar)
+        layout.addWidget(self.embedding_bar)
 
     def _connect(self) -> None:
         self.collections_list.currentItemChanged.connect(self._on_current_changed)
@@ -173,8 +162,7 @@ class DocumentsPage(QWidget):
         d.remove_button.clicked.connect(self.remove_selected_roots)
         d.update_button.clicked.connect(self.update_now)
         d.cancel_button.clicked.connect(lambda: self.indexing.cancel(self.indexing.current))
-        self.choose_model_button.clicked.connect(self.ask_embedding_model)
-        self.default_model_button.clicked.connect(lambda: self.set_embedding_model(""))
+        self.embedding_bar.modelChosen.connect(self.set_embedding_model)
         ix = self.indexing
         ix.started.connect(self._on_started)
         ix.progress.connect(self._on_progress)
@@ -488,32 +476,7 @@ class DocumentsPage(QWidget):
 
     # ---- embedding model ----------------------------------------------------------------
     def update_embedding_label(self) -> None:
-        setting = getattr(self.main_window.settings, "embedding_model", "") or ""
-        path = embedding_model_path(setting)
-        self.default_model_button.setVisible(bool(setting))
-        if path.is_file():
-            who = "the built-in model" if not setting else "your model"
-            text = (
-                f"Search finds passages by meaning and by keywords, with {who} {path.stem}."
-            )
-            self.embedding_label.setProperty("level", "ok")
-        else:
-            text = (
-                f"No embedding model available ({path.name} not found): search falls back to "
-                "keyword search (BM25), which finds exact words only."
-            )
-            self.embedding_label.setProperty("level", "warning")
-        self.embedding_label.setToolTip(str(path))
-        self.embedding_label.setText(text)
-        self.embedding_label.style().unpolish(self.embedding_label)
-        self.embedding_label.style().polish(self.embedding_label)
-
-    def ask_embedding_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose an embedding model", str(Path.home()), "GGUF models (*.gguf)"
-        )
-        if path:
-            self.set_embedding_model(path)
+        self.embedding_bar.show_setting(getattr(self.main_window.settings, "embedding_model", "") or "")
 
     def set_embedding_model(self, path: str) -> None:
         """Save the choice ("" = built-in) and update every collection for it."""

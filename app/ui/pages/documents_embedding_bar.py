@@ -1,0 +1,63 @@
+"""The bar at the bottom of the Documents page: which embedding model searches by meaning, and
+the buttons to choose another one or go back to the built-in one. It only shows and asks; the
+page saves the choice and re-indexes the collections for it. Split out of documents.py by job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from app.ui.pages.documents_indexing import embedding_model_path
+
+
+class EmbeddingModelBar(QFrame):
+    modelChosen = Signal(str)  # a .gguf path, or "" for the built-in model
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("embeddingBar")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        self.label = QLabel()
+        self.label.setObjectName("embeddingLabel")
+        self.label.setWordWrap(True)
+        self.choose_button = QPushButton("Choose model…")
+        self.builtin_button = QPushButton("Use built-in")
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.choose_button)
+        layout.addWidget(self.builtin_button)
+        self.choose_button.clicked.connect(self.ask_model)
+        self.builtin_button.clicked.connect(lambda: self.modelChosen.emit(""))
+
+    def show_setting(self, setting: str) -> None:
+        """Say what search can do with the model `setting` names ("" = built-in), and whether
+        the file is there: without it, search falls back to keywords only."""
+        path = embedding_model_path(setting)
+        self.builtin_button.setVisible(bool(setting))
+        if path.is_file():
+            who = "the built-in model" if not setting else "your model"
+            text = (
+                f"Search finds passages by meaning and by keywords, with {who} {path.stem}."
+            )
+            self.label.setProperty("level", "ok")
+        else:
+            text = (
+                f"No embedding model available ({path.name} not found): search falls back to "
+                "keyword search (BM25), which finds exact words only."
+            )
+            self.label.setProperty("level", "warning")
+        self.label.setToolTip(str(path))
+        self.label.setText(text)
+        # The style sheet colours the label by its "level" property; re-polish to apply it.
+        self.label.style().unpolish(self.label)
+        self.label.style().polish(self.label)
+
+    def ask_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose an embedding model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if path:
+            self.modelChosen.emit(path)
