@@ -85,7 +85,7 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     assert "built-in model" in page.embedding_bar.label.text()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Company", True))
-    qtbot.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.collections_pane.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.current_name == "Company")
     assert "Empty" in page.details.summary_label.text()
 
@@ -261,7 +261,7 @@ def test_rename_delete_and_no_embedding_model(
     qtbot.waitUntil(lambda: page.indexing.current is None)
     page.details.rename_button.click()
     qtbot.waitUntil(lambda: page.current_name == "Canteen")
-    assert page.collections_list.item(0).data(Qt.ItemDataRole.UserRole) == "Canteen"
+    assert page.collections_pane.list.item(0).data(Qt.ItemDataRole.UserRole) == "Canteen"
 
     answers = iter([QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes])
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: next(answers))
@@ -269,6 +269,6 @@ def test_rename_delete_and_no_embedding_model(
     qtbot.wait(200)
     assert page.current_name == "Canteen"
     page.details.delete_button.click()
-    qtbot.waitUntil(lambda: page.current_name is None and page.collections_list.count() == 0)
+    qtbot.waitUntil(lambda: page.current_name is None and page.collections_pane.list.count() == 0)
     assert page.right.currentIndex() == 0
     assert folder.joinpath("a.md").exists()  # the user's files are never touched

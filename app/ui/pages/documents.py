@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QFrame,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -30,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.pages.documents_actions import CollectionActionsMixin, with_index
+from app.ui.pages.documents_collections_pane import CollectionsPane
 from app.ui.pages.documents_details import CollectionDetails
 from app.ui.pages.documents_embedding_bar import EmbeddingModelBar
 from app.ui.pages.documents_files import sentence
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.ui.documents")
 
-NAME_ROLE = Qt.ItemDataRole.UserRole
 FILES_REFRESH_MS = 1500  # while indexing, the open collection's files are re-read this often
 INTRO = (
     "Put your files in a collection, then pick it in a conversation: the answers quote your "
@@ -88,19 +84,7 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         intro.setWordWrap(True)
 
         # Left: the collections.
-        left = QFrame()
-        left.setObjectName("collectionsPane")
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 8, 0)
-        heading = QLabel("Collections")
-        heading.setObjectName("sectionTitle")
-        self.collections_list = QListWidget()
-        self.collections_list.setObjectName("collectionsList")
-        self.new_button = QPushButton("New collection…")
-        self.new_button.setObjectName("newCollectionButton")
-        left_layout.addWidget(heading)
-        left_layout.addWidget(self.collections_list, 1)
-        left_layout.addWidget(self.new_button)
+        self.collections_pane = CollectionsPane()
 
         self.note_label = QLabel()
         self.note_label.setObjectName("documentsNote")
@@ -120,7 +104,7 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         self.right.addWidget(self.details)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        splitter.addWidget(self.collections_pane)
         splitter.addWidget(self.right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 680])
@@ -138,8 +122,8 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         layout.addWidget(self.embedding_bar)
 
     def _connect(self) -> None:
-        self.collections_list.currentItemChanged.connect(self._on_current_changed)
-        self.new_button.clicked.connect(self.ask_new_collection)
+        self.collections_pane.currentChanged.connect(lambda name: self._select(name, opened=True))
+        self.collections_pane.new_button.clicked.connect(self.ask_new_collection)
         d = self.details
         d.rename_button.clicked.connect(self.ask_rename)
         d.delete_button.clicked.connect(self.ask_delete)
@@ -177,29 +161,13 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         wanted = select or self.current_name
         if wanted not in self.collections:
             wanted = found[0].name if found else None
-        blocker = self.collections_list.blockSignals(True)
-        self.collections_list.clear()
-        for c in found:
-            item = QListWidgetItem(self._list_text(c))
-            item.setData(NAME_ROLE, c.name)
-            self.collections_list.addItem(item)
-            if c.name == wanted:
-                self.collections_list.setCurrentItem(item)
-        self.collections_list.blockSignals(blocker)
+        self.collections_pane.show_collections(found, wanted, self.indexing.is_busy)
         self.collectionsChanged.emit(list(self.collections))
         if wanted != self.current_name:
             self._select(wanted, opened=True)
         else:
             self._show_summary()
             self._load_details(wanted)
-
-    def _list_text(self, c: Collection) -> str:
-        if self.indexing.is_busy(c.name):
-            return f"{c.name}  ·  updating…"
-        return c.name
-
-    def _on_current_changed(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
-        self._select(item.data(NAME_ROLE) if item is not None else None, opened=True)
 
     def _select(self, name: str | None, opened: bool = False) -> None:
         changed = name != self.current_name
@@ -245,15 +213,8 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
             self.details.show_summary(c, self.indexing.is_busy(c.name))
 
     # ---- indexing signals ---------------------------------------------------------------
-    def _refresh_list_texts(self) -> None:
-        for row in range(self.collections_list.count()):
-            item = self.collections_list.item(row)
-            c = self.collections.get(item.data(NAME_ROLE))
-            if c is not None:
-                item.setText(self._list_text(c))
-
     def _on_started(self, name: str) -> None:
-        self._refresh_list_texts()
+        self.collections_pane.refresh_texts(self.collections, self.indexing.is_busy)
         if name == self.current_name:
             self._show_summary()
 
