@@ -5,6 +5,11 @@ drop); see each file's status; indexing runs in the background with progress and
 Every database read or write runs on the IO pool (ui/tasks.py); the GUI thread only draws.
 Heavy libraries (numpy, pypdfium2, docx) are imported inside the worker functions, so building
 this page costs the window's start-up nothing.
+
+This module lays the page out, reads the collections and opens one. The parts, one job each:
+documents_collections_pane (the list), documents_details (one collection, progress, files),
+documents_embedding_bar, documents_actions (what the buttons do), documents_indexing (the
+runs) and documents_indexing_feedback (what the page shows while they run).
 """
 
 from __future__ import annotations
@@ -17,13 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QLabel,
-    QSplitter,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.ui.pages.documents_actions import CollectionActionsMixin, with_index
 from app.ui.pages.documents_collections_pane import CollectionsPane
@@ -31,11 +30,11 @@ from app.ui.pages.documents_details import CollectionDetails
 from app.ui.pages.documents_embedding_bar import EmbeddingModelBar
 from app.ui.pages.documents_files import sentence
 from app.ui.pages.documents_indexing import IndexingController
+from app.ui.pages.documents_indexing_feedback import IndexingFeedbackMixin
 from app.ui.tasks import run_task
 
 if TYPE_CHECKING:
     from app.core.documents.index import Collection, DocumentIndex
-    from app.core.documents.indexer import IndexProgress, IndexReport
 
 log = logging.getLogger("enclave.ui.documents")
 
@@ -47,13 +46,15 @@ INTRO = (
 
 
 @dataclass(frozen=True, slots=True)
-class _Details:
+class _FilesSnapshot:
+    """One collection and its files as read on a worker, for the files tree."""
+
     collection: Collection
     files: dict[str, Any]  # path -> FileRecord
     missing: set[str]  # roots not found on disk
 
 
-class DocumentsPage(CollectionActionsMixin, QWidget):
+class DocumentsPage(CollectionActionsMixin, IndexingFeedbackMixin, QWidget):
     collectionsChanged = Signal(list)  # names, after every reload (for the collection picker)
 
     def __init__(self, window: Any, parent: QWidget | None = None) -> None:
@@ -191,19 +192,19 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         self._files_seq += 1
         seq = self._files_seq
 
-        def read(idx: DocumentIndex) -> _Details | None:
+        def read(idx: DocumentIndex) -> _FilesSnapshot | None:
             c = idx.find_collection(name)
             if c is None:
                 return None
             missing = {r for r in c.roots if not os.path.exists(r)}
-            return _Details(c, idx.files(c.id), missing)
+            return _FilesSnapshot(c, idx.files(c.id), missing)
 
-        def show(details: _Details | None) -> None:
-            if seq != self._files_seq or details is None or name != self.current_name:
+        def show(snapshot: _FilesSnapshot | None) -> None:
+            if seq != self._files_seq or snapshot is None or name != self.current_name:
                 return
-            self.collections[name] = details.collection
+            self.collections[name] = snapshot.collection
             self._show_summary()
-            self.details.files_tree.show_files(details.collection.roots, details.files, details.missing)
+            self.details.files_tree.show_files(snapshot.collection.roots, snapshot.files, snapshot.missing)
 
         run_task(with_index(read), name="documents-files", on_result=show)
 
@@ -212,52 +213,7 @@ class DocumentsPage(CollectionActionsMixin, QWidget):
         if c is not None:
             self.details.show_summary(c, self.indexing.is_busy(c.name))
 
-    # ---- indexing signals ---------------------------------------------------------------
-    def _on_started(self, name: str) -> None:
-        self.collections_pane.refresh_texts(self.collections, self.indexing.is_busy)
-        if name == self.current_name:
-            self._show_summary()
-
-    def _on_progress(self, name: str, p: IndexProgress) -> None:
-        if name != self.current_name:
-            return
-        if p.phase in ("indexing", "embedding") and p.files_total > 0:
-            self._show_progress(p)
-            if not self.files_timer.isActive():
-                self.files_timer.start()
-
-    def _show_progress(self, p: IndexProgress | None) -> None:
-        self.details.show_progress(p)
-        if p is None:
-            self.files_timer.stop()  # nothing runs: the files no longer change under us
-
-    def _ended(self, name: str) -> None:
-        if name == self.current_name:
-            self._show_progress(None)
-        self.reload()
-
-    def _on_finished(self, name: str, report: IndexReport) -> None:
-        self._ended(name)
-        if name == self.current_name:
-            if report.note:
-                self.show_note(report.note, "info")
-            elif report.added or report.changed or report.removed:
-                self.note_label.hide()
-
-    def _on_stopped(self, name: str) -> None:
-        self._ended(name)
-        if name == self.current_name:
-            self.show_note(
-                "Indexing stopped. What was read so far is kept and already searchable; "
-                "click “Resume indexing” to go on.",
-                "info",
-            )
-
-    def _on_failed(self, name: str, message: str) -> None:
-        self._ended(name)
-        if name == self.current_name:
-            self.show_note(f"Indexing failed: {sentence(message)}", "error")
-
+    # ---- notes above the collections ----------------------------------------------------
     def show_note(self, text: str, level: str = "info") -> None:
         self.note_label.setText(text)
         self.note_label.setProperty("level", level)
