@@ -9,7 +9,8 @@
 2. `enclave gui --exit-after-show` with QT_QPA_PLATFORM=offscreen, --runs times: the window opens
    and closes cleanly (exit 0 and no Python traceback, e.g. from a slot run after close);
    prints each "window shown after X s" and their median.
-3. Prints the bundle's size on disk.
+3. Prints the bundle's size on disk (the file's, for an AppImage).
+An AppImage runs with APPIMAGE_EXTRACT_AND_RUN=1 unless that is set: no FUSE needed.
 Exits 1 on the first failure. Standard library only: it runs with any Python 3.9+.
 """
 
@@ -31,6 +32,8 @@ TRACEBACK = "Traceback (most recent call last)"
 
 
 def _bundle_size(folder: Path) -> int:
+    if folder.is_file():  # an AppImage
+        return folder.stat().st_size
     total = 0
     for root, _dirs, files in os.walk(folder):
         for name in files:
@@ -66,6 +69,7 @@ def _clean_env(home: Path | None) -> dict[str, str]:
         env.pop(name, None)
     if home is not None:
         env["HOME"] = str(home)
+    env.setdefault("APPIMAGE_EXTRACT_AND_RUN", "1")  # read by an AppImage's runtime only
     return env
 
 
@@ -142,7 +146,7 @@ def main() -> int:
     shown = gui_starts(exe, args.runs, args.timeout)
     if shown is None:
         return 1
-    bundle = args.bundle or exe.parent
+    bundle = args.bundle or (exe if exe.suffix == ".AppImage" else exe.parent)
     size = _bundle_size(bundle)
     print(f"gui: median window shown after {statistics.median(shown):.3f} s over {len(shown)} runs")
     print(f"bundle: {bundle} is {size / 1e6:.0f} MB ({size / 2**20:.0f} MiB)")

