@@ -48,6 +48,10 @@ class LocalEmbedder:
     ) -> None:
         from llama_cpp import Llama  # heavy import, only when an embedder is really built
 
+        from app.core.engine.backends import load_backends
+
+        load_backends()  # the installers' portable build has no CPU backend until one is loaded
+
         self.path = Path(model_path)
         if not self.path.is_file():
             raise FileNotFoundError(f"embedding model not found: {self.path}")
