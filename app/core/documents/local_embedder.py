@@ -50,6 +50,8 @@ class LocalEmbedder:
 
         from app.core.engine.backends import load_backends
 
+        # As quiet as Llama(verbose=False) below makes it, already while the backend loads.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         load_backends()  # the installers' portable build has no CPU backend until one is loaded
 
         self.path = Path(model_path)
