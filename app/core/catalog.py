@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.core import paths
+from app.core.errors import PlainError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +38,7 @@ CATALOG_FILE = "catalog.json"
 CPU_COMFORT_BYTES = 5_000_000_000
 
 
-class CatalogError(Exception):
+class CatalogError(PlainError):
     pass
 
 

@@ -26,6 +26,8 @@ import numpy as np
 from gguf import GGUFReader, GGUFValueType, LlamaFileType
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
+from app.core.errors import PlainError
+
 log = logging.getLogger(__name__)
 
 GGUF_MAGIC_BYTES = b"GGUF"
@@ -77,7 +79,7 @@ _SWA_PATTERNS: dict[str, tuple[int, bool]] = {
 _POOLING_NAMES = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 
 
-class GGUFError(Exception):
+class GGUFError(PlainError):
     """A model file we cannot use; the message is meant for the user as is."""
 
 

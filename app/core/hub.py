@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.core.errors import PlainError
 from app.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ _QUANT_BITS: dict[str, float] = {
 
 
 # -- errors ---------------------------------------------------------------------------------
-class HubError(Exception):
+class HubError(PlainError):
     """A hub problem, worded for the person in front of the screen."""
 
 

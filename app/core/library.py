@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.core import paths
+from app.core.errors import PlainError
 from app.core.settings import Settings, atomic_write_text, load_settings
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ SOURCE_LABELS = {
 }
 
 
-class LibraryError(Exception):
+class LibraryError(PlainError):
     """A library action that cannot be done, in plain words."""
 
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from app.core.errors import PlainError
+
 log = logging.getLogger(__name__)
 
 SERVICE = "Enclave"
 USERNAME = "huggingface-token"
 
 
-class SecretsError(Exception):
+class SecretsError(PlainError):
     """The OS keyring could not store or remove the token."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
 from app.core.cancel import Cancelled, CancelToken
+from app.core.errors import PlainError
 
 log = logging.getLogger("enclave.ui.tasks")
 
@@ -94,6 +95,9 @@ class _Runnable(QRunnable):
             outcome: tuple[str, Any] = ("ok", self.fn(_safe(handle._from_worker_progress.emit), handle.token))
         except Cancelled:
             outcome = ("cancelled", None)
+        except PlainError as exc:  # expected and explained (no internet, bad file): one line
+            log.warning("task %s: %s", handle.name, exc)
+            outcome = ("failed", exc)
         except Exception as exc:  # report every failure to the widget; log the traceback
             log.error("task %s failed: %s\n%s", handle.name, exc, traceback.format_exc())
             outcome = ("failed", exc)

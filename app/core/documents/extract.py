@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.errors import PlainError
+
 log = logging.getLogger("enclave.documents.extract")
 
 # Suffix -> format name. The indexer lists anything else as skipped.
@@ -51,7 +53,7 @@ class Passage:
     heading: str | None = None
 
 
-class ExtractionError(Exception):
+class ExtractionError(PlainError):
     """A file that is supported but cannot be read. `kind` is one of:
     "password", "corrupt", "empty", "unreadable"."""
 

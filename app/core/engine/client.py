@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from app.core import paths
 from app.core.cancel import Cancelled, CancelToken
 from app.core.engine import protocol as p
+from app.core.errors import PlainError
 
 log = logging.getLogger("enclave.engine.client")
 
@@ -36,7 +37,7 @@ LOG_LINES_ON_CRASH = 12
 T = TypeVar("T")
 
 
-class EngineError(Exception):
+class EngineError(PlainError):
     """The engine answered with an error; `kind` is one of protocol.ERROR_*."""
 
     def __init__(self, kind: str, message: str) -> None:
