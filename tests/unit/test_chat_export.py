@@ -61,9 +61,10 @@ def test_markdown_has_title_model_prompt_turns_and_stats(store: ChatStore) -> No
 def test_json_round_trip(store: ChatStore) -> None:
     conversation_id = make_conversation(store)
     data = export_json(store, conversation_id)
-    assert data["format"] == FORMAT_NAME and data["version"] == 1
+    assert data["format"] == FORMAT_NAME and data["version"] == 2
     assert [m["content"] for m in data["messages"]] == [
         "What is the capital of France?",
+        "Lyon.",  # the older version of the first answer travels too
         "Paris.",
         "And Spain?",
         "Mad",
@@ -79,6 +80,38 @@ def test_json_round_trip(store: ChatStore) -> None:
     assert [m.parent_id for m in thread] == [None] + [m.id for m in thread[:-1]]
     # The new conversation can go on like any other.
     assert store.add_message(imported.id, "user", "more").parent_id == thread[-1].id
+
+
+def test_json_keeps_every_version_of_every_turn(store: ChatStore) -> None:
+    conversation_id = make_conversation(store)
+    thread = store.messages(conversation_id)
+    # Regenerate the last answer, and edit the second question (with its own answer).
+    store.add_message(conversation_id, "assistant", "Madrid.", parent_id=thread[2].id)
+    edited = store.add_message(conversation_id, "user", "And Italy?", parent_id=thread[1].id)
+    store.add_message(conversation_id, "assistant", "Rome.", parent_id=edited.id)
+    store.switch_to(thread[3].id)  # the first answer to "And Spain?" is on screen
+    shown = [m.content for m in store.messages(conversation_id)]
+
+    data = json.loads(json.dumps(export_json(store, conversation_id)))
+    assert len(data["messages"]) == 8
+    imported = import_json(store, data)
+    assert [m.content for m in store.messages(imported.id)] == shown  # same thread on screen
+    tree = {(m.content, store.get_message(m.parent_id).content if m.parent_id else None)
+            for m in store.all_messages(imported.id)}
+    original = {(m.content, store.get_message(m.parent_id).content if m.parent_id else None)
+                for m in store.all_messages(conversation_id)}
+    assert tree == original  # the same tree: each version under the same turn
+    spain = next(m for m in store.messages(imported.id) if m.content == "And Spain?")
+    assert [m.content for m in store.siblings(spain.id)] == ["And Spain?", "And Italy?"]
+
+
+def test_version_1_files_are_still_read_as_one_thread(store: ChatStore) -> None:
+    data = good()
+    data["messages"].append({"role": "assistant", "content": "hello"})
+    imported = import_json(store, data)
+    thread = store.messages(imported.id)
+    assert [m.content for m in thread] == ["hi", "hello"]
+    assert thread[1].parent_id == thread[0].id
 
 
 def test_import_file_and_streaming_becomes_interrupted(store: ChatStore, tmp_path: Path) -> None:
@@ -120,7 +153,17 @@ def broken(change: str) -> Any:
     elif change == "other format":
         data["format"] = "chatgpt-export"
     elif change == "newer version":
+        data["version"] = 3
+    elif change == "v2 without ids":
         data["version"] = 2
+    elif change == "v2 parent after child":
+        data["version"] = 2
+        data["messages"][0].update(id=1, parent=2)
+        data["messages"].append({"id": 2, "parent": None, "role": "assistant", "content": "x"})
+    elif change == "v2 current unknown":
+        data["version"] = 2
+        data["messages"][0].update(id=1, parent=None)
+        data["current"] = 9
     elif change == "version text":
         data["version"] = "1"
     elif change == "no messages":
@@ -153,6 +196,9 @@ def broken(change: str) -> Any:
         "no format",
         "other format",
         "newer version",
+        "v2 without ids",
+        "v2 parent after child",
+        "v2 current unknown",
         "version text",
         "no messages",
         "messages not a list",

@@ -1,25 +1,30 @@
 """A conversation as Markdown (to read or share) or as JSON (to move between computers).
 
-The JSON format ("enclave-conversation", version 1) holds the active thread only:
+Markdown holds the thread on screen. The JSON format ("enclave-conversation", version 2) holds
+the whole conversation, every version of every turn (edited questions, regenerated answers):
 
     {
       "format": "enclave-conversation",
-      "version": 1,
+      "version": 2,
       "exported_at": 1718000000.0,            # seconds since the epoch (informative)
       "title": "What is the capital of France?",
       "model_path": "/models/owner/repo/model.gguf",
       "system_prompt": "",
       "settings": {},                          # per-conversation settings, free-form object
       "created_at": 1717990000.0,             # optional
-      "messages": [
-        {"role": "user" | "assistant" | "system", "content": "...",
+      "current": 4,                            # id of the last message of the thread on screen
+      "messages": [                            # parents before children
+        {"id": 1, "parent": null,              # ids are the file's own, 1, 2, 3...
+         "role": "user" | "assistant" | "system", "content": "...",
          "status": "complete" | "cancelled" | "interrupted" | "error",
          "created_at": 1717990001.0, "stats": {...}}
       ]
     }
 
-`import_json` accepts exactly this (unknown extra keys are ignored, so later minor additions
-stay readable) and refuses anything else with a ValueError a person can read.
+Version 1 (Enclave before this format) had no "id", "parent" or "current": its messages are
+one thread in order, and it is still read. `import_json` accepts exactly these (unknown extra
+keys are ignored, so later minor additions stay readable) and refuses anything else with a
+ValueError a person can read.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from app.core.chat.store import (
 )
 
 FORMAT_NAME = "enclave-conversation"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ROLES = ("system", "user", "assistant")
 STATUSES = (STATUS_COMPLETE, STATUS_STREAMING, STATUS_INTERRUPTED, STATUS_CANCELLED, STATUS_ERROR)
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -108,8 +113,10 @@ def export_markdown(store: ChatStore, conversation_id: int) -> str:
 
 
 def export_json(store: ChatStore, conversation_id: int) -> dict[str, Any]:
-    """The active thread in the versioned "enclave-conversation" format (see the module doc)."""
+    """The whole conversation in the versioned "enclave-conversation" format (module doc)."""
     conversation = _require(store, conversation_id)
+    messages = store.all_messages(conversation_id)
+    file_id = {m.id: number for number, m in enumerate(messages, start=1)}
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -119,15 +126,18 @@ def export_json(store: ChatStore, conversation_id: int) -> dict[str, Any]:
         "system_prompt": conversation.system_prompt,
         "settings": dict(conversation.settings),
         "created_at": conversation.created_at,
+        "current": file_id.get(conversation.current_leaf_id or 0),
         "messages": [
             {
+                "id": file_id[m.id],
+                "parent": file_id.get(m.parent_id or 0),
                 "role": m.role,
                 "content": m.content,
                 "status": m.status,
                 "created_at": m.created_at,
                 "stats": dict(m.stats),
             }
-            for m in store.messages(conversation_id)
+            for m in messages
         ],
     }
 
@@ -201,13 +211,40 @@ def import_json(store: ChatStore, data: Any) -> Conversation:
     if len(raw_messages) > MAX_MESSAGES:
         raise ValueError(f"The file has too many messages ({len(raw_messages)}).")
     messages = [_parse_message(i, raw) for i, raw in enumerate(raw_messages)]
+    parents, current = _tree(data, raw_messages) if version >= 2 else (None, None)
     return store.import_conversation(
         title or "Imported chat",
         messages,
         model_path=model_path,
         system_prompt=system_prompt,
         settings=dict(settings),
+        parents=parents,
+        current=current,
     )
+
+
+def _tree(data: dict[str, Any], raw_messages: list[Any]) -> tuple[list[int | None], int | None]:
+    """(index of each message's parent, index of the current message) from version 2's ids."""
+    index_of: dict[int, int] = {}
+    parents: list[int | None] = []
+    for index, raw in enumerate(raw_messages):
+        where = f"Message {index + 1}"
+        number, parent = raw.get("id"), raw.get("parent")
+        if not isinstance(number, int) or isinstance(number, bool) or number in index_of:
+            raise ValueError(f"{where} has no “id” of its own.")
+        if parent is None:
+            parents.append(None)
+        elif isinstance(parent, int) and not isinstance(parent, bool) and parent in index_of:
+            parents.append(index_of[parent])
+        else:
+            raise ValueError(f"{where}: its “parent” is not a message before it.")
+        index_of[number] = index
+    current = data.get("current")
+    if current is None:
+        return parents, None
+    if isinstance(current, bool) or current not in index_of:
+        raise ValueError("The file: “current” is not one of its messages.")
+    return parents, index_of[current]
 
 
 def import_json_file(store: ChatStore, path: Path) -> Conversation:

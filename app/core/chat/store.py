@@ -330,8 +330,24 @@ class ChatStore:
         model_path: str = "",
         system_prompt: str = "",
         settings: dict[str, Any] | None = None,
+        *,
+        parents: Sequence[int | None] | None = None,
+        current: int | None = None,
     ) -> Conversation:
-        """A new conversation with a linear thread, written in one transaction (all or nothing)."""
+        """A new conversation, written in one transaction (all or nothing).
+
+        Without `parents` the messages form one thread in their order. With it, parents[i] is
+        the index in `messages` of message i's parent (an earlier one) or None for a first
+        message: the whole tree of versions. `current` is the index of the message whose thread
+        is shown (default: the last one).
+        """
+        if parents is not None:
+            if len(parents) != len(messages):
+                raise ValueError("one parent per message")
+            if any(p is not None and not 0 <= p < i for i, p in enumerate(parents)):
+                raise ValueError("a message's parent must come before it")
+        if current is not None and not 0 <= current < len(messages):
+            raise ValueError("the current message is not in the list")
         now = time.time()
         with self._transaction() as db:
             cursor = db.execute(
@@ -340,8 +356,13 @@ class ChatStore:
                 (title, now, now, model_path, system_prompt, json.dumps(settings or {})),
             )
             conversation_id = int(cursor.lastrowid or 0)
-            parent: int | None = None
-            for message in messages:
+            ids: list[int] = []
+            for index, message in enumerate(messages):
+                if parents is None:
+                    parent = ids[-1] if ids else None
+                else:
+                    wanted = parents[index]
+                    parent = None if wanted is None else ids[wanted]
                 status = (
                     STATUS_INTERRUPTED if message.status == STATUS_STREAMING else message.status
                 )
@@ -358,10 +379,11 @@ class ChatStore:
                         json.dumps(message.stats),
                     ),
                 )
-                parent = int(cursor.lastrowid or 0)
+                ids.append(int(cursor.lastrowid or 0))
+            leaf = None if not ids else ids[len(ids) - 1 if current is None else current]
             db.execute(
                 "UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
-                (parent, conversation_id),
+                (leaf, conversation_id),
             )
         conversation = self.get_conversation(conversation_id)
         assert conversation is not None
@@ -456,6 +478,15 @@ class ChatStore:
                 ORDER BY thread.depth DESC
                 """,
                 {"cid": conversation_id},
+            ).fetchall()
+        return [_message(r) for r in rows]
+
+    def all_messages(self, conversation_id: int) -> list[Message]:
+        """Every version of every turn (the whole tree), oldest first: a parent always comes
+        before its children."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
             ).fetchall()
         return [_message(r) for r in rows]
 
