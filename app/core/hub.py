@@ -538,6 +538,21 @@ def model_files(
     )
 
 
+def _card_reachable(repo_id: str, token: str | None) -> bool:
+    """One HEAD without retries before `hf_hub_download`: with no network at all, that call
+    retries five times (~23 s) before it says so; this knows at once. Anything but "no
+    connection" is left to `hf_hub_download`, which words it (and retries what is worth it)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    try:
+        get_hf_file_metadata(
+            hf_hub_url(repo_id, "README.md", endpoint=endpoint()), token=token, endpoint=endpoint()
+        )
+    except Exception as exc:
+        return not _no_connection(exc)
+    return True
+
+
 def model_card(repo_id: str, *, settings: Settings | None = None, token: str | None = None) -> str:
     """The model card (README.md) text; empty when the repo has none."""
     from huggingface_hub import errors as hf_errors
@@ -547,13 +562,19 @@ def model_card(repo_id: str, *, settings: Settings | None = None, token: str | N
 
     check_repo_id(repo_id)
     ensure_online(settings)
+    cache_dir = str(paths.cache_dir() / "hub")
+    token = resolve_token(token)
+    if not _card_reachable(repo_id, token):
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo_id, "README.md", cache_dir=cache_dir)
+        if not isinstance(cached, str):
+            raise UnreachableError()
+        with open(cached, encoding="utf-8", errors="replace") as handle:
+            return handle.read()  # the card as it was last seen
     try:
         path = hf_hub_download(
-            repo_id,
-            "README.md",
-            cache_dir=str(paths.cache_dir() / "hub"),
-            endpoint=endpoint(),
-            token=resolve_token(token),
+            repo_id, "README.md", cache_dir=cache_dir, endpoint=endpoint(), token=token
         )
     except hf_errors.RemoteEntryNotFoundError:
         return ""

@@ -85,6 +85,23 @@ def test_model_page_listing_fails_fast_without_network(dead_endpoint: str) -> No
     assert elapsed < BOUND_S and isinstance(error, hub.UnreachableError)
 
 
+def test_model_card_fails_fast_without_network(dead_endpoint: str) -> None:
+    error, elapsed = _timed_failure(lambda: hub.model_card("acme/tiny-GGUF", settings=Settings()))
+    assert elapsed < BOUND_S, f"{dead_endpoint}: {elapsed:.1f} s"
+    assert isinstance(error, hub.UnreachableError)
+
+
+def test_a_card_seen_before_is_shown_without_network(
+    fake_hub: FakeHub, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_hub.add_repo("acme/card-GGUF", card="# Card\nGood model.")
+    assert "Good model." in hub.model_card("acme/card-GGUF")  # online: fetched and cached
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port}")
+    start = time.monotonic()
+    assert "Good model." in hub.model_card("acme/card-GGUF")  # offline: the cached copy
+    assert time.monotonic() - start < BOUND_S
+
+
 def test_search_still_retries_a_server_error(fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 503 is worth another try: huggingface_hub's backoff still runs (its sleep recorded)."""
     from huggingface_hub.utils import _http
