@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -266,33 +266,38 @@ def resolve_token(token: str | None = None) -> str | None:
 def make_api(token: str | None = None) -> HfApi:
     from huggingface_hub import HfApi
 
-    _fail_fast_listings()
+    _fail_fast_without_connection()
     return HfApi(endpoint=endpoint(), token=resolve_token(token), library_name="enclave")
 
 
-def _fail_fast_listings() -> None:
-    """Search without huggingface_hub's retries for a connection that never opened.
+def _fail_fast_without_connection() -> None:
+    """huggingface_hub's retries, less the ones for a connection that never opened.
 
-    `HfApi.list_models` pages through `http_backoff`, which retries network errors five times
-    with 1+2+4+8+8 s of sleep: with no network at all the user waited ~23 s for the message.
-    A refused connection or a name that does not resolve will not fix itself in those seconds,
-    so the search now fails at once; what is worth retrying still is (a transfer that timed
-    out or broke off midway, 408/429/5xx answers, huggingface_hub's own status list).
-    huggingface_hub also sends listings with no timeout at all; they get LISTING_TIMEOUT so a
-    stalled connection ends as a retryable timeout instead of a search that never returns.
+    Its `http_backoff` retries network errors five times with 1+2+4+8+8 s of sleep: with no
+    network at all the user waited ~23 s for a search to fail, and as long for a model card
+    (`hf_hub_download`'s second, retrying HEAD). A refused connection or a name that does not
+    resolve will not fix itself in those seconds, so both now fail at once; what is worth
+    retrying still is (a transfer that timed out or broke off midway, 408/429/5xx answers).
+    Listings are sent with no timeout at all; they get LISTING_TIMEOUT so a stalled connection
+    ends as a retryable timeout instead of a search that never returns. Calls that ask for no
+    retries (downloads, which retry in app.core.downloads) pass their own empty list: unchanged.
 
-    Optional: if huggingface_hub moves its pagination, searches keep its default behaviour
+    Two call sites, both module globals: the pager of listings and the HEAD that follows
+    redirects. Optional: where huggingface_hub moves one, it keeps its default behaviour
     (tests/unit/test_hub_offline.py then fails on the time bound).
     """
     try:
-        from huggingface_hub.utils import _pagination
+        from huggingface_hub.utils import _http, _pagination
     except ImportError:
         return
-    current = getattr(_pagination, "http_backoff", None)
-    if current is None or getattr(current, "_enclave_fail_fast", False):
-        return
+    for module in (_pagination, _http):
+        current = getattr(module, "http_backoff", None)
+        if current is not None and not getattr(current, "_enclave_fail_fast", False):
+            module.http_backoff = _without_connect_retries(current)  # type: ignore[attr-defined]
 
-    def backoff(*args: Any, **kwargs: Any) -> Any:
+
+def _without_connect_retries(backoff: Callable[..., Any]) -> Callable[..., Any]:
+    def without(*args: Any, **kwargs: Any) -> Any:
         import httpx2
 
         kwargs.setdefault(
@@ -307,10 +312,10 @@ def _fail_fast_listings() -> None:
         )
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = httpx2.Timeout(LISTING_TIMEOUT, connect=CONNECT_TIMEOUT)
-        return current(*args, **kwargs)
+        return backoff(*args, **kwargs)
 
-    backoff._enclave_fail_fast = True  # type: ignore[attr-defined]
-    _pagination.http_backoff = backoff
+    without._enclave_fail_fast = True  # type: ignore[attr-defined]
+    return without
 
 
 def _no_connection(exc: BaseException) -> bool:
@@ -538,21 +543,6 @@ def model_files(
     )
 
 
-def _card_reachable(repo_id: str, token: str | None) -> bool:
-    """One HEAD without retries before `hf_hub_download`: with no network at all, that call
-    retries five times (~23 s) before it says so; this knows at once. Anything but "no
-    connection" is left to `hf_hub_download`, which words it (and retries what is worth it)."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
-    try:
-        get_hf_file_metadata(
-            hf_hub_url(repo_id, "README.md", endpoint=endpoint()), token=token, endpoint=endpoint()
-        )
-    except Exception as exc:
-        return not _no_connection(exc)
-    return True
-
-
 def model_card(repo_id: str, *, settings: Settings | None = None, token: str | None = None) -> str:
     """The model card (README.md) text; empty when the repo has none."""
     from huggingface_hub import errors as hf_errors
@@ -564,14 +554,7 @@ def model_card(repo_id: str, *, settings: Settings | None = None, token: str | N
     ensure_online(settings)
     cache_dir = str(paths.cache_dir() / "hub")
     token = resolve_token(token)
-    if not _card_reachable(repo_id, token):
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(repo_id, "README.md", cache_dir=cache_dir)
-        if not isinstance(cached, str):
-            raise UnreachableError()
-        with open(cached, encoding="utf-8", errors="replace") as handle:
-            return handle.read()  # the card as it was last seen
+    _fail_fast_without_connection()  # offline: the cached card at once, else the message
     try:
         path = hf_hub_download(
             repo_id, "README.md", cache_dir=cache_dir, endpoint=endpoint(), token=token
