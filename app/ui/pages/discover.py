@@ -38,6 +38,7 @@ from app.ui.pages.models_common import (
     format_count,
     format_when,
     linkify,
+    settings_can_fix,
     with_hardware,
 )
 from app.ui.tasks import ProgressFn, run_task
@@ -439,13 +440,13 @@ class DiscoverHome(QWidget):
     def _search_failed(self, generation: int, exc: Exception) -> None:
         if generation != self.generation:
             return
-        from app.core.hub import HubError, UnreachableError
+        from app.core.hub import HubError
 
         self.loading = False
         self.status.setText("")
         text = str(exc) if isinstance(exc, HubError) else f"The search failed: {exc}"
         actions = [("Try again", self.search)]
-        if isinstance(exc, UnreachableError):  # no network: offline mode is one click away
+        if settings_can_fix(exc):
             actions.append(("Open Settings", self.settingsRequested.emit))
         self.notice.show_message(linkify(text), "error", actions)
 

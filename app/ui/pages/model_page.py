@@ -31,6 +31,7 @@ from app.ui.pages.models_common import (
     format_count,
     format_when,
     linkify,
+    settings_can_fix,
     with_hardware,
 )
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
@@ -229,15 +230,11 @@ class ModelPage(QWidget):
         self._show_error(exc)
 
     def _show_error(self, exc: Exception) -> None:
-        from app.core.hub import GatedModelError, HubError, UnreachableError
+        from app.core.hub import GatedModelError, HubError
 
-        actions = []
-        level = "error"
-        if isinstance(exc, GatedModelError):
-            actions.append(("Open Settings", self.settingsRequested.emit))
-            level = "warning"  # not broken: the user has a step to take
-        elif isinstance(exc, UnreachableError):  # no network: offline mode is one click away
-            actions.append(("Open Settings", self.settingsRequested.emit))
+        actions = [("Open Settings", self.settingsRequested.emit)] if settings_can_fix(exc) else []
+        # A gated model is not broken: the user has a step to take.
+        level = "warning" if isinstance(exc, GatedModelError) else "error"
         text = str(exc) if isinstance(exc, HubError) else f"Something went wrong: {exc}"
         self.notice.show_message(linkify(text), level, actions)
 

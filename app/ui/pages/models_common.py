@@ -113,6 +113,14 @@ def linkify(text: str) -> str:
     return "".join(out).replace("\n", "<br>")
 
 
+def settings_can_fix(exc: Exception) -> bool:
+    """A hub failure the Settings page can fix: a gated model (add the token) or no network
+    (turn on offline mode). The notice then offers "Open Settings"."""
+    from app.core.hub import GatedModelError, UnreachableError
+
+    return isinstance(exc, (GatedModelError, UnreachableError))
+
+
 def with_hardware(window: MainWindow, callback: Callable[[Any], None]) -> None:
     """Call back with window.hardware, detecting it on a worker first if needed (None: failed)."""
     if window.hardware is not None:
