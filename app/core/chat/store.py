@@ -380,7 +380,7 @@ class ChatStore:
                     ),
                 )
                 ids.append(int(cursor.lastrowid or 0))
-            leaf = None if not ids else ids[len(ids) - 1 if current is None else current]
+            leaf = ids[-1 if current is None else current] if ids else None
             db.execute(
                 "UPDATE conversations SET current_leaf_id = ? WHERE id = ?",
                 (leaf, conversation_id),
