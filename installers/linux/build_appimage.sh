@@ -19,12 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bundle=dist/enclave
-if [ ! -x "$bundle/enclave" ]; then
-  echo "No bundle at $bundle: run 'pyinstaller --noconfirm --clean build.spec' first." >&2
-  exit 1
-fi
-version="${ENCLAVE_VERSION:-$(sed -n 's/^__version__ = "\(.*\)"/\1/p' app/__init__.py)}"
+# shellcheck source=installers/linux/common.sh
+. installers/linux/common.sh
 out="dist/Enclave${APPIMAGE_SUFFIX:-}-${version}-x86_64.AppImage"
 
 # appimagetool, from PyPI.
