@@ -258,7 +258,9 @@ def test_rename_delete_and_no_embedding_model(
     assert "built-in model" in page.embedding_bar.label.text()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Canteen", True))
-    qtbot.waitUntil(lambda: page.indexing.current is None)
+    # The new model re-indexes Misc: wait until it is neither running nor queued (a queued
+    # run has no `current` yet), or Rename rightly asks to wait.
+    qtbot.waitUntil(lambda: not page.indexing.is_busy("Misc"), timeout=INDEX_TIMEOUT_MS)
     page.details.rename_button.click()
     qtbot.waitUntil(lambda: page.current_name == "Canteen")
     assert page.collections_pane.list.item(0).data(Qt.ItemDataRole.UserRole) == "Canteen"
