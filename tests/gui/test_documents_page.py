@@ -190,7 +190,7 @@ def test_drop_cancel_resume_after_restart_and_reindex_on_change(
     # A file changes while the app runs: the watcher notices, only that file is read again.
     open_page(again)
     qtbot.waitUntil(lambda: page.current_name == "Notes")
-    qtbot.waitUntil(lambda: page.indexing.current is None and bool(page.indexing.watcher.directories()))
+    qtbot.waitUntil(lambda: not page.indexing.is_busy("Notes") and bool(page.indexing.watcher.directories()))
     page.indexing.debounce.setInterval(200)
     with qtbot.waitSignal(page.indexing.finished, timeout=INDEX_TIMEOUT_MS) as done:
         (folder / "note007.txt").write_text("Note seven now talks about the zebracorn budget.\n")
