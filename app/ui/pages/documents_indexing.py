@@ -95,7 +95,9 @@ def _index_job(name: str, client: Any, model_setting: str) -> Any:
 
         def throttled(p: IndexProgress) -> None:
             now = time.monotonic()
-            if p.phase != last_phase[0] or now - last_time[0] >= PROGRESS_INTERVAL_S:
+            # Never drop the step that completes a phase: the bar would stay at "5 of 6".
+            complete = p.files_total > 0 and p.files_done == p.files_total
+            if p.phase != last_phase[0] or complete or now - last_time[0] >= PROGRESS_INTERVAL_S:
                 last_time[0], last_phase[0] = now, p.phase
                 progress(p)
 
