@@ -113,8 +113,9 @@ def _progress_printer() -> Any:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    from app.core.cancel import CancelToken
     from app.core.documents.index import DocumentIndex
-    from app.core.documents.indexer import CancelToken, IndexReport, index_collection
+    from app.core.documents.indexer import IndexReport, index_collection
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.core.cancel import CancelToken
 from app.core.documents.index import CollectionNotFound, DocumentIndex, default_db_path
 from app.core.documents.indexer import (
-    CancelToken,
     IndexProgress,
     index_collection,
     pending_collections,

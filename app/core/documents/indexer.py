@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,24 +38,10 @@ log = logging.getLogger("enclave.documents.indexer")
 
 
 class SupportsCancel(Protocol):
-    """Anything with a `cancelled` flag: our CancelToken or app.core.cancel.CancelToken."""
+    """Anything with a `cancelled` flag, such as app.core.cancel.CancelToken."""
 
     @property
     def cancelled(self) -> bool: ...
-
-
-class CancelToken:
-    """Set from any thread; the job checks it between files and between embedding batches."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 @dataclass(frozen=True, slots=True)
