@@ -1,7 +1,12 @@
 """The main window: conversations on the left, the model strip and the chat on the right, and a
-rail of pages beside them. This module builds the window, wires its parts together, and owns
-start-up, drag and drop, and the saved window state; each other job is a mixin of its own (see
-MainWindow's docstring)."""
+rail of pages beside them.
+
+This module only builds the views and binds them to the core objects that own the state: the
+ChatSession (the conversation on screen: app/core/chat/session.py), the EngineService (which
+engine answers, what is loaded: app/core/engine/service.py) and the SettingsStore. The binding
+code lives in presenters, one per job: chat_presenter (thread, composer, sidebar),
+model_presenter (model strip), chat_settings_presenter (drawer, context meter) and
+documents_in_chat (collections picker, sources)."""
 
 from __future__ import annotations
 
@@ -11,37 +16,27 @@ from typing import Any, cast
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QMainWindow,
-    QSplitter,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QSplitter, QToolButton, QVBoxLayout, QWidget
 
 from app.core.cancel import CancelToken
-from app.core.chat.store import STATUS_CANCELLED, ChatStore
-from app.core.engine import protocol as p
-from app.core.settings import Settings, load_settings
-from app.ui.answer_streaming_mixin import AnswerStreamingMixin
-from app.ui.chat_settings_mixin import ChatSettingsMixin
+from app.core.chat.session import ChatSession
+from app.core.chat.store import ChatStore
+from app.core.engine.service import EngineService
+from app.core.settings import Settings, SettingsStore
+from app.ui.chat_presenter import ChatPresenter
+from app.ui.chat_settings_presenter import ChatSettingsPresenter
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
 from app.ui.conversation_list import ConversationList
-from app.ui.conversations_mixin import ConversationsMixin
-from app.ui.documents_in_chat_mixin import DocumentsInChatMixin
-from app.ui.engine_bridge import EngineBridge
-from app.ui.message_widget import MessageWidget
+from app.ui.dispatch import gui_call_soon, install_gui_calls
+from app.ui.documents_in_chat import DocumentsInChat
 from app.ui.model_bar import ModelBar
-from app.ui.model_loading_mixin import ModelLoadingMixin
+from app.ui.model_presenter import ModelPresenter
 from app.ui.notice_bar import NoticeBar
 from app.ui.page_rail import PageRail
 from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
-
-METER_DELAY_MS = 300  # the context meter follows typing this long after the last key
 
 
 def _window_state() -> QSettings:
@@ -51,56 +46,71 @@ def _window_state() -> QSettings:
     return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
-class MainWindow(
-    ChatSettingsMixin,
-    ModelLoadingMixin,
-    ConversationsMixin,
-    AnswerStreamingMixin,
-    DocumentsInChatMixin,
-    QMainWindow,
-):
-    """Builds the window and wires its parts; each job lives in its own mixin module:
-    chat_settings_mixin (drawer, context meter), model_loading_mixin (open, load, unload),
-    conversations_mixin (new, open, delete, show a thread and its versions),
-    answer_streaming_mixin (send, stream, save, stop, edit and regenerate),
-    documents_in_chat_mixin (collection picker, passages for an answer, sources under it)."""
-
+class MainWindow(QMainWindow):
     shown = Signal()  # first time the window is on screen (start-time measurements)
 
-    def __init__(self, store: ChatStore | None = None, bridge: EngineBridge | None = None) -> None:
+    def __init__(
+        self,
+        store: ChatStore | None = None,
+        service: EngineService | None = None,
+        settings_store: SettingsStore | None = None,
+    ) -> None:
         super().__init__()
+        install_gui_calls()
         self.setWindowTitle("Enclave")
         self.setAcceptDrops(True)
-        self.settings: Settings = load_settings()
+        self.settings_store = settings_store or SettingsStore()
         self.store = store or ChatStore()
-        self.bridge = bridge or EngineBridge(parent=self)
-        self.hardware: Any = None
-        self.facts: Any = None
-        self.plan: Any = None
-        self.model_path: Path | None = None
-        self.conversation_id: int | None = None
-        self.streaming: MessageWidget | None = None
-        self._stop_requested = False
-        self.sampling = p.SamplingParams()  # app defaults; a conversation's settings override them
-        # A new chat's settings until its first message creates the conversation.
-        self.pending_chat: dict[str, Any] = self._new_chat_defaults()
-        self.settings_panel: Any = None  # ConversationSettingsPanel, built when first opened
-        self._load_request: tuple[int, str] = (0, "")  # (wanted context, chat format) being loaded
-        self._loaded_request: tuple[int, str] | None = None  # ...and what the loaded model got
-        self._loaded_format = ""
-        self._last_saved = 0.0
+        self.service = service or EngineService(call_soon=gui_call_soon)
+        self.session = ChatSession(
+            self.store,
+            self.service,
+            call_soon=gui_call_soon,
+            embedder_factory=self._embedder_for,
+            embedding_model=lambda: self.settings.embedding_model,
+        )
         self._shown_once = False
         self._closed = False
         self._build()
         from app.ui.pages import install_pages
+        from app.ui.pages.documents import documents_page
 
         install_pages(self)
-        self._install_documents_in_chat()
-        self._connect()
+        self._bind(documents_page(self))
         self._restore_geometry()
         self.store.purge_deleted()  # soft deletes whose Undo a crash cut short
-        self.refresh_conversations()
-        self._update_composer()
+        self.chat.refresh_list()
+        self.chat.update_composer()
+
+    # ---- what pages and tests reach -----------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.settings_store.current
+
+    @property
+    def hardware(self) -> Any:
+        return self.service.hardware
+
+    @hardware.setter
+    def hardware(self, value: Any) -> None:
+        self.service.hardware = value
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.service.model_path
+
+    def open_model(self, path: Path) -> None:
+        self.models.open_model(Path(path))
+
+    def add_page(self, key: str, title: str, widget: QWidget) -> None:
+        """Add a page to the rail; pages are built lazily by their owners (see app/ui/pages)."""
+        self.page_rail.add_page(key, title, widget)
+
+    def show_page(self, key: str) -> None:
+        self.page_rail.show_page(key)
+
+    def current_page(self) -> str:
+        return self.page_rail.current_page()
 
     # ---- construction -------------------------------------------------------------------
     def _build(self) -> None:
@@ -118,15 +128,15 @@ class MainWindow(
         right_layout.addWidget(self.model_bar)
         right_layout.addWidget(self.notice)
         # The chat column, and the chat settings drawer beside it (built when first opened).
-        self._chat_row = QHBoxLayout()
-        self._chat_row.setSpacing(0)
+        self.chat_row = QHBoxLayout()
+        self.chat_row.setSpacing(0)
         chat_column = QVBoxLayout()
         chat_column.setSpacing(0)
         chat_column.addWidget(self.chat_view, 1)
         chat_column.addWidget(self.composer)
         chat_column.addWidget(self.context_meter)
-        self._chat_row.addLayout(chat_column, 1)
-        right_layout.addLayout(self._chat_row, 1)
+        self.chat_row.addLayout(chat_column, 1)
+        right_layout.addLayout(self.chat_row, 1)
         self.settings_button = QToolButton()
         self.settings_button.setObjectName("chatSettingsButton")
         self.settings_button.setText("⚙ Chat settings")
@@ -134,16 +144,11 @@ class MainWindow(
         self.settings_button.setCheckable(True)
         bar_row = cast(QHBoxLayout, self.model_bar.layout().itemAt(0).layout())  # type: ignore[union-attr]
         bar_row.insertWidget(bar_row.indexOf(self.model_bar.details_button), self.settings_button)
-        self._meter_timer = QTimer(self)
-        self._meter_timer.setSingleShot(True)
-        self._meter_timer.setInterval(METER_DELAY_MS)
-        self._meter_timer.timeout.connect(self._update_meter)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 760])
-
         # Left: a rail of pages (Chat, and the pages other areas add with add_page).
         self.page_rail = PageRail()
         self.page_rail.add_page("chat", "Chat", self.splitter)
@@ -151,51 +156,67 @@ class MainWindow(
         self.statusBar().showMessage("Ready")
         self.resize(1100, 760)
 
-    def add_page(self, key: str, title: str, widget: QWidget) -> None:
-        """Add a page to the rail; pages are built lazily by their owners (see app/ui/pages)."""
-        self.page_rail.add_page(key, title, widget)
-
-    def show_page(self, key: str) -> None:
-        self.page_rail.show_page(key)
-
-    def current_page(self) -> str:
-        return self.page_rail.current_page()
-
-    # ---- wiring: signals between the parts, and keyboard shortcuts ----------------------
-    def _connect(self) -> None:
-        bar, bridge = self.model_bar, self.bridge
-        bar.openRequested.connect(self.choose_model_file)
-        bar.loadRequested.connect(self._load_opened_model)
-        bar.cancelRequested.connect(bridge.cancel)
-        bar.unloadRequested.connect(self.unload_model)
-        bridge.loadProgress.connect(bar.set_progress)
-        bridge.loaded.connect(self._on_loaded)
-        bridge.loadFailed.connect(self._on_load_failed)
-        bridge.loadCancelled.connect(self._on_load_cancelled)
-        bridge.tokens.connect(self._on_tokens)
-        bridge.answerDone.connect(self._on_answer_done)
-        bridge.answerFailed.connect(self._on_answer_failed)
-        bridge.answerCancelled.connect(self._on_answer_cancelled_before_start)
-        self.composer.submitted.connect(self.send)
-        self.composer.stopRequested.connect(self.stop)
-        self.composer.edit.textChanged.connect(self._schedule_meter)
-        self.settings_button.toggled.connect(self.show_chat_settings)
-        self.sidebar.newChatRequested.connect(self.new_chat)
-        self.sidebar.conversationSelected.connect(self.open_conversation)
-        self.sidebar.conversationDeleted.connect(self._on_conversation_deleted)
-        self.sidebar.conversationsChanged.connect(self.refresh_conversations)
-        self.sidebar.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.chat_view.editSubmitted.connect(self.edit_and_resend)
-        self.chat_view.regenerateRequested.connect(self.regenerate)
-        self.chat_view.versionRequested.connect(self.switch_version)
+    def _bind(self, documents_page: Any) -> None:
+        session, service = self.session, self.service
+        self.chat_settings = ChatSettingsPresenter(
+            session,
+            service,
+            self.settings_store,
+            self.chat_row,
+            self.settings_button,
+            self.context_meter,
+            self.composer,
+            self.chat_view,
+            self.notice,
+            reload_model=lambda: self.models.reload(),
+        )
+        self.models = ModelPresenter(
+            service,
+            self.settings_store,
+            self.model_bar,
+            self.notice,
+            self.statusBar(),
+            self,
+            wanted_context=self.chat_settings.wanted_context,
+            is_answering=lambda: session.busy,
+        )
+        self.chat = ChatPresenter(
+            session,
+            service,
+            self.chat_view,
+            self.composer,
+            self.sidebar,
+            self.notice,
+            self.statusBar(),
+            reload_model=self.models.reload,
+            on_thread_shown=self.chat_settings.schedule_meter,
+            before_action=self.chat_settings.flush,
+        )
+        self.documents_in_chat = DocumentsInChat(
+            session,
+            self.composer,
+            self.chat_view,
+            self.notice,
+            show_documents_page=lambda: self.show_page("documents"),
+            documents_page=documents_page,
+        )
         shortcuts: list[tuple[QKeySequence, Any]] = [
             (QKeySequence("Ctrl+K"), self.sidebar.focus_search),
-            (QKeySequence(Qt.Key.Key_Escape), self.stop),
-            (QKeySequence(QKeySequence.StandardKey.New), self.new_chat),
-            (QKeySequence(QKeySequence.StandardKey.Open), self.choose_model_file),
+            (QKeySequence(Qt.Key.Key_Escape), session.stop),
+            (QKeySequence(QKeySequence.StandardKey.New), self.chat.new_chat),
+            (QKeySequence(QKeySequence.StandardKey.Open), self.models.choose_model_file),
         ]
         for keys, action in shortcuts:
             QShortcut(keys, self).activated.connect(action)
+
+    def _embedder_for(self, engine: Any) -> Any:
+        """The embedder the documents step uses: the bundled model in the local engine host, or
+        the server's embeddings when the user chose that in Settings."""
+        try:
+            from app.core.documents.remote_embedder import embedder_for_settings
+        except ImportError:
+            return self.service.local
+        return embedder_for_settings(self.settings, engine) or self.service.local
 
     # ---- start-up: the slow parts wait for the first paint ------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
@@ -211,7 +232,7 @@ class MainWindow(
 
     def _show_newest_conversation(self) -> None:
         if not self._closed:
-            self.refresh_conversations(select_newest=True)
+            self.session.open_newest()
 
     def _warm_up(self) -> None:
         def detect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
@@ -226,14 +247,15 @@ class MainWindow(
 
             render_markdown("**warm** `up`\n\n```python\nprint(1)\n```\n\n| a |\n|---|\n| 1 |")
 
-        run_task(detect, name="hardware", on_result=self._set_hardware)
+        def set_hardware(hardware: Any) -> None:
+            if self.service.hardware is None:
+                self.service.hardware = hardware
+
+        run_task(detect, name="hardware", on_result=set_hardware)
         run_task(warm_markdown, name="warm-markdown")
-        self.bridge.prewarm()
+        self.service.prewarm()
 
-    def _set_hardware(self, hardware: Any) -> None:
-        self.hardware = hardware
-
-    # ---- drag and drop: a dropped .gguf opens (loading it is ModelLoadingMixin's job) ---
+    # ---- drag and drop: a dropped .gguf opens -------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -257,16 +279,13 @@ class MainWindow(
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closed = True
-        self._flush_chat_settings()
+        self.chat_settings.closed = True
+        self.chat_settings.flush()
         qsettings = _window_state()
         qsettings.setValue("window/geometry", self.saveGeometry())
         qsettings.setValue("window/splitter", self.splitter.saveState())
         self.sidebar.finish_pending_delete()
-        if self.streaming is not None:
-            self.store.update_message(
-                self.streaming.message.id, content=self.streaming.text, status=STATUS_CANCELLED
-            )
-            self.streaming = None
-        self.bridge.shutdown()
+        self.session.close()
+        self.service.shutdown()
         self.store.close()
         super().closeEvent(event)

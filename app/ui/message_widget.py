@@ -28,6 +28,7 @@ from app.core.chat.store import (
     STATUS_STREAMING,
     Message,
 )
+from app.core.engine.base import LOCAL_PLACE
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_NOTES = {
@@ -52,6 +53,10 @@ def stats_line(stats: dict[str, object]) -> str:
     model = stats.get("model")
     if isinstance(model, str) and model:
         parts.append(model)
+    source = stats.get("source")
+    if isinstance(source, str) and source:
+        # Where the answer was made: the user's words went there.
+        parts.append("on this computer" if source == LOCAL_PLACE else f"from the server {source}")
     return " · ".join(parts)
 
 

@@ -1,8 +1,11 @@
 """Conversations and messages in SQLite (stdlib sqlite3, WAL, user_version migrations).
 
-Every finished message is committed at once; a streaming answer is written at least once a
-second by the caller (`update_message`), so a crash loses at most a second of text. A message
-still marked "streaming" when the store opens was cut off by a crash: it becomes "interrupted".
+Every finished message is committed at once. A streaming answer is saved at least once a second
+by the caller, cheaply: `append_draft` adds only the text that arrived since the last save to a
+small side table (schema 3), so neither the whole message nor its full-text row is rewritten per
+save; `finish_message` writes the whole text once, at the end. A message still marked
+"streaming" when the store opens was cut off by a crash: its saved pieces are joined into it and
+it becomes "interrupted".
 
 Messages form a tree (schema 2): each message points at the one before it (`parent_id`), and a
 conversation remembers the leaf of the thread on screen (`current_leaf_id`). Editing a question
@@ -110,6 +113,15 @@ MIGRATIONS: list[str] = [
     INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild');
     CREATE INDEX conversations_deleted ON conversations(deleted_at) WHERE deleted_at IS NOT NULL;
     """,
+    # 3: the text of a streaming answer, saved in pieces (see the module docstring).
+    """
+    CREATE TABLE message_drafts (
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        piece TEXT NOT NULL,
+        PRIMARY KEY (message_id, seq)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -192,10 +204,28 @@ class ChatStore:
 
     def _mark_interrupted(self) -> None:
         with self._transaction() as db:
+            cut_off = [
+                int(row[0])
+                for row in db.execute("SELECT id FROM messages WHERE status = ?", (STATUS_STREAMING,))
+            ]
+            for message_id in cut_off:
+                saved = self._draft_text(db, message_id)
+                if saved:
+                    db.execute(
+                        "UPDATE messages SET content = content || ? WHERE id = ?", (saved, message_id)
+                    )
             db.execute(
                 "UPDATE messages SET status = ? WHERE status = ?",
                 (STATUS_INTERRUPTED, STATUS_STREAMING),
             )
+            db.execute("DELETE FROM message_drafts")
+
+    @staticmethod
+    def _draft_text(db: sqlite3.Connection, message_id: int) -> str:
+        rows = db.execute(
+            "SELECT piece FROM message_drafts WHERE message_id = ? ORDER BY seq", (message_id,)
+        ).fetchall()
+        return "".join(row[0] for row in rows)
 
     def integrity_ok(self) -> bool:
         with self._lock:
@@ -459,6 +489,33 @@ class ChatStore:
             db.execute(
                 f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", (*values, message_id)
             )
+
+    def append_draft(self, message_id: int, piece: str) -> None:
+        """Save the text a streaming answer gained since its last save (a small insert)."""
+        if not piece:
+            return
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO message_drafts (message_id, seq, piece) VALUES (?,"
+                " (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_drafts WHERE message_id = ?), ?)",
+                (message_id, message_id, piece),
+            )
+
+    def draft_text(self, message_id: int) -> str:
+        """What a streaming answer has saved so far (its pieces, joined)."""
+        with self._lock:
+            return self._draft_text(self._db, message_id)
+
+    def finish_message(
+        self, message_id: int, content: str, status: str, stats: dict[str, Any] | None = None
+    ) -> None:
+        """The end of an answer: its whole text, once, and its saved pieces go."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE messages SET content = ?, status = ?, stats_json = ? WHERE id = ?",
+                (content, status, json.dumps(stats or {}), message_id),
+            )
+            db.execute("DELETE FROM message_drafts WHERE message_id = ?", (message_id,))
 
     def messages(self, conversation_id: int) -> list[Message]:
         """The active thread, root to current leaf ([] for a deleted conversation)."""

@@ -74,9 +74,7 @@ class EngineJob(Generic[T]):
 class EngineQueue:
     activity = Signal(int, int)  # API jobs running (0 or 1), API jobs waiting
 
-    def __init__(
-        self, engine: Callable[[], Engine], max_waiting_api: int = DEFAULT_MAX_WAITING_API
-    ) -> None:
+    def __init__(self, engine: Callable[[], Engine], max_waiting_api: int = DEFAULT_MAX_WAITING_API) -> None:
         """`engine` returns the engine to use now (the service may switch local <-> server)."""
         self._engine = engine
         self.max_waiting_api = max_waiting_api

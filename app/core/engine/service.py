@@ -19,7 +19,6 @@ Events are emitted through `call_soon`, on the owner's thread (see app/core/call
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +132,7 @@ class EngineService:
         n_threads: int = 0,
         chat_format: str | None = None,
         hardware: Any = None,
+        facts: Any = None,
     ) -> EngineJob[Any]:
         """Plan and load in the background; the outcome comes as loaded / load_failed."""
         from app.core.engine.loader import load_model
@@ -141,12 +141,13 @@ class EngineService:
         self.wish = wish
         self.model_path = Path(path)
         hardware = hardware or self.hardware
+        known_facts = facts
 
         def work(_engine: Engine, token: CancelToken) -> Any:
             from app.core.gguf_facts import read_model_facts
             from app.core.hardware import detect_hardware
 
-            facts = read_model_facts(Path(path))
+            model_facts = known_facts or read_model_facts(Path(path))
             token.raise_if_cancelled()
             hw = hardware or detect_hardware()
             return load_model(
@@ -155,7 +156,7 @@ class EngineService:
                 wanted_ctx=wanted_ctx,
                 n_threads=n_threads,
                 chat_format=chat_format,
-                facts=facts,
+                facts=model_facts,
                 hardware=hw,
                 on_progress=lambda fraction: self._emit(self.loading, fraction),
             ), hw
@@ -216,8 +217,3 @@ class EngineService:
 
     def _emit(self, signal: Any, *args: Any) -> None:
         self.call_soon(signal.emit, *args)
-
-
-def submit_blocking(service: EngineService, fn: Callable[[Engine, CancelToken], Any], priority: int = WINDOW) -> Any:
-    """Run fn on the engine queue and wait for it (the CLI, worker threads)."""
-    return service.queue.run(fn, priority=priority)

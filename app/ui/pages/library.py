@@ -301,7 +301,7 @@ class LibraryPage(QWidget):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        loaded = self.window_.model_path if self.window_.bridge.is_loaded else None
+        loaded = self.window_.model_path if self.window_.service.local.is_ready else None
         if loaded is not None and loaded in (model.path, *model.parts):
             self.notice.show_message(
                 "This model is open in the chat. Unload it first (Chat page), then delete it.",

@@ -1,0 +1,538 @@
+"""One conversation driven from start to end, without Qt: what the window (or any other client)
+shows and what it can do with it.
+
+The session owns the conversation on screen (which one, or a new chat not yet saved), sending a
+question, streaming the answer, saving it while it streams, Stop, edit and regenerate with
+versions, the context budget, the documents step (passages from the chosen collections) and the
+sources of each answer. The engine work runs on the engine queue's thread; the session changes
+its state only on its owner's thread (`call_soon`, see app/core/calls.py), and tells observers
+what happened through these events (psygnal):
+
+    conversation_changed(int | None)   another conversation is on screen (None: a new chat)
+    thread_changed()                   the messages on screen changed: show `thread()` again
+    message_added(Message)             a question was appended to the thread
+    answer_started(Message)            an answer began (the thread's last message)
+    answer_tokens(Message, str)        more text of that answer
+    answer_finished(Message)           it ended: complete, cancelled or interrupted (see .status)
+    answer_failed(Message, Exception)  ...and why, when the engine failed (after answer_finished)
+    busy_changed(bool)                 an answer is being written (Send becomes Stop)
+    documents_step(str)                what the documents step is doing, in words
+    notice(str, str)                   a sentence for the user, and its level (info, warning)
+    conversations_changed()            the list of conversations changed (new, renamed, newer)
+    collections_changed(list)          the document collections this conversation uses
+
+A streaming answer is saved at least once a second, cheaply: only the new text is appended
+(ChatStore.append_draft); the whole text and its search entry are written once at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from psygnal import Signal
+
+from app.core.calls import CallSoon, call_now
+from app.core.cancel import Cancelled, CancelToken
+from app.core.chat import presets as chat_presets
+from app.core.chat.prompt import build_messages, estimate_tokens
+from app.core.chat.store import (
+    STATUS_CANCELLED,
+    STATUS_COMPLETE,
+    STATUS_ERROR,
+    STATUS_INTERRUPTED,
+    STATUS_STREAMING,
+    ChatStore,
+    Message,
+    title_from_question,
+)
+from app.core.engine import protocol as p
+from app.core.engine.base import ClientChatStats, Engine, EngineCrashed, EngineError
+from app.core.engine.queue import WINDOW, EngineJob
+from app.core.engine.service import EngineService
+
+log = logging.getLogger("enclave.chat.session")
+
+SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
+COLLECTIONS_KEY = "collections"  # where a conversation keeps its document collections
+LOOKING_THROUGH_DOCUMENTS = "Looking through your documents…"
+
+# Makes the embedder the documents step uses, given the engine that answers: the window passes
+# one that follows Settings (bundled model, or the server's embeddings); None: the bundled model
+# in the local engine host.
+EmbedderFactory = Callable[[Engine], Any]
+
+
+@dataclass(frozen=True)
+class ContextBudget:
+    """How much of the context the next answer's prompt takes (for the meter)."""
+
+    used_tokens: int
+    n_ctx: int
+    dropped_messages: int  # oldest messages that no longer fit
+    exact: bool  # counted by the engine (after an answer) rather than estimated
+    forgotten_ids: frozenset[int] = frozenset()  # messages on screen the model no longer sees
+
+
+@dataclass
+class _Answer:
+    """The answer being written: its row, the text so far, and how much of it is saved."""
+
+    message: Message
+    pieces: list[str] = field(default_factory=list)
+    saved_pieces: int = 0
+    last_save: float = field(default_factory=time.monotonic)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    job: EngineJob[Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class ChatSession:
+    conversation_changed = Signal(object)
+    thread_changed = Signal()
+    message_added = Signal(object)
+    answer_started = Signal(object)
+    answer_tokens = Signal(object, str)
+    answer_finished = Signal(object)
+    answer_failed = Signal(object, object)
+    busy_changed = Signal(bool)
+    documents_step = Signal(str)
+    notice = Signal(str, str)
+    conversations_changed = Signal()
+    collections_changed = Signal(list)
+
+    def __init__(
+        self,
+        store: ChatStore,
+        service: EngineService,
+        call_soon: CallSoon = call_now,
+        embedder_factory: EmbedderFactory | None = None,
+        embedding_model: Callable[[], str] = lambda: "",
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.call_soon = call_soon
+        self.embedder_factory = embedder_factory
+        self.embedding_model = embedding_model  # the chosen local embedding model ("" = bundled)
+        self.base_sampling = p.SamplingParams()  # app defaults; a conversation's settings override
+        self.conversation_id: int | None = None
+        self._pending = self._new_chat_defaults()  # a new chat's settings until its first message
+        self._pending_collections: list[str] = []
+        self._answer: _Answer | None = None
+
+    # ---- what is on screen --------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._answer is not None
+
+    @property
+    def streaming_message(self) -> Message | None:
+        return self._answer.message if self._answer is not None else None
+
+    @property
+    def streaming_text(self) -> str:
+        return self._answer.text if self._answer is not None else ""
+
+    def thread(self) -> list[Message]:
+        """The messages on screen: the current path through edited questions and answers."""
+        return self.store.messages(self.conversation_id) if self.conversation_id is not None else []
+
+    def versions_of(self, message: Message) -> tuple[int, int]:
+        """(which version, how many) of this turn, for "< 2/3 >"."""
+        ids = [m.id for m in self.store.siblings(message.id)]
+        return (ids.index(message.id) + 1 if message.id in ids else 1, max(1, len(ids)))
+
+    def destination_notice(self) -> str | None:
+        """A sentence to show before the first message of a conversation when messages leave
+        this computer (a server answers), else None."""
+        if not self.service.is_remote:
+            return None
+        if self.conversation_id is not None and self.thread():
+            return None
+        return (
+            f"This chat is answered by the server {self.service.where}: your messages, and "
+            "passages from documents you choose, are sent to it."
+        )
+
+    # ---- which conversation -------------------------------------------------------------
+    @staticmethod
+    def _new_chat_defaults() -> dict[str, Any]:
+        preset = chat_presets.default_preset()
+        return {"system_prompt": preset.system_prompt, "settings": chat_presets.preset_settings(preset)}
+
+    def new_chat(self) -> bool:
+        if self.busy:
+            return False
+        self.conversation_id = None
+        self._pending = self._new_chat_defaults()
+        self.conversation_changed.emit(None)
+        self.collections_changed.emit(self.collections())
+        return True
+
+    def open_conversation(self, conversation_id: int) -> bool:
+        if self.busy or conversation_id == self.conversation_id:
+            return False
+        self.conversation_id = conversation_id
+        self.conversation_changed.emit(conversation_id)
+        self.collections_changed.emit(self.collections())
+        return True
+
+    def open_newest(self) -> bool:
+        """At start: show the most recent conversation, if there is one and none is shown."""
+        conversations = self.store.list_conversations(limit=1)
+        if not conversations or self.conversation_id is not None:
+            return False
+        return self.open_conversation(conversations[0].id)
+
+    def conversation_deleted(self, conversation_id: int) -> None:
+        """The sidebar deleted a conversation; if it is on screen, a new chat replaces it."""
+        if conversation_id != self.conversation_id:
+            return
+        self.stop()  # its end is saved (the row goes with the conversation) but not shown
+        self.conversation_id = None
+        self._pending = self._new_chat_defaults()
+        self.conversation_changed.emit(None)
+
+    # ---- a conversation's settings ------------------------------------------------------
+    def chat_settings(self) -> tuple[str, dict[str, Any]]:
+        """The system prompt and settings the next answer uses (a new chat's pending ones)."""
+        if self.conversation_id is not None:
+            conversation = self.store.get_conversation(self.conversation_id)
+            if conversation is not None:
+                return conversation.system_prompt, dict(conversation.settings)
+        return str(self._pending["system_prompt"]), dict(self._pending["settings"])
+
+    def save_chat_settings(self, system_prompt: str, updates: dict[str, Any]) -> None:
+        if self.conversation_id is not None:
+            conversation = self.store.get_conversation(self.conversation_id)
+            if conversation is None:
+                return
+            # Merge: other keys (the documents choice) stay as they are.
+            merged = chat_presets.merge_settings(conversation.settings, updates)
+            self.store.update_conversation(
+                self.conversation_id, touch=False, system_prompt=system_prompt, settings=merged
+            )
+        else:
+            self._pending = {
+                "system_prompt": system_prompt,
+                "settings": chat_presets.merge_settings(self._pending["settings"], updates),
+            }
+
+    def wanted_context(self, default: int) -> int:
+        return chat_presets.conversation_context(self.chat_settings()[1], default)
+
+    def sampling(self) -> p.SamplingParams:
+        return chat_presets.conversation_sampling(self.chat_settings()[1], self.base_sampling)
+
+    # ---- documents ----------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        """The document collections this conversation answers from."""
+        if self.conversation_id is None:
+            return list(self._pending_collections)
+        return [str(n) for n in self.chat_settings()[1].get(COLLECTIONS_KEY, [])]
+
+    def set_collections(self, names: list[str]) -> None:
+        names = [n for n in names if n]
+        if self.conversation_id is None:
+            self._pending_collections = list(names)
+        else:
+            conversation = self.store.get_conversation(self.conversation_id)
+            if conversation is not None:
+                settings = dict(conversation.settings)
+                settings[COLLECTIONS_KEY] = list(names)
+                self.store.update_conversation(self.conversation_id, settings=settings)
+        self.collections_changed.emit(list(names))
+
+    # ---- asking -------------------------------------------------------------------------
+    def can_send(self) -> bool:
+        return self.service.is_ready and not self.busy
+
+    def send(self, text: str) -> bool:
+        """Ask a question in the conversation on screen (a new chat is saved at its first)."""
+        text = text.strip()
+        if not text or not self.can_send():
+            return False
+        if self.conversation_id is None:
+            self._create_conversation(text)
+        assert self.conversation_id is not None
+        question = self.store.add_message(self.conversation_id, "user", text)
+        self.message_added.emit(question)
+        self._start_answer()
+        return True
+
+    def _create_conversation(self, first_question: str) -> None:
+        pending = self._pending
+        conversation = self.store.create_conversation(
+            title=title_from_question(first_question),
+            model_path=self.service.model_name
+            if self.service.is_remote
+            else str(self.service.model_path or ""),
+            system_prompt=str(pending["system_prompt"]),
+        )
+        settings = dict(pending["settings"])
+        if self._pending_collections:
+            settings[COLLECTIONS_KEY] = list(self._pending_collections)
+        if settings:
+            self.store.update_conversation(conversation.id, touch=False, settings=settings)
+        self.conversation_id = conversation.id
+        self._pending = self._new_chat_defaults()
+        self.conversations_changed.emit()
+
+    def edit_and_resend(self, message: Message, text: str) -> bool:
+        """A new version of a question (a sibling), answered at once; the old one stays."""
+        if self.conversation_id is None or not self._can_change_thread():
+            return False
+        self.store.add_message(self.conversation_id, "user", text.strip(), parent_id=message.parent_id)
+        self.thread_changed.emit()
+        self._start_answer()
+        return True
+
+    def regenerate(self, message: Message) -> bool:
+        """Another answer to the same question, as a new version of this one."""
+        if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
+            return False
+        self._start_answer(parent_id=message.parent_id)
+        return True
+
+    def switch_version(self, message: Message, delta: int) -> bool:
+        if self.busy:
+            return False
+        ids = [m.id for m in self.store.siblings(message.id)]
+        index = ids.index(message.id) + delta if message.id in ids else -1
+        if not 0 <= index < len(ids):
+            return False
+        self.store.switch_to(ids[index])
+        self.thread_changed.emit()
+        return True
+
+    def stop(self) -> None:
+        """Stop the answer being written; what it said so far stays, marked as stopped."""
+        if self._answer is not None and self._answer.job is not None:
+            self._answer.job.cancel()
+
+    def _can_change_thread(self) -> bool:
+        if self.busy:
+            return False
+        if not self.service.is_ready:
+            self.notice.emit("Load a model first: open one with “Open model…”.", "warning")
+            return False
+        return True
+
+    # ---- the answer ---------------------------------------------------------------------
+    def _start_answer(self, parent_id: int | None = None) -> None:
+        """Stream a new answer to the thread's last question (as a new version when parent_id
+        names a question that already has an answer)."""
+        assert self.conversation_id is not None
+        conversation_id = self.conversation_id
+        history = self.store.messages(conversation_id)
+        if parent_id is not None:
+            history = history[: next(i for i, m in enumerate(history) if m.id == parent_id) + 1]
+        system_prompt, settings = self.chat_settings()
+        sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
+        n_ctx = self.service.n_ctx or 4096
+        answer_room = min(sampling.max_tokens, n_ctx // 4)
+        prompt = build_messages(history, system_prompt, n_ctx, reserve_for_answer=answer_room)
+        if prompt.dropped_messages:
+            self.notice.emit(
+                f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", "info"
+            )
+        sampling = dataclasses.replace(
+            sampling, max_tokens=min(sampling.max_tokens, max(64, n_ctx - prompt.estimated_tokens))
+        )
+        if parent_id is None:
+            message = self.store.add_message(conversation_id, "assistant", "", status=STATUS_STREAMING)
+        else:
+            message = self.store.add_message(
+                conversation_id, "assistant", "", status=STATUS_STREAMING, parent_id=parent_id
+            )
+            self.thread_changed.emit()
+        answer = _Answer(message)
+        self._answer = answer
+        self.busy_changed.emit(True)
+        self.answer_started.emit(message)
+
+        collections = [c for c in self.collections() if c]
+        question = history[-1].content if history else ""
+        earlier = [
+            {"role": m.role, "content": m.content}
+            for m in history[:-1]
+            if m.status != STATUS_ERROR and m.content.strip()
+        ]
+        cache_key = f"conversation-{conversation_id}"
+        message_id = message.id
+
+        def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
+            messages = prompt.messages
+            if collections:
+                self.call_soon(self.documents_step.emit, LOOKING_THROUGH_DOCUMENTS)
+                document_prompt = self._document_messages(
+                    engine, question, earlier, collections, n_ctx, answer_room, system_prompt
+                )
+                sources = [source.to_dict() for source in document_prompt.sources]
+                self.call_soon(self._got_sources, message_id, sources, document_prompt.note)
+                messages = document_prompt.messages
+            token.raise_if_cancelled()
+            return engine.chat(
+                messages,
+                sampling,
+                on_tokens=lambda text: self.call_soon(self._on_tokens, message_id, text),
+                cache_key=cache_key,
+                stop=token,
+            )
+
+        answer.job = self.service.queue.submit(work, priority=WINDOW, name="chat")
+        answer.job.future.add_done_callback(
+            lambda future: self.call_soon(self._on_answer_done, message_id, future)
+        )
+
+    def _document_messages(
+        self,
+        engine: Engine,
+        question: str,
+        earlier: list[dict[str, str]],
+        collections: list[str],
+        n_ctx: int,
+        answer_tokens: int,
+        system_prompt: str,
+    ) -> Any:
+        """Passages for the question, and the prompt built around them (on the engine thread:
+        embedding the question needs the engine, which answers one request at a time)."""
+        from app.core.documents.chat_context import prepare_document_messages
+
+        embedder = self.embedder_factory(engine) if self.embedder_factory is not None else self.service.local
+        return prepare_document_messages(
+            embedder,
+            question,
+            earlier,
+            collections,
+            n_ctx,
+            answer_tokens,
+            system_prompt,
+            embedding_model=self.embedding_model() or None,
+        )
+
+    def _got_sources(self, message_id: int, sources: list[dict[str, Any]], note: str | None) -> None:
+        answer = self._answer
+        if answer is None or answer.message.id != message_id:
+            return
+        answer.sources = sources
+        if note:
+            self.notice.emit(note, "info")
+
+    def _on_tokens(self, message_id: int, text: str) -> None:
+        answer = self._answer
+        if answer is None or answer.message.id != message_id:
+            return
+        answer.pieces.append(text)
+        self.answer_tokens.emit(answer.message, text)
+        now = time.monotonic()
+        if now - answer.last_save >= SAVE_INTERVAL_S:
+            self._save_progress(answer)
+            answer.last_save = now
+
+    def _save_progress(self, answer: _Answer) -> None:
+        piece = "".join(answer.pieces[answer.saved_pieces :])
+        self.store.append_draft(answer.message.id, piece)
+        answer.saved_pieces = len(answer.pieces)
+
+    def _on_answer_done(self, message_id: int, future: Future[tuple[str, ClientChatStats]]) -> None:
+        answer = self._answer
+        if answer is None or answer.message.id != message_id:
+            return
+        failure: Exception | None = None
+        stats: dict[str, Any] = {}
+        try:
+            text, chat_stats = future.result()
+            status = STATUS_CANCELLED if chat_stats.engine.finish_reason == "cancelled" else STATUS_COMPLETE
+            stats = answer_stats(chat_stats)
+        except Cancelled:  # stopped before the engine started on it (or during the documents step)
+            text, status = answer.text, STATUS_CANCELLED
+        except EngineError as exc:
+            text, status, failure = _longer(answer.text, exc.partial_text), STATUS_INTERRUPTED, exc
+            stats = {"error": exc.kind}
+        except Exception as exc:  # a bug: keep the text, say so, log the traceback
+            log.exception("answer failed")
+            text, status, failure = answer.text, STATUS_INTERRUPTED, exc
+            stats = {"error": "internal"}
+        if answer.sources:
+            stats["sources"] = answer.sources
+        self.store.finish_message(message_id, text, status, stats)
+        message = dataclasses.replace(answer.message, content=text, status=status, stats=stats)
+        self._answer = None
+        self.busy_changed.emit(False)
+        if message.conversation_id == self.conversation_id:
+            self.answer_finished.emit(message)
+        if failure is not None:
+            if isinstance(failure, EngineCrashed):
+                self.service.report_crash(failure)
+            self.answer_failed.emit(message, failure)
+        self.conversations_changed.emit()
+
+    # ---- the context budget -------------------------------------------------------------
+    def context_budget(self, draft: str = "") -> ContextBudget | None:
+        """Tokens the next answer's prompt will take and which old messages no longer fit;
+        None when no model can answer."""
+        n_ctx = self.service.n_ctx
+        if not n_ctx:
+            return None
+        system_prompt, settings = self.chat_settings()
+        sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
+        history = self.thread()
+        draft = draft.strip()
+        candidates = list(history)
+        if draft:
+            candidates.append(Message(-1, self.conversation_id or 0, "user", draft, STATUS_COMPLETE, 0.0))
+        plan = build_messages(
+            candidates, system_prompt, n_ctx, reserve_for_answer=min(sampling.max_tokens, n_ctx // 4)
+        )
+        usable = [m for m in candidates if m.status != STATUS_ERROR and m.content.strip()]
+        forgotten = frozenset(m.id for m in usable[: plan.dropped_messages] if m.id >= 0)
+        used, exact = plan.estimated_tokens, False
+        last = history[-1] if history else None
+        if last is not None and last.role == "assistant" and not forgotten:
+            # After an answer the engine's own count is known: its prompt plus what it wrote.
+            prompt_tokens = last.stats.get("prompt_tokens")
+            generated = last.stats.get("generated_tokens")
+            if isinstance(prompt_tokens, int) and isinstance(generated, int):
+                used = prompt_tokens + generated + (estimate_tokens(draft) if draft else 0)
+                exact = not draft
+        return ContextBudget(used, n_ctx, plan.dropped_messages, exact, forgotten)
+
+    # ---- closing ------------------------------------------------------------------------
+    def close(self) -> None:
+        """The app closes: an answer still streaming keeps its text, marked as stopped."""
+        answer = self._answer
+        if answer is None:
+            return
+        self._answer = None
+        if answer.job is not None:
+            answer.job.cancel()
+        self.store.finish_message(answer.message.id, answer.text, STATUS_CANCELLED, {})
+
+
+def answer_stats(stats: ClientChatStats) -> dict[str, Any]:
+    """What an answer keeps of how it was made (shown under it, read by the context meter)."""
+    engine = stats.engine
+    return {
+        "prompt_tokens": engine.prompt_tokens,
+        "generated_tokens": engine.generated_tokens,
+        "tokens_per_s": round(stats.client_tokens_per_s, 2),
+        "engine_tokens_per_s": round(engine.engine_eval_tokens_per_s, 2),
+        "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
+        "model": stats.model,
+        "source": stats.source,
+        "finish_reason": engine.finish_reason,
+    }
+
+
+def _longer(streamed: str, partial: str) -> str:
+    """What arrived: the session saw every piece; the engine's copy may have one more."""
+    return partial if len(partial) > len(streamed) else streamed

@@ -1,0 +1,188 @@
+"""The chat page's views bound to the core ChatSession: what the user does goes to the session,
+what the session tells (events) is drawn. No conversation state lives here; the session owns it
+(app/core/chat/session.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QStatusBar
+
+from app.core.chat.session import ChatSession
+from app.core.chat.store import Message
+from app.core.engine.base import EngineCrashed
+from app.core.engine.service import EngineService
+from app.ui.chat_view import ChatView, Composer
+from app.ui.conversation_list import ConversationList
+from app.ui.message_widget import MessageWidget
+from app.ui.notice_bar import NoticeBar
+
+EMPTY_NO_MODEL = (
+    "No model yet — click “Open model…” above, or drop a .gguf file on this window.\n"
+    "Your conversations stay on this computer."
+)
+EMPTY_READY = "Ask a question below to start."
+
+
+class ChatPresenter:
+    def __init__(
+        self,
+        session: ChatSession,
+        service: EngineService,
+        chat_view: ChatView,
+        composer: Composer,
+        sidebar: ConversationList,
+        notice: NoticeBar,
+        status_bar: QStatusBar,
+        reload_model: Callable[[], None],
+        on_thread_shown: Callable[[], None] = lambda: None,
+        before_action: Callable[[], None] = lambda: None,
+    ) -> None:
+        """reload_model: offered after an engine crash; on_thread_shown: the messages on screen
+        changed (the context meter follows); before_action: runs before anything that asks or
+        switches conversations (the settings drawer saves what is typed in it)."""
+        self.session = session
+        self.service = service
+        self.chat_view = chat_view
+        self.composer = composer
+        self.sidebar = sidebar
+        self.notice = notice
+        self.status_bar = status_bar
+        self.reload_model = reload_model
+        self.on_thread_shown = on_thread_shown
+        self.before_action = before_action
+        self.streaming: MessageWidget | None = None  # the widget of the answer being written
+        self._bind()
+
+    def _bind(self) -> None:
+        session, view, composer, sidebar = self.session, self.chat_view, self.composer, self.sidebar
+        composer.submitted.connect(self._send)
+        composer.stopRequested.connect(session.stop)
+        view.editSubmitted.connect(lambda message, text: self._first(session.edit_and_resend, message, text))
+        view.regenerateRequested.connect(lambda message: self._first(session.regenerate, message))
+        view.versionRequested.connect(session.switch_version)
+        sidebar.newChatRequested.connect(self.new_chat)
+        sidebar.conversationSelected.connect(lambda cid: self._first(session.open_conversation, cid))
+        sidebar.conversationDeleted.connect(session.conversation_deleted)
+        sidebar.conversationsChanged.connect(self.refresh_list)
+        sidebar.statusMessage.connect(lambda text: self.status_bar.showMessage(text, 5000))
+        session.conversation_changed.connect(self._on_conversation_changed)
+        session.thread_changed.connect(self.show_thread)
+        session.message_added.connect(self._on_message_added)
+        session.answer_started.connect(self._on_answer_started)
+        session.answer_tokens.connect(self._on_tokens)
+        session.answer_finished.connect(self._on_answer_finished)
+        session.answer_failed.connect(self._on_answer_failed)
+        session.busy_changed.connect(self._on_busy)
+        session.notice.connect(self._on_notice)
+        session.documents_step.connect(lambda text: self.status_bar.showMessage(text, 3000))
+        session.conversations_changed.connect(self.refresh_list)
+        for event in (self.service.loaded, self.service.unloaded, self.service.crashed):
+            event.connect(self.update_composer)
+        self.service.engine_changed.connect(self._on_engine_changed)
+
+    # ---- user actions -------------------------------------------------------------------
+    def _first(self, action: Callable[..., Any], *args: Any) -> None:
+        self.before_action()
+        action(*args)
+
+    def _send(self, text: str) -> None:
+        self.before_action()
+        self.session.send(text)
+
+    def new_chat(self) -> None:
+        self.before_action()
+        if self.session.new_chat():
+            self.sidebar.list.clearSelection()
+            self.composer.edit.setFocus()
+
+    # ---- what the session says ----------------------------------------------------------
+    def _on_conversation_changed(self, conversation_id: int | None) -> None:
+        if conversation_id is None:
+            self.chat_view.clear()
+        else:
+            self.show_thread()
+        self.refresh_list()
+        self.update_composer()
+
+    def show_thread(self) -> None:
+        self.chat_view.set_messages(self.session.thread(), self.session.versions_of)
+        self.on_thread_shown()
+
+    def refresh_list(self) -> None:
+        self.sidebar.set_conversations(self.session.store.list_conversations(), self.session.conversation_id)
+        self._update_empty_state()
+
+    def _on_message_added(self, message: Message) -> None:
+        self.chat_view.add_message(message)
+        self._show_destination()
+
+    def _on_answer_started(self, message: Message) -> None:
+        last = self.chat_view.last()
+        self.streaming = last if last is not None and last.message.id == message.id else None
+        if self.streaming is None:
+            self.streaming = self.chat_view.add_message(message)
+        self.chat_view.set_actions_enabled(False)
+
+    def _on_tokens(self, message: Message, text: str) -> None:
+        if self.streaming is not None and self.streaming.message.id == message.id:
+            self.streaming.append(text)
+
+    def _on_answer_finished(self, message: Message) -> None:
+        widget = self.streaming
+        self.streaming = None
+        if widget is not None and widget.message.id == message.id:
+            widget.finish(message.status, message.stats)
+            if self.chat_view.decorate is not None:
+                self.chat_view.decorate(widget)
+        self.chat_view.set_actions_enabled(True)
+        self.on_thread_shown()
+
+    def _on_answer_failed(self, _message: Message, exc: Exception) -> None:
+        details = getattr(exc, "log_tail", "")
+        actions: list[tuple[str, Any]] = []
+        if isinstance(exc, EngineCrashed) and self.service.model_path is not None:
+            actions.append(("Reload model", self.reload_model))
+        message = getattr(exc, "message", None) or str(exc)
+        if getattr(exc, "partial_text", "") or (_message.content and not isinstance(exc, EngineCrashed)):
+            message += " What had arrived is kept, marked as interrupted."
+        self.notice.show_message(
+            message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details
+        )
+        self.update_composer()
+
+    def _on_busy(self, busy: bool) -> None:
+        self.composer.set_generating(busy)
+        if not busy:
+            self.chat_view.set_actions_enabled(True)
+
+    def _on_notice(self, text: str, level: str) -> None:
+        if level == "info":
+            self.status_bar.showMessage(text, 8000)
+        else:
+            self.notice.show_message(text, level)
+
+    def _on_engine_changed(self) -> None:
+        self.update_composer()
+        self._show_destination()
+
+    # ---- what the empty chat and the composer say ---------------------------------------
+    def update_composer(self, *_args: Any) -> None:
+        ready = self.service.is_ready
+        self.composer.set_can_send(
+            ready, "Load a model first" if not self.service.is_remote else "Choose a server model in Settings"
+        )
+        self._update_empty_state()
+        self._show_destination()
+
+    def _update_empty_state(self) -> None:
+        self.chat_view.set_empty_text(EMPTY_READY if self.service.is_ready else EMPTY_NO_MODEL)
+
+    def _show_destination(self) -> None:
+        """Before the first message, with a server: say plainly where the words go."""
+        text = self.session.destination_notice()
+        if text:
+            self.notice.show_message(text, "info")
+        elif self.notice.text.startswith("This chat is answered by the server"):
+            self.notice.hide()

@@ -1,0 +1,53 @@
+"""Documents in the chat: the collection picker beside the composer, bound to the session's
+choice of collections, and the numbered sources under answers that used them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.core.chat.session import ChatSession
+from app.ui.chat_view import ChatView, Composer
+from app.ui.message_widget import MessageWidget
+from app.ui.notice_bar import NoticeBar
+
+
+class DocumentsInChat:
+    def __init__(
+        self,
+        session: ChatSession,
+        composer: Composer,
+        chat_view: ChatView,
+        notice: NoticeBar,
+        show_documents_page: Callable[[], None],
+        documents_page: Any,
+    ) -> None:
+        """documents_page: the Documents page (announces its collections), or None."""
+        from app.ui.pages.collection_picker import CollectionPicker  # imported late: start-up time
+
+        self.session = session
+        self.notice = notice
+        self.picker = CollectionPicker(session.store)
+        self.picker.manageRequested.connect(show_documents_page)
+        if documents_page is not None:
+            documents_page.collectionsChanged.connect(self.picker.set_available)
+        self.picker.refresh()
+        composer.tools.addWidget(self.picker)
+        composer.tools.addStretch(1)
+        chat_view.decorate = self.add_sources
+        # The picker shows the session's choice; a click in it changes the session's.
+        self.picker.collectionsChanged.connect(session.set_collections)
+        session.conversation_changed.connect(self.picker.set_conversation)
+
+    def add_sources(self, widget: MessageWidget) -> None:
+        sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None
+        if sources:
+            from app.ui.pages.citations import CitationsView
+
+            view = CitationsView(sources, widget.text)
+            view.missing.connect(
+                lambda source: self.notice.show_message(
+                    f"{source.label}: the file is no longer there (moved or deleted?).", "warning"
+                )
+            )
+            widget.extra.addWidget(view)

@@ -1,0 +1,180 @@
+"""The model strip bound to the EngineService: open a GGUF file, show its facts and the plan,
+load it with progress and Cancel, unload it; and, when a server answers instead, say which.
+The state (which model, its plan, what loaded) is the service's; this draws it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QStatusBar, QWidget
+
+from app.core.cancel import CancelToken
+from app.core.engine.service import EngineService
+from app.core.settings import SettingsStore
+from app.ui.model_bar import ModelBar
+from app.ui.notice_bar import NoticeBar
+from app.ui.tasks import ProgressFn, run_task
+
+log = logging.getLogger("enclave.ui.window")
+
+
+class ModelPresenter:
+    def __init__(
+        self,
+        service: EngineService,
+        settings_store: SettingsStore,
+        bar: ModelBar,
+        notice: NoticeBar,
+        status_bar: QStatusBar,
+        dialog_parent: QWidget,
+        wanted_context: Callable[[], int],
+        is_answering: Callable[[], bool],
+    ) -> None:
+        """wanted_context: the context size the conversation on screen asks for;
+        is_answering: True while an answer streams (a load would wait behind it)."""
+        self.service = service
+        self.settings_store = settings_store
+        self.bar = bar
+        self.notice = notice
+        self.status_bar = status_bar
+        self.dialog_parent = dialog_parent
+        self.wanted_context = wanted_context
+        self.is_answering = is_answering
+        bar.openRequested.connect(self.choose_model_file)
+        bar.loadRequested.connect(self.reload)
+        bar.cancelRequested.connect(service.cancel_load)
+        bar.unloadRequested.connect(self.unload)
+        service.loading.connect(bar.set_progress)
+        service.loaded.connect(self._on_loaded)
+        service.load_failed.connect(self._on_load_failed)
+        service.load_cancelled.connect(self._on_load_cancelled)
+        service.crashed.connect(self._on_crashed)
+        service.engine_changed.connect(self.show_engine)
+
+    # ---- user actions -------------------------------------------------------------------
+    def choose_model_file(self) -> None:
+        folder = self.settings_store.current.resolved_models_dir()
+        path, _ = QFileDialog.getOpenFileName(
+            self.dialog_parent,
+            "Open a model",
+            str(folder) if folder.exists() else "",
+            "GGUF models (*.gguf);;All files (*)",
+        )
+        if path:
+            self.open_model(Path(path))
+
+    def reload(self) -> None:
+        if self.service.model_path is not None:
+            self.open_model(self.service.model_path)
+
+    def open_model(self, path: Path) -> None:
+        """Read the file's facts and plan on a worker, show them, then load with progress."""
+        if self.service.is_remote:
+            self.notice.show_message(
+                f"Answers come from the server {self.service.where} now. To use a model on this "
+                "computer, turn off “Use a server” in Settings.",
+                "warning",
+            )
+            return
+        if self.is_answering() or self.service.is_loading:
+            self.notice.show_message("Please wait: the engine is busy. Stop the answer first.", "warning")
+            return
+        self.notice.hide()
+        self.bar.set_state("loading")
+        self.bar.name_label.setText(path.name)
+        self.bar.plan_label.setText("Reading the model file…")
+        wanted_ctx = self.wanted_context()
+        settings = self.settings_store.current
+        chat_format = settings.chat_format_overrides.get(str(path)) or None
+        hardware = self.service.hardware
+
+        def inspect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.gguf_facts import read_model_facts
+            from app.core.hardware import detect_hardware
+            from app.core.planner import plan_offload
+
+            facts = read_model_facts(path)
+            hw = hardware or detect_hardware()
+            return facts, hw, plan_offload(facts, hw, wanted_ctx)
+
+        def inspected(result: Any) -> None:
+            facts, hw, plan = result
+            service = self.service
+            service.hardware, service.facts, service.plan, service.model_path = hw, facts, plan, path
+            self.bar.show_model(facts, plan)
+            if not plan.fits:
+                self.bar.set_state("ready")
+                self.notice.show_message(
+                    f"{path.name} is too large for this computer: {plan.summary}", "error"
+                )
+                return
+            service.load(
+                path, wanted_ctx, settings.n_threads, chat_format=chat_format, hardware=hw, facts=facts
+            )
+
+        run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
+
+    def unload(self) -> None:
+        self.service.unload()
+        self.bar.set_state("ready")
+        self.bar.plan_label.setText("Unloaded: the memory is free. Click Load to use it again.")
+
+    # ---- what the service says ----------------------------------------------------------
+    def _on_loaded(self, outcome: Any) -> None:
+        path = self.service.model_path
+        self.bar.set_state("loaded")
+        self.bar.show_model(outcome.facts, outcome.plan)
+        self.status_bar.showMessage(
+            f"Loaded {path.name if path else ''} in {outcome.loaded.load_seconds:.1f} s", 8000
+        )
+        if outcome.notice:
+            self.notice.show_message(outcome.notice, "warning")
+        try:
+            self.settings_store.update(last_model=str(path or ""))
+        except OSError as exc:
+            log.warning("could not save the last model: %s", exc)
+
+    def _on_load_failed(self, exc: Exception) -> None:
+        path = self.service.model_path
+        self.bar.set_state("ready" if path else "empty")
+        message = getattr(exc, "message", None) or str(exc)
+        self.bar.plan_label.setText("Not loaded.")
+        self.notice.show_message(message, "error", details=getattr(exc, "log_tail", ""))
+        log.warning("loading %s failed: %s", path.name if path else "the model", type(exc).__name__)
+
+    def _on_load_cancelled(self) -> None:
+        self.bar.set_state("ready")
+        self.bar.plan_label.setText("Loading cancelled.")
+
+    def _on_crashed(self, _exc: Exception) -> None:
+        self.bar.set_state("ready")
+        self.bar.plan_label.setText("The engine stopped. Click “Reload model” to go on.")
+
+    def show_engine(self) -> None:
+        """Local model strip, or which server answers."""
+        service = self.service
+        remote = service.is_remote
+        self.bar.open_button.setVisible(not remote)
+        if remote:
+            self.bar.set_state("empty")
+            self.bar.open_button.hide()
+            self.bar.name_label.setText(service.model_name or "No server model chosen")
+            self.bar.plan_label.setText(
+                f"Answers come from the server {service.where}: your messages go there, not to a "
+                "model on this computer."
+            )
+            self.bar.details_button.setEnabled(False)
+        elif service.local.is_ready and service.facts is not None:
+            self.bar.set_state("loaded")
+            self.bar.show_model(service.facts, service.plan)
+        elif service.model_path is not None:
+            self.bar.set_state("ready")
+            self.bar.name_label.setText(service.model_path.name)
+            self.bar.plan_label.setText("Not loaded. Click Load to use it.")
+        else:
+            self.bar.set_state("empty")
+            self.bar.name_label.setText("No model loaded")
+            self.bar.plan_label.setText("Open a model file to start, or drop a .gguf file here.")
