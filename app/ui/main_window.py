@@ -235,6 +235,9 @@ class MainWindow(QMainWindow):
             self.session.open_newest()
 
     def _warm_up(self) -> None:
+        if self._closed:
+            return
+
         def detect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
             from app.core.hardware import detect_hardware
 

@@ -77,30 +77,30 @@ def window_figures(model: Path) -> None:
     two_hundred = make_conversation(store, "200 messages", 200)
     window = MainWindow(store=store)
     window.show()
-    spin_event_loop(lambda: window.conversation_id is not None)
+    spin_event_loop(lambda: window.session.conversation_id is not None)
 
     timings = []
     for _ in range(5):
-        window.new_chat()
+        window.chat.new_chat()
         started = time.perf_counter()
-        window.open_conversation(thousand)
+        window.session.open_conversation(thousand)
         app.processEvents()  # laid out and painted
         timings.append(time.perf_counter() - started)
     print(f"open a 1,000-message conversation: median {statistics.median(timings) * 1000:.0f} ms "
           f"({', '.join(f'{t * 1000:.0f}' for t in timings)})")
 
     done = {"loaded": False, "answered": False}
-    window.bridge.loaded.connect(lambda _o: done.__setitem__("loaded", True))
-    window.bridge.answerDone.connect(lambda *_a: done.__setitem__("answered", True))
+    window.service.loaded.connect(lambda _o: done.__setitem__("loaded", True))
+    window.session.answer_finished.connect(lambda *_a: done.__setitem__("answered", True))
     window.open_model(model)
     spin_event_loop(lambda: done["loaded"])
-    window.new_chat()
-    window.open_conversation(two_hundred)
+    window.chat.new_chat()
+    window.session.open_conversation(two_hundred)
     # Let the opening finish (layout, deferred deletes of the 1,000-message view): that cost is
     # the figure above; this one is about streaming.
     settle_until = time.perf_counter() + 2
     spin_event_loop(lambda: time.perf_counter() >= settle_until)
-    window.sampling = p.SamplingParams(max_tokens=300, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=300, seed=1)
     heartbeat = Heartbeat()
     heartbeat.start()
     started = time.perf_counter()

@@ -64,13 +64,13 @@ def main() -> None:
     window = MainWindow()
     window.show()
     done = {"loaded": False, "answered": False}
-    window.bridge.loaded.connect(lambda _o: done.__setitem__("loaded", True))
-    window.bridge.answerDone.connect(lambda *_a: done.__setitem__("answered", True))
+    window.service.loaded.connect(lambda _o: done.__setitem__("loaded", True))
+    window.session.answer_finished.connect(lambda *_a: done.__setitem__("answered", True))
     window.open_model(Path(assemble()))
     spin_event_loop(lambda: done["loaded"])
 
     heartbeat = Heartbeat()
-    window.sampling = p.SamplingParams(max_tokens=300, seed=1, temperature=0.8)
+    window.session.base_sampling = p.SamplingParams(max_tokens=300, seed=1, temperature=0.8)
     heartbeat.start()
     started = time.perf_counter()
     window.composer.edit.setPlainText("Write a long story about a lighthouse keeper.")

@@ -18,14 +18,14 @@ def main() -> None:
     model, question = Path(sys.argv[1]), sys.argv[2]
     app = QApplication([])
     window = MainWindow()
-    window.sampling = p.SamplingParams(max_tokens=4000, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=4000, seed=1)
 
     def ask(_outcome: object) -> None:
         window.composer.edit.setPlainText(question)
         window.composer._submit()
-        print(f"asked host={window.bridge.client.host_pid}", flush=True)
+        print(f"asked host={window.service.local.host_pid}", flush=True)
 
-    window.bridge.loaded.connect(ask)
+    window.service.loaded.connect(ask)
     window.show()
     window.open_model(model)
     app.exec()

@@ -23,13 +23,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def saved_answer(db: Path) -> str:
+    """What the newest answer has on disk: its text, and the pieces saved while it streams."""
     if not db.exists():
         return ""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
         row = conn.execute(
-            "SELECT content FROM messages WHERE role = 'assistant' ORDER BY id DESC"
+            "SELECT id, content FROM messages WHERE role = 'assistant' ORDER BY id DESC"
         ).fetchone()
-    return row[0] if row else ""
+        if row is None:
+            return ""
+        pieces = conn.execute(
+            "SELECT piece FROM message_drafts WHERE message_id = ? ORDER BY seq", (row[0],)
+        ).fetchall()
+    return str(row[1]) + "".join(piece for (piece,) in pieces)
 
 
 def test_sigkill_mid_answer_loses_at_most_a_second(chat_model_path: Path) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from app.core.chat.store import ChatStore
-from app.ui.engine_bridge import EngineBridge
 from app.ui.main_window import MainWindow
 
 
@@ -16,7 +15,7 @@ def make_window(qtbot, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-d
     windows: list[MainWindow] = []
 
     def make() -> MainWindow:
-        window = MainWindow(store=ChatStore(tmp_path / "enclave.db"), bridge=EngineBridge())
+        window = MainWindow(store=ChatStore(tmp_path / "enclave.db"))
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)

@@ -13,18 +13,19 @@ from app.core.chat.store import STATUS_COMPLETE, ChatStore
 from app.core.engine import protocol as p
 from app.ui.chat_view import PAGE_SIZE
 from app.ui.main_window import MainWindow
+from tests.gui.events import wait_event
 
 LOAD_TIMEOUT_MS = 60_000
 
 
 def load(qtbot, window: MainWindow, model: Path) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS):
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS):
         window.open_model(model)
-    window.sampling = p.SamplingParams(max_tokens=12, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=12, seed=1)
 
 
 def ask(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         window.composer.edit.setPlainText(text)
         window.composer._submit()
 
@@ -36,8 +37,8 @@ def test_edit_regenerate_and_browse_versions(qtbot, make_window, chat_model_path
     first_answer = window.chat_view.widgets[-1].text
 
     # Regenerate: a second version of the answer, the first one kept.
-    window.sampling = p.SamplingParams(max_tokens=12, seed=99)
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    window.session.base_sampling = p.SamplingParams(max_tokens=12, seed=99)
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         window.chat_view.widgets[-1].regenerate_button.click()
     answer = window.chat_view.widgets[-1]
     assert answer.versions == (2, 2)
@@ -54,9 +55,9 @@ def test_edit_regenerate_and_browse_versions(qtbot, make_window, chat_model_path
     question.edit_button.click()
     assert question.editor is not None
     question.editor.setPlainText("Name a vegetable.")
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         question._submit_edit()
-    thread = window.store.messages(window.conversation_id)
+    thread = window.store.messages(window.session.conversation_id)
     assert [m.content for m in thread][0] == "Name a vegetable."
     assert thread[-1].status == STATUS_COMPLETE
     assert window.chat_view.widgets[0].versions == (2, 2)
@@ -114,9 +115,9 @@ def test_a_thousand_message_conversation_opens_fast(qtbot, make_window, tmp_path
     store.add_message(other.id, "user", "hi")
     store.close()
     window = make_window()
-    qtbot.waitUntil(lambda: window.conversation_id == other.id, timeout=5_000)
+    qtbot.waitUntil(lambda: window.session.conversation_id == other.id, timeout=5_000)
     started = time.perf_counter()
-    window.open_conversation(long_one.id)
+    window.session.open_conversation(long_one.id)
     elapsed = time.perf_counter() - started
     assert len(window.chat_view.widgets) == PAGE_SIZE
     assert window.chat_view.widgets[-1].text.startswith("Answer 499")
@@ -149,8 +150,8 @@ def test_answer_from_documents_shows_sources(
 
     window = make_window()
     load(qtbot, window, chat_model_path)
-    window.collection_picker.set_available(["Handbook"])
-    window.collection_picker.set_selected(["Handbook"])
+    window.documents_in_chat.picker.set_available(["Handbook"])
+    window.documents_in_chat.picker.set_selected(["Handbook"])
     ask(qtbot, window, "How many days of paid holiday do employees get?")
     answer = window.chat_view.widgets[-1]
     sources = answer.message.stats.get("sources")
@@ -159,7 +160,7 @@ def test_answer_from_documents_shows_sources(
     views = [answer.extra.itemAt(i).widget() for i in range(answer.extra.count())]
     assert any(v is not None and v.objectName() == "citations" for v in views)
     # The conversation remembers its collections and the sources survive a reopen.
-    conversation = window.store.get_conversation(window.conversation_id)
+    conversation = window.store.get_conversation(window.session.conversation_id)
     assert conversation is not None and conversation.settings.get("collections") == ["Handbook"]
-    saved = window.store.messages(window.conversation_id)[-1]
+    saved = window.store.messages(window.session.conversation_id)[-1]
     assert saved.stats["sources"][0]["label"].startswith("handbook.md")

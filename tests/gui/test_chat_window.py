@@ -14,14 +14,15 @@ from PySide6.QtGui import QDropEvent
 from app.core.chat.store import STATUS_CANCELLED, STATUS_COMPLETE, STATUS_INTERRUPTED, ChatStore
 from app.core.engine import protocol as p
 from app.ui.main_window import MainWindow
+from tests.gui.events import wait_event
 
 LOAD_TIMEOUT_MS = 60_000
 
 
 def open_and_load(qtbot, window: MainWindow, model: Path) -> None:  # type: ignore[no-untyped-def]
     progress: list[float] = []
-    window.bridge.loadProgress.connect(progress.append)
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS):
+    window.service.loading.connect(progress.append)
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS):
         window.open_model(model)
         assert window.model_bar.progress.isVisible()
         assert window.model_bar.cancel_button.isVisible()
@@ -35,7 +36,7 @@ def ask(qtbot, window: MainWindow, text: str) -> None:  # type: ignore[no-untype
 
 
 def short_answers(window: MainWindow, max_tokens: int) -> None:
-    window.sampling = p.SamplingParams(max_tokens=max_tokens, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=max_tokens, seed=1)
 
 
 def test_empty_state_tells_what_to_do(make_window) -> None:  # type: ignore[no-untyped-def]
@@ -53,8 +54,8 @@ def test_open_load_chat_and_stats_then_restart_keeps_it(qtbot, make_window, chat
     assert window.model_bar.facts_panel.rows["Architecture"].text() == "gemma3"
     short_answers(window, 24)
     streamed: list[str] = []
-    window.bridge.tokens.connect(streamed.append)
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    window.session.answer_tokens.connect(lambda _message, text: streamed.append(text))
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         ask(qtbot, window, "What is the capital of France?")
         assert window.composer.send_button.text() == "Stop"
     assert len(streamed) > 1  # it streamed in batches
@@ -65,11 +66,11 @@ def test_open_load_chat_and_stats_then_restart_keeps_it(qtbot, make_window, chat
     assert window.composer.send_button.text() == "Send"
     assert window.sidebar.list.count() == 1
     assert window.sidebar.list.item(0).text() == "What is the capital of France?"
-    conversation_id = window.conversation_id
+    conversation_id = window.session.conversation_id
     window.close()
 
     again = make_window()  # a restart: same database
-    qtbot.waitUntil(lambda: again.conversation_id == conversation_id, timeout=5_000)
+    qtbot.waitUntil(lambda: again.session.conversation_id == conversation_id, timeout=5_000)
     roles = [w.message.role for w in again.chat_view.widgets]
     assert roles == ["user", "assistant"]
     assert again.chat_view.widgets[1].text == answer.text
@@ -80,10 +81,10 @@ def test_stop_with_escape_and_button(qtbot, make_window, chat_model_path: Path) 
     window = make_window()
     open_and_load(qtbot, window, chat_model_path)
     for how in ("escape", "button"):
-        with qtbot.waitSignal(window.bridge.tokens, timeout=30_000):
+        with wait_event(qtbot, window.session.answer_tokens, timeout=30_000):
             ask(qtbot, window, "Tell me a very long story.")
         clicked = time.perf_counter()
-        with qtbot.waitSignal(window.bridge.answerDone, timeout=5_000):
+        with wait_event(qtbot, window.session.answer_finished, timeout=5_000):
             if how == "escape":
                 qtbot.keyClick(window, Qt.Key.Key_Escape)
             else:
@@ -92,7 +93,7 @@ def test_stop_with_escape_and_button(qtbot, make_window, chat_model_path: Path) 
         last = window.chat_view.widgets[-1]
         assert last.message.status == STATUS_CANCELLED
         assert "Stopped." in last.footer.text()
-        saved = window.store.messages(window.conversation_id)[-1]
+        saved = window.store.messages(window.session.conversation_id)[-1]
         assert saved.status == STATUS_CANCELLED and saved.content == last.text
 
 
@@ -101,30 +102,30 @@ def test_engine_killed_mid_answer_keeps_conversation_and_reloads(
 ) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
     open_and_load(qtbot, window, chat_model_path)
-    with qtbot.waitSignal(window.bridge.tokens, timeout=30_000):
+    with wait_event(qtbot, window.session.answer_tokens, timeout=30_000):
         ask(qtbot, window, "Tell me a very long story.")
     qtbot.wait(300)
-    pid = window.bridge.client.host_pid
+    pid = window.service.local.host_pid
     assert pid
-    with qtbot.waitSignal(window.bridge.answerFailed, timeout=10_000):
+    with wait_event(qtbot, window.session.answer_failed, timeout=10_000):
         os.kill(pid, signal.SIGKILL)
     assert window.notice.isVisible()
     assert "SIGKILL" in window.notice.text and "conversation is safe" in window.notice.text
     assert "Reload model" in window.notice.action_titles()
     last = window.chat_view.widgets[-1]
     assert last.message.status == STATUS_INTERRUPTED and last.text
-    saved = window.store.messages(window.conversation_id)
+    saved = window.store.messages(window.session.conversation_id)
     assert [m.role for m in saved] == ["user", "assistant"]
     assert saved[-1].status == STATUS_INTERRUPTED and saved[-1].content == last.text
     assert not window.composer.send_button.isEnabled()
 
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS):
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS):
         window.notice.trigger("Reload model")
     short_answers(window, 6)
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         ask(qtbot, window, "And then?")
     assert window.chat_view.widgets[-1].message.status == STATUS_COMPLETE
-    assert len(window.store.messages(window.conversation_id)) == 4
+    assert len(window.store.messages(window.session.conversation_id)) == 4
 
 
 def test_dropping_a_gguf_opens_it(qtbot, make_window, chat_model_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +139,7 @@ def test_dropping_a_gguf_opens_it(qtbot, make_window, chat_model_path: Path) -> 
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS):
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS):
         window.dropEvent(event)
     assert window.model_bar.name_label.text()
     assert window.composer.send_button.isEnabled()

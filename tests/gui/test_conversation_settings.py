@@ -17,32 +17,33 @@ from app.core.chat.store import STATUS_COMPLETE, ChatStore
 from app.core.engine import protocol as p
 from app.core.settings import load_settings
 from app.ui.main_window import MainWindow
+from tests.gui.events import wait_event
 
 LOAD_TIMEOUT_MS = 60_000
 SCREENS = Path(__file__).resolve().parents[1] / "output" / "screens"
 
 
 def load(qtbot, window: MainWindow, model: Path) -> Any:
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
         window.open_model(model)
     return blocker.args[0]
 
 
 def ask(qtbot, window: MainWindow, text: str) -> None:
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         window.composer.edit.setPlainText(text)
         window.composer._submit()
 
 
 def record_requests(window: MainWindow) -> list[tuple[list[dict[str, str]], p.SamplingParams]]:
     requests: list[tuple[list[dict[str, str]], p.SamplingParams]] = []
-    original = window.bridge.chat
+    original = window.service.local.chat
 
-    def chat(messages, sampling, cache_key=None):
+    def chat(messages, sampling=None, **kwargs):
         requests.append((messages, sampling))
-        return original(messages, sampling, cache_key=cache_key)
+        return original(messages, sampling, **kwargs)
 
-    window.bridge.chat = chat  # type: ignore[method-assign]
+    window.service.local.chat = chat  # type: ignore[method-assign]
     return requests
 
 
@@ -65,7 +66,7 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     load(qtbot, window, chat_model_path)
     requests = record_requests(window)
     window.settings_button.click()
-    panel = window.settings_panel
+    panel = window.chat_settings.panel
     assert panel is not None and panel.isVisible()
     assert "new chat" in panel.scope_label.text()
     assert panel.preset_combo.currentText() == pr.DEFAULT_PRESET  # good defaults for a new chat
@@ -88,18 +89,18 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     messages, sampling = requests[-1]
     assert messages[0] == {"role": "system", "content": summarize.system_prompt}
     assert (sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed) == (0.3, 0.9, 7, 5)
-    answer = window.store.messages(window.conversation_id)[-1]
+    answer = window.store.messages(window.session.conversation_id)[-1]
     assert answer.status == STATUS_COMPLETE and answer.stats["generated_tokens"] == 7
     assert "this conversation" in panel.scope_label.text()
 
     # The same seed gives the same answer again.
-    with qtbot.waitSignal(window.bridge.answerDone, timeout=60_000):
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         window.chat_view.widgets[-1].regenerate_button.click()
     assert window.chat_view.widgets[-1].text == answer.content
     assert requests[-1][1].seed == 5
 
     # Stored on the conversation, merged with the documents picker's key.
-    conversation_id = window.conversation_id
+    conversation_id = window.session.conversation_id
     conversation = window.store.get_conversation(conversation_id)
     assert conversation is not None and conversation.system_prompt == summarize.system_prompt
     assert conversation.settings["preset"] == "Summarize" and "collections" in conversation.settings
@@ -113,9 +114,9 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     assert panel.save_preset_as("Summarize")  # built-in names are taken: a reason comes back
 
     # A new chat starts from the defaults; the old one keeps its settings when reopened.
-    window.new_chat()
+    window.chat.new_chat()
     assert panel.preset_combo.currentText() == pr.DEFAULT_PRESET and panel.seed.text() == ""
-    window.open_conversation(conversation_id)
+    window.session.open_conversation(conversation_id)
     assert panel.system_prompt() == "Answer like a pirate."
     assert panel.max_tokens.value() == 7 and panel.seed.text() == "5"
     assert panel.preset_combo.currentData() == "Pirate"
@@ -126,10 +127,10 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     # ...also after a restart of the app.
     window.close()
     again = make_window()
-    qtbot.waitUntil(lambda: again.conversation_id == conversation_id, timeout=5_000)
-    again.show_chat_settings(True)
-    assert again.settings_panel.system_prompt() == "Answer like a pirate."
-    assert again.settings_panel.max_tokens.value() == 7
+    qtbot.waitUntil(lambda: again.session.conversation_id == conversation_id, timeout=5_000)
+    again.chat_settings.show_drawer(True)
+    assert again.chat_settings.panel.system_prompt() == "Answer like a pirate."
+    assert again.chat_settings.panel.max_tokens.value() == 7
 
 
 def test_meter_and_left_out_messages_with_a_tiny_context(
@@ -144,9 +145,9 @@ def test_meter_and_left_out_messages_with_a_tiny_context(
     store.update_conversation(conversation.id, settings={"context_size": 512, "collections": []})
     store.close()
     window = make_window()
-    qtbot.waitUntil(lambda: window.conversation_id == conversation.id, timeout=5_000)
+    qtbot.waitUntil(lambda: window.session.conversation_id == conversation.id, timeout=5_000)
     outcome = load(qtbot, window, chat_model_path)
-    assert outcome.loaded.n_ctx == 512 and window.plan.n_ctx == 512
+    assert outcome.loaded.n_ctx == 512 and window.service.plan.n_ctx == 512
     meter = window.context_meter
     qtbot.waitUntil(lambda: meter.isVisible() and meter.dropped > 0, timeout=5_000)
     assert "/ 512 tokens" in meter.label.text()
@@ -162,7 +163,7 @@ def test_meter_and_left_out_messages_with_a_tiny_context(
     qtbot.waitUntil(lambda: meter.dropped > dropped_before, timeout=3_000)
 
     # The answer still comes: no "context exceeded" error.
-    window.sampling = p.SamplingParams(max_tokens=8, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=8, seed=1)
     ask(qtbot, window, "What about tomorrow?")
     last = window.store.messages(conversation.id)[-1]
     assert last.status == STATUS_COMPLETE and last.stats["generated_tokens"] > 0
@@ -174,8 +175,8 @@ def test_meter_and_left_out_messages_with_a_tiny_context(
 
     apply_theme("light", restore_look)  # the app's look: Fusion and resources/style.qss
     window.resize(1280, 820)
-    window.show_chat_settings(True)
-    window.settings_panel.set_advanced_visible(True)
+    window.chat_settings.show_drawer(True)
+    window.chat_settings.panel.set_advanced_visible(True)
     qtbot.wait(100)
     window.chat_view.ensureWidgetVisible(window.chat_view.memory_divider, 0, 200)
     qtbot.wait(300)
@@ -187,8 +188,8 @@ def test_chat_format_override_is_stored_and_used_on_reload(qtbot, make_window, c
     window = make_window()
     outcome = load(qtbot, window, chat_model_path)
     assert outcome.loaded.chat_format != "chatml"  # the file's template, or its architecture's
-    window.show_chat_settings(True)
-    panel = window.settings_panel
+    window.chat_settings.show_drawer(True)
+    panel = window.chat_settings.panel
     panel.set_advanced_visible(True)
     assert not panel.needs_reload
     combo = panel.format_combo
@@ -200,17 +201,17 @@ def test_chat_format_override_is_stored_and_used_on_reload(qtbot, make_window, c
     # Context size: the new chat's choice, applied by the same reload.
     panel.context_combo.setCurrentIndex(panel.context_combo.findData(4096))
     panel.context_combo.activated.emit(panel.context_combo.currentIndex())
-    assert window.pending_chat["settings"]["context_size"] == 4096
+    assert window.session.chat_settings()[1]["context_size"] == 4096
 
-    with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
         panel.reload_button.click()
     reloaded = blocker.args[0]
     assert reloaded.loaded.chat_format == "chatml"
     assert reloaded.plan.n_ctx == 4096
     assert not panel.needs_reload and "chatml" in panel.model_status.text()
-    window.sampling = p.SamplingParams(max_tokens=8, seed=1)
+    window.session.base_sampling = p.SamplingParams(max_tokens=8, seed=1)
     ask(qtbot, window, "Say hello.")
-    assert window.store.messages(window.conversation_id)[-1].stats["generated_tokens"] > 0
+    assert window.store.messages(window.session.conversation_id)[-1].stats["generated_tokens"] > 0
 
     # Back to automatic: the override is removed.
     combo.setCurrentIndex(0)
@@ -244,7 +245,7 @@ def test_dark_theme_applies_a_dark_palette_and_screenshots(
     window = make_window()
     qtbot.waitUntil(lambda: len(window.chat_view.widgets) == 2, timeout=5_000)
     window.resize(1280, 820)
-    window.show_chat_settings(True)
+    window.chat_settings.show_drawer(True)
 
     apply_theme("dark", restore_look)
     assert is_dark_palette()

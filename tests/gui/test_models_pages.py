@@ -19,6 +19,7 @@ from app.core.library import mark_used
 from app.core.settings import load_settings
 from app.ui.pages.discover import RECOMMEND_TEXT
 from app.ui.pages.model_page import BEST_TEXT, COL_FILE, COL_FIT, COL_QUANT, COL_SIZE
+from tests.gui.events import wait_event
 from tests.fakehub import FakeHub
 from tests.gui import conftest_models
 from tests.gui.conftest_models import FAKE_HARDWARE, MemoryKeyring
@@ -264,7 +265,7 @@ def test_download_appears_in_library_and_chat_loads_it(
     qtbot.waitUntil(lambda: library.tree.topLevelItem(0).text(4) != "Checking…", timeout=TIMEOUT)
     assert library.delete_button.isEnabled()
 
-    with qtbot.waitSignal(window.bridge.loaded, timeout=60_000):
+    with wait_event(qtbot, window.service.loaded, timeout=60_000):
         click(qtbot, library.chat_button)
         assert window.current_page() == "chat"
     assert window.model_path == library.models[0].path

@@ -116,7 +116,7 @@ def test_send_streams_saves_and_finishes(chat: tuple[ChatSession, CallQueue, Rec
     assert session.conversation_id is None
     assert session.send("Name three colours.")
     assert session.busy and session.conversation_id is not None
-    assert events.names()[:4] == ["conversations_changed", "message_added", "busy_changed", "answer_started"]
+    assert events.names()[:4] == ["conversation_changed", "message_added", "busy_changed", "answer_started"]
     wait_idle(session, calls)
 
     (answer,) = events.last("answer_finished")

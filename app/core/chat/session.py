@@ -8,7 +8,8 @@ sources of each answer. The engine work runs on the engine queue's thread; the s
 its state only on its owner's thread (`call_soon`, see app/core/calls.py), and tells observers
 what happened through these events (psygnal):
 
-    conversation_changed(int | None)   another conversation is on screen (None: a new chat)
+    conversation_changed(int | None)   another conversation is on screen (None: a new chat), or
+                                       the new chat was saved with its first question
     thread_changed()                   the messages on screen changed: show `thread()` again
     message_added(Message)             a question was appended to the thread
     answer_started(Message)            an answer began (the thread's last message)
@@ -278,13 +279,12 @@ class ChatSession:
             system_prompt=str(pending["system_prompt"]),
         )
         settings = dict(pending["settings"])
-        if self._pending_collections:
-            settings[COLLECTIONS_KEY] = list(self._pending_collections)
-        if settings:
-            self.store.update_conversation(conversation.id, touch=False, settings=settings)
+        settings[COLLECTIONS_KEY] = list(self._pending_collections)
+        self.store.update_conversation(conversation.id, touch=False, settings=settings)
         self.conversation_id = conversation.id
         self._pending = self._new_chat_defaults()
-        self.conversations_changed.emit()
+        self._pending_collections = []
+        self.conversation_changed.emit(conversation.id)  # the new chat now has its own row
 
     def edit_and_resend(self, message: Message, text: str) -> bool:
         """A new version of a question (a sibling), answered at once; the old one stays."""
