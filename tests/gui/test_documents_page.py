@@ -118,7 +118,7 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
 
     # A chat turn over the collection, with the engine's embedding model.
     doc = prepare_document_messages(
-        window.bridge.client, "How many vacation days do employees get?", [], ["Company"],
+        window.service.local, "How many vacation days do employees get?", [], ["Company"],
         n_ctx=2048, answer_tokens=256,
     )
     assert doc.note is None

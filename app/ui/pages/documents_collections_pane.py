@@ -1,36 +1,33 @@
 """The left side of the Documents page: the list of collections ("· updating…" beside one being
-indexed) and the "New collection…" button. It only shows names and reports the choice; the page
-reads the collections on a worker and decides what to open. Split out of documents.py by job.
-"""
+indexed) and the "New collection…" button. It draws the collections the page's state holds
+(app/core/documents/collections_state.py) and hands the user's choice back to it; the state
+decides what is open."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
+from app.ui.observe import observe
+
 if TYPE_CHECKING:
+    from app.core.documents.collections_state import CollectionsState
     from app.core.documents.index import Collection
 
 NAME_ROLE = Qt.ItemDataRole.UserRole  # the collection's name; the text may say "updating…"
 
-IsBusy = Callable[[str], bool]  # does an indexing run for this collection go on?
 
-
-def _list_text(c: Collection, is_busy: IsBusy) -> str:
-    if is_busy(c.name):
-        return f"{c.name}  ·  updating…"
-    return c.name
+def _list_text(c: Collection, busy: bool) -> str:
+    return f"{c.name}  ·  updating…" if busy else c.name
 
 
 class CollectionsPane(QFrame):
-    currentChanged = Signal(object)  # the chosen collection's name, or None
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: CollectionsState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("collectionsPane")
+        self.state = state
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 8, 0)
         heading = QLabel("Collections")
@@ -43,27 +40,42 @@ class CollectionsPane(QFrame):
         layout.addWidget(self.list, 1)
         layout.addWidget(self.new_button)
         self.list.currentItemChanged.connect(self._on_current_changed)
+        observe(state.collections_changed, self, self.show_collections)
+        observe(state.selected_changed, self, self._show_selected)
+        observe(state.busy_changed, self, self.refresh_texts)
 
-    def show_collections(self, found: list[Collection], wanted: str | None, is_busy: IsBusy) -> None:
-        """Fill the list and select `wanted`, without reporting that as the user's choice (the
-        page opens `wanted` itself)."""
+    def show_collections(self) -> None:
+        """Fill the list and select the open collection, without reporting that as the
+        user's choice (the state already knows)."""
         blocker = self.list.blockSignals(True)
         self.list.clear()
-        for c in found:
-            item = QListWidgetItem(_list_text(c, is_busy))
+        for c in self.state.collections():
+            item = QListWidgetItem(_list_text(c, self.state.is_busy(c.name)))
             item.setData(NAME_ROLE, c.name)
             self.list.addItem(item)
-            if c.name == wanted:
+            if c.name == self.state.selected:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(blocker)
 
-    def refresh_texts(self, collections: dict[str, Collection], is_busy: IsBusy) -> None:
-        """Update the "updating…" marks after an indexing run started or ended."""
+    def _show_selected(self, name: str | None) -> None:
+        current = self.list.currentItem()
+        if (current.data(NAME_ROLE) if current is not None else None) == name:
+            return
+        blocker = self.list.blockSignals(True)
+        self.list.setCurrentRow(-1)
         for row in range(self.list.count()):
             item = self.list.item(row)
-            c = collections.get(item.data(NAME_ROLE))
+            if item.data(NAME_ROLE) == name:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(blocker)
+
+    def refresh_texts(self) -> None:
+        """Update the "updating…" marks after an indexing run was queued, started or ended."""
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            c = self.state.get(item.data(NAME_ROLE))
             if c is not None:
-                item.setText(_list_text(c, is_busy))
+                item.setText(_list_text(c, self.state.is_busy(c.name)))
 
     def _on_current_changed(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
-        self.currentChanged.emit(item.data(NAME_ROLE) if item is not None else None)
+        self.state.select(item.data(NAME_ROLE) if item is not None else None)

@@ -1,7 +1,8 @@
 """The right side of the Documents page: one collection's name, what is in it, the buttons that
 change it, indexing progress with Cancel, and the tree of its files with each one's status.
-Pure presentation: the page reads the data on a worker, connects the buttons and drives this
-widget. Split out of documents.py by job.
+Presentation only: it draws the open collection as the page's state holds it
+(app/core/documents/collections_state.py) and redraws when the state says so; the page
+connects the buttons to what they do.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.observe import observe
 from app.ui.pages.documents_files import FilesTree
 
 if TYPE_CHECKING:
+    from app.core.documents.collections_state import CollectionsState, FilesSnapshot
     from app.core.documents.index import Collection
     from app.core.documents.indexer import IndexProgress
 
@@ -49,8 +52,9 @@ class CollectionDetails(QWidget):
     """The chosen collection: name and Rename/Delete, a summary, Add/Remove/Update, the progress
     panel (hidden while nothing runs) and the files tree."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: CollectionsState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.state = state
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 0, 0, 0)
         top = QHBoxLayout()
@@ -105,6 +109,39 @@ class CollectionDetails(QWidget):
         self.files_tree.itemSelectionChanged.connect(
             lambda: self.remove_button.setEnabled(bool(self.files_tree.selected_roots()))
         )
+        observe(state.selected_changed, self, self._on_selected)
+        observe(state.collections_changed, self, self._refresh_summary)
+        observe(state.collection_changed, self, self._on_collection_read)
+        observe(state.busy_changed, self, self._refresh_summary)
+        observe(state.files_changed, self, self._on_files)
+        observe(state.progress_changed, self, self._on_progress)
+
+    # ---- the state's events -------------------------------------------------------------
+    def _on_selected(self, name: str | None) -> None:
+        if name is None:
+            return  # the page shows its "no collection yet" side instead
+        self.files_tree.clear()
+        self.name_label.setText(name)
+        self._refresh_summary()
+        self.show_progress(self.state.progress(name))
+
+    def _on_collection_read(self, name: str) -> None:
+        if name == self.state.selected:
+            self._refresh_summary()
+
+    def _refresh_summary(self) -> None:
+        c = self.state.selected_collection
+        if c is not None:
+            self.show_summary(c, self.state.is_busy(c.name))
+
+    def _on_files(self, snapshot: FilesSnapshot) -> None:
+        self.files_tree.show_files(snapshot.collection.roots, snapshot.files, snapshot.missing)
+
+    def _on_progress(self, name: str, progress: IndexProgress | None) -> None:
+        if name == self.state.selected:
+            self.show_progress(progress)
+
+    # ---- drawing ------------------------------------------------------------------------
 
     def show_summary(self, c: Collection, busy: bool) -> None:
         """What the collection holds, in words; `busy` = an indexing run for it is going on."""

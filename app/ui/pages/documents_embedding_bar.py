@@ -1,6 +1,7 @@
 """The bar at the bottom of the Documents page: which embedding model searches by meaning, and
 the buttons to choose another one or go back to the built-in one. It only shows and asks; the
-page saves the choice and re-indexes the collections for it. Split out of documents.py by job.
+page saves the choice in the window's SettingsStore and, on the store's event, shows the new
+setting here and re-indexes the collections for it. Split out of documents.py by job.
 """
 
 from __future__ import annotations

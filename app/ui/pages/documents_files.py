@@ -5,6 +5,7 @@ password-protected"). Pure presentation: the data was read on a worker."""
 from __future__ import annotations
 
 import os
+from collections.abc import Set
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class FilesTree(QTreeWidget):
         header.resizeSection(COL_NAME, 300)
         header.resizeSection(COL_STATUS, 120)
 
-    def show_files(self, roots: list[str], files: dict[str, Any], missing: set[str]) -> None:
+    def show_files(self, roots: list[str], files: dict[str, Any], missing: Set[str]) -> None:
         """Roots as top-level rows (a folder with its files under it, or a single file)."""
         tops = [self.topLevelItem(i) for i in range(self.topLevelItemCount())]
         expanded = {t.data(COL_NAME, ROOT_ROLE) for t in tops if t is not None and t.isExpanded()}

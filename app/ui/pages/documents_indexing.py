@@ -1,9 +1,10 @@
 """Indexing in the background for the Documents page: one collection at a time on the IO pool,
 with progress, Cancel, resume at start-up, and incremental re-index when files change.
 
-Embedding goes to the engine host (`window.bridge.client`), which serves one request at a time.
-Each embedding batch is handed to the ENGINE pool as its own small job (`EnginePoolClient`), so
-a chat answer waits for one batch at most, never for a whole indexing run, and never races it.
+Embedding goes to the local engine host (`EngineService.local`) with the model the settings
+name (`SettingsStore.current.embedding_model`, read when a run starts). Each embedding batch is
+its own small job on the one engine queue (`EngineQueueClient`, priority DOCUMENTS), so a chat
+answer waits for one batch at most, never for a whole indexing run, and never races it.
 
 Re-index triggers: opening a collection, a change under its folders (QFileSystemWatcher,
 debounced), and a re-scan every few minutes for what the watcher misses (network drives, too
@@ -24,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from app.core.cancel import Cancelled, CancelToken
-from app.ui.tasks import ProgressFn, TaskHandle, pool, run_task
+from app.ui.tasks import ProgressFn, TaskHandle, run_task
 
 if TYPE_CHECKING:
     from app.core.documents.index import Collection
+    from app.core.engine.service import EngineService
+    from app.core.settings import SettingsStore
 
 log = logging.getLogger("enclave.ui.documents")
 
@@ -35,38 +38,41 @@ RESCAN_INTERVAL_MS = 5 * 60 * 1000
 WATCH_DEBOUNCE_MS = 2000
 MAX_WATCHED_FOLDERS = 2000  # folders + files: inotify watches are a limited resource
 PROGRESS_INTERVAL_S = 0.1
+CANCEL_POLL_S = 0.2  # how soon a cancelled run stops waiting for its turn at the engine
 # Chunks per embedding request: a chat answer waits for at most one such batch (about 2,000
 # tokens, a second or two on a laptop CPU).
 EMBED_BATCH = 8
 
 
-class EnginePoolClient:
-    """`client.embed` run as one job on the engine pool per call; waits for it (call this from
-    an IO worker, never from the engine pool itself, whose single thread would deadlock)."""
+class EngineQueueClient:
+    """`embed` on the local engine host, one DOCUMENTS job on the engine queue per call; waits
+    for it (call this from an IO worker, never from the engine queue's own thread)."""
 
-    def __init__(self, client: Any, cancel: CancelToken) -> None:
-        self._client = client
+    def __init__(self, service: EngineService, cancel: CancelToken) -> None:
+        self._service = service
         self._cancel = cancel
 
     def embed(self, texts: list[str], model_path: Path | str | None = None) -> Any:
-        done = threading.Event()
-        box: dict[str, Any] = {}
+        from app.core.engine.queue import DOCUMENTS
 
-        def call() -> None:
+        started = threading.Event()
+
+        def call(_engine: Any, _token: CancelToken) -> Any:
+            started.set()
+            # Cancelled (or the window closing): do not start the engine again for nothing.
+            self._cancel.raise_if_cancelled()
+            return self._service.local.embed(texts, model_path)
+
+        job = self._service.queue.submit(call, priority=DOCUMENTS, name="documents-embed")
+        while True:
             try:
-                # Cancelled (or the window closing): do not start the engine again for nothing.
-                self._cancel.raise_if_cancelled()
-                box["vectors"] = self._client.embed(texts, model_path)
-            except BaseException as exc:  # handed back to the waiting worker
-                box["error"] = exc
-            finally:
-                done.set()
-
-        pool("engine").start(call)
-        done.wait()
-        if "error" in box:
-            raise box["error"]
-        return box["vectors"]
+                return job.result(timeout=CANCEL_POLL_S)
+            except TimeoutError:
+                # Cancelled while it still waits for its turn (behind a long chat answer): drop
+                # it. A batch that runs is let finish (a second or two): its vectors are kept.
+                if self._cancel.cancelled and not started.is_set():
+                    job.cancel()
+                    raise Cancelled() from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ def embedding_model_path(setting: str) -> Path:
     return Path(setting).expanduser() if setting else paths.default_embedding_model()
 
 
-def _index_job(name: str, client: Any, model_setting: str) -> Any:
+def _index_job(name: str, service: EngineService | None, model_setting: str) -> Any:
     """The worker function for one run (see run_task)."""
 
     def work(progress: ProgressFn, cancel: CancelToken) -> JobResult:
@@ -106,14 +112,14 @@ def _index_job(name: str, client: Any, model_setting: str) -> Any:
             collection = idx.collection(name)
             embedder: Any = None
             why: str | None = None
-            if client is None:
+            if service is None:
                 why = "the engine is not available"
             elif not path.is_file():
                 why = f"the embedding model is missing ({path.name})"
             else:
                 same_model = collection.embed_model_id == model_id_for(path)
                 known = collection.embed_dim if same_model else None
-                embedder = EngineEmbedder(EnginePoolClient(client, cancel), path, dim=known)
+                embedder = EngineEmbedder(EngineQueueClient(service, cancel), path, dim=known)
                 try:
                     _ = embedder.dim  # loads the model in the engine host when it is new
                 except Cancelled:
@@ -150,10 +156,14 @@ class IndexingController(QObject):
     stopped = Signal(str)  # collection (cancelled)
     failed = Signal(str, str)  # collection, message
     idle = Signal()  # nothing running or queued
+    busy_changed = Signal()  # busy_names() changed: a run was queued or dropped (not: ended)
 
-    def __init__(self, window: Any, parent: QObject | None = None) -> None:
+    def __init__(
+        self, service: EngineService | None, settings: SettingsStore, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
-        self._window = window
+        self._service = service  # None: indexing without embeddings (keyword search only)
+        self._settings = settings
         self._queue: list[str] = []
         self._current: tuple[str, TaskHandle] | None = None
         self._stopped_by_user: set[str] = set()
@@ -181,6 +191,10 @@ class IndexingController(QObject):
     def is_busy(self, name: str) -> bool:
         return self.current == name or name in self._queue
 
+    def busy_names(self) -> frozenset[str]:
+        """The collections a run works on or waits for."""
+        return frozenset(self._queue) | ({self.current} if self.current else set())
+
     def was_stopped(self, name: str) -> bool:
         return name in self._stopped_by_user
 
@@ -205,6 +219,7 @@ class IndexingController(QObject):
         if not self.is_busy(name):
             self._queue.append(name)
         self._start_next()
+        self.busy_changed.emit()
 
     def cancel(self, name: str | None = None) -> None:
         """Stop the running job (or drop a queued one); it resumes when asked, or at start-up."""
@@ -216,6 +231,7 @@ class IndexingController(QObject):
             self._queue.remove(target)
         if self._current and self._current[0] == target:
             self._current[1].cancel()
+        self.busy_changed.emit()
 
     def shutdown(self) -> None:
         """The window closes: stop at the next file; the next start resumes."""
@@ -225,6 +241,7 @@ class IndexingController(QObject):
         self.debounce.stop()
         if self._current:
             self._current[1].cancel()
+        self.busy_changed.emit()
 
     def forget(self, name: str) -> None:
         """A collection was deleted or renamed away."""
@@ -233,6 +250,7 @@ class IndexingController(QObject):
             self._queue.remove(name)
         for names in self._watched.values():
             names.discard(name)
+        self.busy_changed.emit()
 
     def resume_pending(self) -> None:
         """At start-up: collections whose last run did not finish continue, in the background."""
@@ -262,11 +280,8 @@ class IndexingController(QObject):
                 self.idle.emit()
             return
         name = self._queue.pop(0)
-        client = getattr(getattr(self._window, "bridge", None), "client", None)
-        settings = getattr(self._window, "settings", None)
-        model_setting = getattr(settings, "embedding_model", "") or ""
         handle = run_task(
-            _index_job(name, client, model_setting),
+            _index_job(name, self._service, self._settings.current.embedding_model),
             name="documents-index",
             on_progress=lambda p: self.progress.emit(name, p),
             on_result=lambda result: self._done(name, result),
@@ -277,6 +292,8 @@ class IndexingController(QObject):
         self.started.emit(name)
 
     def _finish_current(self) -> None:
+        # No busy_changed here: the page marks the run as ended when it has read the collection
+        # again (IndexingFeedback), so it never shows the old record as "stopped before the end".
         self._current = None
         QTimer.singleShot(0, self._start_next)
 

@@ -1,83 +1,89 @@
-"""What the Documents page shows while indexing runs: the "updating…" marks, the progress panel,
-the files re-read as they are indexed, and a note when a run ends, stops or fails. These are
-the page's answers to IndexingController's signals (documents_indexing.py). Split out of
-documents.py by job; DocumentsPage inherits it.
+"""What the Documents page shows while indexing runs: it turns IndexingController's signals
+(documents_indexing.py) into the page's state (app/core/documents/collections_state.py) — which
+collections are busy, the running run's progress, a note when a run ends, stops or fails — and
+re-reads the open collection's files while they are being indexed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel
+from PySide6.QtCore import QObject, QTimer
 
-from app.ui.pages.documents_collections_pane import CollectionsPane
-from app.ui.pages.documents_details import CollectionDetails
+from app.core.documents.collections_state import CollectionsState
+from app.ui.observe import observe
 from app.ui.pages.documents_files import sentence
 from app.ui.pages.documents_indexing import IndexingController
+from app.ui.pages.documents_loader import CollectionsLoader
 
 if TYPE_CHECKING:
-    from app.core.documents.index import Collection
     from app.core.documents.indexer import IndexProgress, IndexReport
 
+FILES_REFRESH_MS = 1500  # while indexing, the open collection's files are re-read this often
+SHOWN_PHASES = ("indexing", "embedding")  # the phases with a count worth a progress bar
 
-class IndexingFeedbackMixin:
-    # Provided by DocumentsPage (declared here so the dependencies are explicit).
-    collections: dict[str, Collection]
-    current_name: str | None
-    indexing: IndexingController
-    collections_pane: CollectionsPane
-    details: CollectionDetails
-    note_label: QLabel
-    files_timer: QTimer  # re-reads the open collection's files while it is being indexed
+STOPPED_NOTE = (
+    "Indexing stopped. What was read so far is kept and already searchable; "
+    "click “Resume indexing” to go on."
+)
 
-    if TYPE_CHECKING:  # from DocumentsPage
 
-        def reload(self, select: str | None = None) -> None: ...
-        def show_note(self, text: str, level: str = "info") -> None: ...
-        def _show_summary(self) -> None: ...
+class IndexingFeedback:
+    def __init__(
+        self,
+        state: CollectionsState,
+        indexing: IndexingController,
+        loader: CollectionsLoader,
+        timer_parent: QObject,
+    ) -> None:
+        self.state = state
+        self.indexing = indexing
+        self.loader = loader
+        self.files_timer = QTimer(timer_parent)
+        self.files_timer.setInterval(FILES_REFRESH_MS)
+        self.files_timer.timeout.connect(loader.load_files)
+        indexing.busy_changed.connect(self._sync_busy)
+        indexing.progress.connect(self._on_progress)
+        indexing.finished.connect(self._on_finished)
+        indexing.stopped.connect(self._on_stopped)
+        indexing.failed.connect(self._on_failed)
+        observe(state.selected_changed, self.files_timer, self._update_timer)
+        observe(state.progress_changed, self.files_timer, self._update_timer)
 
-    def _on_started(self, name: str) -> None:
-        self.collections_pane.refresh_texts(self.collections, self.indexing.is_busy)
-        if name == self.current_name:
-            self._show_summary()
+    def _sync_busy(self) -> None:
+        self.state.set_busy(self.indexing.busy_names())
 
     def _on_progress(self, name: str, p: IndexProgress) -> None:
-        if name != self.current_name:
-            return
-        if p.phase in ("indexing", "embedding") and p.files_total > 0:
-            self._show_progress(p)
-            if not self.files_timer.isActive():
-                self.files_timer.start()
+        if p.phase in SHOWN_PHASES and p.files_total > 0:
+            self.state.set_progress(name, p)
 
-    def _show_progress(self, p: IndexProgress | None) -> None:
-        self.details.show_progress(p)
-        if p is None:
-            self.files_timer.stop()  # nothing runs: the files no longer change under us
+    def _update_timer(self) -> None:
+        """The files change under the open collection only while a run for it goes on."""
+        if self.state.progress(self.state.selected) is None:
+            self.files_timer.stop()
+        elif not self.files_timer.isActive():
+            self.files_timer.start()
 
     def _ended(self, name: str) -> None:
-        if name == self.current_name:
-            self._show_progress(None)
-        self.reload()
+        self.state.set_progress(name, None)
+        # Not busy any more once its record is read again: until then the page keeps showing
+        # it as running, never as "stopped before the end" (its record still says "indexing").
+        self.loader.reload(on_read=self._sync_busy)
 
     def _on_finished(self, name: str, report: IndexReport) -> None:
         self._ended(name)
-        if name == self.current_name:
+        if name == self.state.selected:
             if report.note:
-                self.show_note(report.note, "info")
+                self.state.set_note(report.note, "info")
             elif report.added or report.changed or report.removed:
-                self.note_label.hide()
+                self.state.set_note(None)
 
     def _on_stopped(self, name: str) -> None:
         self._ended(name)
-        if name == self.current_name:
-            self.show_note(
-                "Indexing stopped. What was read so far is kept and already searchable; "
-                "click “Resume indexing” to go on.",
-                "info",
-            )
+        if name == self.state.selected:
+            self.state.set_note(STOPPED_NOTE, "info")
 
     def _on_failed(self, name: str, message: str) -> None:
         self._ended(name)
-        if name == self.current_name:
-            self.show_note(f"Indexing failed: {sentence(message)}", "error")
+        if name == self.state.selected:
+            self.state.set_note(f"Indexing failed: {sentence(message)}", "error")
