@@ -1,8 +1,11 @@
 """Settings: the Hugging Face token (kept in the OS keyring, never in a file or a log), offline
 mode, the models folder, other apps' folders and the default context size.
 
-Each change is saved at once (app.core.settings.save_settings) into the window's own Settings
-object, which the other pages read, and announced with `changed`.
+Each change goes through the window's SettingsStore (`store.update`), the one place that saves
+the settings and announces them (`store.changed`). This page shows what the store holds, also
+when another part of the app changed it, and re-announces every change as its own Qt signal
+`changed(name)` for the pages that listen to it (models.py) — driven by the store's event, so
+a change made anywhere reaches them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
-from app.core.settings import save_settings
+from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -42,16 +45,18 @@ TOKEN_PAGE = "https://huggingface.co/settings/tokens"
 
 
 class SettingsPage(QWidget):
-    changed = Signal(str)  # the name of the setting that changed
+    changed = Signal(str)  # the name of the setting that changed ("token": the keyring's token)
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__()
         self.setObjectName("settingsPage")
         self.window_ = window
+        self.store = window.settings_store
         self.has_token: bool | None = None
         self._token_checked = False
         self._build()
         self.load()
+        observe(self.store.changed, self, self._on_store_changed)
 
     def _build(self) -> None:
         outer = QVBoxLayout(self)
@@ -155,8 +160,8 @@ class SettingsPage(QWidget):
 
     # -- values --------------------------------------------------------------------------
     def load(self) -> None:
-        """Show the window's settings (no saving while the widgets are filled)."""
-        settings = self.window_.settings
+        """Show the store's settings (no saving while the widgets are filled)."""
+        settings = self.store.current
         widgets = (self.offline_check, self.other_apps_check, self.context_combo)
         for widget in widgets:
             widget.blockSignals(True)
@@ -172,31 +177,37 @@ class SettingsPage(QWidget):
         self.folder_edit.setText(str(settings.resolved_models_dir()))
 
     def _set(self, name: str, value: Any) -> None:
-        settings = self.window_.settings
-        if getattr(settings, name) == value:
-            return
-        setattr(settings, name, value)
+        """One widget's change, saved by the store (which then tells everyone, this page too)."""
         try:
-            save_settings(settings)
-        except OSError as exc:
+            changed = self.store.update(**{name: value})
+        except OSError as exc:  # the value still applies while the app runs
             self.saved_label.setText(f"Could not save the settings: {exc.strerror or exc}")
             return
-        self.saved_label.setText("Saved.")
-        log.info("setting %s changed", name)
-        self.changed.emit(name)
+        except ValueError:
+            log.warning("setting %s refused a value of type %s", name, type(value).__name__)
+            self.saved_label.setText("That value cannot be used for this setting.")
+            return
+        if changed:
+            self.saved_label.setText("Saved.")
+
+    def _on_store_changed(self, names: set[str]) -> None:
+        """A setting changed (here or anywhere): show it, and tell the listening pages."""
+        self.load()
+        for name in sorted(names):
+            self.changed.emit(name)
 
     def choose_folder(self) -> None:
-        start = str(self.window_.settings.resolved_models_dir())
+        start = str(self.store.current.resolved_models_dir())
         folder = QFileDialog.getExistingDirectory(self, "Choose the models folder", start)
         if folder:
             self.set_models_dir(folder)
 
     def set_models_dir(self, folder: str) -> None:
         self._set("models_dir", folder)
-        self.folder_edit.setText(str(self.window_.settings.resolved_models_dir()))
+        self.folder_edit.setText(str(self.store.current.resolved_models_dir()))
 
     def open_folder(self) -> None:
-        folder = self.window_.settings.resolved_models_dir()
+        folder = self.store.current.resolved_models_dir()
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
