@@ -76,7 +76,7 @@ class ChatPresenter:
         session.answer_failed.connect(self._on_answer_failed)
         session.busy_changed.connect(self._on_busy)
         session.notice.connect(self._on_notice)
-        session.documents_step.connect(lambda text: self.status_bar.showMessage(text, 3000))
+        session.waiting.connect(self._on_waiting)
         session.conversations_changed.connect(self.refresh_list)
         for event in (self.service.loaded, self.service.unloaded, self.service.crashed):
             event.connect(self.update_composer)
@@ -124,6 +124,10 @@ class ChatPresenter:
         if self.streaming is None:
             self.streaming = self.chat_view.add_message(message)
         self.chat_view.set_actions_enabled(False)
+
+    def _on_waiting(self, message: Message, text: str) -> None:
+        if self.streaming is not None and self.streaming.message.id == message.id:
+            self.streaming.set_waiting_text(text)
 
     def _on_tokens(self, message: Message, text: str) -> None:
         if self.streaming is not None and self.streaming.message.id == message.id:

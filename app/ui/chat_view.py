@@ -218,6 +218,7 @@ class Composer(QFrame):
         self.edit.setObjectName("composerEdit")
         self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
         self.edit.setFixedHeight(84)
+        self.edit.setTabChangesFocus(True)  # Tab moves on to Send, as in any form
         self.edit.submitted.connect(self._submit)
         self.tools = QVBoxLayout()  # small controls left of the text (e.g. the documents picker)
         self.tools.setContentsMargins(0, 0, 0, 0)

@@ -38,6 +38,7 @@ class DocumentsInChat:
         # The picker shows the session's choice; a click in it changes the session's.
         self.picker.collectionsChanged.connect(session.set_collections)
         session.conversation_changed.connect(self.picker.set_conversation)
+        session.collections_changed.connect(self.picker.show_selected)
 
     def add_sources(self, widget: MessageWidget) -> None:
         sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None

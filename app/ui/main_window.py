@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
             (QKeySequence(Qt.Key.Key_Escape), session.stop),
             (QKeySequence(QKeySequence.StandardKey.New), self.chat.new_chat),
             (QKeySequence(QKeySequence.StandardKey.Open), self.models.choose_model_file),
+            (QKeySequence("Ctrl+Q"), self.close),
         ]
         for keys, action in shortcuts:
             QShortcut(keys, self).activated.connect(action)
@@ -257,6 +258,7 @@ class MainWindow(QMainWindow):
         run_task(detect, name="hardware", on_result=set_hardware)
         run_task(warm_markdown, name="warm-markdown")
         self.service.prewarm()
+        self.models.reopen_last_model()
 
     # ---- drag and drop: a dropped .gguf opens -------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802

@@ -36,6 +36,7 @@ STATUS_NOTES = {
     STATUS_CANCELLED: "Stopped.",
     STATUS_ERROR: "Failed.",
 }
+CUT_AT_LIMIT = "Cut off: the answer reached its length limit. Ask “go on” for the rest."
 
 
 def stats_line(stats: dict[str, object]) -> str:
@@ -164,6 +165,7 @@ class MessageWidget(QFrame):
         self.footer_row = footer_row
         self.forgotten_marker: QLabel | None = None  # "Not in the model's memory", made on need
         self._text = message.content
+        self._waiting_text = "…"
         self.refresh()
 
     @property
@@ -171,6 +173,12 @@ class MessageWidget(QFrame):
         return self._text
 
     # ---- streaming ----------------------------------------------------------------------
+    def set_waiting_text(self, text: str) -> None:
+        """What the answer waits for, shown until its first words arrive."""
+        self._waiting_text = text
+        if not self._text and self.message.status == STATUS_STREAMING:
+            self.body.setPlainText(text)
+
     def append(self, text: str) -> None:
         # Plain text while streaming: cheap, and half-written Markdown would flicker.
         if not self._text:
@@ -195,9 +203,11 @@ class MessageWidget(QFrame):
             html, self.code_blocks = render_markdown(self._text, dark=is_dark_palette())
             self.body.setHtml(html)
         else:
-            self.body.setPlainText(self._text if self._text else ("…" if streaming else ""))
+            self.body.setPlainText(self._text if self._text else (self._waiting_text if streaming else ""))
         footer = stats_line(self.message.stats) if self.message.role == "assistant" else ""
         note = STATUS_NOTES.get(status, "")
+        if not note and self.message.stats.get("finish_reason") == "length":
+            note = CUT_AT_LIMIT
         self.footer.setText(" — ".join(x for x in (footer, note) if x))
         number, count = self.versions
         has_versions = count > 1

@@ -117,6 +117,20 @@ class ModelPresenter:
 
         run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
 
+    def reopen_last_model(self) -> None:
+        """At start: load the model used last time again (with the bar's Cancel visible), so
+        the user finds the app as they left it."""
+        last = self.settings_store.current.last_model
+        if not last or self.service.is_remote or self.service.model_path is not None:
+            return
+        path = Path(last)
+        if path.is_file():
+            self.open_model(path)
+        else:
+            self.bar.plan_label.setText(
+                f"The model used last time ({path.name}) is no longer there. Open another one."
+            )
+
     def unload(self) -> None:
         self.service.unload()
         self.bar.set_state("ready")

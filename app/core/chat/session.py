@@ -17,7 +17,7 @@ what happened through these events (psygnal):
     answer_finished(Message)           it ended: complete, cancelled or interrupted (see .status)
     answer_failed(Message, Exception)  ...and why, when the engine failed (after answer_finished)
     busy_changed(bool)                 an answer is being written (Send becomes Stop)
-    documents_step(str)                what the documents step is doing, in words
+    waiting(Message, str)              what an answer waits for before its first words, in words
     notice(str, str)                   a sentence for the user, and its level (info, warning)
     conversations_changed()            the list of conversations changed (new, renamed, newer)
     collections_changed(list)          the document collections this conversation uses
@@ -62,6 +62,7 @@ log = logging.getLogger("enclave.chat.session")
 SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
 COLLECTIONS_KEY = "collections"  # where a conversation keeps its document collections
 LOOKING_THROUGH_DOCUMENTS = "Looking through your documents…"
+READING_QUESTION = "Reading your question…"
 
 # Makes the embedder the documents step uses, given the engine that answers: the window passes
 # one that follows Settings (bundled model, or the server's embeddings); None: the bundled model
@@ -105,7 +106,7 @@ class ChatSession:
     answer_finished = Signal(object)
     answer_failed = Signal(object, object)
     busy_changed = Signal(bool)
-    documents_step = Signal(str)
+    waiting = Signal(object, str)
     notice = Signal(str, str)
     conversations_changed = Signal()
     collections_changed = Signal(list)
@@ -170,10 +171,13 @@ class ChatSession:
         return {"system_prompt": preset.system_prompt, "settings": chat_presets.preset_settings(preset)}
 
     def new_chat(self) -> bool:
+        """An empty chat with the default settings, and no documents until the user picks some
+        (a question about cats should not search last week's contracts)."""
         if self.busy:
             return False
         self.conversation_id = None
         self._pending = self._new_chat_defaults()
+        self._pending_collections = []
         self.conversation_changed.emit(None)
         self.collections_changed.emit(self.collections())
         return True
@@ -358,6 +362,7 @@ class ChatSession:
         self._answer = answer
         self.busy_changed.emit(True)
         self.answer_started.emit(message)
+        self.waiting.emit(message, LOOKING_THROUGH_DOCUMENTS if self.collections() else READING_QUESTION)
 
         collections = [c for c in self.collections() if c]
         question = history[-1].content if history else ""
@@ -372,7 +377,6 @@ class ChatSession:
         def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
             messages = prompt.messages
             if collections:
-                self.call_soon(self.documents_step.emit, LOOKING_THROUGH_DOCUMENTS)
                 document_prompt = self._document_messages(
                     engine, question, earlier, collections, n_ctx, answer_room, system_prompt
                 )
@@ -426,6 +430,15 @@ class ChatSession:
         answer.sources = sources
         if note:
             self.notice.emit(note, "info")
+        files = len({str(source.get("file", "")) for source in sources})
+        if sources:
+            self.waiting.emit(
+                answer.message,
+                f"Reading your question and {_count(len(sources), 'passage')} from "
+                f"{_count(files, 'document')}…",
+            )
+        else:
+            self.waiting.emit(answer.message, READING_QUESTION)
 
     def _on_tokens(self, message_id: int, text: str) -> None:
         answer = self._answer
@@ -531,6 +544,10 @@ def answer_stats(stats: ClientChatStats) -> dict[str, Any]:
         "source": stats.source,
         "finish_reason": engine.finish_reason,
     }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _longer(streamed: str, partial: str) -> str:

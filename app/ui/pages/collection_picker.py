@@ -76,6 +76,11 @@ class CollectionPicker(QToolButton):
 
         run_task(names, name="collection-names", on_result=self.set_available)
 
+    def show_selected(self, names: list[str]) -> None:
+        """Show a choice made elsewhere (the chat session's), without announcing it again."""
+        self._selected = [n for n in names if n]
+        self._update_text()
+
     def set_selected(self, names: list[str]) -> None:
         self._selected = [n for n in names if n]
         self._save()
