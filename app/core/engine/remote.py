@@ -1,0 +1,569 @@
+"""The remote engine: a company's OpenAI-compatible server (vLLM, llama.cpp's server, Ollama,
+LiteLLM...) answering instead of the model on this computer.
+
+    engine = RemoteEngine("http://ai-box:8000", api_key, "qwen2.5-7b-instruct")
+    text, stats = engine.chat([{"role": "user", "content": "Hello"}], on_tokens=print)
+
+It implements base.Engine with the official `openai` client (sync, `max_retries=0`: a person is
+waiting, so a failure is reported at once rather than retried in silence). Answers stream; the
+deltas reach `on_tokens` in batches at most ~30 times a second like the local engine's, the
+first at once. Each answer is read on its own thread (remote_stream.py) so Stop, `cancel()` and
+a stall are noticed within a fraction of a second in every phase of the request.
+
+Failures are EngineError with a protocol kind (remote_errors.py); text that had streamed is
+kept in `partial_text`. Only the standard OpenAI sampling fields are sent (temperature, top_p,
+max_tokens, seed, stop): top_k, min_p and the repeat penalty are the server's own defaults, so
+servers that reject unknown fields still answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from app.core.cancel import CancelToken
+from app.core.engine import protocol as p
+from app.core.engine.base import ClientChatStats, EngineError, TokenSink
+from app.core.engine.remote_errors import (
+    CUT_OFF_SENTENCE,
+    describe_failure,
+    mentions_stream_options,
+    stalled_error,
+)
+from app.core.engine.remote_stream import CHUNK, END, ERROR, StreamReader
+
+if TYPE_CHECKING:
+    from app.core.engine.service import EngineService
+    from app.core.settings import Settings
+
+log = logging.getLogger("enclave.engine.remote")
+
+TOKEN_FLUSH_INTERVAL_S = 1 / 30  # as the local engine host: at most ~30 callbacks a second
+POLL_S = 0.05  # how often the waiting caller looks at Stop and the stall clock
+READ_GRACE_S = 2.0  # the socket's own read timeout: a backstop behind the caller's stall clock
+EMBED_TIMEOUT_S = 120.0  # an embedding answer comes whole, after the server has done all texts
+WRITE_TIMEOUT_S = 30.0
+NO_KEY = "no-key"  # the openai client insists on a key; servers without keys ignore this one
+NO_MODEL_SENTENCE = "No model is chosen for the server. Choose one in Settings."
+_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
+
+
+# ---- addresses ---------------------------------------------------------------------------
+def normalize_base_url(address: str) -> str:
+    """What the user typed -> the API base the openai client wants ("http://box:8000/v1").
+
+    "box:8000", "http://box:8000/" and "http://box:8000/v1/chat/completions" all mean the same
+    server; a path other than the endpoints (a gateway's "/llm/v1") is kept as typed."""
+    text = address.strip()
+    if not text:
+        raise EngineError(
+            p.ERROR_BAD_REQUEST, "Enter the server's address, for example http://ai-server:8000."
+        )
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    try:
+        _ = parts.port  # raises for a port that is not a number
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise EngineError(
+            p.ERROR_BAD_REQUEST,
+            f"“{address.strip()}” is not a server address. It looks like http://ai-server:8000.",
+        )
+    path = parts.path.rstrip("/")
+    for suffix in _ENDPOINT_SUFFIXES:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path or "/v1", "", ""))
+
+
+def place_of(base_url: str) -> str:
+    """The server's host, and its port when it is not the scheme's default: "ai-box:8000"."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or base_url
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    port = parts.port
+    default = 443 if parts.scheme == "https" else 80
+    return host if port in (None, default) else f"{host}:{port}"
+
+
+# ---- one answer being read ---------------------------------------------------------------
+@dataclass
+class _Answer:
+    """What has arrived of one streamed answer."""
+
+    completion: bool  # /v1/completions (choices[0].text) rather than chat (choices[0].delta)
+    pieces: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Any = None
+    timings: dict[str, Any] = field(default_factory=dict)  # llama.cpp's server adds these
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    n_chunks: int = 0  # chunks that carried text or a tool call
+    first_at: float | None = None
+    last_at: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def take(self, chunk: Any, at: float) -> str:
+        """Record one chunk; returns its new text ("" for role, usage or tool-call chunks)."""
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        extra = getattr(chunk, "model_extra", None) or {}
+        if isinstance(extra.get("timings"), dict):
+            self.timings = extra["timings"]
+        choices = getattr(chunk, "choices", None) or []
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.finish_reason:
+            self.finish_reason = str(choice.finish_reason)
+        if self.completion:
+            text = choice.text or ""
+            calls = None
+        else:
+            delta = choice.delta
+            text = (delta.content or "") if delta is not None else ""
+            calls = delta.tool_calls if delta is not None else None
+        for call in calls or []:
+            self._add_tool_call(call)
+        if text or calls:
+            self.n_chunks += 1
+            self.first_at = self.first_at if self.first_at is not None else at
+            self.last_at = at
+        if text:
+            self.pieces.append(text)
+        return text
+
+    def _add_tool_call(self, call: Any) -> None:
+        entry = self.tool_calls.setdefault(
+            int(call.index or 0), {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if call.id:
+            entry["id"] = call.id
+        function = call.function
+        if function is not None:
+            entry["function"]["name"] += function.name or ""
+            entry["function"]["arguments"] += function.arguments or ""
+
+    def stats(self, sent: float, done: float, finish: str, place: str, model: str) -> ClientChatStats:
+        usage = self.usage
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
+        generated = completion_tokens if completion_tokens and finish != "cancelled" else self.n_chunks
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
+        prompt_tokens = prompt_tokens or int(self.timings.get("prompt_n") or 0)
+        ttft = (self.first_at - sent) if self.first_at is not None else done - sent
+        span = self.last_at - self.first_at if self.first_at is not None else 0.0
+        rate = (generated - 1) / span if span > 0 and generated > 1 else 0.0
+        prompt_ms = self.timings.get("prompt_ms")
+        engine = p.ChatStats(
+            prompt_tokens=prompt_tokens,
+            generated_tokens=generated,
+            time_to_first_token_s=float(prompt_ms) / 1000 if prompt_ms else ttft,
+            total_s=done - sent,
+            engine_eval_tokens_per_s=float(self.timings.get("predicted_per_second") or 0.0),
+            engine_prompt_tokens_per_s=float(self.timings.get("prompt_per_second") or 0.0),
+            prompt_tokens_evaluated=int(self.timings.get("prompt_n") or prompt_tokens),
+            finish_reason=finish,
+            tool_calls=tuple(self.tool_calls[i] for i in sorted(self.tool_calls)),
+        )
+        return ClientChatStats(
+            engine=engine,
+            time_to_first_token_s=ttft,
+            client_tokens_per_s=rate,
+            total_s=done - sent,
+            source=place,
+            model=model,
+        )
+
+
+class _StreamOptionsRefused(EngineError):
+    """The server refused `stream_options` (it validates every field): ask again without."""
+
+
+class _DroppedBeforeAnswer(EngineError):
+    """The connection closed before any response: worth one more try on a fresh connection."""
+
+
+def _is_dropped_connection(exc: BaseException) -> bool:
+    import httpx2
+    import openai
+
+    if not isinstance(exc, openai.APIConnectionError) or isinstance(exc, openai.APITimeoutError):
+        return False
+    return isinstance(exc.__cause__, (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError))
+
+
+class RemoteEngine:
+    """base.Engine for an OpenAI-compatible server. Blocking calls are for a worker thread;
+    `cancel()` and `shutdown()` are safe from any thread."""
+
+    is_remote = True
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        model: str = "",
+        *,
+        stall_timeout_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
+        embedding_model: str = "",
+    ) -> None:
+        import httpx2
+        import openai
+
+        self.base_url = normalize_base_url(base_url)
+        self.model = model.strip()
+        self.embedding_model = embedding_model.strip()  # "" = the chat model
+        self.stall_timeout_s = float(stall_timeout_s)
+        self.connect_timeout_s = float(connect_timeout_s)
+        self._has_key = bool(api_key and api_key.strip())
+        self._place = place_of(self.base_url)
+        self._timeout = httpx2.Timeout(
+            connect=self.connect_timeout_s,
+            read=self.stall_timeout_s,
+            write=WRITE_TIMEOUT_S,
+            pool=self.connect_timeout_s,
+        )
+        self._stream_timeout = httpx2.Timeout(
+            connect=self.connect_timeout_s,
+            read=self.stall_timeout_s + READ_GRACE_S,
+            write=WRITE_TIMEOUT_S,
+            pool=self.connect_timeout_s,
+        )
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=api_key.strip() if api_key and api_key.strip() else NO_KEY,
+            max_retries=0,
+            timeout=self._timeout,
+        )
+        # Never send OPENAI_ORG_ID / OPENAI_PROJECT_ID (meant for OpenAI itself) to this server.
+        self._client.organization = None
+        self._client.project = None
+        self._generate_lock = threading.Lock()  # one answer at a time (EngineQueue orders them)
+        self._cancel = threading.Event()
+        self._reader: StreamReader | None = None
+        self._usage_in_stream: bool | None = None  # None: not known yet whether the server takes it
+        self._closed = False
+
+    # ---- what base.Engine asks ----------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return self._place
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    @property
+    def is_ready(self) -> bool:
+        return bool(self.model) and not self._closed
+
+    def list_models(self) -> list[str]:
+        """The model ids the server offers (GET /v1/models)."""
+        try:
+            page = self._client.models.list()
+            return [str(m.id) for m in page.data]
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    def test_connection(self) -> tuple[bool, str, list[str]]:
+        """For Settings' "Test" button: (worked, a sentence for the user, the server's models).
+
+        Lists the models, then, when a model is chosen, asks it for one token: some servers
+        list models without checking the key, and only an answer proves the key works."""
+        try:
+            models = self.list_models()
+        except EngineError as exc:
+            return False, exc.message, []
+        if not models:
+            return True, f"Connected to {self._place}, but the server offers no models.", []
+        if not self.model:
+            count = f"{len(models)} models" if len(models) != 1 else "1 model"
+            return True, f"Connected to {self._place}: {count} available. Choose one.", models
+        if self.model not in models:
+            return (
+                False,
+                f"Connected to {self._place}, but it has no model “{self.model}”. Choose one of "
+                "its models.",
+                models,
+            )
+        try:
+            _, stats = self.chat(
+                [{"role": "user", "content": "Hi"}], p.SamplingParams(max_tokens=1, temperature=0.0)
+            )
+        except EngineError as exc:
+            return False, exc.message, models
+        return (
+            True,
+            f"Connected to {self._place}. “{self.model}” answered in {stats.total_s:.1f} s.",
+            models,
+        )
+
+    def embed(
+        self, texts: list[str], model_path: Path | str | None = None, *, model: str | None = None
+    ) -> list[list[float]]:
+        """Vectors from the server's /v1/embeddings. `model_path` (a local file) is ignored: the
+        server embeds with `model`, else `embedding_model`, else the chat model."""
+        if not texts:
+            return []
+        model = model or self.embedding_model or self.model
+        if not model:
+            raise EngineError(p.ERROR_NOT_LOADED, NO_MODEL_SENTENCE)
+        try:
+            answer = self._client.with_options(timeout=EMBED_TIMEOUT_S).embeddings.create(
+                model=model, input=list(texts), encoding_format="float"
+            )
+        except Exception as exc:
+            raise self._failure(exc, model=model) from exc
+        rows = sorted(answer.data, key=lambda row: row.index)
+        if len(rows) != len(texts):
+            raise EngineError(
+                p.ERROR_SERVER,
+                f"The server at {self._place} returned {len(rows)} embeddings for {len(texts)} texts.",
+            )
+        return [[float(x) for x in row.embedding] for row in rows]
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        sampling: p.SamplingParams | None = None,
+        on_tokens: TokenSink | None = None,
+        cache_key: str | None = None,
+        stop: CancelToken | None = None,
+        extras: p.ChatExtras | None = None,
+    ) -> tuple[str, ClientChatStats]:
+        """Stream one answer (cache_key is for the local engine; a server keeps its own cache)."""
+        extras = extras or p.ChatExtras()
+        base = self._sampling_fields(sampling, extras)
+        if extras.response_format is not None:
+            base["response_format"] = extras.response_format
+        if extras.tools:
+            base["tools"] = extras.tools
+            if extras.tool_choice is not None:
+                base["tool_choice"] = extras.tool_choice
+
+        def open_stream(with_usage: bool) -> Any:
+            extra = {"stream_options": {"include_usage": True}} if with_usage else {}
+            create: Any = self._client.chat.completions.create  # fields vary: no overload fits
+            return create(
+                model=self.model, messages=messages, stream=True, timeout=self._stream_timeout,
+                **base, **extra,
+            )
+
+        return self._generate(open_stream, on_tokens, stop, completion=False)
+
+    def complete(
+        self,
+        prompt: str,
+        sampling: p.SamplingParams | None = None,
+        on_tokens: TokenSink | None = None,
+        stop: CancelToken | None = None,
+        extras: p.ChatExtras | None = None,
+    ) -> tuple[str, ClientChatStats]:
+        """Continue `prompt` as plain text (/v1/completions)."""
+        base = self._sampling_fields(sampling, extras or p.ChatExtras())
+
+        def open_stream(with_usage: bool) -> Any:
+            extra = {"stream_options": {"include_usage": True}} if with_usage else {}
+            create: Any = self._client.completions.create
+            return create(
+                model=self.model, prompt=prompt, stream=True, timeout=self._stream_timeout, **base, **extra
+            )
+
+        return self._generate(open_stream, on_tokens, stop, completion=True)
+
+    def cancel(self) -> None:
+        """Stop the answer being streamed now: the connection is dropped, so the server stops
+        generating too. The answer ends with finish_reason "cancelled"."""
+        self._cancel.set()
+        reader = self._reader
+        if reader is not None:
+            reader.abandon()
+            reader.wake()
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self.cancel()
+        try:
+            self._client.close()
+        except Exception:
+            log.debug("closing the server client failed", exc_info=True)
+
+    # ---- streaming ----------------------------------------------------------------------
+    @staticmethod
+    def _sampling_fields(sampling: p.SamplingParams | None, extras: p.ChatExtras) -> dict[str, Any]:
+        s = sampling or p.SamplingParams()
+        fields: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens}
+        if s.seed is not None:
+            fields["seed"] = s.seed
+        if extras.stop:
+            fields["stop"] = list(extras.stop)
+        return fields
+
+    def _generate(
+        self,
+        open_stream: Callable[[bool], Any],
+        on_tokens: TokenSink | None,
+        stop: CancelToken | None,
+        completion: bool,
+    ) -> tuple[str, ClientChatStats]:
+        if not self.model:
+            raise EngineError(p.ERROR_NOT_LOADED, NO_MODEL_SENTENCE)
+        with self._generate_lock:
+            self._cancel.clear()
+            answer = _Answer(completion=completion)
+            model = self.model
+            sent = time.perf_counter()
+            if stop is not None and stop.cancelled:  # Stop pressed while it waited in the queue
+                return "", answer.stats(sent, sent, "cancelled", self._place, model)
+            with_usage = self._usage_in_stream is not False
+            retried_drop = False
+            while True:
+                reader = StreamReader(lambda usage=with_usage: open_stream(usage))  # type: ignore[misc]
+                self._reader = reader
+                try:
+                    finish = self._consume(reader.start(), answer, sent, on_tokens, stop)
+                except _StreamOptionsRefused:
+                    if with_usage and not answer.n_chunks:
+                        log.info("%s refuses stream_options; streaming without usage", self._place)
+                        self._usage_in_stream = with_usage = False
+                        continue
+                    raise
+                except _DroppedBeforeAnswer:
+                    # Most often a kept-alive connection the server had closed meanwhile: one
+                    # new attempt (on a new connection) is what any client does.
+                    if retried_drop or answer.n_chunks:
+                        raise
+                    retried_drop = True
+                    log.info("%s dropped the connection before answering; trying once more", self._place)
+                    continue
+                finally:
+                    reader.abandon()
+                    self._reader = None
+                break
+            if with_usage and answer.usage is not None:
+                self._usage_in_stream = True
+            done = time.perf_counter()
+        return answer.text, answer.stats(sent, done, finish, self._place, model)
+
+    def _consume(
+        self,
+        reader: StreamReader,
+        answer: _Answer,
+        sent: float,
+        on_tokens: TokenSink | None,
+        stop: CancelToken | None,
+    ) -> str:
+        """Read until the stream ends; returns the finish reason, raises EngineError."""
+        pending: list[str] = []
+        last_flush = sent
+        last_data = sent
+
+        def flush() -> None:
+            nonlocal last_flush
+            if pending:
+                text = "".join(pending)
+                pending.clear()
+                last_flush = time.perf_counter()
+                if on_tokens is not None:
+                    on_tokens(text)
+
+        while True:
+            timeout = POLL_S
+            if pending:
+                timeout = min(timeout, last_flush + TOKEN_FLUSH_INTERVAL_S - time.perf_counter())
+            item = reader.next(timeout)
+            if self._cancel.is_set() or (stop is not None and stop.cancelled):
+                flush()
+                return "cancelled"
+            if item is not None:
+                kind, value, at = item
+                if kind == CHUNK:
+                    last_data = at
+                    first = answer.n_chunks == 0
+                    text = answer.take(value, at)
+                    if text:
+                        pending.append(text)
+                        if first:
+                            flush()  # the first token at once
+                elif kind == END:
+                    flush()
+                    if answer.finish_reason is None:
+                        raise EngineError(p.ERROR_CUT_OFF, CUT_OFF_SENTENCE, answer.text)
+                    return answer.finish_reason
+                elif kind == ERROR:
+                    flush()
+                    raise self._stream_failure(value, answer)
+            now = time.perf_counter()
+            if pending and now - last_flush >= TOKEN_FLUSH_INTERVAL_S:
+                flush()
+            if now - last_data >= self.stall_timeout_s:
+                flush()
+                raise stalled_error(self._place, self.stall_timeout_s, answer.text, answer.n_chunks > 0)
+
+    def _stream_failure(self, exc: BaseException, answer: _Answer) -> EngineError:
+        error = describe_failure(
+            exc,
+            self._place,
+            partial_text=answer.text,
+            started_answer=answer.n_chunks > 0 or answer.finish_reason is not None,
+            stall_timeout_s=self.stall_timeout_s,
+            has_key=self._has_key,
+            model=self.model,
+        )
+        import openai
+
+        refused = isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422)
+        if refused and mentions_stream_options(exc):
+            return _StreamOptionsRefused(error.kind, error.message, error.partial_text)
+        if not answer.n_chunks and _is_dropped_connection(exc):
+            return _DroppedBeforeAnswer(error.kind, error.message, error.partial_text)
+        return error
+
+    def _failure(self, exc: BaseException, model: str = "") -> EngineError:
+        return describe_failure(
+            exc,
+            self._place,
+            stall_timeout_s=self.stall_timeout_s,
+            has_key=self._has_key,
+            model=model or self.model,
+        )
+
+
+# ---- from the user's settings ------------------------------------------------------------
+def remote_engine_from_settings(settings: Settings) -> RemoteEngine | None:
+    """The server the settings choose, or None for "answer on this computer".
+
+    Reads the key from the OS keyring (which may be slow to unlock: call this off the GUI
+    thread). Raises EngineError (bad_request) for an address that is not one."""
+    if settings.engine_mode != "server" or not settings.server_url.strip():
+        return None
+    from app.core.secrets import get_server_key
+
+    return RemoteEngine(settings.server_url, get_server_key(settings.server_url), settings.server_model)
+
+
+def apply_engine_settings(service: EngineService, settings: Settings) -> str | None:
+    """Switch the service to the engine the settings choose. Returns None, or a sentence saying
+    why the server could not be used (the service then answers on this computer)."""
+    try:
+        engine = remote_engine_from_settings(settings)
+    except EngineError as exc:
+        service.use_remote(None)
+        return exc.message
+    service.use_remote(engine)
+    return None
