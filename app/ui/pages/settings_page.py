@@ -150,6 +150,10 @@ class SettingsPage(QWidget):
         self.saved_label = QLabel("")
         self.saved_label.setObjectName("modelsHint")
         layout.addWidget(self.saved_label)
+        from app.ui.pages.server_settings import ServerSettingsSection
+
+        self.server_section = ServerSettingsSection(self.store)
+        layout.addWidget(self.server_section)
         layout.addStretch(1)
 
     @staticmethod
