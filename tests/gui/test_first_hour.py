@@ -1,0 +1,107 @@
+"""What a newcomer meets in the first hour, in the chat window (issue 15's numbered items that
+live in the chat): the model comes back after a restart, a new chat does not bring the last
+chat's documents along, the wait before the first word says what is happening, the keyboard
+works as in any form, and an answer cut at its length limit says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from app.core.engine import protocol as p
+from app.ui.main_window import MainWindow
+from app.ui.message_widget import CUT_AT_LIMIT
+from tests.gui.events import wait_event
+
+LOAD_TIMEOUT_MS = 60_000
+
+
+def load(qtbot, window: MainWindow, model: Path) -> None:  # type: ignore[no-untyped-def]
+    with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS):
+        window.open_model(model)
+
+
+def test_the_last_model_loads_again_after_a_restart(qtbot, make_window, instruct_model_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    window.close()
+
+    again = make_window()
+    # Right after the first paint it loads, with Cancel on screen, and then Send works.
+    qtbot.waitUntil(
+        lambda: again.model_bar.cancel_button.isVisible() or again.service.is_ready, timeout=5_000
+    )
+    qtbot.waitUntil(lambda: again.service.is_ready, timeout=LOAD_TIMEOUT_MS)
+    assert again.model_path == instruct_model_path
+    assert again.composer.send_button.isEnabled()
+
+
+def test_a_moved_last_model_is_named_not_silently_forgotten(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.settings_store.update(last_model=str(tmp_path / "gone.gguf"))
+    window.close()
+    again = make_window()
+    qtbot.waitUntil(lambda: "gone.gguf" in again.model_bar.plan_label.text(), timeout=5_000)
+    assert "no longer there" in again.model_bar.plan_label.text()
+
+
+def test_a_new_chat_starts_without_the_last_chats_documents(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    picker = window.documents_in_chat.picker
+    picker.set_available(["Contracts"])
+    picker.actions_by_name()["Contracts"].setChecked(True)
+    assert window.session.collections() == ["Contracts"]
+    assert picker.text() == "Documents: Contracts"
+    window.activateWindow()
+    window.composer.edit.setFocus()
+    qtbot.waitUntil(window.composer.edit.hasFocus, timeout=2_000)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.session.collections() == []
+    assert picker.text() == "Documents: off"
+
+
+def test_the_wait_before_the_first_word_says_what_happens(
+    qtbot, make_window, instruct_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    window.session.base_sampling = p.SamplingParams(max_tokens=8, seed=1)
+    seen: list[str] = []
+    window.session.answer_started.connect(
+        lambda _m: seen.append(window.chat_view.widgets[-1].body.toPlainText())
+    )
+    window.session.waiting.connect(
+        lambda _m, _t: seen.append(window.chat_view.widgets[-1].body.toPlainText())
+    )
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
+        window.composer.edit.setPlainText("Hello!")
+        window.composer._submit()
+    assert "Reading your question…" in seen
+
+
+def test_keyboard_tab_leaves_the_question_box_and_ctrl_q_quits(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.activateWindow()
+    edit = window.composer.edit
+    edit.setFocus()
+    qtbot.waitUntil(edit.hasFocus, timeout=2_000)
+    qtbot.keyClick(edit, Qt.Key.Key_Tab)
+    assert "\t" not in edit.toPlainText()
+    assert not edit.hasFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=2_000)
+    QApplication.processEvents()
+
+
+def test_an_answer_cut_at_its_length_limit_says_so(qtbot, make_window, instruct_model_path: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    window.session.base_sampling = p.SamplingParams(max_tokens=5, seed=1)
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
+        window.composer.edit.setPlainText("Write a long poem about the sea.")
+        window.composer._submit()
+    answer = window.chat_view.widgets[-1]
+    assert answer.message.stats["finish_reason"] == "length"
+    assert CUT_AT_LIMIT in answer.footer.text()
