@@ -198,6 +198,27 @@ def test_a_stalled_server_is_reported_and_the_text_kept(fresh_server: LlamaServe
     assert text
 
 
+def test_stop_ends_the_answer_while_the_server_sends_nothing(fresh_server: LlamaServer) -> None:
+    """The read is blocked (the server is stopped): Stop still ends the answer at once."""
+    engine = engine_for(fresh_server, stall_timeout_s=20)
+    token = CancelToken()
+    pressed: list[float] = []
+
+    def stop_server_then_press_stop(piece: str) -> None:
+        if not pressed:
+            fresh_server.signal(signal.SIGSTOP)
+            threading.Timer(0.5, lambda: (pressed.append(time.monotonic()), token.cancel())).start()
+            pressed.append(0.0)
+
+    try:
+        text, stats = engine.chat(LONG_ANSWER, LONG, on_tokens=stop_server_then_press_stop, stop=token)
+        returned = time.monotonic()
+    finally:
+        fresh_server.signal(signal.SIGCONT)
+    assert stats.engine.finish_reason == "cancelled" and text
+    assert returned - pressed[-1] < 1.0
+
+
 def test_embeddings_through_the_server_match_the_local_model(
     embedding_model_path: Path, tmp_path: Path
 ) -> None:

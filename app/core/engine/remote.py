@@ -7,8 +7,10 @@ LiteLLM...) answering instead of the model on this computer.
 It implements base.Engine with the official `openai` client (sync, `max_retries=0`: a person is
 waiting, so a failure is reported at once rather than retried in silence). Answers stream; the
 deltas reach `on_tokens` in batches at most ~30 times a second like the local engine's, the
-first at once. Each answer is read on its own thread (remote_stream.py) so Stop, `cancel()` and
-a stall are noticed within a fraction of a second in every phase of the request.
+first at once. The caller's thread reads the stream itself (nothing between the socket and the
+first token), and one watcher thread per engine (remote_stream.py) shuts the socket down when
+Stop is pressed, `cancel()` is called or nothing came for `stall_timeout_s`, which wakes even a
+blocked read.
 
 Failures are EngineError with a protocol kind (remote_errors.py); text that had streamed is
 kept in `partial_text`. Only the standard OpenAI sampling fields are sent (temperature, top_p,
@@ -36,7 +38,7 @@ from app.core.engine.remote_errors import (
     mentions_stream_options,
     stalled_error,
 )
-from app.core.engine.remote_stream import CHUNK, END, ERROR, StreamReader
+from app.core.engine.remote_stream import CANCELLED, STALLED, StreamWatcher, WatchedAnswer
 
 if TYPE_CHECKING:
     from app.core.engine.service import EngineService
@@ -45,8 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("enclave.engine.remote")
 
 TOKEN_FLUSH_INTERVAL_S = 1 / 30  # as the local engine host: at most ~30 callbacks a second
-POLL_S = 0.05  # how often the waiting caller looks at Stop and the stall clock
-READ_GRACE_S = 2.0  # the socket's own read timeout: a backstop behind the caller's stall clock
+# The socket's own read timeout, a little after the watcher's stall clock: it is what ends the
+# wait for the response's headers, which the watcher cannot interrupt.
+READ_GRACE_S = 0.5
 EMBED_TIMEOUT_S = 120.0  # an embedding answer comes whole, after the server has done all texts
 WRITE_TIMEOUT_S = 30.0
 NO_KEY = "no-key"  # the openai client insists on a key; servers without keys ignore this one
@@ -255,7 +258,8 @@ class RemoteEngine:
         self._client.project = None
         self._generate_lock = threading.Lock()  # one answer at a time (EngineQueue orders them)
         self._cancel = threading.Event()
-        self._reader: StreamReader | None = None
+        self._watcher = StreamWatcher()
+        self._watched: WatchedAnswer | None = None
         self._usage_in_stream: bool | None = None  # None: not known yet whether the server takes it
         self._closed = False
 
@@ -390,14 +394,14 @@ class RemoteEngine:
         """Stop the answer being streamed now: the connection is dropped, so the server stops
         generating too. The answer ends with finish_reason "cancelled"."""
         self._cancel.set()
-        reader = self._reader
-        if reader is not None:
-            reader.abandon()
-            reader.wake()
+        watched = self._watched
+        if watched is not None:
+            watched.abandon(CANCELLED)
 
     def shutdown(self) -> None:
         self._closed = True
         self.cancel()
+        self._watcher.close()
         try:
             self._client.close()
         except Exception:
@@ -433,10 +437,10 @@ class RemoteEngine:
             with_usage = self._usage_in_stream is not False
             retried_drop = False
             while True:
-                reader = StreamReader(lambda usage=with_usage: open_stream(usage))  # type: ignore[misc]
-                self._reader = reader
+                watched = self._watcher.begin(stop, self.stall_timeout_s)
+                self._watched = watched
                 try:
-                    finish = self._consume(reader.start(), answer, sent, on_tokens, stop)
+                    finish = self._read(open_stream, with_usage, watched, answer, on_tokens, stop)
                 except _StreamOptionsRefused:
                     if with_usage and not answer.n_chunks:
                         log.info("%s refuses stream_options; streaming without usage", self._place)
@@ -452,26 +456,29 @@ class RemoteEngine:
                     log.info("%s dropped the connection before answering; trying once more", self._place)
                     continue
                 finally:
-                    reader.abandon()
-                    self._reader = None
+                    self._watcher.end(watched)
+                    self._watched = None
                 break
             if with_usage and answer.usage is not None:
                 self._usage_in_stream = True
             done = time.perf_counter()
         return answer.text, answer.stats(sent, done, finish, self._place, model)
 
-    def _consume(
+    def _read(
         self,
-        reader: StreamReader,
+        open_stream: Callable[[bool], Any],
+        with_usage: bool,
+        watched: WatchedAnswer,
         answer: _Answer,
-        sent: float,
         on_tokens: TokenSink | None,
         stop: CancelToken | None,
     ) -> str:
-        """Read until the stream ends; returns the finish reason, raises EngineError."""
+        """Send the request and read the stream on this thread; returns the finish reason.
+
+        Text reaches on_tokens in batches: the first piece at once, then whenever a chunk comes
+        1/30 s or more after the last call (the local engine's rule)."""
         pending: list[str] = []
-        last_flush = sent
-        last_data = sent
+        last_flush = 0.0
 
         def flush() -> None:
             nonlocal last_flush
@@ -482,38 +489,60 @@ class RemoteEngine:
                 if on_tokens is not None:
                     on_tokens(text)
 
-        while True:
-            timeout = POLL_S
-            if pending:
-                timeout = min(timeout, last_flush + TOKEN_FLUSH_INTERVAL_S - time.perf_counter())
-            item = reader.next(timeout)
-            if self._cancel.is_set() or (stop is not None and stop.cancelled):
-                flush()
+        def stopped() -> bool:
+            return watched.reason == CANCELLED or self._cancel.is_set() or bool(stop and stop.cancelled)
+
+        stream: Any = None
+        try:
+            try:
+                stream = open_stream(with_usage)
+            except Exception as exc:
+                if stopped():
+                    return "cancelled"
+                raise self._read_failure(exc, watched, answer) from exc
+            watched.attach(stream)
+            chunks = iter(stream)
+            while True:
+                if stopped():
+                    flush()
+                    return "cancelled"
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    flush()
+                    if stopped():
+                        return "cancelled"
+                    raise self._read_failure(exc, watched, answer) from exc
+                at = time.perf_counter()
+                watched.touch(at)
+                first = answer.n_chunks == 0
+                text = answer.take(chunk, at)
+                if text:
+                    pending.append(text)
+                    if first or at - last_flush >= TOKEN_FLUSH_INTERVAL_S:
+                        flush()
+            flush()
+            if stopped():
                 return "cancelled"
-            if item is not None:
-                kind, value, at = item
-                if kind == CHUNK:
-                    last_data = at
-                    first = answer.n_chunks == 0
-                    text = answer.take(value, at)
-                    if text:
-                        pending.append(text)
-                        if first:
-                            flush()  # the first token at once
-                elif kind == END:
-                    flush()
-                    if answer.finish_reason is None:
-                        raise EngineError(p.ERROR_CUT_OFF, CUT_OFF_SENTENCE, answer.text)
-                    return answer.finish_reason
-                elif kind == ERROR:
-                    flush()
-                    raise self._stream_failure(value, answer)
-            now = time.perf_counter()
-            if pending and now - last_flush >= TOKEN_FLUSH_INTERVAL_S:
-                flush()
-            if now - last_data >= self.stall_timeout_s:
-                flush()
+            if watched.reason == STALLED:
                 raise stalled_error(self._place, self.stall_timeout_s, answer.text, answer.n_chunks > 0)
+            if answer.finish_reason is None:
+                raise EngineError(p.ERROR_CUT_OFF, CUT_OFF_SENTENCE, answer.text)
+            return answer.finish_reason
+        finally:
+            watched.finish()
+            if stream is not None:
+                try:
+                    stream.close()  # mid-answer: drops the connection, the server stops
+                except Exception:
+                    log.debug("closing the stream failed", exc_info=True)
+
+    def _read_failure(self, exc: BaseException, watched: WatchedAnswer, answer: _Answer) -> EngineError:
+        if watched.reason == STALLED:
+            return stalled_error(self._place, self.stall_timeout_s, answer.text, answer.n_chunks > 0)
+        return self._stream_failure(exc, answer)
 
     def _stream_failure(self, exc: BaseException, answer: _Answer) -> EngineError:
         error = describe_failure(

@@ -1,94 +1,121 @@
-"""Reading one streamed answer from a server on its own thread, so the caller never blocks in a
-socket read it cannot interrupt.
+"""Watching the answer a server streams, so Stop, `cancel()` and a stall interrupt even a
+socket read that is blocked.
 
-The caller (RemoteEngine) waits on `items` with a short timeout, which lets it notice Stop, a
-`cancel()` from another thread and a stall (no chunk for N seconds) at once, whatever phase the
-request is in: connecting, waiting for the first token, or mid-answer. When the caller is done
-early it calls `abandon()`: that shuts the socket down, which wakes the reader thread out of its
-read (closing a socket from another thread does not, on Linux), and the server sees the client
-go away and stops generating.
+The caller reads the stream itself (no hand-over between threads on the way to the first token,
+so a server's answer reaches the screen as fast as the bare openai client gets it). One watcher
+thread per engine looks at the answer being read a few times a second: when Stop was pressed
+or no chunk came for N seconds, it shuts the socket down. That wakes the blocked read (closing a
+socket from another thread does not, on Linux), the reader sees why (`reason`), and the server
+sees the client go away and stops generating.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-CHUNK = "chunk"  # value: one parsed chunk
-END = "end"  # the stream ended ([DONE] or the body ended)
-ERROR = "error"  # value: the exception
-WAKE = "wake"  # nothing: look at the cancel flags now
+from app.core.cancel import CancelToken
 
-Item = tuple[str, Any, float]  # (kind, value, perf_counter when it arrived)
+POLL_S = 0.05  # how often the watcher looks at Stop and the stall clock
+
+CANCELLED = "cancelled"
+STALLED = "stalled"
 
 
-class StreamReader:
-    def __init__(self, open_stream: Callable[[], Any]) -> None:
-        """`open_stream()` sends the request and returns an iterable stream with `.close()` and
-        `.response` (an openai.Stream)."""
-        self._open = open_stream
-        self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
+class WatchedAnswer:
+    """One answer being read. The reader calls attach() once the response has begun and
+    touch() per chunk; anyone may call abandon()."""
+
+    def __init__(self, stop: CancelToken | None, stall_timeout_s: float) -> None:
+        self.stop = stop
+        self.stall_timeout_s = stall_timeout_s
+        self.last_data = time.perf_counter()
+        self.reason: str | None = None  # CANCELLED or STALLED once abandoned
         self._lock = threading.Lock()
         self._stream: Any = None
         self._finished = False
-        self._abandoned = False
-        self._thread = threading.Thread(target=self._run, name="enclave-remote-stream", daemon=True)
 
-    def start(self) -> StreamReader:
-        self._thread.start()
-        return self
-
-    def next(self, timeout: float) -> Item | None:
-        """The next item, or None when nothing came within `timeout` seconds."""
-        try:
-            return self.items.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-
-    def wake(self) -> None:
-        self.items.put((WAKE, None, time.perf_counter()))
-
-    def abandon(self) -> None:
-        """Stop reading (cancelled, stalled, or the caller failed): wake a blocked read and drop
-        the connection. Safe from any thread, and more than once."""
+    def attach(self, stream: Any) -> None:
         with self._lock:
-            self._abandoned = True
-            if self._finished or self._stream is None:
-                return  # not connected yet (the reader checks _abandoned then), or done
-            sock = _socket_of(self._stream)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._stream = stream
+            if self.reason is not None:
+                self._shut_down()
 
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+    def touch(self, at: float) -> None:
+        self.last_data = at
+
+    def abandon(self, reason: str) -> None:
+        """Stop this answer: wake a blocked read and drop the connection. Any thread, any time."""
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            self._shut_down()
+
+    def finish(self) -> None:
+        """The reader is done with the stream: from now on its connection is left alone."""
+        with self._lock:
+            self._finished = True
+
+    def _shut_down(self) -> None:
+        if self._finished or self._stream is None:
+            return  # not begun (the reader looks at `reason` when it begins), or done
+        sock = _socket_of(self._stream)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def check(self, now: float) -> None:
+        """The watcher's look: Stop pressed, or nothing for too long."""
+        if self.reason is not None:
+            return
+        if self.stop is not None and self.stop.cancelled:
+            self.abandon(CANCELLED)
+        elif now - self.last_data >= self.stall_timeout_s:
+            self.abandon(STALLED)
+
+
+class StreamWatcher:
+    """The one watcher thread of an engine; it sleeps while no answer streams."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active: WatchedAnswer | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def begin(self, stop: CancelToken | None, stall_timeout_s: float) -> WatchedAnswer:
+        answer = WatchedAnswer(stop, stall_timeout_s)
+        with self._cond:
+            self._active = answer
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, name="enclave-remote-watch", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return answer
+
+    def end(self, answer: WatchedAnswer) -> None:
+        answer.finish()
+        with self._cond:
+            if self._active is answer:
+                self._active = None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def _run(self) -> None:
-        stream: Any = None
-        try:
-            stream = self._open()
-            with self._lock:
-                self._stream = stream
-                abandoned = self._abandoned
-            if not abandoned:
-                for chunk in stream:
-                    self.items.put((CHUNK, chunk, time.perf_counter()))
-                    if self._abandoned:
-                        break
-                self.items.put((END, None, time.perf_counter()))
-        except BaseException as exc:  # everything goes to the caller, who explains it
-            self.items.put((ERROR, exc, time.perf_counter()))
-        finally:
-            with self._lock:
-                self._finished = True
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    stream.close()
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+                self._cond.wait(timeout=POLL_S if self._active is not None else None)
+                active = self._active
+            if active is not None:
+                active.check(time.perf_counter())
 
 
 def _socket_of(stream: Any) -> socket.socket | None:
