@@ -13,19 +13,27 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
 from app.core.engine.backends import load_backends
+from app.core.engine.tool_calls import (
+    ToolCallFilter,
+    forced_call_schema,
+    parse_forced_call,
+    wants_tools,
+)
 
 log = logging.getLogger("enclave.engine.host")
 
@@ -254,6 +262,8 @@ class HostEngine:
             self.send(self.load(request))
         elif isinstance(request, p.ChatRequest):
             self.send(self.chat(request))
+        elif isinstance(request, p.CompletionRequest):
+            self.send(self.complete(request))
         elif isinstance(request, p.EmbedRequest):
             self.send(self.embed(request))
         elif isinstance(request, p.UnloadRequest):
@@ -351,25 +361,23 @@ class HostEngine:
         llm.chat_format = chat_format
         llm.chat_handler = llama_chat_format.get_chat_completion_handler(chat_format)
 
-    # ---- chat ---------------------------------------------------------------------------
+    # ---- chat and completion -----------------------------------------------------------
     def chat(self, request: p.ChatRequest) -> p.ChatDone | p.EngineError:
         llm = self.chat_llm
         if llm is None:
             return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
         s = request.sampling
+        extras = request.extras
         log.info("answering: %d messages, max_tokens=%d", len(request.messages), s.max_tokens)
-        self._switch_conversation(request.cache_key)
-        self._raw.llama_perf_context_reset(llm._ctx.ctx)
-        started = time.perf_counter()
-        first_token_at: float | None = None
-        pending: list[str] = []
-        pieces: list[str] = []
-        n_chunks = 0
-        prompt_tokens = 0
-        finish_reason = "stop"
-        last_flush = started
         try:
-            stream = llm.create_chat_completion(
+            options = _chat_options(extras)
+        except ValueError as exc:
+            return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
+        forced = options.pop("_forced", False)
+        self._switch_conversation(request.cache_key)
+
+        def start() -> Any:
+            return llm.create_chat_completion(
                 messages=request.messages,
                 stream=True,
                 temperature=s.temperature,
@@ -379,10 +387,66 @@ class HostEngine:
                 repeat_penalty=s.repeat_penalty,
                 max_tokens=s.max_tokens,
                 seed=s.seed,
+                stop=list(extras.stop),
+                **options,
             )
+
+        tools = wants_tools(extras.tools, extras.tool_choice)
+        return self._generate(start, _chat_delta, tool_mode="forced" if forced else "parse" if tools else "")
+
+    def complete(self, request: p.CompletionRequest) -> p.ChatDone | p.EngineError:
+        llm = self.chat_llm
+        if llm is None:
+            return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+        s = request.sampling
+        log.info("completing: max_tokens=%d", s.max_tokens)
+        try:
+            grammar = _grammar_for(request.extras.response_format)
+        except ValueError as exc:
+            return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
+        self._switch_conversation(None)
+
+        def start() -> Any:
+            return llm.create_completion(
+                prompt=request.prompt,
+                stream=True,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                top_k=s.top_k,
+                min_p=s.min_p,
+                repeat_penalty=s.repeat_penalty,
+                max_tokens=s.max_tokens,
+                seed=s.seed,
+                stop=list(request.extras.stop),
+                grammar=grammar,
+            )
+
+        return self._generate(start, _completion_delta, tool_mode="")
+
+    def _generate(
+        self, start: Callable[[], Any], delta_of: Callable[[Any], str], tool_mode: str
+    ) -> p.ChatDone | p.EngineError:
+        """Stream one answer as TokenBatches (at most ~30 a second) and sum it up.
+
+        tool_mode "parse": hold back `<tool_call>` markup and parse it at the end; "forced": the
+        whole answer is one call (a grammar made it so): send no text, parse it at the end."""
+        llm = self.chat_llm
+        self._raw.llama_perf_context_reset(llm._ctx.ctx)
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        pending: list[str] = []
+        pieces: list[str] = []
+        n_chunks = 0
+        n_pending = 0
+        prompt_tokens = 0
+        finish_reason = "stop"
+        last_flush = started
+        filter_ = ToolCallFilter() if tool_mode == "parse" else None
+        try:
+            stream = start()
             for chunk in stream:
                 choice = chunk["choices"][0]
-                delta = choice.get("delta", {}).get("content") or ""
+                delta = delta_of(choice)
                 if choice.get("finish_reason"):
                     finish_reason = choice["finish_reason"]
                 if delta:
@@ -390,29 +454,51 @@ class HostEngine:
                         first_token_at = time.perf_counter()
                         prompt_tokens = llm.n_tokens
                     n_chunks += 1
-                    pending.append(delta)
+                    n_pending += 1
                     pieces.append(delta)
+                    if filter_ is not None:
+                        delta = filter_.feed(delta)
+                    if delta and tool_mode != "forced":
+                        pending.append(delta)
                 now = time.perf_counter()
                 if pending and (n_chunks == 1 or now - last_flush >= TOKEN_FLUSH_INTERVAL_S):
-                    self.send(p.TokenBatch("".join(pending), len(pending)))
+                    self.send(p.TokenBatch("".join(pending), n_pending))
                     pending.clear()
+                    n_pending = 0
                     last_flush = now
                 if self.cancel.is_set():
                     finish_reason = "cancelled"
                     stream.close()
                     break
+        except ValueError as exc:  # llama-cpp-python's way to say the prompt is too long, or bad input
+            return _value_error(exc)
         except RuntimeError as exc:
             if not self.cancel.is_set():
                 log.error("decode failed: %s", exc)
                 return p.EngineError(p.ERROR_INTERNAL, f"The engine failed while answering: {exc}")
             finish_reason = "cancelled"
+        text = "".join(pieces)
+        tool_calls: list[dict[str, Any]] = []
+        if filter_ is not None:
+            held, text, tool_calls = filter_.finish()
+            if held:
+                pending.append(held)
+        elif tool_mode == "forced":
+            tool_calls = parse_forced_call(text)
+            text = "" if tool_calls else text
+            if text:
+                pending.append(text)
+        if tool_calls and finish_reason != "cancelled":
+            finish_reason = "tool_calls"
         if pending:
-            self.send(p.TokenBatch("".join(pending), len(pending)))
+            self.send(p.TokenBatch("".join(pending), max(1, n_pending)))
         ended = time.perf_counter()
         perf = self._raw.llama_perf_context(llm._ctx.ctx)
         generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
+        if not prompt_tokens and not n_chunks:
+            prompt_tokens = llm.n_tokens  # nothing was generated: the context holds the prompt only
         return p.ChatDone(
-            text="".join(pieces),
+            text=text,
             stats=p.ChatStats(
                 prompt_tokens=prompt_tokens,
                 generated_tokens=generated,
@@ -422,6 +508,7 @@ class HostEngine:
                 engine_prompt_tokens_per_s=_rate(perf.n_p_eval, perf.t_p_eval_ms),
                 prompt_tokens_evaluated=int(perf.n_p_eval),
                 finish_reason=finish_reason,
+                tool_calls=tuple(tool_calls),
             ),
         )
 
@@ -465,6 +552,78 @@ class HostEngine:
             log.error("embedding failed: %s", type(exc).__name__)
             return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
         return p.Embeddings([list(map(float, v)) for v in vectors])
+
+
+def _chat_delta(choice: dict[str, Any]) -> str:
+    return choice.get("delta", {}).get("content") or ""
+
+
+def _completion_delta(choice: dict[str, Any]) -> str:
+    return choice.get("text") or ""
+
+
+def _grammar_for(response_format: dict[str, Any] | None) -> Any:
+    """A llama.cpp grammar for OpenAI's response_format (None: free text).
+
+    {"type": "json_object"} -> any JSON object; {"type": "json_schema", "json_schema": {"schema":
+    ...}} (or llama-cpp-python's own {"type": "json_object", "schema": ...}) -> that schema."""
+    if not response_format or response_format.get("type") in (None, "text"):
+        return None
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+    kind = response_format.get("type")
+    schema = response_format.get("schema")
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise ValueError("response_format json_schema needs a 'schema' object.")
+    elif kind != "json_object":
+        raise ValueError(f"response_format type '{kind}' is not supported (use json_object or json_schema).")
+    try:
+        if schema is not None:
+            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    except Exception as exc:  # the converter raises plain Exceptions for what it cannot express
+        raise ValueError(f"The JSON schema could not be used: {exc}") from exc
+
+
+def _chat_options(extras: p.ChatExtras) -> dict[str, Any]:
+    """create_chat_completion arguments for the extras: the grammar (response_format or a forced
+    tool call) and the tools the model's template is given."""
+    options: dict[str, Any] = {}
+    forced = forced_call_schema(extras.tools, extras.tool_choice)
+    if forced is not None:
+        options["grammar"] = _grammar_for({"type": "json_schema", "json_schema": {"schema": forced}})
+        options["_forced"] = True
+    else:
+        grammar = _grammar_for(extras.response_format)
+        if grammar is not None:
+            options["grammar"] = grammar
+    if wants_tools(extras.tools, extras.tool_choice):
+        options["tools"] = extras.tools
+        # A named choice is enforced by our grammar; llama-cpp-python's own forcing would also
+        # change the reply's shape. Templates are told only "auto"/"required".
+        choice = extras.tool_choice
+        options["tool_choice"] = "required" if isinstance(choice, dict) else choice
+    return options
+
+
+_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
+def _value_error(exc: ValueError) -> p.EngineError:
+    match = _TOO_LONG.search(str(exc))
+    if match:
+        tokens, window = int(match.group(1)), int(match.group(2))
+        log.info("prompt of %d tokens does not fit the context of %d", tokens, window)
+        return p.EngineError(
+            p.ERROR_CONTEXT_TOO_LONG,
+            f"The text is too long for this model: it is {tokens:,} tokens and the model was "
+            f"loaded with room for {window:,}. Shorten it, or load the model with a larger context.",
+            {"prompt_tokens": tokens, "n_ctx": window},
+        )
+    log.info("request refused: %s", type(exc).__name__)
+    return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {exc}")
 
 
 def _rate(count: int, millis: float) -> float:
