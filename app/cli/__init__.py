@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "app.cli.hardware_cmd",
     "app.cli.inspect_cmd",
     "app.cli.chat_cmd",
+    "app.cli.serve_cmd",
     "app.cli.models_cmd",
     "app.cli.documents_cmd",
     "app.cli.selftest_cmd",

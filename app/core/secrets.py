@@ -1,6 +1,7 @@
 """Secrets kept in the OS keyring (`keyring`), never in a file or a log: the Hugging Face
-token, and the key of each company server Enclave talks to (one entry per server address, so
-switching between two servers never sends one server's key to the other).
+token, the key of each company server Enclave talks to (one entry per server address, so
+switching between two servers never sends one server's key to the other), and the key other
+programs must send to Enclave's own local API (`get_api_key`, `regenerate_api_key`).
 
 `get_token()` and `get_server_key()` never raise: a machine without a usable keyring simply has
 no saved secret (and huggingface_hub then falls back to `HF_TOKEN` or its own login). The
