@@ -154,6 +154,10 @@ class SettingsPage(QWidget):
 
         self.server_section = ServerSettingsSection(self.store)
         layout.addWidget(self.server_section)
+        from app.ui.pages.api_settings import ApiSettingsSection
+
+        self.api_section = ApiSettingsSection(self.store, self.window_.service)
+        layout.addWidget(self.api_section)
         layout.addStretch(1)
 
     @staticmethod

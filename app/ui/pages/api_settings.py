@@ -1,0 +1,294 @@
+"""Settings -> "Other programs": lets programs on this computer use the loaded model through an
+OpenAI-compatible API (off by default), and shows what they need: the base URL and the key.
+
+The section owns the running ApiServer: it starts one when the user turns the switch on and
+stops or restarts it when the switch, the port or the network choice changes (it follows
+`SettingsStore.changed`, so a change made elsewhere applies too). Starting imports the web
+server and may ask the OS keyring for the key, so it runs on a worker (app.ui.tasks), never on
+the GUI thread. The key is shown in clear only when it is new; afterwards Copy still copies it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.cancel import CancelToken
+from app.ui.observe import observe
+from app.ui.tasks import ProgressFn, run_task
+
+log = logging.getLogger("enclave.ui.api_settings")
+
+API_SETTINGS = {"api_enabled", "api_host", "api_port"}
+LOOPBACK = "127.0.0.1"
+EVERYWHERE = "0.0.0.0"
+NETWORK_WARNING = (
+    "Other computers on your network can then use the model if they have the key, and what "
+    "they send travels unencrypted. Turn this on only on a network you trust."
+)
+
+
+@dataclass(frozen=True)
+class _Started:
+    server: Any  # app.core.api.server.ApiServer
+    key: str
+    new_key: bool  # made just now: show it in clear, once
+    saved: bool  # False: the password store could not keep it (valid until Enclave closes)
+
+
+class ApiSettingsSection(QWidget):
+    server_changed = Signal(object)  # the running ApiServer, or None when stopped
+
+    def __init__(self, settings_store: Any, service: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("apiSettings")
+        self.store = settings_store
+        self.service = service
+        self.server: Any = None  # the running ApiServer
+        self._key = ""
+        self._busy = False  # a start/stop runs on a worker
+        self._again = False  # settings changed while it ran: apply once more after it
+        self._build()
+        self._show_settings()
+        self._show_state("Off.")
+        observe(settings_store.changed, self, self._settings_changed)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop_now)
+        if settings_store.current.api_enabled:
+            self.apply()
+
+    # ---- layout --------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("Other programs")
+        title.setObjectName("modelsSection")
+        layout.addWidget(title)
+        self.enable_check = QCheckBox(
+            "Let other programs on this computer use the model (OpenAI-compatible API)"
+        )
+        self.enable_check.setObjectName("apiEnable")
+        self.enable_check.toggled.connect(lambda on: self._update(api_enabled=bool(on)))
+        layout.addWidget(self.enable_check)
+        hint = QLabel(
+            "Programs written for OpenAI (editors, scripts, chat apps) can then ask the model that "
+            "is loaded here. Your own questions in this window always go first."
+        )
+        hint.setObjectName("modelsHint")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.port_spin = QSpinBox()
+        self.port_spin.setObjectName("apiPort")
+        self.port_spin.setRange(1024, 65535)
+        self.port_spin.setKeyboardTracking(False)  # apply the number typed, not each digit
+        self.port_spin.valueChanged.connect(lambda value: self._update(api_port=int(value)))
+        form.addRow("Port:", self.port_spin)
+        url_row = QHBoxLayout()
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("apiUrl")
+        self.url_edit.setReadOnly(True)
+        self.copy_url_button = QPushButton("Copy")
+        self.copy_url_button.clicked.connect(lambda: self._copy(self.url_edit.text(), "Address copied."))
+        url_row.addWidget(self.url_edit, 1)
+        url_row.addWidget(self.copy_url_button)
+        form.addRow("Base URL:", url_row)
+        key_row = QHBoxLayout()
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("apiKey")
+        self.key_edit.setReadOnly(True)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.copy_key_button = QPushButton("Copy")
+        self.copy_key_button.clicked.connect(lambda: self._copy(self._key, "Key copied."))
+        self.new_key_button = QPushButton("New key")
+        self.new_key_button.setToolTip("Make a new key; programs using the old one must get the new one.")
+        self.new_key_button.clicked.connect(self.new_key)
+        key_row.addWidget(self.key_edit, 1)
+        key_row.addWidget(self.copy_key_button)
+        key_row.addWidget(self.new_key_button)
+        form.addRow("API key:", key_row)
+        layout.addLayout(form)
+        self.key_note = QLabel("")
+        self.key_note.setObjectName("modelsHint")
+        self.key_note.setWordWrap(True)
+        layout.addWidget(self.key_note)
+
+        self.network_check = QCheckBox("Allow other computers on the network")
+        self.network_check.setObjectName("apiNetwork")
+        self.network_check.toggled.connect(
+            lambda on: self._update(api_host=EVERYWHERE if on else LOOPBACK)
+        )
+        layout.addWidget(self.network_check)
+        self.network_warning = QLabel(NETWORK_WARNING)
+        self.network_warning.setObjectName("documentsNote")
+        self.network_warning.setProperty("level", "warning")
+        self.network_warning.setWordWrap(True)
+        layout.addWidget(self.network_warning)
+        self.state_label = QLabel("")
+        self.state_label.setObjectName("apiState")
+        self.state_label.setWordWrap(True)
+        layout.addWidget(self.state_label)
+
+    # ---- settings <-> widgets ------------------------------------------------------------
+    def _show_settings(self) -> None:
+        settings = self.store.current
+        for widget in (self.enable_check, self.port_spin, self.network_check):
+            widget.blockSignals(True)
+        self.enable_check.setChecked(settings.api_enabled)
+        self.port_spin.setValue(int(settings.api_port))
+        self.network_check.setChecked(settings.api_host not in (LOOPBACK, "localhost", "::1", ""))
+        for widget in (self.enable_check, self.port_spin, self.network_check):
+            widget.blockSignals(False)
+        self.network_warning.setVisible(self.network_check.isChecked())
+        self._show_url()
+        has_key = bool(self._key)
+        self.copy_url_button.setEnabled(settings.api_enabled)
+        for button in (self.copy_key_button, self.new_key_button):
+            button.setEnabled(settings.api_enabled and has_key)
+
+    def _show_url(self) -> None:
+        if self.server is not None and self.server.running:
+            self.url_edit.setText(self.server.base_url)
+        else:
+            self.url_edit.setText(f"http://{LOOPBACK}:{self.store.current.api_port}/v1")
+
+    def _update(self, **changes: Any) -> None:
+        try:
+            self.store.update(**changes)
+        except OSError as exc:
+            self._show_state(f"Could not save the settings: {exc.strerror or exc}")
+        except ValueError as exc:
+            self._show_state(str(exc))
+
+    def _settings_changed(self, names: set[str]) -> None:
+        if names & API_SETTINGS:
+            self._show_settings()
+            self.apply()
+
+    def _show_state(self, text: str) -> None:
+        self.state_label.setText(text)
+
+    # ---- starting and stopping -----------------------------------------------------------
+    def apply(self) -> None:
+        """Make the server match the settings (on a worker; one change at a time)."""
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        settings = self.store.current
+        enabled, host, port = settings.api_enabled, settings.api_host, int(settings.api_port)
+        old, self.server = self.server, None
+        self._show_state("Starting…" if enabled else "Stopping…" if old is not None else "Off.")
+
+        def work(_progress: ProgressFn, _cancel: CancelToken) -> _Started | None:
+            if old is not None:
+                old.stop()
+            if not enabled:
+                return None
+            from app.core.api.auth import resolve_api_key
+            from app.core.api.server import ApiServer
+
+            key = resolve_api_key(None)
+            server = ApiServer(self.service, host or LOOPBACK, port, key.key)
+            server.start()
+            return _Started(server, key.key, key.generated, key.saved)
+
+        run_task(work, name="api-server", on_result=self._started, on_error=self._failed)
+
+    def _started(self, started: _Started | None) -> None:
+        self._busy = False
+        if started is None:
+            self._show_state("Off.")
+            self.server_changed.emit(None)
+        else:
+            self.server = started.server
+            self._set_key(started.key, started.new_key, started.saved)
+            where = "this computer and the network" if self.network_check.isChecked() else "this computer"
+            self._show_state(f"On: programs on {where} can connect at {started.server.base_url}")
+            self.server_changed.emit(started.server)
+        self._show_settings()
+        self._apply_again()
+
+    def _failed(self, exc: Exception) -> None:
+        self._busy = False
+        self._show_state(str(exc) or "The API could not start.")  # ApiServerError: plain words
+        self.server_changed.emit(None)
+        self._show_settings()
+        self._apply_again()
+
+    def _apply_again(self) -> None:
+        if self._again:
+            self._again = False
+            self.apply()
+
+    def stop_now(self) -> None:
+        """Stop at once, on this thread (the app is quitting)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    # ---- the key -------------------------------------------------------------------------
+    def _set_key(self, key: str, new: bool, saved: bool) -> None:
+        self._key = key
+        self.key_edit.setText(key)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if new else QLineEdit.EchoMode.Password)
+        if new and saved:
+            self.key_note.setText("A new key: copy it now into the programs that will use Enclave.")
+        elif new:
+            self.key_note.setText(
+                "A new key. Your computer's password store could not keep it, so it works until "
+                "Enclave closes."
+            )
+        else:
+            self.key_note.setText("Programs send this key with each request. Copy copies it.")
+
+    def new_key(self) -> None:
+        """Make a new key; the running server accepts only the new one from now on."""
+        self.new_key_button.setEnabled(False)
+
+        def work(_progress: ProgressFn, _cancel: CancelToken) -> tuple[str, bool]:
+            from app.core import secrets
+
+            try:
+                return secrets.regenerate_api_key(), True
+            except secrets.SecretsError:
+                return secrets.new_api_key(), False
+
+        def done(result: tuple[str, bool]) -> None:
+            key, saved = result
+            if self.server is not None:
+                self.server.set_api_key(key)
+            self._set_key(key, True, saved)
+            self.new_key_button.setEnabled(True)
+
+        def failed(exc: Exception) -> None:
+            self.new_key_button.setEnabled(True)
+            self.key_note.setText(str(exc))
+
+        run_task(work, name="api-new-key", on_result=done, on_error=failed)
+
+    def _copy(self, text: str, said: str) -> None:
+        if not text:
+            return
+        clipboard = QGuiApplication.clipboard()
+        if clipboard is not None:
+            clipboard.setText(text)
+        self.key_note.setText(said)
