@@ -10,6 +10,10 @@ def main(argv: list[str] | None = None) -> int:
     # The engine host is a "spawn" child; a frozen app must not re-run main() in it.
     multiprocessing.freeze_support()
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--check-ggml-cpu-variant"]:  # the frozen app's child for engine.backends
+        from app.core.engine.backends import check_main
+
+        return check_main(args[1:])
     if not args or args[0].startswith("-psn_"):  # macOS Finder passes -psn_... on launch
         from app.ui.launch import run_gui
 
