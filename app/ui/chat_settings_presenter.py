@@ -173,7 +173,8 @@ class ChatSettingsPresenter(QObject):
 
     # ---- the context meter --------------------------------------------------------------
     def schedule_meter(self) -> None:
-        self._meter_timer.start()
+        if not self.closed:  # core events may still arrive while the window closes
+            self._meter_timer.start()
 
     def update_meter(self) -> None:
         """Tokens the next answer's prompt will take, and which old messages no longer fit."""

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
+from psygnal import Signal as Signal_
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QSplitter, QToolButton, QVBoxLayout, QWidget
@@ -37,6 +38,13 @@ from app.ui.page_rail import PageRail
 from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
+
+
+def disconnect_all(owner: object) -> None:
+    """Disconnect every observer of a core object's psygnal events."""
+    for name, attribute in vars(type(owner)).items():
+        if isinstance(attribute, Signal_):
+            getattr(owner, name).disconnect()
 
 
 def _window_state() -> QSettings:
@@ -213,11 +221,9 @@ class MainWindow(QMainWindow):
     def _embedder_for(self, engine: Any) -> Any:
         """The embedder the documents step uses: the bundled model in the local engine host, or
         the server's embeddings when the user chose that in Settings."""
-        try:
-            from app.core.documents.remote_embedder import embedder_for_settings
-        except ImportError:
-            return self.service.local
-        return embedder_for_settings(self.settings, engine) or self.service.local
+        from app.core.documents.remote_embedder import embedder_for_settings
+
+        return embedder_for_settings(self.settings, engine, local=self.service.local)
 
     # ---- start-up: the slow parts wait for the first paint ------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
@@ -258,7 +264,7 @@ class MainWindow(QMainWindow):
         run_task(detect, name="hardware", on_result=set_hardware)
         run_task(warm_markdown, name="warm-markdown")
         self.service.prewarm()
-        self.models.reopen_last_model()
+        self.models.restore_last_engine()
 
     # ---- drag and drop: a dropped .gguf opens -------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
@@ -290,6 +296,9 @@ class MainWindow(QMainWindow):
         qsettings.setValue("window/geometry", self.saveGeometry())
         qsettings.setValue("window/splitter", self.splitter.saveState())
         self.sidebar.finish_pending_delete()
+        # Nobody draws any more: answers and engine events still on their way go nowhere.
+        for owner in (self.session, self.service, self.service.queue, self.settings_store):
+            disconnect_all(owner)
         self.session.close()
         self.service.shutdown()
         self.store.close()

@@ -20,6 +20,9 @@ from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
 
+# Settings that decide which engine answers.
+ENGINE_SETTINGS = frozenset({"engine_mode", "server_url", "server_model"})
+
 
 class ModelPresenter:
     def __init__(
@@ -53,6 +56,39 @@ class ModelPresenter:
         service.load_cancelled.connect(self._on_load_cancelled)
         service.crashed.connect(self._on_crashed)
         service.engine_changed.connect(self.show_engine)
+        settings_store.changed.connect(self._on_settings_changed)
+        self._applied: tuple[str, str, str] | None = None  # the engine settings in force
+
+    # ---- which engine answers: this computer, or the server chosen in Settings ------------
+    def apply_engine_settings(self) -> None:
+        """Use the engine Settings choose; the server's key comes from the keyring, which can
+        be slow to unlock, so the engine is made on a worker."""
+        settings = self.settings_store.current
+        wanted = (settings.engine_mode, settings.server_url, settings.server_model)
+        if wanted == self._applied:
+            return  # answering that way, or about to (start-up and a settings change both ask)
+        self._applied = wanted
+
+        def make(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.engine.remote import remote_engine_from_settings
+
+            return remote_engine_from_settings(settings)
+
+        def made(engine: Any) -> None:
+            if engine is None and not self.service.is_remote:
+                return
+            self.service.use_remote(engine)
+
+        def failed(exc: Exception) -> None:
+            self._applied = None
+            self.service.use_remote(None)
+            self.notice.show_message(getattr(exc, "message", None) or str(exc), "warning")
+
+        run_task(make, name="engine-choice", on_result=made, on_error=failed)
+
+    def _on_settings_changed(self, names: set[str]) -> None:
+        if names & ENGINE_SETTINGS:
+            self.apply_engine_settings()
 
     # ---- user actions -------------------------------------------------------------------
     def choose_model_file(self) -> None:
@@ -117,10 +153,14 @@ class ModelPresenter:
 
         run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
 
-    def reopen_last_model(self) -> None:
-        """At start: load the model used last time again (with the bar's Cancel visible), so
+    def restore_last_engine(self) -> None:
+        """At start: the server Settings choose, or the model used last time loaded again (with the bar's Cancel visible), so
         the user finds the app as they left it."""
-        last = self.settings_store.current.last_model
+        settings = self.settings_store.current
+        if settings.engine_mode == "server":
+            self.apply_engine_settings()
+            return
+        last = settings.last_model
         if not last or self.service.is_remote or self.service.model_path is not None:
             return
         path = Path(last)

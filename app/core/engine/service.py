@@ -117,7 +117,8 @@ class EngineService:
         previous = self.remote
         self.remote = engine
         if previous is not None and previous is not engine:
-            previous.shutdown()
+            # Closed behind whatever runs on it now: an answer streaming from it ends normally.
+            self.queue.submit(lambda _engine, _token: previous.shutdown(), name="close-server")
         self._emit(self.engine_changed)
 
     # ---- loading a local model ----------------------------------------------------------

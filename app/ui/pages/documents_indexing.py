@@ -45,14 +45,32 @@ EMBED_BATCH = 8
 
 
 class EngineQueueClient:
-    """`embed` on the local engine host, one DOCUMENTS job on the engine queue per call; waits
-    for it (call this from an IO worker, never from the engine queue's own thread)."""
+    """`embed` on an engine (the local host, or the server when documents embed there), one
+    DOCUMENTS job on the engine queue per call; waits for it (call this from an IO worker, never
+    from the engine queue's own thread)."""
 
-    def __init__(self, service: EngineService, cancel: CancelToken) -> None:
+    def __init__(self, service: EngineService, cancel: CancelToken, engine: Any = None) -> None:
         self._service = service
         self._cancel = cancel
+        self._engine = engine if engine is not None else service.local
 
-    def embed(self, texts: list[str], model_path: Path | str | None = None) -> Any:
+    # What a RemoteEmbedder asks of its engine besides embed (names, not model calls).
+    @property
+    def where(self) -> str:
+        return str(self._engine.where)
+
+    @property
+    def model_name(self) -> str:
+        return str(self._engine.model_name)
+
+    @property
+    def embedding_model(self) -> str:
+        return str(getattr(self._engine, "embedding_model", "") or "")
+
+    def list_models(self) -> list[str]:
+        return list(self._engine.list_models())
+
+    def embed(self, texts: list[str], model_path: Path | str | None = None, **options: Any) -> Any:
         from app.core.engine.queue import DOCUMENTS
 
         started = threading.Event()
@@ -61,7 +79,7 @@ class EngineQueueClient:
             started.set()
             # Cancelled (or the window closing): do not start the engine again for nothing.
             self._cancel.raise_if_cancelled()
-            return self._service.local.embed(texts, model_path)
+            return self._engine.embed(texts, model_path, **options)
 
         job = self._service.queue.submit(call, priority=DOCUMENTS, name="documents-embed")
         while True:
@@ -87,7 +105,7 @@ def embedding_model_path(setting: str) -> Path:
     return Path(setting).expanduser() if setting else paths.default_embedding_model()
 
 
-def _index_job(name: str, service: EngineService | None, model_setting: str) -> Any:
+def _index_job(name: str, service: EngineService | None, settings: Any) -> Any:
     """The worker function for one run (see run_task)."""
 
     def work(progress: ProgressFn, cancel: CancelToken) -> JobResult:
@@ -107,13 +125,23 @@ def _index_job(name: str, service: EngineService | None, model_setting: str) -> 
                 last_time[0], last_phase[0] = now, p.phase
                 progress(p)
 
-        path = embedding_model_path(model_setting)
+        path = embedding_model_path(settings.embedding_model)
+        on_server = service is not None and service.is_remote and settings.server_embeddings
         with DocumentIndex() as idx:
             collection = idx.collection(name)
             embedder: Any = None
             why: str | None = None
             if service is None:
                 why = "the engine is not available"
+            elif on_server:
+                # The user chose the server's embeddings (Settings): the same embedder as the
+                # chat's documents step, so the vectors of a collection and its questions match.
+                from app.core.documents.remote_embedder import RemoteEmbedder
+
+                client = EngineQueueClient(service, cancel, service.engine)
+                embedder = RemoteEmbedder(client)
+                if collection.embed_model_id == embedder.model_id:  # known: no probe needed
+                    embedder = RemoteEmbedder(client, model=embedder.model, dim=collection.embed_dim)
             elif not path.is_file():
                 why = f"the embedding model is missing ({path.name})"
             else:
@@ -281,7 +309,7 @@ class IndexingController(QObject):
             return
         name = self._queue.pop(0)
         handle = run_task(
-            _index_job(name, self._service, self._settings.current.embedding_model),
+            _index_job(name, self._service, self._settings.current),
             name="documents-index",
             on_progress=lambda p: self.progress.emit(name, p),
             on_result=lambda result: self._done(name, result),
