@@ -7,6 +7,7 @@ real data, and with HF_HUB_OFFLINE unset only where a test starts the fake hub i
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ import pytest
 # dead default endpoint, so a test that forgets the fake hub fails fast instead of going out.
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+# Every test has a fresh app home; the check of ggml's CPU variants (app/core/engine/backends.py)
+# need not run again in each: one verdict file for the whole run (tests of the check pass their
+# own cache file).
+os.environ.setdefault(
+    "ENCLAVE_GGML_VARIANT_CACHE",
+    os.path.join(tempfile.gettempdir(), f"enclave-tests-variants-{os.getpid()}.json"),
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"

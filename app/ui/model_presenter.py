@@ -154,8 +154,8 @@ class ModelPresenter:
         run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)
 
     def restore_last_engine(self) -> None:
-        """At start: the server Settings choose, or the model used last time loaded again (with the bar's Cancel visible), so
-        the user finds the app as they left it."""
+        """At start: the server Settings choose, or the model used last time loaded again (with
+        the bar's Cancel visible), so the user finds the app as they left it."""
         settings = self.settings_store.current
         if settings.engine_mode == "server":
             self.apply_engine_settings()

@@ -119,6 +119,7 @@ def test_the_real_wheel_chats_on_a_variant_that_decodes(
     # No forced variant: exactly what the app and CI do (on an AMX Xeon built with GCC 12 the
     # sapphirerapids variant dies with SIGILL at the first decode; see backends' docstring).
     monkeypatch.delenv(backends.VARIANT_ENV, raising=False)
+    monkeypatch.delenv(backends.CHECK_CACHE_ENV, raising=False)  # the app's own cache folder
     log_path = tmp_path / "engine-host.log"
     client = EngineClient(log_path=log_path)
     try:

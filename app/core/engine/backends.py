@@ -61,6 +61,9 @@ log = logging.getLogger("enclave.engine.backends")
 # ("haswell", "x64", ...) to force that CPU variant (diagnosis, benchmarks).
 BACKEND_DIR_ENV = "ENCLAVE_GGML_BACKEND_DIR"
 VARIANT_ENV = "ENCLAVE_GGML_CPU_VARIANT"
+# Where the verdicts of the CPU-variant check are kept (default: the app's cache folder); the
+# test suite shares one file across its many fresh app homes.
+CHECK_CACHE_ENV = "ENCLAVE_GGML_VARIANT_CACHE"
 
 # ggml_backend_load_all_from_path's order: GPU backends first, the CPU last.
 BACKEND_NAMES = (
@@ -340,6 +343,8 @@ class VariantCheck:
 
     @property
     def cache_file(self) -> Path:
+        if self._cache_file is None and os.environ.get(CHECK_CACHE_ENV):
+            self._cache_file = Path(os.environ[CHECK_CACHE_ENV])
         if self._cache_file is None:
             from app.core import paths
 
