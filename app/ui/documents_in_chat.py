@@ -12,6 +12,19 @@ from app.ui.message_widget import MessageWidget
 from app.ui.notice_bar import NoticeBar
 
 
+def documents_embedder(settings_store: Any, service: Any) -> Callable[[Any], Any]:
+    """The session's embedder factory: the bundled model in the local engine host, or the
+    server's embeddings when the user chose that in Settings (numpy is imported on first use,
+    not while the window opens)."""
+
+    def make(engine: Any) -> Any:
+        from app.core.documents.remote_embedder import embedder_for_settings
+
+        return embedder_for_settings(settings_store.current, engine, local=service.local)
+
+    return make
+
+
 class DocumentsInChat:
     def __init__(
         self,

@@ -14,44 +14,33 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
-from psygnal import Signal as Signal_
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QSplitter, QToolButton, QVBoxLayout, QWidget
 
+from app.core.api.controller import ApiController
 from app.core.cancel import CancelToken
 from app.core.chat.session import ChatSession
 from app.core.chat.store import ChatStore
 from app.core.engine.service import EngineService
 from app.core.settings import Settings, SettingsStore
+from app.ui.api_badge import ApiBadge
 from app.ui.chat_presenter import ChatPresenter
 from app.ui.chat_settings_presenter import ChatSettingsPresenter
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
 from app.ui.conversation_list import ConversationList
 from app.ui.dispatch import gui_call_soon, install_gui_calls
-from app.ui.documents_in_chat import DocumentsInChat
+from app.ui.documents_in_chat import DocumentsInChat, documents_embedder
 from app.ui.model_bar import ModelBar
 from app.ui.model_presenter import ModelPresenter
 from app.ui.notice_bar import NoticeBar
+from app.ui.observe import disconnect_all
 from app.ui.page_rail import PageRail
 from app.ui.tasks import ProgressFn, run_task
+from app.ui.window_state import restore_window_state, save_window_state
 
 log = logging.getLogger("enclave.ui.window")
-
-
-def disconnect_all(owner: object) -> None:
-    """Disconnect every observer of a core object's psygnal events."""
-    for name, attribute in vars(type(owner)).items():
-        if isinstance(attribute, Signal_):
-            getattr(owner, name).disconnect()
-
-
-def _window_state() -> QSettings:
-    """Window size and splitters: an INI file in our config folder (not the registry/plist)."""
-    from app.core import paths
-
-    return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -74,9 +63,12 @@ class MainWindow(QMainWindow):
             self.store,
             self.service,
             call_soon=gui_call_soon,
-            embedder_factory=self._embedder_for,
+            # Documents embed with the bundled model here, or through the server if so chosen.
+            embedder_factory=documents_embedder(self.settings_store, self.service),
             embedding_model=lambda: self.settings.embedding_model,
         )
+        # The local API (Settings -> Other programs), kept as Settings say from the start.
+        self.api = ApiController(self.settings_store, self.service, call_soon=gui_call_soon)
         self._shown_once = False
         self._closed = False
         self._build()
@@ -85,7 +77,7 @@ class MainWindow(QMainWindow):
 
         install_pages(self)
         self._bind(documents_page(self))
-        self._restore_geometry()
+        restore_window_state(self, self.splitter)
         self.store.purge_deleted()  # soft deletes whose Undo a crash cut short
         self.chat.refresh_list()
         self.chat.update_composer()
@@ -152,6 +144,9 @@ class MainWindow(QMainWindow):
         self.settings_button.setCheckable(True)
         bar_row = cast(QHBoxLayout, self.model_bar.layout().itemAt(0).layout())  # type: ignore[union-attr]
         bar_row.insertWidget(bar_row.indexOf(self.model_bar.details_button), self.settings_button)
+        # "API: 1 answering, 3 waiting" while other programs use the model (hidden when idle).
+        self.api_badge = ApiBadge(self.service.queue)
+        bar_row.insertWidget(bar_row.indexOf(self.settings_button), self.api_badge)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(right)
@@ -218,13 +213,6 @@ class MainWindow(QMainWindow):
         for keys, action in shortcuts:
             QShortcut(keys, self).activated.connect(action)
 
-    def _embedder_for(self, engine: Any) -> Any:
-        """The embedder the documents step uses: the bundled model in the local engine host, or
-        the server's embeddings when the user chose that in Settings."""
-        from app.core.documents.remote_embedder import embedder_for_settings
-
-        return embedder_for_settings(self.settings, engine, local=self.service.local)
-
     # ---- start-up: the slow parts wait for the first paint ------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
@@ -265,6 +253,7 @@ class MainWindow(QMainWindow):
         run_task(warm_markdown, name="warm-markdown")
         self.service.prewarm()
         self.models.restore_last_engine()
+        self.api.start_if_enabled()
 
     # ---- drag and drop: a dropped .gguf opens -------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
@@ -278,28 +267,18 @@ class MainWindow(QMainWindow):
                 self.open_model(Path(url.toLocalFile()))
                 return
 
-    # ---- window state -------------------------------------------------------------------
-    def _restore_geometry(self) -> None:
-        qsettings = _window_state()
-        geometry = qsettings.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        splitter = qsettings.value("window/splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-
+    # ---- closing: nothing is lost -------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self._closed = True
         self.chat_settings.closed = True
         self.chat_settings.flush()
-        qsettings = _window_state()
-        qsettings.setValue("window/geometry", self.saveGeometry())
-        qsettings.setValue("window/splitter", self.splitter.saveState())
+        save_window_state(self, self.splitter)
         self.sidebar.finish_pending_delete()
         # Nobody draws any more: answers and engine events still on their way go nowhere.
-        for owner in (self.session, self.service, self.service.queue, self.settings_store):
+        for owner in (self.session, self.service, self.service.queue, self.settings_store, self.api):
             disconnect_all(owner)
         self.session.close()
+        self.api.close()
         self.service.shutdown()
         self.store.close()
         super().closeEvent(event)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from psygnal import SignalInstance
+from psygnal import Signal, SignalInstance
 from PySide6.QtCore import QObject
 
 
@@ -23,3 +23,10 @@ def observe(signal: SignalInstance, owner: QObject, slot: Callable[..., Any]) ->
         signal.disconnect(slot, missing_ok=True)
 
     owner.destroyed.connect(drop)
+
+
+def disconnect_all(owner: object) -> None:
+    """Disconnect every observer of a core object's psygnal events (a window closing)."""
+    for name, attribute in vars(type(owner)).items():
+        if isinstance(attribute, Signal):
+            getattr(owner, name).disconnect()

@@ -13,11 +13,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit, QWidget
 
+from app.core.api.controller import ApiController
 from app.core.engine.queue import API, EngineQueue
 from app.core.engine.service import EngineService
 from app.core.secrets import API_KEY_USERNAME, SERVICE
 from app.core.settings import SettingsStore
 from app.ui.api_badge import ApiBadge, badge_text
+from app.ui.dispatch import gui_call_soon
 from app.ui.pages.api_settings import ApiSettingsSection
 from tests.hub_fixtures import MemoryKeyring, memory_keyring
 
@@ -55,14 +57,29 @@ def service() -> Any:
     svc.shutdown()
 
 
+@pytest.fixture
+def controllers() -> Any:
+    """ApiControllers made by a test, closed at its end (as the window closes its own)."""
+    made: list[ApiController] = []
+
+    def make(store: SettingsStore, service: EngineService) -> ApiController:
+        controller = ApiController(store, service, call_soon=gui_call_soon)
+        made.append(controller)
+        return controller
+
+    yield make
+    for controller in made:
+        controller.close()
+
+
 def test_switch_starts_the_api_with_a_new_key_and_stops_it(
     qtbot: Any, memory_keyring: MemoryKeyring, tmp_path: Path, service: EngineService,
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, controllers: Any,
 ) -> None:
     monkeypatch.delenv("ENCLAVE_API_KEY", raising=False)
     store = SettingsStore(tmp_path / "settings.json")
     store.update(api_port=_free_port())
-    section = ApiSettingsSection(store, service)
+    section = ApiSettingsSection(store, controllers(store, service))
     qtbot.addWidget(section)
     section.show()
     assert section.server is None and not section.enable_check.isChecked()
@@ -108,14 +125,52 @@ def test_switch_starts_the_api_with_a_new_key_and_stops_it(
 
 
 def test_a_busy_port_is_said_plainly(
-    qtbot: Any, memory_keyring: MemoryKeyring, tmp_path: Path, service: EngineService
+    qtbot: Any, memory_keyring: MemoryKeyring, tmp_path: Path, service: EngineService, controllers: Any
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         store = SettingsStore(tmp_path / "settings.json")
         store.update(api_port=int(taken.getsockname()[1]), api_enabled=True)
-        section = ApiSettingsSection(store, service)  # on at start: it starts the server itself
+        controller = controllers(store, service)
+        controller.start_if_enabled()  # on at start (the window does this after its first paint)
+        section = ApiSettingsSection(store, controller)
         qtbot.addWidget(section)
         qtbot.waitUntil(lambda: "already in use" in section.state_label.text(), timeout=15_000)
         assert section.server is None
+
+
+def test_the_api_left_on_serves_after_a_restart_and_the_window_shows_its_use(
+    qtbot: Any, memory_keyring: MemoryKeyring, make_window: Any, monkeypatch: pytest.MonkeyPatch,
+    instruct_model_path: Path,
+) -> None:
+    """Turned on in an earlier session: the window serves again at start, without the Settings
+    page being opened, and its badge counts the programs' requests."""
+    monkeypatch.setenv("ENCLAVE_API_KEY", "restart-key")
+    port = _free_port()
+    first = make_window()
+    first.settings_store.update(api_port=port, api_enabled=True)
+    first.close()
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.api.server is not None, timeout=15_000)
+    assert window.api.server.port == port
+    assert window.findChild(ApiSettingsSection) is None  # Settings was never opened
+    window.open_model(instruct_model_path)
+    qtbot.waitUntil(lambda: window.service.is_ready, timeout=60_000)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="restart-key", max_retries=0)
+    seen: list[str] = []
+    window.service.queue.activity.connect(lambda *_a: seen.append(window.api_badge.text()))
+    done = threading.Event()
+
+    def ask() -> None:
+        client.chat.completions.create(
+            model="x", messages=[{"role": "user", "content": "Count to ten."}], max_tokens=24
+        )
+        done.set()
+
+    threading.Thread(target=ask, daemon=True).start()
+    qtbot.waitUntil(lambda: window.api_badge.text().startswith("API: 1 answering"), timeout=30_000)
+    assert window.api_badge.isVisible()
+    qtbot.waitUntil(done.is_set, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.api_badge.isVisible(), timeout=5_000)

@@ -1,20 +1,18 @@
 """Settings -> "Other programs": lets programs on this computer use the loaded model through an
 OpenAI-compatible API (off by default), and shows what they need: the base URL and the key.
 
-The section owns the running ApiServer: it starts one when the user turns the switch on and
-stops or restarts it when the switch, the port or the network choice changes (it follows
-`SettingsStore.changed`, so a change made elsewhere applies too). Starting imports the web
-server and may ask the OS keyring for the key, so it runs on a worker (app.ui.tasks), never on
-the GUI thread. The key is shown in clear only when it is new; afterwards Copy still copies it.
+The running server belongs to app.core.api.controller.ApiController (made by the window, so the
+API also serves after a restart without this page being opened): this section edits the
+settings it follows and shows what it says. The key is shown in clear only when it is new;
+afterwards Copy still copies it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,14 +26,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.cancel import CancelToken
+from app.core.api.controller import API_SETTINGS, LOOPBACK
 from app.ui.observe import observe
-from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.api_settings")
 
-API_SETTINGS = {"api_enabled", "api_host", "api_port"}
-LOOPBACK = "127.0.0.1"
 EVERYWHERE = "0.0.0.0"
 NETWORK_WARNING = (
     "Other computers on your network can then use the model if they have the key, and what "
@@ -43,35 +38,25 @@ NETWORK_WARNING = (
 )
 
 
-@dataclass(frozen=True)
-class _Started:
-    server: Any  # app.core.api.server.ApiServer
-    key: str
-    new_key: bool  # made just now: show it in clear, once
-    saved: bool  # False: the password store could not keep it (valid until Enclave closes)
-
-
 class ApiSettingsSection(QWidget):
-    server_changed = Signal(object)  # the running ApiServer, or None when stopped
-
-    def __init__(self, settings_store: Any, service: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, settings_store: Any, controller: Any, parent: QWidget | None = None) -> None:
+        """controller: the window's ApiController (app/core/api/controller.py)."""
         super().__init__(parent)
         self.setObjectName("apiSettings")
         self.store = settings_store
-        self.service = service
-        self.server: Any = None  # the running ApiServer
-        self._key = ""
-        self._busy = False  # a start/stop runs on a worker
-        self._again = False  # settings changed while it ran: apply once more after it
+        self.controller = controller
+        self._key = controller.key
         self._build()
         self._show_settings()
-        self._show_state("Off.")
+        self._show_state(controller.state)
         observe(settings_store.changed, self, self._settings_changed)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.stop_now)
-        if settings_store.current.api_enabled:
-            self.apply()
+        observe(controller.state_changed, self, self._on_state)
+        observe(controller.key_changed, self, self._set_key)
+
+    @property
+    def server(self) -> Any:
+        """The running ApiServer (the controller's), or None."""
+        return self.controller.server
 
     # ---- layout --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -181,69 +166,13 @@ class ApiSettingsSection(QWidget):
     def _settings_changed(self, names: set[str]) -> None:
         if names & API_SETTINGS:
             self._show_settings()
-            self.apply()
+
+    def _on_state(self, text: str) -> None:
+        self._show_state(text)
+        self._show_settings()
 
     def _show_state(self, text: str) -> None:
         self.state_label.setText(text)
-
-    # ---- starting and stopping -----------------------------------------------------------
-    def apply(self) -> None:
-        """Make the server match the settings (on a worker; one change at a time)."""
-        if self._busy:
-            self._again = True
-            return
-        self._busy = True
-        settings = self.store.current
-        enabled, host, port = settings.api_enabled, settings.api_host, int(settings.api_port)
-        old, self.server = self.server, None
-        self._show_state("Starting…" if enabled else "Stopping…" if old is not None else "Off.")
-
-        def work(_progress: ProgressFn, _cancel: CancelToken) -> _Started | None:
-            if old is not None:
-                old.stop()
-            if not enabled:
-                return None
-            from app.core.api.auth import resolve_api_key
-            from app.core.api.server import ApiServer
-
-            key = resolve_api_key(None)
-            server = ApiServer(self.service, host or LOOPBACK, port, key.key)
-            server.start()
-            return _Started(server, key.key, key.generated, key.saved)
-
-        run_task(work, name="api-server", on_result=self._started, on_error=self._failed)
-
-    def _started(self, started: _Started | None) -> None:
-        self._busy = False
-        if started is None:
-            self._show_state("Off.")
-            self.server_changed.emit(None)
-        else:
-            self.server = started.server
-            self._set_key(started.key, started.new_key, started.saved)
-            where = "this computer and the network" if self.network_check.isChecked() else "this computer"
-            self._show_state(f"On: programs on {where} can connect at {started.server.base_url}")
-            self.server_changed.emit(started.server)
-        self._show_settings()
-        self._apply_again()
-
-    def _failed(self, exc: Exception) -> None:
-        self._busy = False
-        self._show_state(str(exc) or "The API could not start.")  # ApiServerError: plain words
-        self.server_changed.emit(None)
-        self._show_settings()
-        self._apply_again()
-
-    def _apply_again(self) -> None:
-        if self._again:
-            self._again = False
-            self.apply()
-
-    def stop_now(self) -> None:
-        """Stop at once, on this thread (the app is quitting)."""
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
 
     # ---- the key -------------------------------------------------------------------------
     def _set_key(self, key: str, new: bool, saved: bool) -> None:
@@ -262,28 +191,7 @@ class ApiSettingsSection(QWidget):
 
     def new_key(self) -> None:
         """Make a new key; the running server accepts only the new one from now on."""
-        self.new_key_button.setEnabled(False)
-
-        def work(_progress: ProgressFn, _cancel: CancelToken) -> tuple[str, bool]:
-            from app.core import secrets
-
-            try:
-                return secrets.regenerate_api_key(), True
-            except secrets.SecretsError:
-                return secrets.new_api_key(), False
-
-        def done(result: tuple[str, bool]) -> None:
-            key, saved = result
-            if self.server is not None:
-                self.server.set_api_key(key)
-            self._set_key(key, True, saved)
-            self.new_key_button.setEnabled(True)
-
-        def failed(exc: Exception) -> None:
-            self.new_key_button.setEnabled(True)
-            self.key_note.setText(str(exc))
-
-        run_task(work, name="api-new-key", on_result=done, on_error=failed)
+        self.controller.new_key()
 
     def _copy(self, text: str, said: str) -> None:
         if not text:

@@ -156,7 +156,7 @@ class SettingsPage(QWidget):
         layout.addWidget(self.server_section)
         from app.ui.pages.api_settings import ApiSettingsSection
 
-        self.api_section = ApiSettingsSection(self.store, self.window_.service)
+        self.api_section = ApiSettingsSection(self.store, self.window_.api)
         layout.addWidget(self.api_section)
         layout.addStretch(1)
 
