@@ -9,7 +9,9 @@
 2. `enclave gui --exit-after-show` with QT_QPA_PLATFORM=offscreen, --runs times: the window opens
    and closes cleanly (exit 0 and no Python traceback, e.g. from a slot run after close);
    prints each "window shown after X s" and their median.
-3. Prints the bundle's size on disk (the file's, for an AppImage).
+3. `enclave serve --model M` on a free loopback port: the frozen web server (FastAPI, uvicorn)
+   answers GET /v1/models and a chat completion with the key, and refuses a wrong key (401).
+4. Prints the bundle's size on disk (the file's, for an AppImage).
 An AppImage runs with APPIMAGE_EXTRACT_AND_RUN=1 unless that is set: no FUSE needed.
 Exits 1 on the first failure. Standard library only: it runs with any Python 3.9+.
 """
@@ -129,6 +131,70 @@ def gui_starts(exe: Path, runs: int, timeout: float) -> list[float] | None:
     return shown
 
 
+def api_serves(exe: Path, model: Path, timeout: float) -> bool:
+    """The local API from the frozen app: models, one short answer, and a wrong key refused."""
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = Path(tempfile.mkdtemp(prefix="enclave-smoke-api-"))
+    env = _clean_env(None)
+    env["ENCLAVE_HOME"] = str(home)
+    command = [str(exe), "serve", "--model", str(model), "--port", str(port), "--api-key", "smoke-key"]
+    print("$ " + " ".join(command), flush=True)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}/v1"
+
+    def call(path: str, body: dict[str, object] | None = None, key: str = "smoke-key") -> tuple[int, str]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base + path, data=data, method="POST" if data else "GET")
+        request.add_header("Authorization", f"Bearer {key}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if server.poll() is not None:
+                print(server.stdout.read() if server.stdout else "", file=sys.stderr)
+                print(f"FAIL: serve exited {server.returncode}", file=sys.stderr)
+                return False
+            try:
+                status, _ = call("/models")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                print("FAIL: serve did not answer in time", file=sys.stderr)
+                return False
+            time.sleep(0.3)
+        messages = [{"role": "user", "content": "Say hello."}]
+        status, text = call("/chat/completions", {"model": "local", "messages": messages, "max_tokens": 8})
+        answer = json.loads(text)["choices"][0]["message"]["content"] if status == 200 else ""
+        wrong, _ = call("/models", key="wrong-key")
+        if status != 200 or not answer or wrong != 401:
+            print(f"FAIL: API chat {status} {text[:200]!r}, wrong key {wrong}", file=sys.stderr)
+            return False
+        print(f"api: /v1/models and a chat answer ok, a wrong key refused ({answer!r})")
+        return True
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exe", type=Path, help="the frozen executable (console one on Windows)")
@@ -145,6 +211,8 @@ def main() -> int:
         return 1
     shown = gui_starts(exe, args.runs, args.timeout)
     if shown is None:
+        return 1
+    if args.model is not None and not api_serves(exe, args.model, args.timeout):
         return 1
     bundle = args.bundle or (exe if exe.suffix == ".AppImage" else exe.parent)
     size = _bundle_size(bundle)
