@@ -1,13 +1,13 @@
 """A chat turn over the user's documents: retrieve, pack numbered sources into the context
 budget, and build messages that make the model cite them as [n].
 
-    doc = prepare_document_messages(window.bridge.client, question, history, ["Company docs"],
+    doc = prepare_document_messages(embedder, question, history, ["Company docs"],
                                     n_ctx=4096, answer_tokens=512, system_prompt="")
-    client.chat(doc.messages, ...)         # then show doc.sources under the answer
+    engine.chat(doc.messages, ...)         # then show doc.sources under the answer
     if doc.note: show(doc.note)            # e.g. "keyword search only: no embedding model"
 
-Blocking (SQLite reads, one embedding of the question in the engine host): call it on the
-engine pool right before the chat request, so it queues with the engine's other work.
+Blocking (SQLite reads, one embedding of the question in the engine host): the chat session
+calls it inside its engine-queue job, right before the chat request (app/core/chat/session.py).
 
 Budget: sources come first (they are what the user asked for), but earlier turns keep at least
 HISTORY_SHARE of the room when they need it; the oldest turns are dropped first, and the first

@@ -378,17 +378,7 @@ class HostEngine:
 
         def start() -> Any:
             return llm.create_chat_completion(
-                messages=request.messages,
-                stream=True,
-                temperature=s.temperature,
-                top_p=s.top_p,
-                top_k=s.top_k,
-                min_p=s.min_p,
-                repeat_penalty=s.repeat_penalty,
-                max_tokens=s.max_tokens,
-                seed=s.seed,
-                stop=list(extras.stop),
-                **options,
+                messages=request.messages, stream=True, stop=list(extras.stop), **_sampling(s), **options
             )
 
         tools = wants_tools(extras.tools, extras.tool_choice)
@@ -408,17 +398,8 @@ class HostEngine:
 
         def start() -> Any:
             return llm.create_completion(
-                prompt=request.prompt,
-                stream=True,
-                temperature=s.temperature,
-                top_p=s.top_p,
-                top_k=s.top_k,
-                min_p=s.min_p,
-                repeat_penalty=s.repeat_penalty,
-                max_tokens=s.max_tokens,
-                seed=s.seed,
-                stop=list(request.extras.stop),
-                grammar=grammar,
+                prompt=request.prompt, stream=True, stop=list(request.extras.stop), grammar=grammar,
+                **_sampling(s),
             )
 
         return self._generate(start, _completion_delta, tool_mode="")
@@ -624,6 +605,19 @@ def _value_error(exc: ValueError) -> p.EngineError:
         )
     log.info("request refused: %s", type(exc).__name__)
     return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {exc}")
+
+
+def _sampling(s: p.SamplingParams) -> dict[str, Any]:
+    """The sampling arguments llama-cpp-python's chat and text completion both take."""
+    return {
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "top_k": s.top_k,
+        "min_p": s.min_p,
+        "repeat_penalty": s.repeat_penalty,
+        "max_tokens": s.max_tokens,
+        "seed": s.seed,
+    }
 
 
 def _rate(count: int, millis: float) -> float:
