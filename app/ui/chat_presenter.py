@@ -23,6 +23,10 @@ EMPTY_NO_MODEL = (
     "Your conversations stay on this computer."
 )
 EMPTY_READY = "Ask a question below to start."
+EDITED_NOTE = (
+    "Your edited question is a new version. The earlier question and its answers are kept: "
+    "use ‹ › beside the question to switch between them."
+)
 
 
 class ChatPresenter:
@@ -59,7 +63,7 @@ class ChatPresenter:
         session, view, composer, sidebar = self.session, self.chat_view, self.composer, self.sidebar
         composer.submitted.connect(self._send)
         composer.stopRequested.connect(session.stop)
-        view.editSubmitted.connect(lambda message, text: self._first(session.edit_and_resend, message, text))
+        view.editSubmitted.connect(self._resend_edited)
         view.regenerateRequested.connect(lambda message: self._first(session.regenerate, message))
         view.versionRequested.connect(session.switch_version)
         sidebar.newChatRequested.connect(self.new_chat)
@@ -86,6 +90,12 @@ class ChatPresenter:
     def _first(self, action: Callable[..., Any], *args: Any) -> None:
         self.before_action()
         action(*args)
+
+    def _resend_edited(self, message: Message, text: str) -> None:
+        self.before_action()
+        if self.session.edit_and_resend(message, text):
+            # The later messages leave the screen: say where they are.
+            self.status_bar.showMessage(EDITED_NOTE, 10_000)
 
     def _send(self, text: str) -> None:
         self.before_action()

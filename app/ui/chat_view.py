@@ -132,11 +132,17 @@ class ChatView(QScrollArea):
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.versionRequested.connect(self.versionRequested)
         widget.linkActivated.connect(self.linkActivated)
+        widget.editingStarted.connect(self._show_editor)
         if self.decorate is not None:
             self.decorate(widget)
         if message.id in self._forgotten:
             widget.set_forgotten(True)
         return widget
+
+    def _show_editor(self, widget: MessageWidget) -> None:
+        """An editor that opens above the visible part of the chat is scrolled into view (once
+        the layout has made room for it)."""
+        QTimer.singleShot(0, lambda: self.ensureWidgetVisible(widget, 0, 40))
 
     def set_forgotten(self, message_ids: set[int]) -> None:
         """Mark the messages left out of the model's context, and put the divider after them."""

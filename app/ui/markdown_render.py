@@ -37,8 +37,28 @@ def _highlight(code: str, language: str, dark: bool) -> str:
     return str(highlight(code, lexer, formatter))
 
 
-def render_markdown(text: str, dark: bool = False) -> tuple[str, list[str]]:
-    """Return (html, code_blocks); code_blocks[i] is what the `copy:i` link copies."""
+def finished_length(text: str) -> int:
+    """How much of a streaming answer is whole Markdown blocks: up to its last blank line that
+    is not inside a code fence (0 when no block is finished yet). What follows may still change
+    its meaning (a list growing, a fence not yet closed), so it stays plain text until then."""
+    end = 0
+    position = 0
+    in_fence = False
+    for line in text.splitlines(keepends=True):
+        position += len(line)
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            in_fence = not in_fence
+            if not in_fence and line.endswith("\n"):
+                end = position  # a closed code block is finished at its closing fence
+        elif not in_fence and not stripped and line.endswith("\n"):
+            end = position
+    return end
+
+
+def render_markdown(text: str, dark: bool = False, first_block: int = 0) -> tuple[str, list[str]]:
+    """Return (html, code_blocks); code_blocks[i] is what the `copy:<first_block + i>` link
+    copies (first_block: code blocks of the same answer rendered before this part)."""
     parser = _parser()
     tokens = parser.parse(text)
     code_blocks: list[str] = []
@@ -48,7 +68,7 @@ def render_markdown(text: str, dark: bool = False) -> tuple[str, list[str]]:
         token = tokens[index]
         code = token.content
         language = (token.info or "").strip().split(" ")[0]
-        number = len(code_blocks)
+        number = first_block + len(code_blocks)
         code_blocks.append(code)
         body = _highlight(code, language, dark).rstrip("\n").replace("\n", "<br>")
         label = html.escape(language or "code")

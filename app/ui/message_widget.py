@@ -4,9 +4,10 @@ browse earlier versions of an edited or regenerated turn."""
 
 from __future__ import annotations
 
+import html
 from typing import cast
 
-from PySide6.QtCore import QSizeF, Qt, QUrl, Signal
+from PySide6.QtCore import QSizeF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
@@ -29,6 +30,8 @@ from app.core.chat.store import (
     Message,
 )
 from app.core.engine.base import LOCAL_PLACE
+from app.core.model_names import display_name
+from app.ui.markdown_render import finished_length
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 STATUS_NOTES = {
@@ -36,6 +39,7 @@ STATUS_NOTES = {
     STATUS_CANCELLED: "Stopped.",
     STATUS_ERROR: "Failed.",
 }
+COPIED_FOR_MS = 1500
 CUT_AT_LIMIT = "Cut off: the answer reached its length limit. Ask “go on” for the rest."
 
 
@@ -53,7 +57,7 @@ def stats_line(stats: dict[str, object]) -> str:
         parts.append(f"first token {ttft * 1000:.0f} ms")
     model = stats.get("model")
     if isinstance(model, str) and model:
-        parts.append(model)
+        parts.append(display_name(model) if model.lower().endswith(".gguf") else model)
     source = stats.get("source")
     if isinstance(source, str) and source:
         # Where the answer was made: the user's words went there.
@@ -111,6 +115,7 @@ class MessageWidget(QFrame):
     regenerateRequested = Signal(object)  # Message (an answer)
     versionRequested = Signal(object, int)  # Message, -1 or +1
     linkActivated = Signal(object, QUrl)  # Message, a link that is not a code-copy link
+    editingStarted = Signal(object)  # this widget: its editor opened (the view scrolls to it)
 
     def __init__(
         self, message: Message, versions: tuple[int, int] = (1, 1), parent: QWidget | None = None
@@ -166,6 +171,8 @@ class MessageWidget(QFrame):
         self.forgotten_marker: QLabel | None = None  # "Not in the model's memory", made on need
         self._text = message.content
         self._waiting_text = "…"
+        self._rendered_upto = 0  # streaming: the finished Markdown blocks already rendered
+        self._rendered_html = ""
         self.refresh()
 
     @property
@@ -180,11 +187,35 @@ class MessageWidget(QFrame):
             self.body.setPlainText(text)
 
     def append(self, text: str) -> None:
-        # Plain text while streaming: cheap, and half-written Markdown would flicker.
+        """More of a streaming answer. Whole Markdown blocks are shown formatted as soon as they
+        are finished (each block rendered once); the unfinished rest is plain text, appended at
+        the end, so half-written Markdown never flickers."""
         if not self._text:
             self.body.setPlainText("")
         self._text += text
-        self.body.append_plain(text)
+        # Only the text after the last rendered block can finish a new one (never inside a fence).
+        finished = (
+            self._rendered_upto + finished_length(self._text[self._rendered_upto :])
+            if self.message.role == "assistant"
+            else 0
+        )
+        if finished <= self._rendered_upto:
+            self.body.append_plain(text)
+            return
+        from app.ui.markdown_render import render_markdown
+
+        part, blocks = render_markdown(
+            self._text[self._rendered_upto : finished],
+            dark=is_dark_palette(),
+            first_block=len(self.code_blocks),
+        )
+        self._rendered_html += part
+        self.code_blocks.extend(blocks)
+        self._rendered_upto = finished
+        tail = html.escape(self._text[finished:])
+        self.body.setHtml(
+            self._rendered_html + (f'<p style="white-space: pre-wrap;">{tail}</p>' if tail else "")
+        )
 
     def finish(self, status: str, stats: dict[str, object] | None = None) -> None:
         self.message.status = status
@@ -250,6 +281,9 @@ class MessageWidget(QFrame):
     # ---- actions ------------------------------------------------------------------------
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
+        # Say it worked: the button reads "Copied" for a moment.
+        self.copy_button.setText("Copied ✓")
+        QTimer.singleShot(COPIED_FOR_MS, lambda: self.copy_button.setText("Copy"))
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == "copy":
@@ -280,9 +314,11 @@ class MessageWidget(QFrame):
         self._edit_holder = holder
         cast(QVBoxLayout, self.layout()).insertWidget(2, holder)
         self.body.hide()
+        self._set_footer_visible(False)  # one row of buttons: the editor's Cancel and Send
         send.clicked.connect(self._submit_edit)
         cancel.clicked.connect(self.stop_editing)
         self.editor.setFocus()
+        self.editingStarted.emit(self)
 
     def stop_editing(self) -> None:
         if self.editor is None:
@@ -290,6 +326,16 @@ class MessageWidget(QFrame):
         self._edit_holder.deleteLater()
         self.editor = None
         self.body.show()
+        self._set_footer_visible(True)
+
+    def _set_footer_visible(self, visible: bool) -> None:
+        for index in range(self.footer_row.count()):
+            item = self.footer_row.itemAt(index)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.setVisible(visible)
+        if visible:
+            self.refresh()  # which buttons a message shows depends on its state
 
     def _submit_edit(self) -> None:
         if self.editor is None:

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.model_names import display_name
+
 if TYPE_CHECKING:  # importing them pulls in numpy: not at start-up
     from app.core.gguf_facts import ModelFacts
     from app.core.planner import OffloadPlan
@@ -132,8 +134,8 @@ class ModelBar(QFrame):
         self.details_button.toggled.connect(self.facts_panel.setVisible)
 
     def show_model(self, facts: ModelFacts, plan: OffloadPlan) -> None:
-        self.name_label.setText(facts.name or facts.path.name)
-        self.name_label.setToolTip(str(facts.path))
+        self.name_label.setText(display_name(facts.path))
+        self.name_label.setToolTip(f"{facts.path}\n{facts.name}" if facts.name else str(facts.path))
         self.plan_label.setText(plan.summary)
         self.facts_panel.show_facts(facts, plan)
         self.details_button.setEnabled(True)

@@ -13,12 +13,19 @@ from PySide6.QtWidgets import QFileDialog, QStatusBar, QWidget
 
 from app.core.cancel import CancelToken
 from app.core.engine.service import EngineService
+from app.core.model_names import display_name
 from app.core.settings import SettingsStore
 from app.ui.model_bar import ModelBar
 from app.ui.notice_bar import NoticeBar
 from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
+
+BASE_MODEL_NOTE = (
+    "This is a base model: it continues text rather than answering questions, so its replies "
+    "may ramble. For conversations, choose a model made for chat (its name usually says "
+    "“Instruct” or “Chat”): Discover recommends one for this computer."
+)
 
 # Settings that decide which engine answers.
 ENGINE_SETTINGS = frozenset({"engine_mode", "server_url", "server_model"})
@@ -120,7 +127,7 @@ class ModelPresenter:
             return
         self.notice.hide()
         self.bar.set_state("loading")
-        self.bar.name_label.setText(path.name)
+        self.bar.name_label.setText(display_name(path))
         self.bar.plan_label.setText("Reading the model file…")
         wanted_ctx = self.wanted_context()
         settings = self.settings_store.current
@@ -186,6 +193,8 @@ class ModelPresenter:
         )
         if outcome.notice:
             self.notice.show_message(outcome.notice, "warning")
+        elif not outcome.facts.has_chat_template:
+            self.notice.show_message(BASE_MODEL_NOTE, "info")
         try:
             self.settings_store.update(last_model=str(path or ""))
         except OSError as exc:
@@ -226,7 +235,7 @@ class ModelPresenter:
             self.bar.show_model(service.facts, service.plan)
         elif service.model_path is not None:
             self.bar.set_state("ready")
-            self.bar.name_label.setText(service.model_path.name)
+            self.bar.name_label.setText(display_name(service.model_path))
             self.bar.plan_label.setText("Not loaded. Click Load to use it.")
         else:
             self.bar.set_state("empty")

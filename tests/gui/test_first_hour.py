@@ -105,3 +105,66 @@ def test_an_answer_cut_at_its_length_limit_says_so(qtbot, make_window, instruct_
     answer = window.chat_view.widgets[-1]
     assert answer.message.stats["finish_reason"] == "length"
     assert CUT_AT_LIMIT in answer.footer.text()
+
+
+def test_names_are_plain_and_a_base_model_is_named_as_one(
+    qtbot, make_window, instruct_model_path: Path, chat_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.model_presenter import BASE_MODEL_NOTE
+
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    assert window.model_bar.name_label.text() == "SmolLM2 135M Instruct"  # not "Smollm2 … Mix1 Ep2"
+    assert not window.notice.isVisible() or BASE_MODEL_NOTE not in window.notice.text
+    load(qtbot, window, chat_model_path)  # Gemma 3 270M: a base model, no chat template
+    assert window.notice.isVisible() and BASE_MODEL_NOTE in window.notice.text
+
+
+def test_answers_render_markdown_while_they_stream(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from app.core.chat.store import STATUS_STREAMING, Message
+
+    window = make_window()
+    widget = window.chat_view.add_message(Message(1, 1, "assistant", "", STATUS_STREAMING, 0.0))
+    widget.append("A **bold** start.\n\n")  # a finished paragraph: formatted at once
+    assert "font-weight" in widget.body.toHtml() and "**" not in widget.body.toPlainText()
+    widget.append("```python\nprint(1)\n")  # an unfinished code block stays plain text
+    assert "```python" in widget.body.toPlainText()
+    widget.append("```\n\nAnd a *tail*")
+    text = widget.body.toPlainText()
+    assert "```" not in text and "print(1)" in text and "*tail*" in text
+    assert widget.code_blocks == ["print(1)\n"]
+
+
+def test_copy_says_it_copied(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    from app.core.chat.store import STATUS_COMPLETE, Message
+
+    window = make_window()
+    widget = window.chat_view.add_message(Message(1, 1, "assistant", "Hello there", STATUS_COMPLETE, 0.0))
+    widget.copy_button.click()
+    assert QApplication.clipboard().text() == "Hello there"
+    assert widget.copy_button.text() == "Copied ✓"
+    qtbot.waitUntil(lambda: widget.copy_button.text() == "Copy", timeout=3_000)
+
+
+def test_editing_shows_one_row_of_buttons_and_says_where_the_old_version_went(
+    qtbot, make_window, instruct_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.chat_presenter import EDITED_NOTE
+
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    window.session.base_sampling = p.SamplingParams(max_tokens=6, seed=1)
+    for question in ("First question?", "Second question?"):
+        with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
+            window.composer.edit.setPlainText(question)
+            window.composer._submit()
+    first = window.chat_view.widgets[0]
+    first.edit_button.click()
+    assert first.editor is not None
+    assert not first.copy_button.isVisible() and not first.edit_button.isVisible()  # only Cancel/Send
+    first.editor.setPlainText("First question, edited?")
+    with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
+        first._submit_edit()
+    assert EDITED_NOTE in window.statusBar().currentMessage()
+    assert len(window.chat_view.widgets) == 2  # the later turn left the screen, and we said so
+    assert window.chat_view.widgets[0].versions == (2, 2)
