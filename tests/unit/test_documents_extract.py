@@ -100,7 +100,8 @@ def test_skip_reason() -> None:
     assert skip_reason(Path("a.PDF")) is None
     assert skip_reason(Path("photo.png")) == "unsupported format (.png)"
     assert skip_reason(Path("Makefile")) == "unsupported format (no extension)"
-    assert "too large" in (skip_reason(Path("x.txt"), size=10**9) or "")
+    assert "too large" in (skip_reason(Path("x.pdf"), size=10**9) or "")
+    assert skip_reason(Path("x.txt"), size=10**9) is None  # streamed, read up to a limit
 
 
 def _para(n_sentences: int, seed: str) -> str:

@@ -8,7 +8,9 @@ are estimated (words and punctuation, `estimate_tokens`) rather than counted wit
 tokenizer: chunking must not need the model, and the embedder truncates anyway.
 
 Each chunk keeps its source: file, first and last PDF page, and the heading of its first passage.
-A chunk never spans two files. Pure functions, no I/O.
+A chunk never spans two files, nor two locations (slides, blocks of spreadsheet rows, mail
+attachments; see extract.Passage): the location goes in front of the heading ("slide 3: Results").
+Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class _Unit:
     page: int | None
     heading: str | None
     para_start: bool
+    location: str | None = None  # "slide 3", "Sheet1!A1:F40": never two in one chunk
 
 
 def split_sentences(text: str) -> list[str]:
@@ -89,7 +92,9 @@ def _units(
     for passage in passages:
         tokens = count(passage.text)
         if tokens <= config.max_tokens:
-            units.append(_Unit(passage.text, tokens, passage.page, passage.heading, True))
+            units.append(
+                _Unit(passage.text, tokens, passage.page, passage.heading, True, passage.location)
+            )
             continue
         first = True
         for sentence in split_sentences(passage.text):
@@ -98,7 +103,9 @@ def _units(
                 [sentence] if n <= config.max_tokens else _split_words(sentence, config.max_tokens)
             )
             for part in parts:
-                units.append(_Unit(part, count(part), passage.page, passage.heading, first))
+                units.append(
+                    _Unit(part, count(part), passage.page, passage.heading, first, passage.location)
+                )
                 first = False
     return units
 
@@ -135,7 +142,7 @@ def chunk_passages(
                 file=file,
                 page=min(pages) if pages else None,
                 page_end=max(pages) if pages else None,
-                heading=next((u.heading for u in own if u.heading), None),
+                heading=_place(own[0].location, next((u.heading for u in own if u.heading), None)),
                 ordinal=len(chunks),
                 n_tokens=size,
             )
@@ -153,7 +160,7 @@ def chunk_passages(
                 n = count_tokens(sentence)
                 if tail_size + n > config.overlap_tokens:
                     break
-                tail.insert(0, _Unit(sentence, n, u.page, u.heading, False))
+                tail.insert(0, _Unit(sentence, n, u.page, u.heading, False, u.location))
                 tail_size += n
             break
         if tail and tail[0] is current[0]:
@@ -161,6 +168,10 @@ def chunk_passages(
         current, size, fresh = tail, tail_size, 0
 
     for unit in units:
+        if current and unit.location != current[-1].location:
+            # A new slide, block of rows or attachment: its own chunk, nothing carried over.
+            emit()
+            current, size, fresh = [], 0, 0
         heading_changed = bool(current) and unit.heading != current[-1].heading
         if current and size + unit.tokens > config.max_tokens:
             emit()
@@ -179,3 +190,12 @@ def chunk_passages(
         fresh += 1
     emit()
     return chunks
+
+
+def _place(location: str | None, heading: str | None) -> str | None:
+    """What a chunk stores as its heading: the place in the file in front of the section title
+    ("slide 3: Results", "Sheet1!A1:F40"), so the citation "deck.pptx - slide 3: Results" says
+    where to look in files that have no PDF pages."""
+    if location and heading:
+        return f"{location}: {heading}"
+    return location or heading

@@ -1,26 +1,36 @@
-"""Text extraction: one file in, a list of `Passage`s out, each remembering where it came from.
+"""Text extraction: one file in, `Passage`s out, each remembering where it came from.
 
-A passage is roughly one paragraph (or one table row, one CSV row) with its file, PDF page and
-the heading it sits under. The chunker joins and cuts passages; keeping the source on every
-passage is what lets an answer say "[1] report.pdf p. 3".
+A passage is roughly one paragraph (or one table row, one slide, a block of spreadsheet rows)
+with its file and its place in it, which is what lets an answer say "[1] report.pdf p. 3":
 
-Supported: PDF (pypdfium2), DOCX (python-docx), TXT, Markdown, HTML, CSV. Everything else is
-"skipped" with a reason (`skip_reason`). A file that cannot be read (password, corrupt, empty, no
-text) raises `ExtractionError` with a plain-words message, so the indexer records it for that file
-and goes on with the rest.
+    page      a PDF page (1-based); the citation says "p. 3" and a PDF viewer can open there
+    location  a place that is not a PDF page: "slide 4", "Sheet1!A1:F40", "chapter 2", or
+              for a mail attachment "invoice.pdf p. 2"; the chunker keeps one location per
+              chunk and shows it in front of the heading ("mail.eml - invoice.pdf p. 2: Terms")
+    heading   the section title the text sits under
+
+Supported: PDF (pypdfium2), Word .docx (python-docx), PowerPoint .pptx (python-pptx), Excel .xlsx
+(openpyxl), Outlook .msg (extract-msg) and .eml mail with their attachments, OpenDocument
+.odt/.ods/.odp (odfpy), EPUB (ebooklib), RTF (striprtf), TXT, Markdown, HTML, CSV. Everything
+else is "skipped" with a reason (`skip_reason`).
+
+Hostile or huge input never costs the rest of a folder: a file that cannot be read (password,
+damaged, empty, a zip bomb) raises `ExtractionError` with a plain-words message, and a file that
+is too big is read up to `Limits` (characters, pages, seconds) and says so in `Extracted.notes`.
+Text files are streamed, never read whole; zip-based formats are refused from their declared
+sizes before anything is inflated (formats/guards.py).
 
 Blocking and CPU-bound; call from a worker thread. Never logs document text.
 """
 
 from __future__ import annotations
 
-import csv
 import html.parser
-import io
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.errors import PlainError
@@ -31,6 +41,16 @@ log = logging.getLogger("enclave.documents.extract")
 FORMATS: dict[str, str] = {
     ".pdf": "pdf",
     ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".msg": "msg",
+    ".eml": "eml",
+    ".odt": "odt",
+    ".ods": "ods",
+    ".odp": "odp",
+    ".epub": "epub",
+    ".rtf": "rtf",
     ".txt": "text",
     ".text": "text",
     ".md": "markdown",
@@ -40,9 +60,32 @@ FORMATS: dict[str, str] = {
     ".csv": "csv",
 }
 
-# A document bigger than this is almost surely not prose (a dump, a log); skip it rather than
-# spend an hour embedding it.
+# Formats read as a stream of characters: any size is fine, only the first
+# `Limits.max_chars` characters are indexed.
+STREAMED = frozenset({"text", "markdown", "html", "csv"})
+
+# Formats a parser loads whole: bigger than this is almost surely not prose (a dump, an
+# archive of scans); skip it rather than spend an hour and gigabytes on it.
 MAX_FILE_BYTES = 200 * 1024 * 1024
+
+# Human names for messages ("the Excel file looks damaged").
+_NAMES = {
+    "pdf": "PDF",
+    "docx": "Word",
+    "pptx": "PowerPoint",
+    "xlsx": "Excel",
+    "msg": "Outlook message",
+    "eml": "e-mail",
+    "odt": "OpenDocument text",
+    "ods": "OpenDocument spreadsheet",
+    "odp": "OpenDocument presentation",
+    "epub": "EPUB",
+    "rtf": "RTF",
+    "text": "text",
+    "markdown": "Markdown",
+    "html": "HTML",
+    "csv": "CSV",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +94,39 @@ class Passage:
     file: str  # the absolute path, as stored in the index
     page: int | None = None  # 1-based PDF page
     heading: str | None = None
+    location: str | None = None  # "slide 4", "Sheet1!A1:F40", "invoice.pdf p. 2"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much of one file is read. The defaults keep one file under a few hundred MB of
+    memory and a few minutes; tests lower them."""
+
+    max_chars: int = 10_000_000  # about 5,000 pages of prose
+    max_pages: int = 5_000  # PDF pages, slides, chapters
+    max_seconds: float = 300.0
+    max_rows: int = 200_000  # spreadsheet rows, over all sheets
+    # Zip-based formats (docx, xlsx, pptx, odt/ods/odp, epub): refused before inflating.
+    max_unpacked_bytes: int = 256 * 1024 * 1024
+    max_ratio: float = 100.0  # per member bigger than `ratio_floor_bytes`
+    ratio_floor_bytes: int = 8 * 1024 * 1024
+    max_members: int = 20_000
+    max_attachment_depth: int = 3  # a mail in a mail in a mail
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(slots=True)
+class Extracted:
+    passages: list[Passage]
+    notes: list[str] = field(default_factory=list)  # plain sentences: what was left out, why
+    n_pages: int | None = None  # PDF pages (or slides) read
 
 
 class ExtractionError(PlainError):
     """A file that is supported but cannot be read. `kind` is one of:
-    "password", "corrupt", "empty", "unreadable"."""
+    "password", "corrupt", "empty", "unreadable", "unsafe" (a zip bomb)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -63,42 +134,154 @@ class ExtractionError(PlainError):
         self.message = message
 
 
+class Sink:
+    """Where an extractor puts its passages. Counts characters and time against the limits;
+    `add` returns False once the file has given all it may, and the extractor stops there."""
+
+    def __init__(self, path: Path, limits: Limits, *, deadline: float | None = None) -> None:
+        self.path = path
+        self.file = str(path)
+        self.limits = limits
+        self.passages: list[Passage] = []
+        self.notes: list[str] = []
+        self.chars = 0
+        self.n_pages: int | None = None
+        self.full = False
+        self.started = time.monotonic()
+        self.deadline = deadline if deadline is not None else self.started + limits.max_seconds
+
+    def note(self, sentence: str) -> None:
+        if sentence not in self.notes:
+            self.notes.append(sentence)
+
+    def out_of_time(self) -> bool:
+        if time.monotonic() <= self.deadline:
+            return False
+        if not self.full:
+            self.full = True
+            self.note(
+                f"reading stopped after {self.limits.max_seconds:.0f} seconds; "
+                "only the part read by then is searchable"
+            )
+        return True
+
+    def add(
+        self,
+        text: str,
+        page: int | None = None,
+        heading: str | None = None,
+        location: str | None = None,
+    ) -> bool:
+        if self.full or self.out_of_time():
+            return False
+        text = text.strip()
+        if not text:
+            return True
+        room = self.limits.max_chars - self.chars
+        if len(text) > room:
+            text = text[:room]
+            self.full = True
+            self.note(
+                f"only the first {self.limits.max_chars:,} characters are searchable "
+                "(the file is longer)"
+            )
+        if text:
+            self.passages.append(Passage(text, self.file, page, heading, location))
+            self.chars += len(text)
+        return not self.full
+
+    def pages_cap(self, total: int, what: str = "pages") -> int:
+        """How many of `total` pages (slides, chapters) to read, with a note when not all."""
+        cap = self.limits.max_pages
+        if total > cap:
+            self.note(f"only the first {cap:,} of {total:,} {what} are searchable")
+            return cap
+        return total
+
+
+def format_of(path: Path) -> str | None:
+    return FORMATS.get(path.suffix.lower())
+
+
 def skip_reason(path: Path, size: int | None = None) -> str | None:
     """Why this file is not indexed, or None when it is."""
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = format_of(path)
     if fmt is None:
         suffix = path.suffix.lower() or "no extension"
         return f"unsupported format ({suffix})"
-    if size is not None and size > MAX_FILE_BYTES:
+    if size is not None and fmt not in STREAMED and size > MAX_FILE_BYTES:
         return f"too large ({size // (1024 * 1024)} MB; the limit is {MAX_FILE_BYTES >> 20} MB)"
     return None
 
 
-def extract(path: Path) -> list[Passage]:
+def extract(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[Passage]:
     """All passages of one file, in reading order. Raises ExtractionError."""
-    fmt = FORMATS.get(path.suffix.lower())
+    return extract_file(path, limits).passages
+
+
+def extract_file(
+    path: Path,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    depth: int = 0,
+    deadline: float | None = None,
+    fmt: str | None = None,
+) -> Extracted:
+    """Passages and notes of one file. Raises ExtractionError. `depth` and `deadline` are for
+    mail attachments, which are read through here with their parent's clock."""
+    fmt = fmt or format_of(path)
     if fmt is None:
         raise ExtractionError("unreadable", skip_reason(path) or "unsupported format")
+    name = _NAMES.get(fmt, fmt.upper())
     try:
-        if path.stat().st_size == 0:
-            raise ExtractionError("empty", "the file is empty")
+        size = path.stat().st_size
     except OSError as exc:
         raise ExtractionError("unreadable", f"cannot read the file ({exc.strerror})") from exc
+    if size == 0:
+        raise ExtractionError("empty", "the file is empty")
+    sink = Sink(path, limits, deadline=deadline)
     try:
-        passages = _EXTRACTORS[fmt](path)
+        _extractors()[fmt](path, sink, depth)
     except ExtractionError:
         raise
+    except MemoryError as exc:
+        raise ExtractionError("unsafe", f"the {name} file needs too much memory to read") from exc
+    except RecursionError as exc:
+        raise ExtractionError("corrupt", f"the {name} file is nested too deeply to read") from exc
     except OSError as exc:
         raise ExtractionError("unreadable", f"cannot read the file ({exc.strerror})") from exc
     except Exception as exc:  # third-party parsers raise anything on a broken file
         log.info("extract failed for a %s file: %s", fmt, type(exc).__name__)
-        raise ExtractionError("corrupt", f"the {fmt.upper()} file looks damaged") from exc
-    passages = [p for p in passages if p.text.strip()]
-    if not passages:
+        raise ExtractionError("corrupt", f"the {name} file looks damaged") from exc
+    if not sink.passages:
         if fmt == "pdf":
             raise ExtractionError("empty", "no text found (a scanned PDF needs OCR first)")
         raise ExtractionError("empty", "no text found")
-    return passages
+    return Extracted(sink.passages, sink.notes, sink.n_pages)
+
+
+def _extractors() -> dict[str, Callable[[Path, Sink, int], None]]:
+    """Format -> extractor. The per-format modules import their libraries lazily, and import
+    this module, so they are looked up here rather than at import time."""
+    from app.core.documents.formats import ebook, mail, office, opendoc, rtf
+
+    return {
+        "pdf": lambda p, s, d: _extract_pdf(p, s),
+        "docx": lambda p, s, d: _extract_docx(p, s),
+        "pptx": lambda p, s, d: office.extract_pptx(p, s),
+        "xlsx": lambda p, s, d: office.extract_xlsx(p, s),
+        "msg": mail.extract_msg_file,
+        "eml": mail.extract_eml,
+        "odt": lambda p, s, d: opendoc.extract_odt(p, s),
+        "ods": lambda p, s, d: opendoc.extract_ods(p, s),
+        "odp": lambda p, s, d: opendoc.extract_odp(p, s),
+        "epub": lambda p, s, d: ebook.extract_epub(p, s),
+        "rtf": lambda p, s, d: rtf.extract_rtf(p, s),
+        "text": lambda p, s, d: _extract_text(p, s),
+        "markdown": lambda p, s, d: _extract_markdown(p, s),
+        "html": lambda p, s, d: _extract_html(p, s),
+        "csv": lambda p, s, d: _extract_csv(p, s),
+    }
 
 
 # --- plain text helpers ---------------------------------------------------------------------
@@ -106,11 +289,14 @@ def extract(path: Path) -> list[Passage]:
 _WS = re.compile(r"[ \t\u00a0]+")
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def _paragraphs(text: str) -> list[str]:
+_clean = clean
+
+
+def paragraphs(text: str) -> list[str]:
     """Blank-line separated paragraphs, inner line breaks joined (hyphenation undone)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     out = []
@@ -122,43 +308,47 @@ def _paragraphs(text: str) -> list[str]:
     return out
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    # utf-8 first (with BOM), then the Windows code page most office exports use; latin-1 never
-    # fails, so a weird file still yields searchable text instead of an error.
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")  # pragma: no cover
+_paragraphs = paragraphs
+
+
+def _read_text(path: Path, sink: Sink) -> str:
+    """At most `max_chars` characters of a text file, streamed (a 1 GB one-line log costs a
+    few MB), with a note when there was more."""
+    from app.core.documents.formats.guards import read_text_capped
+
+    text, truncated = read_text_capped(path, sink.limits.max_chars)
+    if truncated:
+        sink.note(
+            f"only the first {sink.limits.max_chars:,} characters are searchable "
+            "(the file is longer)"
+        )
+    return text
 
 
 # --- per format -----------------------------------------------------------------------------
 
 
-def _extract_text(path: Path) -> list[Passage]:
-    file = str(path)
-    return [Passage(p, file) for p in _paragraphs(_read_text(path))]
+def _extract_text(path: Path, sink: Sink) -> None:
+    for para in _paragraphs(_read_text(path, sink)):
+        if not sink.add(para):
+            return
 
 
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _MD_SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 
 
-def _extract_markdown(path: Path) -> list[Passage]:
-    file = str(path)
-    passages: list[Passage] = []
+def _extract_markdown(path: Path, sink: Sink) -> None:
     heading: str | None = None
     buffer: list[str] = []
     in_fence = False
 
     def flush() -> None:
         for para in _paragraphs("\n".join(buffer)):
-            passages.append(Passage(para, file, None, heading))
+            sink.add(para, None, heading)
         buffer.clear()
 
-    lines = _read_text(path).splitlines()
+    lines = _read_text(path, sink).splitlines()
     for line in lines:
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
@@ -177,10 +367,9 @@ def _extract_markdown(path: Path) -> list[Passage]:
             continue
         buffer.append(line)
     flush()
-    return passages
 
 
-class _HTMLText(html.parser.HTMLParser):
+class HTMLText(html.parser.HTMLParser):
     """Block-level text with the current h1-h6 heading; script/style/nav dropped."""
 
     _BLOCK_TAGS = "p div li td th tr br section article blockquote pre dd dt table ul ol header "
@@ -241,59 +430,71 @@ class _HTMLText(html.parser.HTMLParser):
         self._flush()
 
 
-def _extract_html(path: Path) -> list[Passage]:
-    parser = _HTMLText()
-    parser.feed(_read_text(path))
+
+def html_blocks(markup: str) -> list[tuple[str, str | None]]:
+    """(text, heading) blocks of an HTML document (also EPUB chapters and HTML mail bodies)."""
+    parser = HTMLText()
+    parser.feed(markup)
     parser.close()
-    file = str(path)
-    return [Passage(text, file, None, heading) for text, heading in parser.blocks]
+    return parser.blocks
 
 
-def _extract_csv(path: Path) -> list[Passage]:
+def _extract_html(path: Path, sink: Sink) -> None:
+    for text, heading in html_blocks(_read_text(path, sink)):
+        if not sink.add(text, None, heading):
+            return
+
+
+def _extract_csv(path: Path, sink: Sink) -> None:
     """One passage per row, as "column: value; ..." so a row reads like a sentence and both
     BM25 and the embedder see the column names next to the values."""
-    text = _read_text(path)
+    import csv
+    import io
+
+    text = _read_text(path, sink)
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192])
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        return []
-    header = [_clean(h) for h in rows[0]]
-    file = str(path)
+    header: list[str] | None = None
     heading = path.stem
-    passages = []
-    for row in rows[1:]:
-        cells = [
-            f"{header[i] if i < len(header) and header[i] else f'column {i + 1}'}: {_clean(v)}"
-            for i, v in enumerate(row)
-            if v.strip()
-        ]
-        if cells:
-            passages.append(Passage("; ".join(cells) + ".", file, None, heading))
-    if not passages:  # header only: still searchable
-        passages.append(Passage(", ".join(header), file, None, heading))
-    return passages
+    added = False
+    for row in csv.reader(io.StringIO(text), dialect):
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [_clean(h) for h in row]
+            continue
+        line = labelled_row(header, row)
+        if line:
+            added = True
+            if not sink.add(line, None, heading):
+                return
+    if header and not added:  # header only: still searchable
+        sink.add(", ".join(header), None, heading)
 
 
-def _extract_docx(path: Path) -> list[Passage]:
-    import zipfile
+def labelled_row(header: list[str], row: Iterable[object]) -> str:
+    """ "Name: Alice; Days: 25." for a table row under its header row."""
+    cells = []
+    for i, value in enumerate(row):
+        text = _clean(str(value)) if value is not None else ""
+        if not text:
+            continue
+        label = header[i] if i < len(header) and header[i] else f"column {i + 1}"
+        cells.append(f"{label}: {text}")
+    return "; ".join(cells) + "." if cells else ""
 
+
+def _extract_docx(path: Path, sink: Sink) -> None:
     import docx  # python-docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    if not zipfile.is_zipfile(path):
-        # An encrypted Office file is an OLE container, not a zip: say so instead of "damaged".
-        with path.open("rb") as fh:
-            if fh.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-                raise ExtractionError("password", "the document is password-protected")
-        raise ExtractionError("corrupt", "the DOCX file looks damaged")
+    from app.core.documents.formats.guards import check_zip
+
+    check_zip(path, sink.limits, "Word")
     document = docx.Document(str(path))
-    file = str(path)
-    passages: list[Passage] = []
     heading: str | None = None
     for block in document.iter_inner_content():
         if isinstance(block, Paragraph):
@@ -304,7 +505,8 @@ def _extract_docx(path: Path) -> list[Passage]:
             if style.startswith("Heading") or style == "Title":
                 heading = text
                 continue
-            passages.append(Passage(text, file, None, heading))
+            if not sink.add(text, None, heading):
+                return
         elif isinstance(block, Table):
             for row in block.rows:
                 cells: list[str] = []
@@ -312,12 +514,11 @@ def _extract_docx(path: Path) -> list[Passage]:
                     value = _clean(cell.text)
                     if value and (not cells or cells[-1] != value):  # merged cells repeat
                         cells.append(value)
-                if cells:
-                    passages.append(Passage(" | ".join(cells), file, None, heading))
-    return passages
+                if cells and not sink.add(" | ".join(cells), None, heading):
+                    return
 
 
-def _extract_pdf(path: Path) -> list[Passage]:
+def _extract_pdf(path: Path, sink: Sink) -> None:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -329,12 +530,13 @@ def _extract_pdf(path: Path) -> list[Passage]:
         if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
             raise ExtractionError("password", "the PDF uses an unsupported protection") from exc
         raise ExtractionError("corrupt", "the PDF file looks damaged") from exc
-    file = str(path)
-    passages: list[Passage] = []
     try:
+        n_pages = sink.pages_cap(len(pdf))
         headings = _pdf_outline(pdf)
         heading: str | None = None
-        for index in range(len(pdf)):
+        for index in range(n_pages):
+            if sink.out_of_time():
+                break
             heading = headings.get(index, heading)
             page = pdf[index]
             try:
@@ -345,11 +547,16 @@ def _extract_pdf(path: Path) -> list[Passage]:
                     textpage.close()
             finally:
                 page.close()
+            sink.n_pages = index + 1
+            full = False
             for para in _pdf_paragraphs(raw):
-                passages.append(Passage(para, file, index + 1, heading))
+                if not sink.add(para, index + 1, heading):
+                    full = True
+                    break
+            if full:
+                break
     finally:
         pdf.close()
-    return passages
 
 
 def _pdf_outline(pdf: object) -> dict[int, str]:
@@ -395,13 +602,3 @@ def _pdf_paragraphs(raw: str) -> list[str]:
             flush()
     flush()
     return [p for p in paragraphs if p]
-
-
-_EXTRACTORS: dict[str, Callable[[Path], list[Passage]]] = {
-    "pdf": _extract_pdf,
-    "docx": _extract_docx,
-    "text": _extract_text,
-    "markdown": _extract_markdown,
-    "html": _extract_html,
-    "csv": _extract_csv,
-}
