@@ -56,12 +56,11 @@ class DocumentsInChat:
     def add_sources(self, widget: MessageWidget) -> None:
         sources = widget.message.stats.get("sources") if widget.message.role == "assistant" else None
         if sources:
-            from app.ui.pages.citations import CitationsView
+            from app.ui.pages.citations import CitationsView, cannot_open_text
 
             view = CitationsView(sources, widget.text)
-            view.missing.connect(
-                lambda source: self.notice.show_message(
-                    f"{source.label}: the file is no longer there (moved or deleted?).", "warning"
-                )
+            view.missing.connect(lambda source: self.notice.show_message(cannot_open_text(source), "warning"))
+            view.unopenable.connect(
+                lambda source: self.notice.show_message(cannot_open_text(source), "warning")
             )
             widget.extra.addWidget(view)

@@ -283,7 +283,8 @@ class MessageWidget(QFrame):
         QGuiApplication.clipboard().setText(self._text)
         # Say it worked: the button reads "Copied" for a moment.
         self.copy_button.setText("Copied ✓")
-        QTimer.singleShot(COPIED_FOR_MS, lambda: self.copy_button.setText("Copy"))
+        button = self.copy_button  # the timer goes with the button if the message is closed first
+        QTimer.singleShot(COPIED_FOR_MS, button, lambda: button.setText("Copy"))
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == "copy":

@@ -168,3 +168,55 @@ def test_editing_shows_one_row_of_buttons_and_says_where_the_old_version_went(
     assert EDITED_NOTE in window.statusBar().currentMessage()
     assert len(window.chat_view.widgets) == 2  # the later turn left the screen, and we said so
     assert window.chat_view.widgets[0].versions == (2, 2)
+
+
+def test_sources_are_grouped_by_file_with_clean_titles(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.core.documents.chat_context import SourceRef
+    from app.core.documents.search import source_label
+    from app.ui.pages.citations import CitationsView
+
+    manual = str(tmp_path / "csv.html")
+    other = str(tmp_path / "json.html")
+    label = source_label(manual, None, None, "Module Contents¶")
+    assert label == "csv.html - Module Contents"  # the web page's permalink mark is gone
+    sources = [
+        SourceRef(1, label, manual, None, "    reader = csv.reader(f)\n    for row in reader:"),
+        SourceRef(2, source_label(other, None, None, "Basic Usage¶"), other, None, "json.dumps(obj)"),
+        SourceRef(3, label, manual, None, "The csv module implements classes..."),
+        SourceRef(4, source_label(manual, None, None, "Reader Objects¶"), manual, None, "Reader objects..."),
+    ]
+    view = CitationsView(sources)
+    qtbot.addWidget(view)
+    texts = [link.text() for link in view.links]
+    assert len(texts) == 2  # one row per file, not one per passage
+    assert "[1] [3] [4] csv.html: Module Contents, Reader Objects" in texts[0]
+    assert "¶" not in "".join(texts)
+    assert view.findChild(type(view.links[0]), "citationsTitle").text() == "Sources: 4 passages from 2 files"
+    dialog = view.show_passage(view.groups[0])
+    shown = dialog.text.toPlainText()
+    assert "    reader = csv.reader(f)\n    for row in reader:" in shown  # indentation kept
+    assert "[3]" in shown and "[4]" in shown
+
+
+def test_a_source_no_program_can_open_is_not_called_missing(qtbot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QDesktopServices
+
+    from app.core.documents.chat_context import SourceRef
+    from app.ui.pages.citations import CitationsView, cannot_open_text
+
+    there = tmp_path / "report.xyz"
+    there.write_text("text")
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda _url: False)  # no program for it
+    source = SourceRef(1, "report.xyz", str(there), None, "text")
+    view = CitationsView([source])
+    qtbot.addWidget(view)
+    said: list[str] = []
+    view.missing.connect(lambda s: said.append("missing"))
+    view.unopenable.connect(lambda s: said.append("unopenable"))
+    view.links[0].linkActivated.emit("1")
+    assert said == ["unopenable"]
+    assert "No program on this computer could open report.xyz" in cannot_open_text(source)
+    there.unlink()
+    view.links[0].linkActivated.emit("1")
+    assert said == ["unopenable", "missing"]
+    assert "no longer at" in cannot_open_text(source)

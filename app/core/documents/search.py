@@ -89,8 +89,13 @@ class Hit:
         return source_label(self.file, self.page, self.page_end, self.heading)
 
 
+# Marks web pages put after a heading to link to it ("Module Contents¶"): not part of its name.
+_HEADING_MARKS = " \t¶§#🔗\u00a0"
+
+
 def source_label(file: str, page: int | None, page_end: int | None, heading: str | None) -> str:
     name = Path(file).name
+    heading = (heading or "").strip(_HEADING_MARKS)
     if page is not None:
         if page_end is not None and page_end != page:
             return f"{name} pp. {page}-{page_end}"

@@ -68,33 +68,82 @@ def cited_first(sources: Sequence[SourceRef], answer: str | None) -> list[Source
     return chosen or list(sources)
 
 
+def group_by_file(sources: Sequence[SourceRef]) -> list[list[SourceRef]]:
+    """Sources of the same file together, in the order their first one comes (one row each:
+    ten passages of one manual page are one source to a person, not ten)."""
+    groups: dict[str, list[SourceRef]] = {}
+    for source in sources:
+        groups.setdefault(source.file, []).append(source)
+    return list(groups.values())
+
+
+def group_label(group: Sequence[SourceRef]) -> str:
+    """"[1] report.pdf p. 3" for one passage; "[1] [4] report.pdf: p. 3, p. 7" for several,
+    each place named once."""
+    numbers = " ".join(f"[{s.number}]" for s in group)
+    if len(group) == 1:
+        return f"{numbers} {group[0].label}"
+    name = Path(group[0].file).name
+    places: list[str] = []
+    for source in group:
+        place = source.label[len(name) :].lstrip(" -") if source.label.startswith(name) else source.label
+        if place and place not in places:
+            places.append(place)
+    return f"{numbers} {name}" + (": " + ", ".join(places) if places else "")
+
+
 class PassageDialog(QDialog):
-    def __init__(self, source: SourceRef, parent: QWidget | None = None) -> None:
+    def __init__(self, sources: Sequence[SourceRef], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        source = sources[0]
         self.setObjectName("passageDialog")
-        self.setWindowTitle(f"[{source.number}] {source.label}")
+        self.setWindowTitle(group_label(sources))
         self.resize(560, 380)
         self.source = source
-        where = QLabel(f"From <b>{html.escape(source.label)}</b>")
+        where = QLabel(f"From <b>{html.escape(Path(source.file).name)}</b>")
         where.setToolTip(source.file)
         self.text = QTextBrowser()
-        self.text.setPlainText(source.passage)
+        # Plain text, so the passage keeps its own line breaks and indentation (code, tables).
+        self.text.setPlainText(
+            "\n\n".join(
+                (f"[{s.number}] {s.label}\n" if len(sources) > 1 else "") + s.passage for s in sources
+            )
+        )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.open_button = buttons.addButton("Open file", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.setEnabled(Path(source.file).exists())
-        self.open_button.clicked.connect(lambda: open_source(source))
+        self.open_button.clicked.connect(self._open)
+        self.open_note = QLabel()
+        self.open_note.setWordWrap(True)
+        self.open_note.hide()
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(where)
         layout.addWidget(self.text, 1)
+        layout.addWidget(self.open_note)
         layout.addWidget(buttons)
+
+    def _open(self) -> None:
+        if not open_source(self.source):
+            self.open_note.setText(cannot_open_text(self.source))
+            self.open_note.show()
+
+
+def cannot_open_text(source: SourceRef) -> str:
+    if not Path(source.file).exists():
+        return f"{Path(source.file).name} is no longer at {source.file} (moved or deleted?)."
+    return (
+        f"No program on this computer could open {Path(source.file).name}. The passage the "
+        "answer used is shown here."
+    )
 
 
 class CitationsView(QFrame):
-    """Put it under an answer: `CitationsView(sources, answer_text)`."""
+    """Put it under an answer: `CitationsView(sources, answer_text)`. One row per file."""
 
     opened = Signal(object)  # SourceRef, after its file was handed to the system viewer
     missing = Signal(object)  # SourceRef whose file is gone
+    unopenable = Signal(object)  # SourceRef whose file is there, but no program opened it
 
     def __init__(
         self,
@@ -105,30 +154,30 @@ class CitationsView(QFrame):
         super().__init__(parent)
         self.setObjectName("citations")
         self.sources = cited_first([as_source(s) for s in sources], answer)
+        self.groups = group_by_file(self.sources)
         self.links: list[QLabel] = []
         self.passage_buttons: list[QPushButton] = []
         self.dialog: PassageDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
-        title = QLabel("Sources")
+        title = QLabel(_title(len(self.sources), len(self.groups)))
         title.setObjectName("citationsTitle")
         layout.addWidget(title)
-        for source in self.sources:
+        for group in self.groups:
             row = QHBoxLayout()
-            link = QLabel(
-                f'<a href="{source.number}">[{source.number}] {html.escape(source.label)}</a>'
-            )
+            first = group[0]
+            link = QLabel(f'<a href="{first.number}">{html.escape(group_label(group))}</a>')
             link.setObjectName("citationLink")
             link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                          | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
-            link.setToolTip(f"Open {source.file}")
-            link.linkActivated.connect(lambda _href, s=source: self.open(s))
-            passage = QPushButton("Show passage")
+            link.setToolTip(f"Open {first.file}")
+            link.linkActivated.connect(lambda _href, s=first: self.open(s))
+            passage = QPushButton("Show passages" if len(group) > 1 else "Show passage")
             passage.setObjectName("showPassageButton")
             passage.setFlat(True)
             passage.setCursor(Qt.CursorShape.PointingHandCursor)
-            passage.clicked.connect(lambda _checked=False, s=source: self.show_passage(s))
+            passage.clicked.connect(lambda _checked=False, g=group: self.show_passage(g))
             row.addWidget(link)
             row.addWidget(passage)
             row.addStretch(1)
@@ -140,11 +189,22 @@ class CitationsView(QFrame):
     def open(self, source: SourceRef) -> None:
         if open_source(source):
             self.opened.emit(source)
-        else:  # moved or deleted since: the passage is all we still have
-            self.missing.emit(source)
-            self.show_passage(source)
+            return
+        # The passage is what we can still show: the file is gone, or nothing could open it.
+        (self.missing if not Path(source.file).exists() else self.unopenable).emit(source)
+        group = next((g for g in self.groups if source in g), [source])
+        self.show_passage(group)
 
-    def show_passage(self, source: SourceRef) -> PassageDialog:
-        self.dialog = PassageDialog(source, self)
+    def show_passage(self, group: SourceRef | Sequence[SourceRef]) -> PassageDialog:
+        sources = [group] if not isinstance(group, Sequence) else list(group)
+        self.dialog = PassageDialog(sources, self)
         self.dialog.show()
         return self.dialog
+
+
+def _title(passages: int, files: int) -> str:
+    """"Sources: 3 passages from 2 files" — how much of the documents the answer used."""
+    if passages <= 1:
+        return "Source"
+    plural = "files" if files != 1 else "file"
+    return f"Sources: {passages} passages from {files} {plural}"
