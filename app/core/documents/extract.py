@@ -160,7 +160,7 @@ class Sink:
         if not self.full:
             self.full = True
             self.note(
-                f"reading stopped after {self.limits.max_seconds:.0f} seconds; "
+                f"reading stopped after {self.limits.max_seconds:g} seconds; "
                 "only the part read by then is searchable"
             )
         return True

@@ -7,6 +7,8 @@ Schema (migrated with `PRAGMA user_version`, WAL so a search reads while an inde
     collection_roots(collection_id, path)            what the user added: files and folders
     files(id, collection_id, path, size, mtime_ns, sha256, status, error, n_chunks, n_pages, ...)
         status: "indexed" | "error" (error says why) | "skipped" (error says why: format, size)
+        error on an "indexed" row: what a limit left out ("only the first ... characters")
+        path: TEXT, or a BLOB of the raw bytes for a name that is not UTF-8 (see db_path)
     chunks(id, collection_id, file_id, ordinal, text, page, page_end, heading, n_tokens, embedding)
         embedding: float32 little-endian BLOB of embed_dim values, NULL until embedded
     chunks_fts(text, heading)                        FTS5, external content = chunks, via triggers
@@ -22,6 +24,7 @@ serialised by a lock. Prefer one instance per worker; SQLite WAL lets them run s
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +42,29 @@ from app.core.sqlite_db import immediate_transaction, open_database
 log = logging.getLogger("enclave.documents.index")
 
 DB_FILENAME = "documents.db"
+
+
+def db_path(path: str) -> str | bytes:
+    """A path as stored: its text, or, for a name that is not valid UTF-8 (a file copied from an
+    old Windows or Mac volume: Python hands it over with surrogate escapes, which SQLite cannot
+    store as text), its raw bytes as a BLOB. `os.fsdecode` of what is read back is the same
+    path, so such files are found and updated like any other."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def path_from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def display_path(path: str | bytes) -> str:
+    """The path as it may be shown or sent on: bytes that are not UTF-8 become the replacement
+    character (U+FFFD), so a label, a log line or a prompt never fails to encode."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    return raw.decode("utf-8", "replace")
 
 
 def default_db_path() -> Path:
@@ -234,7 +260,7 @@ class DocumentIndex:
     def _insert_roots(self, db: sqlite3.Connection, cid: int, roots: Sequence[Path | str]) -> None:
         db.executemany(
             "INSERT OR IGNORE INTO collection_roots(collection_id, path) VALUES (?, ?)",
-            [(cid, str(Path(r).expanduser().resolve())) for r in roots],
+            [(cid, db_path(str(Path(r).expanduser().resolve()))) for r in roots],
         )
 
     def add_roots(self, name: str, roots: Sequence[Path | str]) -> Collection:
@@ -250,7 +276,7 @@ class DocumentIndex:
         with self.transaction() as db:
             db.executemany(
                 "DELETE FROM collection_roots WHERE collection_id = ? AND path = ?",
-                [(cid, str(Path(r).expanduser().resolve())) for r in roots],
+                [(cid, db_path(str(Path(r).expanduser().resolve()))) for r in roots],
             )
             self._bump(db, cid)
         return self.collection(name)
@@ -278,7 +304,7 @@ class DocumentIndex:
     def _collection_from_row(self, row: sqlite3.Row) -> Collection:
         cid = int(row["id"])
         roots = [
-            r[0]
+            path_from_db(r[0])
             for r in self._db.execute(
                 "SELECT path FROM collection_roots WHERE collection_id = ? ORDER BY path", (cid,)
             )
@@ -353,7 +379,12 @@ class DocumentIndex:
                 "FROM files WHERE collection_id = ?",
                 (collection_id,),
             ).fetchall()
-        return {r["path"]: FileRecord(**dict(r)) for r in rows}
+        records = {}
+        for r in rows:
+            record = dict(r)
+            record["path"] = path_from_db(record["path"])
+            records[record["path"]] = FileRecord(**record)
+        return records
 
     def store_file(
         self,
@@ -373,9 +404,10 @@ class DocumentIndex:
         fully indexed (old or new version) or not at all, which is what makes indexing resumable."""
         if vectors is not None and len(vectors) != len(chunks):
             raise ValueError("one vector per chunk")
+        stored = db_path(path)
         with self.transaction() as db:
             row = db.execute(
-                "SELECT id FROM files WHERE collection_id = ? AND path = ?", (collection_id, path)
+                "SELECT id FROM files WHERE collection_id = ? AND path = ?", (collection_id, stored)
             ).fetchone()
             now = time.time()
             if row is None:
@@ -384,7 +416,7 @@ class DocumentIndex:
                     " n_chunks, n_pages, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         collection_id,
-                        path,
+                        stored,
                         size,
                         mtime_ns,
                         sha256,
@@ -535,7 +567,10 @@ class DocumentIndex:
                 list(chunk_ids),
             ).fetchall()
         return {
-            int(r[0]): StoredChunk(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7])
+            # The path as shown: a name that is not UTF-8 reads with U+FFFD (see display_path).
+            int(r[0]): StoredChunk(
+                int(r[0]), r[1], display_path(r[2]), int(r[3]), r[4], r[5], r[6], r[7]
+            )
             for r in rows
         }
 

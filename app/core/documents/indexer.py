@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,14 @@ from typing import Protocol
 
 from app.core.documents.chunking import Chunk, ChunkConfig, chunk_passages
 from app.core.documents.embedding import Embedder, embed_batched
-from app.core.documents.extract import ExtractionError, extract, skip_reason
-from app.core.documents.index import DocumentIndex, FileRecord
+from app.core.documents.extract import (
+    DEFAULT_LIMITS,
+    ExtractionError,
+    Limits,
+    extract_file,
+    skip_reason,
+)
+from app.core.documents.index import DocumentIndex, FileRecord, display_path
 
 log = logging.getLogger("enclave.documents.indexer")
 
@@ -57,11 +64,16 @@ class IndexProgress:
 
 @dataclass(frozen=True, slots=True)
 class FileIssue:
-    path: str
+    path: str  # as shown: a name that is not UTF-8 reads with U+FFFD (index.display_path)
     reason: str
-    # "skipped" | "password" | "corrupt" | "empty" | "unreadable" | "missing" | "error" (an
-    # unchanged file that failed on an earlier run)
+    # "skipped" | "password" | "corrupt" | "empty" | "unreadable" | "unsafe" (a zip bomb) |
+    # "missing" | "error" (an unchanged file that failed on an earlier run) | "partial" (indexed,
+    # but only up to a limit: the reason says which)
     kind: str
+
+
+def _issue(path: str, reason: str, kind: str) -> FileIssue:
+    return FileIssue(display_path(path), reason, kind)
 
 
 @dataclass(slots=True)
@@ -77,6 +89,7 @@ class IndexReport:
     vectors_computed: int = 0
     failed: list[FileIssue] = field(default_factory=list)
     skipped: list[FileIssue] = field(default_factory=list)
+    partial: list[FileIssue] = field(default_factory=list)  # indexed up to a limit
     embedding_model: str | None = None
     note: str | None = None  # e.g. why there are no vectors
     cancelled: bool = False
@@ -95,19 +108,61 @@ class _Seen:
     mtime_ns: int
 
 
-def _scan(roots: Sequence[str], report: IndexReport) -> tuple[dict[str, _Seen], list[str]]:
+@dataclass(frozen=True, slots=True)
+class _Bad:
+    """A directory entry that is there but cannot be indexed; it gets a row saying why."""
+
+    seen: _Seen
+    reason: str
+    kind: str  # "unreadable" | "skipped"
+
+
+def _scan(
+    roots: Sequence[str], report: IndexReport
+) -> tuple[dict[str, _Seen], dict[str, _Bad], list[str]]:
     """Every regular file under the roots. Hidden files and folders (".git", "~$x.docx" lock
-    files) are left out silently: they are never documents the user meant. Returns the files
-    and the roots that are missing."""
+    files) are left out silently: they are never documents the user meant. Links to folders are
+    not followed (a link loop cannot trap the scan); broken links, link loops, pipes and devices
+    come back as `_Bad` entries with a reason. Returns the files, the bad entries and the roots
+    that are missing."""
     found: dict[str, _Seen] = {}
+    bad: dict[str, _Bad] = {}
     missing: list[str] = []
 
     def add(path: Path) -> None:
+        key = str(path)
         try:
             st = path.stat()
+        except OSError as exc:
+            try:
+                link = path.lstat()
+            except OSError:
+                return  # gone between listing and looking
+            if stat.S_ISLNK(link.st_mode):
+                reason = (
+                    "the link points to itself (a link loop)"
+                    if exc.errno == 40  # ELOOP
+                    else "the link points to a file that is not there"
+                )
+            else:
+                reason = f"cannot read ({exc.strerror})"
+            bad[key] = _Bad(_Seen(key, link.st_size, link.st_mtime_ns), reason, "unreadable")
+            return
+        if not stat.S_ISREG(st.st_mode):
+            # A pipe would block the first read forever; a device is endless.
+            seen = _Seen(key, 0, st.st_mtime_ns)
+            bad[key] = _Bad(seen, "not a regular file (a pipe, socket or device)", "skipped")
+            return
+        found[key] = _Seen(key, st.st_size, st.st_mtime_ns)
+
+    def add_link_dir(path: Path) -> None:
+        try:
+            link = path.lstat()
         except OSError:
             return
-        found[str(path)] = _Seen(str(path), st.st_size, st.st_mtime_ns)
+        key = str(path)
+        reason = "a link to a folder is not followed (add that folder itself to index it)"
+        bad[key] = _Bad(_Seen(key, 0, link.st_mtime_ns), reason, "skipped")
 
     for root in roots:
         base = Path(root)
@@ -115,18 +170,24 @@ def _scan(roots: Sequence[str], report: IndexReport) -> tuple[dict[str, _Seen], 
             add(base)
         elif base.is_dir():
             for dirpath, dirnames, filenames in os.walk(base, onerror=None, followlinks=False):
-                dirnames[:] = sorted(
-                    d for d in dirnames if not d.startswith(".") and d not in _HIDDEN_DIRS
-                )
+                kept = []
+                for d in sorted(dirnames):
+                    if d.startswith(".") or d in _HIDDEN_DIRS:
+                        continue
+                    if os.path.islink(os.path.join(dirpath, d)):
+                        add_link_dir(Path(dirpath) / d)
+                        continue
+                    kept.append(d)
+                dirnames[:] = kept
                 for name in sorted(filenames):
                     if not name.startswith((".", "~$")):
                         add(Path(dirpath) / name)
+        elif base.is_symlink() or os.path.lexists(base):
+            add(base)
         else:
             missing.append(root)
-            report.failed.append(
-                FileIssue(root, "not found (moved, deleted or unplugged?)", "missing")
-            )
-    return found, missing
+            report.failed.append(_issue(root, "not found (moved, deleted or unplugged?)", "missing"))
+    return found, bad, missing
 
 
 def _sha256(path: str) -> str:
@@ -148,6 +209,7 @@ class _Prepared:
     chunks: list[Chunk]
     n_pages: int | None
     is_new: bool
+    note: str | None = None  # what was left out (a limit reached), kept in the file's row
 
 
 def index_collection(
@@ -160,9 +222,11 @@ def index_collection(
     config: ChunkConfig | None = None,
     batch_size: int = 32,
     no_embedder_reason: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> IndexReport:
     """Bring the collection's index up to date with its roots. Never raises for one bad file;
-    raises CollectionNotFound for an unknown name. See the module docstring."""
+    raises CollectionNotFound for an unknown name. See the module docstring. `limits` caps
+    what one file may cost (characters, pages, seconds, zip sizes; extract.Limits)."""
     started = time.monotonic()
     report = IndexReport(collection=name)
     collection = index.collection(name)
@@ -196,9 +260,36 @@ def index_collection(
         )
 
     emit("scanning", 0, 0, 0, None, None)
-    found, missing_roots = _scan(collection.roots, report)
+    found, bad, missing_roots = _scan(collection.roots, report)
     known = index.files(cid)
-    report.files_seen = len(found)
+    report.files_seen = len(found) + len(bad)
+
+    def store_issue(seen: _Seen, record: FileRecord | None, status: str, reason: str) -> None:
+        """The file's row says why it is not indexed (written only when that changed)."""
+        if (
+            record is None
+            or record.status != status
+            or record.error != reason
+            or record.size != seen.size
+            or record.mtime_ns != seen.mtime_ns
+        ):
+            index.store_file(
+                cid,
+                seen.path,
+                size=seen.size,
+                mtime_ns=seen.mtime_ns,
+                sha256=None,
+                status=status,
+                error=reason,
+            )
+
+    for path, entry in bad.items():
+        if entry.kind == "skipped":
+            report.skipped.append(_issue(path, entry.reason, "skipped"))
+            store_issue(entry.seen, known.get(path), "skipped", entry.reason)
+        else:
+            report.failed.append(_issue(path, entry.reason, entry.kind))
+            store_issue(entry.seen, known.get(path), "error", entry.reason)
 
     # --- diff -----------------------------------------------------------------------------
     todo: list[tuple[_Seen, FileRecord | None]] = []
@@ -206,17 +297,8 @@ def index_collection(
         record = known.get(path)
         reason = skip_reason(Path(path), seen.size)
         if reason is not None:
-            report.skipped.append(FileIssue(path, reason, "skipped"))
-            if record is None or record.status != "skipped" or record.error != reason:
-                index.store_file(
-                    cid,
-                    path,
-                    size=seen.size,
-                    mtime_ns=seen.mtime_ns,
-                    sha256=None,
-                    status="skipped",
-                    error=reason,
-                )
+            report.skipped.append(_issue(path, reason, "skipped"))
+            store_issue(seen, record, "skipped", reason)
             continue
         if (
             record is not None
@@ -226,11 +308,13 @@ def index_collection(
         ):
             report.unchanged += 1
             if record.status == "error":
-                report.failed.append(FileIssue(path, record.error or "error", "error"))
+                report.failed.append(_issue(path, record.error or "error", "error"))
+            elif record.error:
+                report.partial.append(_issue(path, record.error, "partial"))
             continue
         todo.append((seen, record))
     for path, record in known.items():
-        if path not in found and not _under(path, missing_roots):
+        if path not in found and path not in bad and not _under(path, missing_roots):
             index.remove_file(cid, record.id)
             if record.status != "skipped":
                 report.removed += 1
@@ -284,6 +368,7 @@ def index_collection(
                 mtime_ns=prep.seen.mtime_ns,
                 sha256=prep.sha256,
                 status="indexed",
+                error=prep.note,
                 chunks=prep.chunks,
                 vectors=part,
                 n_pages=prep.n_pages,
@@ -307,15 +392,15 @@ def index_collection(
             files_done,
             len(todo),
             report.chunks_added,
-            seen.path,
+            display_path(seen.path),
             bytes_done / total_bytes,
         )
         try:
             sha = _sha256(seen.path)
         except OSError as exc:
-            report.failed.append(
-                FileIssue(seen.path, f"cannot read ({exc.strerror})", "unreadable")
-            )
+            reason = f"cannot read ({exc.strerror})"
+            report.failed.append(_issue(seen.path, reason, "unreadable"))
+            store_issue(seen, record, "error", reason)
             files_done += 1
             bytes_done += seen.size
             continue
@@ -323,13 +408,13 @@ def index_collection(
             index.touch_file(record.id, seen.size, seen.mtime_ns)  # copied or touched, same bytes
             report.unchanged += 1
             if record.status == "error":
-                report.failed.append(FileIssue(seen.path, record.error or "error", "error"))
+                report.failed.append(_issue(seen.path, record.error or "error", "error"))
         else:
             try:
-                passages = extract(Path(seen.path))
+                extracted = extract_file(Path(seen.path), limits)
             except ExtractionError as exc:
-                log.info("cannot index %s: %s", Path(seen.path).name, exc.message)
-                report.failed.append(FileIssue(seen.path, exc.message, exc.kind))
+                log.info("cannot index %s: %s", display_path(Path(seen.path).name), exc.message)
+                report.failed.append(_issue(seen.path, exc.message, exc.kind))
                 index.store_file(
                     cid,
                     seen.path,
@@ -340,7 +425,11 @@ def index_collection(
                     error=exc.message,
                 )
             else:
+                passages = extracted.passages
                 pages = [p.page for p in passages if p.page is not None]
+                note = "; ".join(extracted.notes) or None
+                if note:
+                    report.partial.append(_issue(seen.path, note, "partial"))
                 pending.append(
                     _Prepared(
                         seen,
@@ -348,6 +437,7 @@ def index_collection(
                         chunk_passages(passages, config),
                         max(pages) if pages else None,
                         record is None,
+                        note,
                     )
                 )
         files_done += 1

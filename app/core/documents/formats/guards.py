@@ -22,6 +22,8 @@ _BLOCK = 1 << 20
 
 
 def _mb(n: int) -> str:
+    if n < 1 << 20:
+        return f"{max(1, round(n / 1024))} KB"
     return f"{n / (1024 * 1024):,.0f} MB" if n < 1 << 30 else f"{n / (1 << 30):,.1f} GB"
 
 
