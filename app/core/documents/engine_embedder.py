@@ -4,8 +4,10 @@ llama.cpp kills the host, not the window).
     embedder = EngineEmbedder(client)                      # bundled model
     embedder = EngineEmbedder(client, Path("other.gguf"))  # the user's pick
 
-The host truncates to the model's window itself. `dim` is learned from one probe embedding the
-first time it is asked for, so building this object costs nothing.
+The host fits texts to the model's window with the same code as the in-process LocalEmbedder
+(local_embedder.EmbeddingRunner), so `model_id` is the same for both and their vectors match.
+`dim` is learned from one probe embedding the first time it is asked for, so building this
+object costs nothing.
 """
 
 from __future__ import annotations

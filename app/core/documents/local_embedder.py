@@ -1,22 +1,30 @@
-"""An in-process embedder on llama-cpp-python, for the CLI, tests and benchmarks.
+"""The one embedding path: tokenizer-aware fitting, batched llama.cpp calls, the model id.
 
-The GUI embeds through the engine host process instead (a crash in native code must not take the
-window down); this class is the same thing without the process hop. It satisfies
-`embedding.Embedder`.
+Both ways of embedding use `EmbeddingRunner`: the CLI, tests and benchmarks in-process
+(`LocalEmbedder`), the window through the engine host process (host.py `embed`: a crash in
+native code must not take the window down). So a text gets the same tokens, the same
+truncation and the same vector either way, and `model_id_for` can be one id for both.
 
     embedder = LocalEmbedder(paths.default_embedding_model())
     vectors = embedder.embed(["what is the refund policy?"])  # (1, 384) float32, unit length
 
-Texts longer than the model's window are cut to it (tokenize, keep the first tokens,
-detokenize): llama.cpp would otherwise fail the whole batch. Thread-safe (one lock; llama.cpp
-contexts are not re-entrant) and blocking.
+Sizes: the chunker (chunking.py) counts passages with the same model's tokenizer
+(`count_tokens_for`, a cached vocab-only load: tens of milliseconds, no weights) so a passage
+fits `EMBED_WINDOW` and no tail is lost; a longer text (a search question pasted from a book)
+is cut to the window here, keeping [CLS] ... [SEP] as the model was trained.
+
+Speed: all sequences of a request go to llama.cpp in as few `decode` calls as fit in
+`EMBED_BATCH_TOKENS` (measured in tests/benchmarks/bench_embedding.py), token ids straight in
+(no detokenize/retokenize), vectors straight out as float32 numpy (no Python float lists).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,89 +34,229 @@ from app.core.documents.embedding import Vectors, as_unit_vectors
 
 log = logging.getLogger("enclave.documents.embedder")
 
-# all-MiniLM-L6-v2 was trained on 256-token inputs; its GGUF says 512 (BERT's position table),
-# but quality drops past what it was trained on.
-DEFAULT_WINDOW = 256
+# all-MiniLM-L6-v2 was trained on 256-token inputs (special tokens included); its GGUF says 512
+# (BERT's position table), but quality drops past what it was trained on.
+EMBED_WINDOW = 256
+DEFAULT_WINDOW = EMBED_WINDOW  # the old name
+# Tokens per llama.cpp decode (n_ctx = n_batch = n_ubatch; a non-causal model needs every
+# sequence whole inside one ubatch). Short texts share a decode; a passage near the window gets
+# one to itself. Bigger contexts are slower, not faster: every decode's attention spans the
+# whole context, so on a 2-core CPU (bench_embedding.py, same run) 256 gave ~820 tokens per
+# CPU-second, 512 ~390 (the old CLI), 1024 ~380, 2048 ~260 (the old engine host).
+EMBED_BATCH_TOKENS = EMBED_WINDOW
+
+# Bump when fitting changes the tokens a text is embedded from (vectors would differ).
+_FIT_VERSION = 1
 
 
-def model_id_for(path: Path) -> str:
-    """Stable id for "vectors from this model file": name and size (hashing 25+ MB on every
-    start would cost more than it buys)."""
-    return f"{path.name}#{path.stat().st_size}"
+def model_id_for(path: Path, window: int = EMBED_WINDOW) -> str:
+    """Stable id for "vectors from this model file, fitted this way": name, size and window.
+    It changes if and only if vectors would: batch sizes, threads, in-process or engine host
+    do not enter it. (Hashing 25+ MB on every start would cost more than it buys.)"""
+    return f"{path.name}#{path.stat().st_size}#w{window}v{_FIT_VERSION}"
 
 
-class LocalEmbedder:
+def _quiet_llama() -> None:
+    from app.core.engine.backends import load_backends
+
+    # As quiet as Llama(verbose=False) makes it, already while the backend loads.
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    load_backends()  # the installers' portable build has no CPU backend until one is loaded
+
+
+class _Fitter:
+    """Text -> token ids that fit the window, with the model's own special tokens."""
+
+    def __init__(self, llm: Any, window: int) -> None:
+        self._llm = llm
+        self.window = window
+        # What the model adds around every text ([CLS] ... [SEP] for BERT): learned, not assumed.
+        around = llm.tokenize(b"", add_bos=True, special=False)
+        inner_len = len(llm.tokenize(b"", add_bos=False, special=False))
+        extra = list(around[: len(around) - inner_len]) if inner_len else list(around)
+        bos = llm.token_bos()
+        self.head = 1 if extra and extra[0] == bos else 0
+        self.tail = len(extra) - self.head
+        self.specials = len(extra)
+
+    def count(self, text: str) -> int:
+        """Tokens of `text` without the special ones (what the chunker adds up)."""
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def fit(self, text: str) -> list[int]:
+        text = text.strip() or "."  # llama.cpp rejects an empty input
+        # Cheap pre-cut: even one char per token cannot exceed the window after this.
+        raw = text[: self.window * 12].encode("utf-8")
+        tokens = list(self._llm.tokenize(raw, add_bos=True, special=False))
+        if len(tokens) <= self.window:
+            return tokens
+        keep = self.window - self.tail
+        return tokens[:keep] + (tokens[-self.tail :] if self.tail else [])
+
+
+@functools.lru_cache(maxsize=4)
+def _vocab(path: str, size: int) -> _Fitter:
+    """A vocabulary-only load of the model (no weights): enough to count and cut tokens."""
+    from llama_cpp import Llama
+
+    _quiet_llama()
+    return _Fitter(Llama(model_path=path, vocab_only=True, verbose=False), EMBED_WINDOW)
+
+
+def count_tokens_for(path: Path) -> tuple[Callable[[str], int], int]:
+    """(count, budget) for chunking: `count(text)` is the model's own token count without
+    special tokens, `budget` the most a passage may have so that it fits the window with
+    them. Raises when llama-cpp-python or the model is missing (callers fall back)."""
+    fitter = _vocab(str(path), path.stat().st_size)
+    return fitter.count, EMBED_WINDOW - fitter.specials
+
+
+class EmbeddingRunner:
+    """A llama.cpp embedding context and the batched decode loop. Not thread-safe by itself
+    (LocalEmbedder adds a lock; the engine host serves one request at a time)."""
+
     def __init__(
         self,
         model_path: Path | str,
         *,
-        window: int = DEFAULT_WINDOW,
-        batch_size: int = 32,
+        window: int = EMBED_WINDOW,
+        batch_tokens: int = EMBED_BATCH_TOKENS,
         n_threads: int | None = None,
+        verbose: bool = False,
     ) -> None:
-        from llama_cpp import Llama  # heavy import, only when an embedder is really built
+        from llama_cpp import Llama
 
-        from app.core.engine.backends import load_backends
-
-        # As quiet as Llama(verbose=False) below makes it, already while the backend loads.
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-        load_backends()  # the installers' portable build has no CPU backend until one is loaded
-
+        _quiet_llama()
         self.path = Path(model_path)
         if not self.path.is_file():
             raise FileNotFoundError(f"embedding model not found: {self.path}")
-        self.model_id = model_id_for(self.path)
-        self.batch_size = batch_size
-        n_ctx = max(512, window)
-        self._llm: Any = Llama(
+        n_ctx = max(batch_tokens, window)
+        self.llm: Any = Llama(
             model_path=str(self.path),
             embedding=True,
             n_ctx=n_ctx,
             n_batch=n_ctx,
             n_ubatch=n_ctx,
             n_threads=n_threads or max(1, (os.cpu_count() or 2)),
-            verbose=False,
+            verbose=verbose,
         )
         try:
-            trained = int(self._llm._model.n_ctx_train())
+            trained = int(self.llm._model.n_ctx_train())
         except Exception:  # private API of llama-cpp-python: fall back to what we asked for
             trained = n_ctx
-        self.window = min(window, trained, n_ctx)
-        self.dim = int(self._llm.n_embd())
+        self.batch_tokens = n_ctx
+        self.fitter = _Fitter(self.llm, min(window, trained))
+        self.window = self.fitter.window
+        self.dim = int(self.llm.n_embd())
+        try:
+            self._max_seqs = max(1, int(self.llm.context_params.n_seq_max))
+        except Exception:
+            self._max_seqs = 1
+        self.tokens_embedded = 0  # running total, for benchmarks
+
+    def fit(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.fitter.fit(t) for t in texts]
+
+    def embed(self, texts: Sequence[str], normalize: bool = True) -> Vectors:
+        """(len(texts), dim) float32, in order."""
+        return self.embed_tokens(self.fit(texts), normalize)
+
+    def embed_tokens(self, seqs: list[list[int]], normalize: bool = True) -> Vectors:
+        import llama_cpp
+
+        llm = self.llm
+        out = np.empty((len(seqs), self.dim), dtype=np.float32)
+        if not seqs:
+            return out
+        pooled = llm.pooling_type() != llama_cpp.LLAMA_POOLING_TYPE_NONE
+        batch, ctx = llm._batch, llm._ctx
+        row = 0  # first output row of the batch being filled
+        sizes: list[int] = []
+
+        def decode() -> None:
+            nonlocal row
+            ctx.kv_cache_clear()
+            ctx.decode(batch)
+            batch.reset()
+            pos = 0
+            for i, size in enumerate(sizes):
+                if pooled:
+                    ptr = llama_cpp.llama_get_embeddings_seq(ctx.ctx, i)
+                    out[row + i] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+                else:  # a model without pooling: mean of its token vectors
+                    ptr = llama_cpp.llama_get_embeddings(ctx.ctx)
+                    flat = np.ctypeslib.as_array(ptr, shape=((pos + size) * self.dim,))
+                    out[row + i] = flat[pos * self.dim :].reshape(size, self.dim).mean(axis=0)
+                pos += size
+            row += len(sizes)
+            sizes.clear()
+
+        batch.reset()
+        used = 0
+        for tokens in seqs:
+            n = len(tokens)
+            if sizes and (used + n > self.batch_tokens or len(sizes) >= self._max_seqs):
+                decode()
+                used = 0
+            batch.add_sequence(tokens, len(sizes), True)
+            sizes.append(n)
+            used += n
+            self.tokens_embedded += n
+        decode()
+        ctx.kv_cache_clear()
+        return as_unit_vectors(out) if normalize else out
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+class LocalEmbedder:
+    """`embedding.Embedder` in this process. Thread-safe (one lock; llama.cpp contexts are not
+    re-entrant) and blocking. Same vectors and `model_id` as the engine host's."""
+
+    def __init__(
+        self,
+        model_path: Path | str,
+        *,
+        window: int = EMBED_WINDOW,
+        batch_size: int = 256,
+        batch_tokens: int = EMBED_BATCH_TOKENS,
+        n_threads: int | None = None,
+    ) -> None:
+        self.path = Path(model_path)
+        self._runner: EmbeddingRunner | None = EmbeddingRunner(
+            self.path, window=window, batch_tokens=batch_tokens, n_threads=n_threads
+        )
+        self.model_id = model_id_for(self.path, window)
+        self.batch_size = batch_size  # texts fitted per step (bounds the memory of one call)
+        self.window = self._runner.window
+        self.dim = self._runner.dim
         self._lock = threading.Lock()
         log.info(
             "embedding model loaded: %s (%d-dim, window %d)", self.path.name, self.dim, self.window
         )
 
-    def _truncate(self, text: str) -> str:
-        text = text.strip() or "."  # llama.cpp rejects an empty input
-        # Cheap pre-cut: even one char per token cannot exceed the window after this.
-        text = text[: self.window * 12]
-        tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-        limit = self.window - 2  # [CLS] and [SEP] are added by llama.cpp
-        if len(tokens) <= limit:
-            return text
-        cut: bytes = self._llm.detokenize(tokens[:limit])
-        return cut.decode("utf-8", errors="ignore").strip() or "."
+    @property
+    def tokens_embedded(self) -> int:
+        return self._runner.tokens_embedded if self._runner is not None else 0
 
     def embed(self, texts: list[str], normalize: bool = True) -> Vectors:
-        """(len(texts), dim) float32. Batches of `batch_size` texts per llama.cpp call."""
+        """(len(texts), dim) float32."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out: list[Vectors] = []
         with self._lock:
+            if self._runner is None:
+                raise RuntimeError("the embedding model was closed")
             for start in range(0, len(texts), self.batch_size):
-                batch = [self._truncate(t) for t in texts[start : start + self.batch_size]]
-                raw = self._llm.embed(batch, normalize=False, truncate=True)
-                out.append(np.asarray(raw, dtype=np.float32).reshape(len(batch), self.dim))
-        matrix = np.vstack(out)
-        return as_unit_vectors(matrix) if normalize else matrix
+                out.append(self._runner.embed(texts[start : start + self.batch_size], normalize))
+        return out[0] if len(out) == 1 else np.vstack(out)
 
     def close(self) -> None:
         with self._lock:
-            llm, self._llm = self._llm, None
-            if llm is not None:
-                llm.close()
+            runner, self._runner = self._runner, None
+            if runner is not None:
+                runner.close()
 
 
 def default_embedder() -> tuple[LocalEmbedder | None, str | None]:

@@ -39,7 +39,6 @@ log = logging.getLogger("enclave.engine.host")
 
 TOKEN_FLUSH_INTERVAL_S = 1 / 30  # tokens reach the GUI at most ~30 times a second
 PROGRESS_INTERVAL_S = 0.05
-EMBED_CONTEXT = 2048  # tokens per embedding batch; each text is truncated to the model's window
 
 # Test-only fault injection (set by tests, never by the app): simulate the native abort a
 # CUDA out-of-memory error causes when a model is loaded with GPU layers.
@@ -506,21 +505,17 @@ class HostEngine:
 
     # ---- embeddings ---------------------------------------------------------------------
     def embed(self, request: p.EmbedRequest) -> p.Embeddings | p.EngineError:
-        from llama_cpp import Llama
+        """The same fitting and batched decode as the CLI's LocalEmbedder (one code path,
+        local_embedder.EmbeddingRunner), so the vectors and model id match; float32 bytes back."""
+        from app.core.documents.local_embedder import EmbeddingRunner
 
         if self.embed_llm is None or self.embed_path != request.model_path:
             if self.embed_llm is not None:
                 self.embed_llm.close()
                 self.embed_llm = None
             try:
-                self.embed_llm = Llama(
-                    model_path=str(request.model_path),
-                    embedding=True,
-                    n_ctx=EMBED_CONTEXT,
-                    n_batch=EMBED_CONTEXT,
-                    n_ubatch=EMBED_CONTEXT,
-                    n_threads=_physical_cores(),
-                    verbose=True,
+                self.embed_llm = EmbeddingRunner(
+                    request.model_path, n_threads=_physical_cores(), verbose=True
                 )
             except Exception as exc:
                 sys.stderr.flush()
@@ -528,11 +523,11 @@ class HostEngine:
                 return p.EngineError(kind, message)
             self.embed_path = request.model_path
         try:
-            vectors = self.embed_llm.embed(request.texts, normalize=request.normalize, truncate=True)
+            vectors = self.embed_llm.embed(request.texts, normalize=request.normalize)
         except Exception as exc:
             log.error("embedding failed: %s", type(exc).__name__)
             return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
-        return p.Embeddings([list(map(float, v)) for v in vectors])
+        return p.Embeddings.of(vectors)
 
 
 def _chat_delta(choice: dict[str, Any]) -> str:
