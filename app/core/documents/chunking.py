@@ -2,10 +2,13 @@
 paragraph is too long), with a little overlap so a fact split across a cut is still found whole
 in one chunk.
 
-Why these sizes: the bundled embedding model (all-MiniLM-L6-v2) reads 256 tokens, so chunks near
-that size are embedded whole; a bit longer is fine for BM25, which sees the entire text. Tokens
-are estimated (words and punctuation, `estimate_tokens`) rather than counted with the model's
-tokenizer: chunking must not need the model, and the embedder truncates anyway.
+Why these sizes: the bundled embedding model (all-MiniLM-L6-v2) reads 256 tokens, [CLS] and
+[SEP] included, and the embedder cuts what is longer, so a longer chunk would have a tail no
+vector ever sees. Tokens are therefore counted with the embedding model's own tokenizer
+(`model_token_counter`: a vocabulary-only load of the bundled model, cached, tens of
+milliseconds once; counting runs at millions of tokens/s): `max_tokens` 254 + 2 special = 256.
+Without llama-cpp-python or the model file it falls back to `estimate_tokens` (words and
+punctuation), and the embedder's cut is the safety net.
 
 Each chunk keeps its source: file, first and last PDF page, and the heading of its first passage.
 A chunk never spans two files, nor two locations (slides, blocks of spreadsheet rows, mail
@@ -15,11 +18,16 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.core.documents.extract import Passage
+
+log = logging.getLogger("enclave.documents.chunking")
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 # Sentence end: . ! ? (optionally closed by a quote or bracket) followed by space and a capital,
@@ -33,10 +41,42 @@ def estimate_tokens(text: str) -> int:
     return sum(1 + len(t) // 10 for t in _TOKEN.findall(text))
 
 
+TokenCounter = Callable[[str], int]
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_counter() -> TokenCounter:
+    from app.core import paths
+    from app.core.documents.local_embedder import count_tokens_for
+
+    try:
+        count, _budget = count_tokens_for(paths.default_embedding_model())
+    except Exception as exc:  # no llama-cpp-python, no model file: estimate instead
+        log.info("chunking with estimated token counts (%s)", type(exc).__name__)
+        return estimate_tokens
+    return count
+
+
+def model_token_counter(model_path: Path | None = None) -> TokenCounter:
+    """Token counts as the embedding model sees them (without its special tokens). The bundled
+    model when none is named: the models users pick (MiniLM, bge, e5, nomic) share BERT's
+    WordPiece vocabulary, so its counts hold for them too."""
+    if model_path is None:
+        return _bundled_counter()
+    from app.core.documents.local_embedder import count_tokens_for
+
+    try:
+        return count_tokens_for(model_path)[0]
+    except Exception:
+        return _bundled_counter()
+
+
 @dataclass(frozen=True, slots=True)
 class ChunkConfig:
-    target_tokens: int = 250  # cut at the next paragraph end after this
-    max_tokens: int = 380  # never more: cut at a sentence end (or words) before this
+    target_tokens: int = 200  # cut at the next paragraph end after this
+    # Never more: cut at a sentence end (or words) before this. 254 + [CLS] + [SEP] = the
+    # 256-token window of the embedding model (local_embedder.EMBED_WINDOW).
+    max_tokens: int = 254
     min_tokens: int = 60  # a heading change starts a new chunk only past this
     overlap_tokens: int = 40  # tail sentences of one chunk repeated at the start of the next
 
@@ -68,18 +108,26 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _split_words(text: str, max_tokens: int) -> list[str]:
-    """Last resort for a "sentence" longer than a chunk (tables, lists without periods)."""
+def _split_words(text: str, max_tokens: int, count: TokenCounter = estimate_tokens) -> list[str]:
+    """Last resort for a "sentence" longer than a chunk (tables, lists without periods). A
+    single "word" longer than that (a hash, base64) is cut in slices of `max_tokens`
+    characters: no character is more than one token."""
     pieces: list[str] = []
     current: list[str] = []
-    count = 0
+    size = 0
     for word in text.split():
-        n = estimate_tokens(word)
-        if current and count + n > max_tokens:
+        n = count(word)
+        if n > max_tokens:
+            if current:
+                pieces.append(" ".join(current))
+                current, size = [], 0
+            pieces.extend(word[i : i + max_tokens] for i in range(0, len(word), max_tokens))
+            continue
+        if current and size + n > max_tokens:
             pieces.append(" ".join(current))
-            current, count = [], 0
+            current, size = [], 0
         current.append(word)
-        count += n
+        size += n
     if current:
         pieces.append(" ".join(current))
     return pieces
@@ -100,7 +148,7 @@ def _units(
         for sentence in split_sentences(passage.text):
             n = count(sentence)
             parts = (
-                [sentence] if n <= config.max_tokens else _split_words(sentence, config.max_tokens)
+                [sentence] if n <= config.max_tokens else _split_words(sentence, config.max_tokens, count)
             )
             for part in parts:
                 units.append(
@@ -113,10 +161,13 @@ def _units(
 def chunk_passages(
     passages: Sequence[Passage],
     config: ChunkConfig | None = None,
-    count_tokens: Callable[[str], int] = estimate_tokens,
+    count_tokens: TokenCounter | None = None,
 ) -> list[Chunk]:
-    """Chunks for the passages of ONE file, in order."""
+    """Chunks for the passages of ONE file, in order. Tokens are counted with the embedding
+    model's tokenizer unless `count_tokens` says otherwise (see the module docstring)."""
     config = config or ChunkConfig()
+    if count_tokens is None:
+        count_tokens = model_token_counter()
     units = _units(passages, config, count_tokens)
     chunks: list[Chunk] = []
     current: list[_Unit] = []
