@@ -1,0 +1,275 @@
+"""Embedding speed (figures, not pass/fail), on real text, old settings next to new in one run.
+
+    ENCLAVE_HOME=$(mktemp -d) python -m tests.benchmarks.bench_embedding [--texts 256] [--files 80]
+
+Corpus: PostgreSQL's HTML manual (`apt-get install postgresql-doc-15`, the manual issue 11
+names) when installed, else the text files under /usr/share/doc and this repo's sources. Texts
+are the chunker's real passages (<= 256 MiniLM tokens with [CLS]/[SEP]).
+
+1. In-process tokens/s: the old LocalEmbedder (llama-cpp-python `embed` on a 512-token
+   context, 32 texts a call) vs EmbeddingRunner for several decode sizes (n_ctx = n_batch =
+   n_ubatch) and texts per call.
+2. Engine host tokens/s: the old window path (8 texts per request) vs texts per request 8..256,
+   with the seconds one request takes (what a chat answer may wait behind).
+3. End to end: `enclave index` (CLI, in-process) vs the window's IndexingController (engine host,
+   engine queue, EMBED_BATCH chunks per request) on the same folder: pages/s and window / CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PER_REQUEST = (8, 32, 64, 128, 256)
+PG_DOCS = "/usr/share/doc/postgresql-doc-15/html"
+
+
+def corpus_files(limit: int) -> list[Path]:
+    files = sorted(Path(p) for p in glob.glob(f"{PG_DOCS}/*.html"))
+    if not files:
+        files = sorted(Path(p) for p in glob.glob("/usr/share/doc/*/*.txt"))
+        files += sorted(Path("app").rglob("*.py")) + [Path("README.md")]
+    # Spread over the manual (not only its first chapter), biggest pages are the real work.
+    step = max(1, len(files) // limit)
+    return files[::step][:limit]
+
+
+def passages(files: list[Path], n: int) -> list[str]:
+    from app.core.documents.chunking import chunk_passages
+    from app.core.documents.extract import extract
+
+    texts: list[str] = []
+    for f in files:
+        try:
+            found = extract(f)
+        except Exception:  # extract.py mid-rework: plain text of the page is just as real
+            found = _plain_passages(f)
+        if found:
+            texts += [c.text for c in chunk_passages(found)]
+        if len(texts) >= n:
+            break
+    return texts[:n]
+
+
+def _plain_passages(path: Path) -> list[Any]:
+    import html
+    import re
+
+    from app.core.documents.extract import Passage
+
+    raw = path.read_text(errors="ignore")
+    raw = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", raw)
+    blocks = re.split(r"(?i)</?(?:p|div|h[1-6]|li|pre|tr|table|dt|dd)\b[^>]*>", raw)
+    texts = (" ".join(html.unescape(re.sub(r"<[^>]+>", " ", b)).split()) for b in blocks)
+    return [Passage(t, str(path)) for t in texts if t]
+
+
+def rate(fn: Any, tokens: int) -> tuple[float, float]:
+    """(tokens per wall second, tokens per CPU second of this process). The CPU figure holds
+    on a shared, loaded machine; the wall one is what a user waits."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return tokens / dt, tokens / max(cpu, 1e-9)
+
+
+def in_process(texts: list[str], model: Path) -> None:
+    from llama_cpp import Llama
+
+    from app.core.documents.local_embedder import EmbeddingRunner
+
+    runner = EmbeddingRunner(model, batch_tokens=512)
+    seqs = runner.fit(texts)
+    tokens = sum(map(len, seqs))
+    print(f"\n== in-process: {len(texts)} passages, {tokens} tokens "
+          f"(mean {tokens / len(texts):.0f}) ==")
+    threads = os.cpu_count() or 2
+    old = Llama(str(model), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512,
+                n_threads=threads, verbose=False)
+    # Old LocalEmbedder: tokenize+detokenize cut, llama-cpp `embed`, 32 texts a call.
+    old_texts = [old.detokenize(s[1:-1]).decode("utf-8", "ignore") for s in seqs]
+
+    def run_old() -> None:
+        for i in range(0, len(old_texts), 32):
+            old.embed(old_texts[i : i + 32], normalize=False, truncate=True)
+
+    r, per_cpu = rate(run_old, tokens)
+    print(f"old LocalEmbedder (ctx 512, 32/call, llama embed): {r:6.0f} tok/s, "
+          f"{per_cpu:6.0f} tok/CPU-s")
+    reference = np.asarray(old.embed(old_texts[:16], normalize=True), dtype=np.float32)
+    old.close()
+    runner.close()
+    for batch_tokens in (256, 512, 1024, 2048):
+        runner = EmbeddingRunner(model, batch_tokens=batch_tokens)
+        for per_call in (8, 64, 256) if batch_tokens == 512 else (64,):
+            def run_new(runner: Any = runner, per_call: int = per_call) -> None:
+                for i in range(0, len(seqs), per_call):
+                    runner.embed_tokens(seqs[i : i + per_call])
+
+            r, per_cpu = rate(run_new, tokens)
+            print(f"EmbeddingRunner decode {batch_tokens:4d} tok, {per_call:3d}/call: "
+                  f"{r:6.0f} tok/s, {per_cpu:6.0f} tok/CPU-s")
+        cos = (runner.embed_tokens(seqs[:16]) * reference).sum(axis=1)
+        print(f"   same vectors as the old path: min cosine {cos.min():.6f}")
+        runner.close()
+
+
+def _children_cpu() -> float:
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def engine_host(texts: list[str], model: Path) -> None:
+    from app.core.documents.local_embedder import _vocab
+    from app.core.engine.client import EngineClient
+
+    fitter = _vocab(str(model), model.stat().st_size)
+    tokens = sum(len(fitter.fit(t)) for t in texts)
+    print(f"\n== engine host: {len(texts)} passages, {tokens} tokens ==")
+    client = EngineClient()
+    try:
+        client.embed(["warm up"], model)
+        for per_request in PER_REQUEST:
+            waits: list[float] = []
+
+            def run(per_request: int = per_request, waits: list[float] = waits) -> None:
+                for i in range(0, len(texts), per_request):
+                    t0 = time.perf_counter()
+                    vectors = client.embed(texts[i : i + per_request], model)
+                    waits.append(time.perf_counter() - t0)
+                    assert len(vectors) == len(texts[i : i + per_request])
+
+            c0 = _children_cpu()
+            r, _ = rate(run, tokens)
+            per_cpu = tokens / max(_children_cpu() - c0, 1e-9)
+            print(f"host {per_request:3d} texts/request: {r:6.0f} tok/s, {per_cpu:6.0f} tok/CPU-s"
+                  " (host runs at nice 5), "
+                  f"one request {np.median(waits):.2f} s (max {max(waits):.2f})")
+    finally:
+        client.shutdown() if hasattr(client, "shutdown") else client.close()
+
+
+def _pages(report: Any) -> int:
+    return int(report.files_seen)  # an HTML page of the manual is one file
+
+
+def cli_index(folder: Path, home: Path) -> tuple[float, int, int]:
+    env = dict(os.environ, ENCLAVE_HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "app", "index", "bench", str(folder), "--json"],
+        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    dt = time.perf_counter() - t0
+    return dt, *_vectors(home)
+
+
+def _vectors(home: Path) -> tuple[int, int]:
+    import sqlite3
+
+    db = next(home.rglob("*.sqlite*"), None) or next(home.rglob("*.db"))
+    con = sqlite3.connect(db)
+    try:
+        chunks = con.execute("select count(*) from chunks").fetchone()[0]
+        vectors = con.execute("select count(*) from chunks where vector is not null").fetchone()[0]
+    except sqlite3.Error:
+        chunks = vectors = -1
+    con.close()
+    return int(chunks), int(vectors)
+
+
+def window_index(folder: Path, home: Path) -> tuple[float, Any]:
+    """The window's path: IndexingController + EngineService (engine host, engine queue)."""
+    os.environ["ENCLAVE_HOME"] = str(home)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+
+    from app.core.documents.index import DocumentIndex
+    from app.core.engine.service import EngineService
+    from app.core.settings import SettingsStore
+    from app.ui.pages.documents_indexing import IndexingController
+
+    app = QCoreApplication.instance() or QCoreApplication([])
+    service = EngineService()
+    service.local.embed(["warm up"])  # the CLI's time includes its model load; so does this
+    with DocumentIndex() as idx:
+        idx.create_collection("bench", [folder])
+    controller = IndexingController(service, SettingsStore(home / "settings.json"))
+    loop = QEventLoop()
+    out: dict[str, Any] = {}
+    controller.finished.connect(lambda _n, report: (out.setdefault("r", report), loop.quit()))
+    controller.failed.connect(lambda _n, msg: (out.setdefault("e", msg), loop.quit()))
+    t0 = time.perf_counter()
+    controller.request("bench")
+    QTimer.singleShot(900_000, loop.quit)
+    loop.exec()
+    dt = time.perf_counter() - t0
+    controller.shutdown()
+    service.local.close() if hasattr(service.local, "close") else None
+    del app
+    if "e" in out:
+        raise RuntimeError(out["e"])
+    return dt, out["r"]
+
+
+def end_to_end(files: list[Path]) -> None:
+    from app.ui.pages.documents_indexing import EMBED_BATCH
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-docs-"))
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    size = sum(f.stat().st_size for f in files) / 1e6
+    print(f"\n== end to end: {len(files)} pages ({size:.1f} MB HTML) ==")
+    cli_s, chunks, vectors = cli_index(folder, Path(tempfile.mkdtemp(prefix="bench-cli-")))
+    print(f"CLI `enclave index`: {cli_s:6.1f} s  {len(files) / cli_s:5.2f} pages/s  "
+          f"{chunks} chunks, {vectors} vectors (includes start-up and model load)")
+    win_s, report = window_index(folder, Path(tempfile.mkdtemp(prefix="bench-win-")))
+    print(f"window controller (EMBED_BATCH {EMBED_BATCH}): {win_s:6.1f} s  "
+          f"{len(files) / win_s:5.2f} pages/s  {report.chunks_added} chunks, "
+          f"{report.vectors_computed} vectors")
+    print(f"window / CLI speed: {cli_s / win_s:.2f} (target >= 0.9)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--files", type=int, default=80)
+    parser.add_argument("--per-request", type=int, nargs="*", default=list(PER_REQUEST))
+    parser.add_argument("--skip", nargs="*", default=[], choices=["inproc", "host", "e2e"])
+    args = parser.parse_args()
+    from app.core import paths
+
+    model = paths.default_embedding_model()
+    print("load:", os.getloadavg(), "cores:", os.cpu_count())
+    files = corpus_files(args.files)
+    texts = passages(corpus_files(400), args.texts)
+    if "inproc" not in args.skip:
+        in_process(texts, model)
+    globals()["PER_REQUEST"] = tuple(args.per_request)
+    if "host" not in args.skip:
+        engine_host(texts, model)
+    if "e2e" not in args.skip:
+        end_to_end(files)
+    print("load:", os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
