@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 PER_REQUEST = (8, 32, 64, 128, 256)
+HOST_NICE0 = False
 PG_DOCS = "/usr/share/doc/postgresql-doc-15/html"
 
 
@@ -189,14 +190,14 @@ def _vectors(home: Path) -> tuple[int, int]:
     con = sqlite3.connect(db)
     try:
         chunks = con.execute("select count(*) from chunks").fetchone()[0]
-        vectors = con.execute("select count(*) from chunks where vector is not null").fetchone()[0]
+        vectors = con.execute("select count(*) from chunks where embedding is not null").fetchone()[0]
     except sqlite3.Error:
         chunks = vectors = -1
     con.close()
     return int(chunks), int(vectors)
 
 
-def window_index(folder: Path, home: Path) -> tuple[float, Any]:
+def window_index(folder: Path, home: Path, host_nice0: bool = False) -> tuple[float, Any]:
     """The window's path: IndexingController + EngineService (engine host, engine queue)."""
     os.environ["ENCLAVE_HOME"] = str(home)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -210,6 +211,11 @@ def window_index(folder: Path, home: Path) -> tuple[float, Any]:
     app = QCoreApplication.instance() or QCoreApplication([])
     service = EngineService()
     service.local.embed(["warm up"])  # the CLI's time includes its model load; so does this
+    if host_nice0:  # to tell the host's lowered priority apart from the path's own cost
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            child.nice(0)
     with DocumentIndex() as idx:
         idx.create_collection("bench", [folder])
     controller = IndexingController(service, SettingsStore(home / "settings.json"))
@@ -246,6 +252,10 @@ def end_to_end(files: list[Path]) -> None:
           f"{len(files) / win_s:5.2f} pages/s  {report.chunks_added} chunks, "
           f"{report.vectors_computed} vectors")
     print(f"window / CLI speed: {cli_s / win_s:.2f} (target >= 0.9)")
+    if HOST_NICE0:
+        win_s, report = window_index(folder, Path(tempfile.mkdtemp(prefix="bench-w0-")), True)
+        print(f"window, engine host at nice 0: {win_s:6.1f} s  {len(files) / win_s:5.2f} pages/s"
+              f"  window / CLI {cli_s / win_s:.2f}")
 
 
 def main() -> None:
@@ -253,6 +263,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--files", type=int, default=80)
     parser.add_argument("--per-request", type=int, nargs="*", default=list(PER_REQUEST))
+    parser.add_argument("--host-nice0", action="store_true", help="also: host at nice 0")
     parser.add_argument("--skip", nargs="*", default=[], choices=["inproc", "host", "e2e"])
     args = parser.parse_args()
     from app.core import paths
@@ -264,6 +275,7 @@ def main() -> None:
     if "inproc" not in args.skip:
         in_process(texts, model)
     globals()["PER_REQUEST"] = tuple(args.per_request)
+    globals()["HOST_NICE0"] = args.host_nice0
     if "host" not in args.skip:
         engine_host(texts, model)
     if "e2e" not in args.skip:
