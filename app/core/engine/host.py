@@ -28,6 +28,7 @@ from typing import Any
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
 from app.core.engine.backends import load_backends
+from app.core.engine.decode import DecodeLoop, chat_prompt, completion_prompt, library_loop_wanted
 from app.core.engine.tool_calls import (
     ToolCallFilter,
     forced_call_schema,
@@ -375,13 +376,19 @@ class HostEngine:
         forced = options.pop("_forced", False)
         self._switch_conversation(request.cache_key)
 
-        def start() -> Any:
-            return llm.create_chat_completion(
+        def start() -> DecodeLoop | _LibraryStream:
+            if not library_loop_wanted():
+                prompt = chat_prompt(
+                    llm, request.messages, options.get("tools"), options.get("tool_choice"), extras.stop
+                )
+                if prompt is not None:
+                    return DecodeLoop(llm, prompt, s, options.get("grammar"))
+            return _LibraryStream(llm.create_chat_completion(
                 messages=request.messages, stream=True, stop=list(extras.stop), **_sampling(s), **options
-            )
+            ), _chat_delta)
 
         tools = wants_tools(extras.tools, extras.tool_choice)
-        return self._generate(start, _chat_delta, tool_mode="forced" if forced else "parse" if tools else "")
+        return self._generate(start, tool_mode="forced" if forced else "parse" if tools else "")
 
     def complete(self, request: p.CompletionRequest) -> p.ChatDone | p.EngineError:
         llm = self.chat_llm
@@ -395,16 +402,20 @@ class HostEngine:
             return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
         self._switch_conversation(None)
 
-        def start() -> Any:
-            return llm.create_completion(
+        def start() -> DecodeLoop | _LibraryStream:
+            if not library_loop_wanted():
+                prompt = completion_prompt(llm, request.prompt, request.extras.stop)
+                if prompt is not None:
+                    return DecodeLoop(llm, prompt, s, grammar)
+            return _LibraryStream(llm.create_completion(
                 prompt=request.prompt, stream=True, stop=list(request.extras.stop), grammar=grammar,
                 **_sampling(s),
-            )
+            ), _completion_delta)
 
-        return self._generate(start, _completion_delta, tool_mode="")
+        return self._generate(start, tool_mode="")
 
     def _generate(
-        self, start: Callable[[], Any], delta_of: Callable[[Any], str], tool_mode: str
+        self, start: Callable[[], DecodeLoop | _LibraryStream], tool_mode: str
     ) -> p.ChatDone | p.EngineError:
         """Stream one answer as TokenBatches (at most ~30 a second) and sum it up.
 
@@ -422,13 +433,12 @@ class HostEngine:
         finish_reason = "stop"
         last_flush = started
         filter_ = ToolCallFilter() if tool_mode == "parse" else None
+        stream: DecodeLoop | _LibraryStream | None = None
+        iterator: Any = None
         try:
             stream = start()
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                delta = delta_of(choice)
-                if choice.get("finish_reason"):
-                    finish_reason = choice["finish_reason"]
+            iterator = iter(stream)
+            for delta in iterator:
                 if delta:
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
@@ -448,8 +458,10 @@ class HostEngine:
                     last_flush = now
                 if self.cancel.is_set():
                     finish_reason = "cancelled"
-                    stream.close()
+                    iterator.close()
                     break
+            else:
+                finish_reason = stream.finish_reason
         except ValueError as exc:  # llama-cpp-python's way to say the prompt is too long, or bad input
             return _value_error(exc)
         except RuntimeError as exc:
@@ -474,9 +486,12 @@ class HostEngine:
             self.send(p.TokenBatch("".join(pending), max(1, n_pending)))
         ended = time.perf_counter()
         perf = self._raw.llama_perf_context(llm._ctx.ctx)
-        generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
-        if not prompt_tokens and not n_chunks:
-            prompt_tokens = llm.n_tokens  # nothing was generated: the context holds the prompt only
+        if isinstance(stream, DecodeLoop):  # it counts exactly
+            prompt_tokens, generated = stream.prompt_tokens, stream.generated_tokens
+        else:
+            generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
+            if not prompt_tokens and not n_chunks:
+                prompt_tokens = llm.n_tokens  # nothing was generated: the context holds the prompt only
         return p.ChatDone(
             text=text,
             stats=p.ChatStats(
@@ -528,6 +543,26 @@ class HostEngine:
             log.error("embedding failed: %s", type(exc).__name__)
             return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
         return p.Embeddings.of(vectors)
+
+
+class _LibraryStream:
+    """llama-cpp-python's stream of chunks as text deltas, with the finish reason it reported
+    (ENCLAVE_DECODE_LOOP=library, and chat handlers that are more than a prompt formatter)."""
+
+    def __init__(self, chunks: Any, delta_of: Callable[[dict[str, Any]], str]) -> None:
+        self._chunks = chunks
+        self._delta_of = delta_of
+        self.finish_reason = "stop"
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for chunk in self._chunks:
+                choice = chunk["choices"][0]
+                if choice.get("finish_reason"):
+                    self.finish_reason = choice["finish_reason"]
+                yield self._delta_of(choice)
+        finally:
+            self._chunks.close()
 
 
 def _chat_delta(choice: dict[str, Any]) -> str:
