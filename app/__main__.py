@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
+import os
+
+# No telemetry, for the whole process and its children, from its first line: huggingface_hub
+# reads this once, when it is imported, wherever that happens (search, cards, downloads).
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+import multiprocessing  # noqa: E402 (after the line above, on purpose)
+import sys  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

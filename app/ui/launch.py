@@ -14,7 +14,11 @@ log = logging.getLogger("enclave.ui")
 
 
 def _setup_logging() -> None:
-    handler = logging.FileHandler(paths.log_dir() / "enclave.log", encoding="utf-8")
+    path = paths.log_dir() / "enclave.log"
+    # Owner-only, like the database and the settings: a log names files and models.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)  # also a log an older version created with the default mode
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
