@@ -200,6 +200,13 @@ def _fill_hub(hub: Any) -> None:
 
 
 # -- the pages ----------------------------------------------------------------------------------
+def shoot_first_screen(shots: Shots) -> None:
+    """What a newcomer sees first: no model yet, and the one-click way to one."""
+    window = shots.window()
+    window.show_page("chat")
+    shots.capture(window, "first_screen")
+
+
 def shoot_discover(shots: Shots) -> None:
     window = shots.window()
     _fill_hub(shots.hub)

@@ -19,7 +19,9 @@ from app.ui.message_widget import MessageWidget
 from app.ui.notice_bar import NoticeBar
 
 EMPTY_NO_MODEL = (
-    "No model yet — click “Open model…” above, or drop a .gguf file on this window.\n"
+    "To chat, Enclave needs a model: the program that writes the answers. It can choose one "
+    "that suits this computer and download it for you — one click below.\n"
+    "Already have a model file (.gguf)? Click “Open model…” above, or drop it on this window.\n"
     "Your conversations stay on this computer."
 )
 EMPTY_READY = "Ask a question below to start."
@@ -191,7 +193,11 @@ class ChatPresenter:
         self._show_destination()
 
     def _update_empty_state(self) -> None:
-        self.chat_view.set_empty_text(EMPTY_READY if self.service.is_ready else EMPTY_NO_MODEL)
+        service = self.service
+        newcomer = not service.is_ready and not service.is_remote and service.model_path is None
+        self.chat_view.set_empty_text(
+            EMPTY_READY if service.is_ready else EMPTY_NO_MODEL, offer_start=newcomer
+        )
 
     def _show_destination(self) -> None:
         """Before the first message, with a server: say plainly where the words go."""

@@ -36,6 +36,7 @@ class ChatView(QScrollArea):
     regenerateRequested = Signal(object)
     versionRequested = Signal(object, int)
     linkActivated = Signal(object, QUrl)
+    startRequested = Signal()  # "Get the recommended model" in the empty chat
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +58,12 @@ class ChatView(QScrollArea):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self._layout.addWidget(self.empty_label)
+        # A newcomer has no model file: one click gets the one that suits this computer.
+        self.start_button = QPushButton("Get the recommended model for this computer")
+        self.start_button.setObjectName("recommendButton")  # the primary look of Discover's own
+        self.start_button.clicked.connect(self.startRequested)
+        self.start_button.hide()
+        self._layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignHCenter)
         # Between the messages the model no longer sees (too old for its context) and the rest.
         self.memory_divider = QLabel("Earlier messages are beyond the model's memory")
         self.memory_divider.setObjectName("memoryDivider")
@@ -76,9 +83,11 @@ class ChatView(QScrollArea):
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
-    def set_empty_text(self, text: str) -> None:
+    def set_empty_text(self, text: str, offer_start: bool = False) -> None:
+        """What an empty chat says; offer_start: also the newcomer's one-click way to a model."""
         self.empty_label.setText(text)
         self.empty_label.setVisible(not self.widgets)
+        self.start_button.setVisible(offer_start and not self.widgets)
 
     def clear(self) -> None:
         for widget in self.widgets:
@@ -169,6 +178,7 @@ class ChatView(QScrollArea):
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self.widgets.append(widget)
         self.empty_label.setVisible(False)
+        self.start_button.setVisible(False)
         return widget
 
     def add_message(self, message: Message) -> MessageWidget:

@@ -102,6 +102,13 @@ class MainWindow(QMainWindow):
     def open_model(self, path: Path) -> None:
         self.models.open_model(Path(path))
 
+    def get_recommended_model(self) -> None:
+        """The newcomer's way in: Discover, downloading the model that suits this computer."""
+        self.show_page("discover")
+        discover = self.models_area.discover
+        discover.show_home()
+        discover.home.get_recommended()
+
     def add_page(self, key: str, title: str, widget: QWidget) -> None:
         """Add a page to the rail; pages are built lazily by their owners (see app/ui/pages)."""
         self.page_rail.add_page(key, title, widget)
@@ -203,6 +210,7 @@ class MainWindow(QMainWindow):
             show_documents_page=lambda: self.show_page("documents"),
             documents_page=documents_page,
         )
+        self.chat_view.startRequested.connect(self.get_recommended_model)
         shortcuts: list[tuple[QKeySequence, Any]] = [
             (QKeySequence("Ctrl+K"), self.sidebar.focus_search),
             (QKeySequence(Qt.Key.Key_Escape), session.stop),

@@ -113,7 +113,15 @@ def main() -> None:
     alone, alone_worst, alone_p99, _ = window_answer()
 
     clients = subprocess.Popen(
-        [sys.executable, "-c", CLIENT_SCRIPT, f"http://127.0.0.1:{port}/v1", KEY, str(CLIENTS), str(REQUESTS)],
+        [
+            sys.executable,
+            "-c",
+            CLIENT_SCRIPT,
+            f"http://127.0.0.1:{port}/v1",
+            KEY,
+            str(CLIENTS),
+            str(REQUESTS),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -131,19 +139,27 @@ def main() -> None:
     failed = [o for o in outcomes if o not in ("ok", "429")]
     latencies = sorted(seconds for outcome, seconds in results if outcome == "ok")
 
-    print(f"{CLIENTS} clients x {REQUESTS} requests: {outcomes.count('ok')} answered, "
-          f"{outcomes.count('429')} x 429, {len(failed)} failed {failed[:3]}")
+    print(
+        f"{CLIENTS} clients x {REQUESTS} requests: {outcomes.count('ok')} answered, "
+        f"{outcomes.count('429')} x 429, {len(failed)} failed {failed[:3]}"
+    )
     if latencies:
-        print(f"  API latency p50 {latencies[len(latencies) // 2]:.2f} s, "
-              f"p95 {latencies[int(len(latencies) * 0.95)]:.2f} s")
+        print(
+            f"  API latency p50 {latencies[len(latencies) // 2]:.2f} s, "
+            f"p95 {latencies[int(len(latencies) * 0.95)]:.2f} s"
+        )
     status = getattr(answer, "status", "?")
     tokens = getattr(answer, "stats", {}).get("generated_tokens")
     alone_tokens = getattr(alone, "stats", {}).get("generated_tokens")
-    print(f"window answer during API load: {status}, {tokens} tokens in {window_s:.1f} s; "
-          f"heartbeat longest gap {worst:.1f} ms (p99 {p99:.1f} ms); worst: {gaps}")
+    print(
+        f"window answer during API load: {status}, {tokens} tokens in {window_s:.1f} s; "
+        f"heartbeat longest gap {worst:.1f} ms (p99 {p99:.1f} ms); worst: {gaps}"
+    )
     print(f"  after it, API alone: longest gap {rest_worst:.1f} ms (p99 {rest_p99:.1f} ms)")
-    print(f"baseline, same answer without API traffic: {getattr(alone, 'status', '?')}, {alone_tokens} "
-          f"tokens; longest gap {alone_worst:.1f} ms (p99 {alone_p99:.1f} ms)")
+    print(
+        f"baseline, same answer without API traffic: {getattr(alone, 'status', '?')}, {alone_tokens} "
+        f"tokens; longest gap {alone_worst:.1f} ms (p99 {alone_p99:.1f} ms)"
+    )
     print(f"baseline, idle window: longest gap {idle_worst:.1f} ms (p99 {idle_p99:.1f} ms)")
     window.close()
 

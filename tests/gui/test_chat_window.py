@@ -41,7 +41,8 @@ def short_answers(window: MainWindow, max_tokens: int) -> None:
 
 def test_empty_state_tells_what_to_do(make_window) -> None:  # type: ignore[no-untyped-def]
     window = make_window()
-    assert "No model yet" in window.chat_view.empty_label.text()
+    assert "Enclave needs a model" in window.chat_view.empty_label.text()
+    assert window.chat_view.start_button.isVisible()  # the newcomer's one click
     assert window.chat_view.empty_label.isVisible()
     assert not window.composer.send_button.isEnabled()
 

@@ -220,3 +220,18 @@ def test_a_source_no_program_can_open_is_not_called_missing(qtbot, tmp_path: Pat
     view.links[0].linkActivated.emit("1")
     assert said == ["unopenable", "missing"]
     assert "no longer at" in cannot_open_text(source)
+
+
+def test_a_newcomer_gets_the_recommended_model_in_one_click(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    button = window.chat_view.start_button
+    assert button.isVisible() and "recommended model" in button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert window.current_page() == "discover"
+    discover = window.models_area.discover.home
+    # The recommendation is being worked out for this computer; its download starts next.
+    qtbot.waitUntil(
+        lambda: "download starts next" in discover.recommend_label.text()
+        or discover.notice.isVisible(),
+        timeout=10_000,
+    )

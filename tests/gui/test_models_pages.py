@@ -19,10 +19,10 @@ from app.core.library import mark_used
 from app.core.settings import load_settings
 from app.ui.pages.discover import RECOMMEND_TEXT
 from app.ui.pages.model_page import BEST_TEXT, COL_FILE, COL_FIT, COL_QUANT, COL_SIZE
-from tests.gui.events import wait_event
 from tests.fakehub import FakeHub
 from tests.gui import conftest_models
 from tests.gui.conftest_models import FAKE_HARDWARE, MemoryKeyring
+from tests.gui.events import wait_event
 
 # The fixtures this module uses (kept in conftest_models.py, beside the shared conftest.py).
 fake_hardware = conftest_models.fake_hardware
