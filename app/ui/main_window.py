@@ -45,6 +45,7 @@ log = logging.getLogger("enclave.ui.window")
 
 class MainWindow(QMainWindow):
     shown = Signal()  # first time the window is on screen (start-time measurements)
+    models_area: Any  # Discover, Library and Settings: set by app/ui/pages/models.py
 
     def __init__(
         self,
