@@ -142,7 +142,7 @@ def install_models_pages(window: MainWindow) -> ModelsArea:
     area = ModelsArea(window)
     window.add_page("discover", "Discover", area.discover_holder)
     window.add_page("library", "Library", area.library_holder)
-    window.models_area = area  # type: ignore[attr-defined]  # tests and screenshots reach it
+    window.models_area = area  # the window, tests and screenshots reach it
     QTimer.singleShot(RESUME_DELAY_MS, area.resume_downloads)
     return area
 
