@@ -7,6 +7,7 @@ MainWindow.add_page, show_page and current_page hand over to it.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -46,7 +47,16 @@ class PageRail(QWidget):
         button.setText(title)
         button.setCheckable(True)
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Tab reaches the rail too
         button.clicked.connect(lambda: self.show_page(key))
+        number = len(self.page_index) + 1
+        if number <= 9:
+            # Ctrl+1 Chat, Ctrl+2 Discover…: every page by keyboard, and the tooltip says so.
+            keys = QKeySequence(f"Ctrl+{number}")
+            QShortcut(keys, self, context=Qt.ShortcutContext.WindowShortcut).activated.connect(
+                lambda: self.show_page(key)
+            )
+            button.setToolTip(f"{title} ({keys.toString(QKeySequence.SequenceFormat.NativeText)})")
         self._rail_buttons.addButton(button)
         self._rail_layout.insertWidget(self._rail_layout.count() - 1, button)
         self.page_index[key] = self.pages.addWidget(widget)

@@ -235,3 +235,16 @@ def test_a_newcomer_gets_the_recommended_model_in_one_click(qtbot, make_window) 
         or discover.notice.isVisible(),
         timeout=10_000,
     )
+
+
+def test_every_page_is_reachable_by_keyboard(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.activateWindow()
+    window.composer.edit.setFocus()
+    qtbot.waitUntil(window.composer.edit.hasFocus, timeout=2_000)
+    for number, page in enumerate(("chat", "discover", "library", "documents", "settings"), start=1):
+        qtbot.keyClick(window.composer.edit if page == "chat" else window, getattr(Qt.Key, f"Key_{number}"),
+                       Qt.KeyboardModifier.ControlModifier)  # fmt: skip
+        assert window.current_page() == page
+    buttons = window.page_rail._rail_buttons.buttons()
+    assert "Ctrl+2" in buttons[1].toolTip()
