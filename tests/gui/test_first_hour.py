@@ -248,3 +248,24 @@ def test_every_page_is_reachable_by_keyboard(qtbot, make_window) -> None:  # typ
         assert window.current_page() == page
     buttons = window.page_rail._rail_buttons.buttons()
     assert "Ctrl+2" in buttons[1].toolTip()
+
+
+def test_the_download_banner_follows_the_download(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    """No internet (the test hub address is closed): the banner must not go on saying the model
+    is downloading while its row says it cannot reach Hugging Face, nor stay once it is removed."""
+    from app.core.catalog import load_catalog
+
+    window = make_window()
+    window.show_page("discover")
+    home = window.models_area.discover.home
+    entry = load_catalog()[0]
+    home.download_entry(entry)
+    assert not home.notice.isHidden() and entry.name in home.notice.text
+    qtbot.waitUntil(lambda: "could not be downloaded" in home.notice.text, timeout=30_000)
+    assert "downloading" not in home.notice.text
+    (job,) = home.downloads.jobs()
+    home.downloads.remove(job.id)  # "Remove from list"
+    home.download_entry(entry)
+    (again,) = home.downloads.jobs()
+    home.downloads.cancel(again.id)
+    qtbot.waitUntil(home.notice.isHidden, timeout=10_000)

@@ -207,6 +207,11 @@ class DiscoverHome(QWidget):
         self.recommended: tuple[CatalogEntry, Fit] | None = None
         self._recommend_pending = False
         self._catalog_loaded = False
+        # The download the banner speaks of: the banner follows it (failed, removed), so it
+        # never says "downloading" about a download that is not happening.
+        self._banner_job: tuple[str, str] | None = None  # (job id, model name)
+        downloads.jobFailed.connect(self._banner_job_failed)
+        downloads.jobsChanged.connect(self._banner_job_maybe_gone)
         self._build()
 
     def _build(self) -> None:
@@ -364,15 +369,30 @@ class DiscoverHome(QWidget):
         try:
             # The catalog's file names could change on the hub: a missing one gets a stand-in
             # of the same quantization, and the Downloads row says which.
-            self.downloads.add(entry.repo_id, entry.filename, stand_in=True)
+            job = self.downloads.add(entry.repo_id, entry.filename, stand_in=True)
         except HubError as exc:
             self.notice.show_message(str(exc), "error")
             return
+        self._banner_job = (job.id, entry.name)
         self.notice.show_message(
-            f"{entry.name} is downloading ({format_bytes(entry.size_bytes)}); see Downloads "
-            "below. It appears in your Library when it is done.",
+            f"Getting {entry.name} ({format_bytes(entry.size_bytes)}); see Downloads below. It "
+            "appears in your Library when it is done.",
             "info",
         )
+
+    def _banner_job_failed(self, job: Any) -> None:
+        if self._banner_job is not None and job.id == self._banner_job[0]:
+            name = self._banner_job[1]
+            self._banner_job = None
+            self.notice.show_message(f"{name} could not be downloaded: {job.error}", "error")
+
+    def _banner_job_maybe_gone(self) -> None:
+        if self._banner_job is None:
+            return
+        job = next((j for j in self.downloads.jobs() if j.id == self._banner_job[0]), None)
+        if job is None or job.state in ("cancelled", "done"):  # removed from the list, or over
+            self._banner_job = None
+            self.notice.hide()
 
     # -- search --------------------------------------------------------------------------
     def _sort_changed(self, _index: int) -> None:
