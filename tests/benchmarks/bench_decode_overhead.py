@@ -40,10 +40,10 @@ def in_process_baseline(model: str, tokens: int, temperature: float, repeat_pena
     from llama_cpp import Llama
 
     from app.core.engine.backends import load_backends
-    from app.core.engine.host import _physical_cores
+    from app.core.engine.host_process import physical_cores
 
     load_backends()  # as the engine host does: the portable build has no CPU backend until then
-    llm = Llama(model, n_ctx=2048, n_threads=_physical_cores(), n_threads_batch=_physical_cores(),
+    llm = Llama(model, n_ctx=2048, n_threads=physical_cores(), n_threads_batch=physical_cores(),
                 chat_format="gemma", verbose=False)
     messages = [{"role": "user", "content": "Write a long story about a lighthouse."}]
     ratios = []

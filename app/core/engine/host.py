@@ -13,14 +13,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
-import json
 import logging
 import os
-import re
 import sys
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -29,9 +25,25 @@ from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
 from app.core.engine.backends import load_backends
 from app.core.engine.decode import DecodeLoop, chat_prompt, completion_prompt, library_loop_wanted
+from app.core.engine.host_process import (
+    physical_cores,
+    redirect_native_output,
+    tail,
+    watch_parent,
+    yield_cpu_to_the_window,
+)
+from app.core.engine.kv_states import ConversationStates, state_budget
+from app.core.engine.request_args import (
+    LibraryStream,
+    chat_delta,
+    chat_options,
+    completion_delta,
+    grammar_for,
+    sampling_args,
+    value_error,
+)
 from app.core.engine.tool_calls import (
     ToolCallFilter,
-    forced_call_schema,
     parse_forced_call,
     wants_tools,
 )
@@ -44,80 +56,6 @@ PROGRESS_INTERVAL_S = 0.05
 # Test-only fault injection (set by tests, never by the app): simulate the native abort a
 # CUDA out-of-memory error causes when a model is loaded with GPU layers.
 FAULT_ENV = "ENCLAVE_ENGINE_FAULT"
-
-
-def _redirect_native_output(log_path: str) -> None:
-    """Point fd 1 and 2 (where llama.cpp and ggml print) and Python's streams at the log file."""
-    _rotate_log(log_path)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd, 2)
-    os.dup2(fd, 1)
-    os.close(fd)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stdout = sys.stderr
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        force=True,
-    )
-
-
-LOG_ROTATE_BYTES = 5 * 1024 * 1024
-
-
-def _rotate_log(log_path: str) -> None:
-    """Keep one previous log: the engine log must not grow without end."""
-    try:
-        if os.path.getsize(log_path) > LOG_ROTATE_BYTES:
-            os.replace(log_path, log_path + ".1")
-    except OSError:
-        pass
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Exit when the app is gone, so a killed GUI never leaves a model in memory."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _yield_cpu_to_the_window() -> None:
-    """Run the model a notch below normal priority. On a 2-core laptop llama.cpp's threads take
-    every core; the window then waits for the scheduler and stutters. The window needs little
-    CPU, so this costs the model almost nothing and keeps typing and scrolling smooth."""
-    try:
-        import psutil
-
-        process = psutil.Process()
-        if sys.platform == "win32":
-            process.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
-        else:
-            process.nice(max(process.nice(), 5))
-    except Exception:  # a sandbox may forbid it; the app works without
-        log.warning("could not lower the engine's priority")
-
-
-def _physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
-def _tail(path: str, max_bytes: int = 16_000) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
@@ -188,54 +126,6 @@ class _ProgressHook:
             self._raw.llama_model_default_params = original
 
 
-class ConversationStates:
-    """Each conversation's KV cache, kept in RAM (LRU, within a byte budget) while another
-    conversation uses the model. llama-cpp-python's own LlamaRAMCache also copies the logits
-    matrix (n_batch x vocabulary: 512 MB for a 262k vocabulary), so we save only llama.cpp's
-    state and the token ids."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self._states: OrderedDict[str, tuple[Any, int, bytes]] = OrderedDict()
-
-    def clear(self) -> None:
-        self._states.clear()
-
-    def used_bytes(self) -> int:
-        return sum(len(data) for _ids, _n, data in self._states.values())
-
-    def save(self, key: str, llm: Any, raw: Any) -> None:
-        size = raw.llama_state_get_size(llm._ctx.ctx)
-        if size > self.budget:
-            return
-        buffer = (ctypes.c_uint8 * size)()
-        written = raw.llama_state_get_data(llm._ctx.ctx, buffer, size)
-        n_tokens = llm.n_tokens
-        self._states[key] = (llm._input_ids[:n_tokens].copy(), n_tokens, bytes(buffer)[:written])
-        self._states.move_to_end(key)
-        while self.used_bytes() > self.budget and len(self._states) > 1:
-            self._states.popitem(last=False)
-
-    def restore(self, key: str, llm: Any, raw: Any) -> bool:
-        saved = self._states.get(key)
-        if saved is None:
-            return False
-        input_ids, n_tokens, data = saved
-        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        if raw.llama_state_set_data(llm._ctx.ctx, buffer, len(data)) != len(data):
-            return False
-        llm.n_tokens = n_tokens
-        llm._input_ids[:n_tokens] = input_ids
-        self._states.move_to_end(key)
-        return True
-
-
-def _state_budget() -> int:
-    import psutil
-
-    return int(min(2 * 1024**3, psutil.virtual_memory().available * 0.15))
-
-
 class HostEngine:
     def __init__(self, conn: Connection, cancel: p.CancelFlag, log_path: str) -> None:
         self.conn = conn
@@ -245,7 +135,7 @@ class HostEngine:
         self.chat_path = ""
         self.embed_llm: Any = None
         self.embed_path = ""
-        self.states = ConversationStates(_state_budget())
+        self.states = ConversationStates(state_budget())
         self.active_key: str | None = None  # whose tokens the KV cache holds now
         import llama_cpp.llama_cpp as raw
 
@@ -310,7 +200,7 @@ class HostEngine:
         started = time.perf_counter()
         log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         hook = _ProgressHook(self.send, self.cancel)
-        threads = request.n_threads or _physical_cores()
+        threads = request.n_threads or physical_cores()
         try:
             with hook.installed():
                 llm = Llama(
@@ -329,7 +219,7 @@ class HostEngine:
             sys.stderr.flush()
             if self.cancel.is_set():
                 return p.EngineError(p.ERROR_LOAD_FAILED, "Loading was cancelled.", {"cancelled": True})
-            new_log = _tail(self.log_path, 64_000)[-(os.path.getsize(self.log_path) - log_offset) :]
+            new_log = tail(self.log_path, 64_000)[-(os.path.getsize(self.log_path) - log_offset) :]
             kind, message = explain_load_failure(new_log + "\n" + str(exc), request.model_path)
             log.error("load failed: %s (%s)", kind, exc)
             return p.EngineError(kind, message)
@@ -370,22 +260,22 @@ class HostEngine:
         extras = request.extras
         log.info("answering: %d messages, max_tokens=%d", len(request.messages), s.max_tokens)
         try:
-            options = _chat_options(extras)
+            options = chat_options(extras)
         except ValueError as exc:
             return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
         forced = options.pop("_forced", False)
         self._switch_conversation(request.cache_key)
 
-        def start() -> DecodeLoop | _LibraryStream:
+        def start() -> DecodeLoop | LibraryStream:
             if not library_loop_wanted():
                 prompt = chat_prompt(
                     llm, request.messages, options.get("tools"), options.get("tool_choice"), extras.stop
                 )
                 if prompt is not None:
                     return DecodeLoop(llm, prompt, s, options.get("grammar"))
-            return _LibraryStream(llm.create_chat_completion(
-                messages=request.messages, stream=True, stop=list(extras.stop), **_sampling(s), **options
-            ), _chat_delta)
+            return LibraryStream(llm.create_chat_completion(
+                messages=request.messages, stream=True, stop=list(extras.stop), **sampling_args(s), **options
+            ), chat_delta)
 
         tools = wants_tools(extras.tools, extras.tool_choice)
         return self._generate(start, tool_mode="forced" if forced else "parse" if tools else "")
@@ -397,25 +287,25 @@ class HostEngine:
         s = request.sampling
         log.info("completing: max_tokens=%d", s.max_tokens)
         try:
-            grammar = _grammar_for(request.extras.response_format)
+            grammar = grammar_for(request.extras.response_format)
         except ValueError as exc:
             return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
         self._switch_conversation(None)
 
-        def start() -> DecodeLoop | _LibraryStream:
+        def start() -> DecodeLoop | LibraryStream:
             if not library_loop_wanted():
                 prompt = completion_prompt(llm, request.prompt, request.extras.stop)
                 if prompt is not None:
                     return DecodeLoop(llm, prompt, s, grammar)
-            return _LibraryStream(llm.create_completion(
+            return LibraryStream(llm.create_completion(
                 prompt=request.prompt, stream=True, stop=list(request.extras.stop), grammar=grammar,
-                **_sampling(s),
-            ), _completion_delta)
+                **sampling_args(s),
+            ), completion_delta)
 
         return self._generate(start, tool_mode="")
 
     def _generate(
-        self, start: Callable[[], DecodeLoop | _LibraryStream], tool_mode: str
+        self, start: Callable[[], DecodeLoop | LibraryStream], tool_mode: str
     ) -> p.ChatDone | p.EngineError:
         """Stream one answer as TokenBatches (at most ~30 a second) and sum it up.
 
@@ -433,7 +323,7 @@ class HostEngine:
         finish_reason = "stop"
         last_flush = started
         filter_ = ToolCallFilter() if tool_mode == "parse" else None
-        stream: DecodeLoop | _LibraryStream | None = None
+        stream: DecodeLoop | LibraryStream | None = None
         iterator: Any = None
         try:
             stream = start()
@@ -463,7 +353,7 @@ class HostEngine:
             else:
                 finish_reason = stream.finish_reason
         except ValueError as exc:  # llama-cpp-python's way to say the prompt is too long, or bad input
-            return _value_error(exc)
+            return value_error(exc)
         except RuntimeError as exc:
             if not self.cancel.is_set():
                 log.error("decode failed: %s", exc)
@@ -530,11 +420,11 @@ class HostEngine:
                 self.embed_llm = None
             try:
                 self.embed_llm = EmbeddingRunner(
-                    request.model_path, n_threads=_physical_cores(), verbose=True
+                    request.model_path, n_threads=physical_cores(), verbose=True
                 )
             except Exception as exc:
                 sys.stderr.flush()
-                kind, message = explain_load_failure(_tail(self.log_path) + str(exc), request.model_path)
+                kind, message = explain_load_failure(tail(self.log_path) + str(exc), request.model_path)
                 return p.EngineError(kind, message)
             self.embed_path = request.model_path
         try:
@@ -545,120 +435,15 @@ class HostEngine:
         return p.Embeddings.of(vectors)
 
 
-class _LibraryStream:
-    """llama-cpp-python's stream of chunks as text deltas, with the finish reason it reported
-    (ENCLAVE_DECODE_LOOP=library, and chat handlers that are more than a prompt formatter)."""
-
-    def __init__(self, chunks: Any, delta_of: Callable[[dict[str, Any]], str]) -> None:
-        self._chunks = chunks
-        self._delta_of = delta_of
-        self.finish_reason = "stop"
-
-    def __iter__(self) -> Iterator[str]:
-        try:
-            for chunk in self._chunks:
-                choice = chunk["choices"][0]
-                if choice.get("finish_reason"):
-                    self.finish_reason = choice["finish_reason"]
-                yield self._delta_of(choice)
-        finally:
-            self._chunks.close()
-
-
-def _chat_delta(choice: dict[str, Any]) -> str:
-    return choice.get("delta", {}).get("content") or ""
-
-
-def _completion_delta(choice: dict[str, Any]) -> str:
-    return choice.get("text") or ""
-
-
-def _grammar_for(response_format: dict[str, Any] | None) -> Any:
-    """A llama.cpp grammar for OpenAI's response_format (None: free text).
-
-    {"type": "json_object"} -> any JSON object; {"type": "json_schema", "json_schema": {"schema":
-    ...}} (or llama-cpp-python's own {"type": "json_object", "schema": ...}) -> that schema."""
-    if not response_format or response_format.get("type") in (None, "text"):
-        return None
-    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
-
-    kind = response_format.get("type")
-    schema = response_format.get("schema")
-    if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if not isinstance(schema, dict):
-            raise ValueError("response_format json_schema needs a 'schema' object.")
-    elif kind != "json_object":
-        raise ValueError(f"response_format type '{kind}' is not supported (use json_object or json_schema).")
-    try:
-        if schema is not None:
-            return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    except Exception as exc:  # the converter raises plain Exceptions for what it cannot express
-        raise ValueError(f"The JSON schema could not be used: {exc}") from exc
-
-
-def _chat_options(extras: p.ChatExtras) -> dict[str, Any]:
-    """create_chat_completion arguments for the extras: the grammar (response_format or a forced
-    tool call) and the tools the model's template is given."""
-    options: dict[str, Any] = {}
-    forced = forced_call_schema(extras.tools, extras.tool_choice)
-    if forced is not None:
-        options["grammar"] = _grammar_for({"type": "json_schema", "json_schema": {"schema": forced}})
-        options["_forced"] = True
-    else:
-        grammar = _grammar_for(extras.response_format)
-        if grammar is not None:
-            options["grammar"] = grammar
-    if wants_tools(extras.tools, extras.tool_choice):
-        options["tools"] = extras.tools
-        # A named choice is enforced by our grammar; llama-cpp-python's own forcing would also
-        # change the reply's shape. Templates are told only "auto"/"required".
-        choice = extras.tool_choice
-        options["tool_choice"] = "required" if isinstance(choice, dict) else choice
-    return options
-
-
-_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
-
-
-def _value_error(exc: ValueError) -> p.EngineError:
-    match = _TOO_LONG.search(str(exc))
-    if match:
-        tokens, window = int(match.group(1)), int(match.group(2))
-        log.info("prompt of %d tokens does not fit the context of %d", tokens, window)
-        return p.EngineError(
-            p.ERROR_CONTEXT_TOO_LONG,
-            f"The text is too long for this model: it is {tokens:,} tokens and the model was "
-            f"loaded with room for {window:,}. Shorten it, or load the model with a larger context.",
-            {"prompt_tokens": tokens, "n_ctx": window},
-        )
-    log.info("request refused: %s", type(exc).__name__)
-    return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {exc}")
-
-
-def _sampling(s: p.SamplingParams) -> dict[str, Any]:
-    """The sampling arguments llama-cpp-python's chat and text completion both take."""
-    return {
-        "temperature": s.temperature,
-        "top_p": s.top_p,
-        "top_k": s.top_k,
-        "min_p": s.min_p,
-        "repeat_penalty": s.repeat_penalty,
-        "max_tokens": s.max_tokens,
-        "seed": s.seed,
-    }
-
-
 def _rate(count: int, millis: float) -> float:
     return float(count) / (millis / 1000.0) if millis > 0 else 0.0
 
 
 def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid: int) -> None:
     """Entry point of the child process (multiprocessing "spawn")."""
-    _redirect_native_output(log_path)
-    _watch_parent(parent_pid)
-    _yield_cpu_to_the_window()
+    redirect_native_output(log_path)
+    watch_parent(parent_pid)
+    yield_cpu_to_the_window()
     log.info("engine host %d started", os.getpid())
     load_backends()  # GGML_BACKEND_DL builds (the installers' portable one) load CPU variants
     try:
