@@ -24,14 +24,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from app.core.cancel import CancelToken
 from app.core.engine import protocol as p
 from app.core.engine.base import ClientChatStats, EngineError, TokenSink
+from app.core.engine.remote_address import normalize_base_url, place_of
+from app.core.engine.remote_answer import StreamedAnswer
 from app.core.engine.remote_errors import (
     CUT_OFF_SENTENCE,
     describe_failure,
@@ -54,142 +54,6 @@ EMBED_TIMEOUT_S = 120.0  # an embedding answer comes whole, after the server has
 WRITE_TIMEOUT_S = 30.0
 NO_KEY = "no-key"  # the openai client insists on a key; servers without keys ignore this one
 NO_MODEL_SENTENCE = "No model is chosen for the server. Choose one in Settings."
-_ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
-
-
-# ---- addresses ---------------------------------------------------------------------------
-def normalize_base_url(address: str) -> str:
-    """What the user typed -> the API base the openai client wants ("http://box:8000/v1").
-
-    "box:8000", "http://box:8000/" and "http://box:8000/v1/chat/completions" all mean the same
-    server; a path other than the endpoints (a gateway's "/llm/v1") is kept as typed."""
-    text = address.strip()
-    if not text:
-        raise EngineError(
-            p.ERROR_BAD_REQUEST, "Enter the server's address, for example http://ai-server:8000."
-        )
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    try:
-        _ = parts.port  # raises for a port that is not a number
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise EngineError(
-            p.ERROR_BAD_REQUEST,
-            f"“{address.strip()}” is not a server address. It looks like http://ai-server:8000.",
-        )
-    path = parts.path.rstrip("/")
-    for suffix in _ENDPOINT_SUFFIXES:
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    return urlunsplit((parts.scheme, parts.netloc, path or "/v1", "", ""))
-
-
-def place_of(base_url: str) -> str:
-    """The server's host, and its port when it is not the scheme's default: "ai-box:8000"."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or base_url
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    port = parts.port
-    default = 443 if parts.scheme == "https" else 80
-    return host if port in (None, default) else f"{host}:{port}"
-
-
-# ---- one answer being read ---------------------------------------------------------------
-@dataclass
-class _Answer:
-    """What has arrived of one streamed answer."""
-
-    completion: bool  # /v1/completions (choices[0].text) rather than chat (choices[0].delta)
-    pieces: list[str] = field(default_factory=list)
-    finish_reason: str | None = None
-    usage: Any = None
-    timings: dict[str, Any] = field(default_factory=dict)  # llama.cpp's server adds these
-    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
-    n_chunks: int = 0  # chunks that carried text or a tool call
-    first_at: float | None = None
-    last_at: float = 0.0
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
-
-    def take(self, chunk: Any, at: float) -> str:
-        """Record one chunk; returns its new text ("" for role, usage or tool-call chunks)."""
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
-            self.usage = usage
-        extra = getattr(chunk, "model_extra", None) or {}
-        if isinstance(extra.get("timings"), dict):
-            self.timings = extra["timings"]
-        choices = getattr(chunk, "choices", None) or []
-        if not choices:
-            return ""
-        choice = choices[0]
-        if choice.finish_reason:
-            self.finish_reason = str(choice.finish_reason)
-        if self.completion:
-            text = choice.text or ""
-            calls = None
-        else:
-            delta = choice.delta
-            text = (delta.content or "") if delta is not None else ""
-            calls = delta.tool_calls if delta is not None else None
-        for call in calls or []:
-            self._add_tool_call(call)
-        if text or calls:
-            self.n_chunks += 1
-            self.first_at = self.first_at if self.first_at is not None else at
-            self.last_at = at
-        if text:
-            self.pieces.append(text)
-        return text
-
-    def _add_tool_call(self, call: Any) -> None:
-        entry = self.tool_calls.setdefault(
-            int(call.index or 0), {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
-        )
-        if call.id:
-            entry["id"] = call.id
-        function = call.function
-        if function is not None:
-            entry["function"]["name"] += function.name or ""
-            entry["function"]["arguments"] += function.arguments or ""
-
-    def stats(self, sent: float, done: float, finish: str, place: str, model: str) -> ClientChatStats:
-        usage = self.usage
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
-        generated = completion_tokens if completion_tokens and finish != "cancelled" else self.n_chunks
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
-        prompt_tokens = prompt_tokens or int(self.timings.get("prompt_n") or 0)
-        ttft = (self.first_at - sent) if self.first_at is not None else done - sent
-        span = self.last_at - self.first_at if self.first_at is not None else 0.0
-        rate = (generated - 1) / span if span > 0 and generated > 1 else 0.0
-        prompt_ms = self.timings.get("prompt_ms")
-        engine = p.ChatStats(
-            prompt_tokens=prompt_tokens,
-            generated_tokens=generated,
-            time_to_first_token_s=float(prompt_ms) / 1000 if prompt_ms else ttft,
-            total_s=done - sent,
-            engine_eval_tokens_per_s=float(self.timings.get("predicted_per_second") or 0.0),
-            engine_prompt_tokens_per_s=float(self.timings.get("prompt_per_second") or 0.0),
-            prompt_tokens_evaluated=int(self.timings.get("prompt_n") or prompt_tokens),
-            finish_reason=finish,
-            tool_calls=tuple(self.tool_calls[i] for i in sorted(self.tool_calls)),
-        )
-        return ClientChatStats(
-            engine=engine,
-            time_to_first_token_s=ttft,
-            client_tokens_per_s=rate,
-            total_s=done - sent,
-            source=place,
-            model=model,
-        )
 
 
 class _StreamOptionsRefused(EngineError):
@@ -301,8 +165,7 @@ class RemoteEngine:
         if self.model not in models:
             return (
                 False,
-                f"Connected to {self._place}, but it has no model “{self.model}”. Choose one of "
-                "its models.",
+                f"Connected to {self._place}, but it has no model “{self.model}”. Choose one of its models.",
                 models,
             )
         try:
@@ -364,8 +227,12 @@ class RemoteEngine:
             extra = {"stream_options": {"include_usage": True}} if with_usage else {}
             create: Any = self._client.chat.completions.create  # fields vary: no overload fits
             return create(
-                model=self.model, messages=messages, stream=True, timeout=self._stream_timeout,
-                **base, **extra,
+                model=self.model,
+                messages=messages,
+                stream=True,
+                timeout=self._stream_timeout,
+                **base,
+                **extra,
             )
 
         return self._generate(open_stream, on_tokens, stop, completion=False)
@@ -429,7 +296,7 @@ class RemoteEngine:
             raise EngineError(p.ERROR_NOT_LOADED, NO_MODEL_SENTENCE)
         with self._generate_lock:
             self._cancel.clear()
-            answer = _Answer(completion=completion)
+            answer = StreamedAnswer(completion=completion)
             model = self.model
             sent = time.perf_counter()
             if stop is not None and stop.cancelled:  # Stop pressed while it waited in the queue
@@ -469,7 +336,7 @@ class RemoteEngine:
         open_stream: Callable[[bool], Any],
         with_usage: bool,
         watched: WatchedAnswer,
-        answer: _Answer,
+        answer: StreamedAnswer,
         on_tokens: TokenSink | None,
         stop: CancelToken | None,
     ) -> str:
@@ -539,12 +406,14 @@ class RemoteEngine:
                 except Exception:
                     log.debug("closing the stream failed", exc_info=True)
 
-    def _read_failure(self, exc: BaseException, watched: WatchedAnswer, answer: _Answer) -> EngineError:
+    def _read_failure(
+        self, exc: BaseException, watched: WatchedAnswer, answer: StreamedAnswer
+    ) -> EngineError:
         if watched.reason == STALLED:
             return stalled_error(self._place, self.stall_timeout_s, answer.text, answer.n_chunks > 0)
         return self._stream_failure(exc, answer)
 
-    def _stream_failure(self, exc: BaseException, answer: _Answer) -> EngineError:
+    def _stream_failure(self, exc: BaseException, answer: StreamedAnswer) -> EngineError:
         error = describe_failure(
             exc,
             self._place,

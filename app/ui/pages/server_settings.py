@@ -167,7 +167,7 @@ class ServerSettingsSection(QWidget):
 
     def save_address(self) -> None:
         from app.core.engine.base import EngineError
-        from app.core.engine.remote import normalize_base_url
+        from app.core.engine.remote_address import normalize_base_url
 
         text = self.address_edit.text().strip()
         if text == self.store.current.server_url:
