@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from psygnal import Signal
@@ -41,7 +40,9 @@ from psygnal import Signal
 from app.core.calls import CallSoon, call_now
 from app.core.cancel import Cancelled, CancelToken
 from app.core.chat import presets as chat_presets
-from app.core.chat.prompt import build_messages, estimate_tokens
+from app.core.chat.answer import AnswerInProgress, answer_stats, count_of, longer_text
+from app.core.chat.budget import ContextBudget, measure_budget, room_for_answer
+from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
     STATUS_CANCELLED,
     STATUS_COMPLETE,
@@ -54,7 +55,7 @@ from app.core.chat.store import (
 )
 from app.core.engine import protocol as p
 from app.core.engine.base import ClientChatStats, Engine, EngineCrashed, EngineError
-from app.core.engine.queue import WINDOW, EngineJob
+from app.core.engine.queue import WINDOW
 from app.core.engine.service import EngineService
 
 log = logging.getLogger("enclave.chat.session")
@@ -68,33 +69,6 @@ READING_QUESTION = "Reading your question…"
 # one that follows Settings (bundled model, or the server's embeddings); None: the bundled model
 # in the local engine host.
 EmbedderFactory = Callable[[Engine], Any]
-
-
-@dataclass(frozen=True)
-class ContextBudget:
-    """How much of the context the next answer's prompt takes (for the meter)."""
-
-    used_tokens: int
-    n_ctx: int
-    dropped_messages: int  # oldest messages that no longer fit
-    exact: bool  # counted by the engine (after an answer) rather than estimated
-    forgotten_ids: frozenset[int] = frozenset()  # messages on screen the model no longer sees
-
-
-@dataclass
-class _Answer:
-    """The answer being written: its row, the text so far, and how much of it is saved."""
-
-    message: Message
-    pieces: list[str] = field(default_factory=list)
-    saved_pieces: int = 0
-    last_save: float = field(default_factory=time.monotonic)
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    job: EngineJob[Any] | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
 
 
 class ChatSession:
@@ -128,7 +102,7 @@ class ChatSession:
         self.conversation_id: int | None = None
         self._pending = self._new_chat_defaults()  # a new chat's settings until its first message
         self._pending_collections: list[str] = []
-        self._answer: _Answer | None = None
+        self._answer: AnswerInProgress | None = None
 
     # ---- what is on screen --------------------------------------------------------------
     @property
@@ -342,7 +316,7 @@ class ChatSession:
         system_prompt, settings = self.chat_settings()
         sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
         n_ctx = self.service.n_ctx or 4096
-        answer_room = min(sampling.max_tokens, n_ctx // 4)
+        answer_room = room_for_answer(sampling, n_ctx)
         prompt = build_messages(history, system_prompt, n_ctx, reserve_for_answer=answer_room)
         if prompt.dropped_messages:
             self.notice.emit(
@@ -358,7 +332,7 @@ class ChatSession:
                 conversation_id, "assistant", "", status=STATUS_STREAMING, parent_id=parent_id
             )
             self.thread_changed.emit()
-        answer = _Answer(message)
+        answer = AnswerInProgress(message)
         self._answer = answer
         self.busy_changed.emit(True)
         self.answer_started.emit(message)
@@ -434,8 +408,8 @@ class ChatSession:
         if sources:
             self.waiting.emit(
                 answer.message,
-                f"Reading your question and {_count(len(sources), 'passage')} from "
-                f"{_count(files, 'document')}…",
+                f"Reading your question and {count_of(len(sources), 'passage')} from "
+                f"{count_of(files, 'document')}…",
             )
         else:
             self.waiting.emit(answer.message, READING_QUESTION)
@@ -451,7 +425,7 @@ class ChatSession:
             self._save_progress(answer)
             answer.last_save = now
 
-    def _save_progress(self, answer: _Answer) -> None:
+    def _save_progress(self, answer: AnswerInProgress) -> None:
         piece = "".join(answer.pieces[answer.saved_pieces :])
         self.store.append_draft(answer.message.id, piece)
         answer.saved_pieces = len(answer.pieces)
@@ -469,7 +443,7 @@ class ChatSession:
         except Cancelled:  # stopped before the engine started on it (or during the documents step)
             text, status = answer.text, STATUS_CANCELLED
         except EngineError as exc:
-            text, status, failure = _longer(answer.text, exc.partial_text), STATUS_INTERRUPTED, exc
+            text, status, failure = longer_text(answer.text, exc.partial_text), STATUS_INTERRUPTED, exc
             stats = {"error": exc.kind}
         except Exception as exc:  # a bug: keep the text, say so, log the traceback
             log.exception("answer failed")
@@ -496,28 +470,8 @@ class ChatSession:
         n_ctx = self.service.n_ctx
         if not n_ctx:
             return None
-        system_prompt, settings = self.chat_settings()
-        sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
-        history = self.thread()
-        draft = draft.strip()
-        candidates = list(history)
-        if draft:
-            candidates.append(Message(-1, self.conversation_id or 0, "user", draft, STATUS_COMPLETE, 0.0))
-        plan = build_messages(
-            candidates, system_prompt, n_ctx, reserve_for_answer=min(sampling.max_tokens, n_ctx // 4)
-        )
-        usable = [m for m in candidates if m.status != STATUS_ERROR and m.content.strip()]
-        forgotten = frozenset(m.id for m in usable[: plan.dropped_messages] if m.id >= 0)
-        used, exact = plan.estimated_tokens, False
-        last = history[-1] if history else None
-        if last is not None and last.role == "assistant" and not forgotten:
-            # After an answer the engine's own count is known: its prompt plus what it wrote.
-            prompt_tokens = last.stats.get("prompt_tokens")
-            generated = last.stats.get("generated_tokens")
-            if isinstance(prompt_tokens, int) and isinstance(generated, int):
-                used = prompt_tokens + generated + (estimate_tokens(draft) if draft else 0)
-                exact = not draft
-        return ContextBudget(used, n_ctx, plan.dropped_messages, exact, forgotten)
+        system_prompt, _settings = self.chat_settings()
+        return measure_budget(self.thread(), draft, system_prompt, self.sampling(), n_ctx)
 
     # ---- closing ------------------------------------------------------------------------
     def close(self) -> None:
@@ -531,25 +485,3 @@ class ChatSession:
         self.store.finish_message(answer.message.id, answer.text, STATUS_CANCELLED, {})
 
 
-def answer_stats(stats: ClientChatStats) -> dict[str, Any]:
-    """What an answer keeps of how it was made (shown under it, read by the context meter)."""
-    engine = stats.engine
-    return {
-        "prompt_tokens": engine.prompt_tokens,
-        "generated_tokens": engine.generated_tokens,
-        "tokens_per_s": round(stats.client_tokens_per_s, 2),
-        "engine_tokens_per_s": round(engine.engine_eval_tokens_per_s, 2),
-        "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
-        "model": stats.model,
-        "source": stats.source,
-        "finish_reason": engine.finish_reason,
-    }
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _longer(streamed: str, partial: str) -> str:
-    """What arrived: the session saw every piece; the engine's copy may have one more."""
-    return partial if len(partial) > len(streamed) else streamed
