@@ -155,13 +155,13 @@ class ChatPresenter:
         self.chat_view.set_actions_enabled(True)
         self.on_thread_shown()
 
-    def _on_answer_failed(self, _message: Message, exc: Exception) -> None:
+    def _on_answer_failed(self, answer: Message, exc: Exception) -> None:
         details = getattr(exc, "log_tail", "")
         actions: list[tuple[str, Any]] = []
         if isinstance(exc, EngineCrashed) and self.service.model_path is not None:
             actions.append(("Reload model", self.reload_model))
         message = getattr(exc, "message", None) or str(exc)
-        if getattr(exc, "partial_text", "") or (_message.content and not isinstance(exc, EngineCrashed)):
+        if answer.content:  # the session kept what had arrived
             message += " What had arrived is kept, marked as interrupted."
         self.notice.show_message(
             message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details

@@ -40,7 +40,7 @@ class DocumentsInChat:
 
         self.session = session
         self.notice = notice
-        self.picker = CollectionPicker(session.store)
+        self.picker = CollectionPicker(None)  # the session keeps each conversation's choice
         self.picker.manageRequested.connect(show_documents_page)
         if documents_page is not None:
             documents_page.collectionsChanged.connect(self.picker.set_available)
@@ -50,7 +50,6 @@ class DocumentsInChat:
         chat_view.decorate = self.add_sources
         # The picker shows the session's choice; a click in it changes the session's.
         self.picker.collectionsChanged.connect(session.set_collections)
-        session.conversation_changed.connect(self.picker.set_conversation)
         session.collections_changed.connect(self.picker.show_selected)
 
     def add_sources(self, widget: MessageWidget) -> None:

@@ -178,7 +178,9 @@ class ChatSession:
         self.stop()  # its end is saved (the row goes with the conversation) but not shown
         self.conversation_id = None
         self._pending = self._new_chat_defaults()
+        self._pending_collections = []
         self.conversation_changed.emit(None)
+        self.collections_changed.emit([])
 
     # ---- a conversation's settings ------------------------------------------------------
     def chat_settings(self) -> tuple[str, dict[str, Any]]:
@@ -470,8 +472,9 @@ class ChatSession:
         n_ctx = self.service.n_ctx
         if not n_ctx:
             return None
-        system_prompt, _settings = self.chat_settings()
-        return measure_budget(self.thread(), draft, system_prompt, self.sampling(), n_ctx)
+        system_prompt, settings = self.chat_settings()
+        sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
+        return measure_budget(self.thread(), draft, system_prompt, sampling, n_ctx)
 
     # ---- closing ------------------------------------------------------------------------
     def close(self) -> None:

@@ -25,7 +25,9 @@ class CollectionPicker(QToolButton):
     collectionsChanged = Signal(list)  # the names now selected for this conversation
     manageRequested = Signal()  # "Manage documents…": show the Documents page
 
-    def __init__(self, store: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, store: Any | None, parent: QWidget | None = None) -> None:
+        """store: where the choice is kept (ChatStore); None when another owner keeps it (the
+        chat window's session) and the picker only shows it (`show_selected`)."""
         super().__init__(parent)
         self.setObjectName("collectionPicker")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -50,7 +52,7 @@ class CollectionPicker(QToolButton):
         keeps the current choice; `just_created=True` right after the conversation row is
         made writes that choice into it instead of reading the (empty) stored one."""
         self.conversation_id = conversation_id
-        if conversation_id is None:
+        if conversation_id is None or self.store is None:
             return
         if just_created:
             self._save()
@@ -88,7 +90,7 @@ class CollectionPicker(QToolButton):
         self.collectionsChanged.emit(self.selected())
 
     def _save(self) -> None:
-        if self.conversation_id is None:
+        if self.conversation_id is None or self.store is None:
             return
         conversation = self.store.get_conversation(self.conversation_id)
         if conversation is None:
