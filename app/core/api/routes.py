@@ -138,6 +138,11 @@ class _Ids:
         self.created = int(time.time())
         self.model = model
 
+    def envelope(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """One reply or stream chunk of this request, as OpenAI shapes them: id, object (kind),
+        created and model first, then `fields`."""
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model, **fields}
+
 
 # ---- request bodies -> engine arguments -------------------------------------------------
 def _content_text(content: Any) -> str:
@@ -321,36 +326,33 @@ def create_app(service: EngineService, keys: KeyCheck) -> FastAPI:
     return app
 
 
+def _usage_chunk(ids: _Ids, kind: str, stats: ClientChatStats) -> str:
+    """The last chunk of a stream with `stream_options.include_usage`: no choices, the usage."""
+    return _dumps(ids.envelope(kind, choices=[], usage=_usage(stats), enclave=_enclave_stats(stats)))
+
+
 # ---- chat ----------------------------------------------------------------------------------
 def _chat_reply(ids: _Ids, text: str, stats: ClientChatStats) -> dict[str, Any]:
     calls = list(stats.engine.tool_calls)
     message: dict[str, Any] = {"role": "assistant", "content": text if (text or not calls) else None}
     if calls:
         message["tool_calls"] = calls
-    return {
-        "id": ids.id,
-        "object": "chat.completion",
-        "created": ids.created,
-        "model": ids.model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": _finish_reason(stats), "logprobs": None}
-        ],
-        "usage": _usage(stats),
-        "enclave": _enclave_stats(stats),
-    }
+    return ids.envelope(
+        "chat.completion",
+        choices=[{"index": 0, "message": message, "finish_reason": _finish_reason(stats), "logprobs": None}],
+        usage=_usage(stats),
+        enclave=_enclave_stats(stats),
+    )
 
 
 async def _chat_chunks(
     first: tuple[str, Any], bridge: TokenBridge, ids: _Ids, include_usage: bool, service: EngineService
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        value: dict[str, Any] = {
-            "id": ids.id,
-            "object": "chat.completion.chunk",
-            "created": ids.created,
-            "model": ids.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
+        value = ids.envelope(
+            "chat.completion.chunk",
+            choices=[{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        )
         if include_usage:
             value["usage"] = None
         value.update(extra)
@@ -373,13 +375,7 @@ async def _chat_chunks(
                 yield chunk({"tool_calls": [{"index": i, **call} for i, call in enumerate(calls)]})
             yield chunk({}, _finish_reason(stats), enclave=_enclave_stats(stats))
             if include_usage:
-                yield _dumps(
-                    {
-                        "id": ids.id, "object": "chat.completion.chunk", "created": ids.created,
-                        "model": ids.model, "choices": [], "usage": _usage(stats),
-                        "enclave": _enclave_stats(stats),
-                    }
-                )
+                yield _usage_chunk(ids, "chat.completion.chunk", stats)
             yield "[DONE]"
             return
         else:  # failed after the answer began: OpenAI's clients raise APIError for this
@@ -390,17 +386,12 @@ async def _chat_chunks(
 
 # ---- completions ---------------------------------------------------------------------------
 def _completion_reply(ids: _Ids, text: str, stats: ClientChatStats, echo: str = "") -> dict[str, Any]:
-    return {
-        "id": ids.id,
-        "object": "text_completion",
-        "created": ids.created,
-        "model": ids.model,
-        "choices": [
-            {"index": 0, "text": echo + text, "finish_reason": _finish_reason(stats), "logprobs": None}
-        ],
-        "usage": _usage(stats),
-        "enclave": _enclave_stats(stats),
-    }
+    return ids.envelope(
+        "text_completion",
+        choices=[{"index": 0, "text": echo + text, "finish_reason": _finish_reason(stats), "logprobs": None}],
+        usage=_usage(stats),
+        enclave=_enclave_stats(stats),
+    )
 
 
 async def _completion_chunks(
@@ -412,13 +403,10 @@ async def _completion_chunks(
     echo: str = "",
 ) -> AsyncIterator[str]:
     def chunk(text: str, finish: str | None = None, **extra: Any) -> str:
-        value: dict[str, Any] = {
-            "id": ids.id,
-            "object": "text_completion",
-            "created": ids.created,
-            "model": ids.model,
-            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-        }
+        value = ids.envelope(
+            "text_completion",
+            choices=[{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+        )
         if include_usage:
             value["usage"] = None
         value.update(extra)
@@ -435,13 +423,7 @@ async def _completion_chunks(
             _text, stats = value
             yield chunk("", _finish_reason(stats), enclave=_enclave_stats(stats))
             if include_usage:
-                yield _dumps(
-                    {
-                        "id": ids.id, "object": "text_completion", "created": ids.created,
-                        "model": ids.model, "choices": [], "usage": _usage(stats),
-                        "enclave": _enclave_stats(stats),
-                    }
-                )
+                yield _usage_chunk(ids, "text_completion", stats)
             yield "[DONE]"
             return
         else:
