@@ -110,10 +110,6 @@ class ChatSession:
         return self._answer is not None
 
     @property
-    def streaming_message(self) -> Message | None:
-        return self._answer.message if self._answer is not None else None
-
-    @property
     def streaming_text(self) -> str:
         return self._answer.text if self._answer is not None else ""
 

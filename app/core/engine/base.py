@@ -23,6 +23,9 @@ from app.core.engine import protocol as p
 from app.core.errors import PlainError
 
 LOCAL_PLACE = "this computer"
+# Every engine hands streamed text on at most this often (the first piece at once), so a fast
+# model never floods the window's event loop.
+TOKEN_FLUSH_INTERVAL_S = 1 / 30
 
 
 class EngineError(PlainError):

@@ -24,6 +24,7 @@ from typing import Any
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
 from app.core.engine.backends import load_backends
+from app.core.engine.base import TOKEN_FLUSH_INTERVAL_S
 from app.core.engine.decode import DecodeLoop, chat_prompt, completion_prompt, library_loop_wanted
 from app.core.engine.host_process import (
     physical_cores,
@@ -50,7 +51,6 @@ from app.core.engine.tool_calls import (
 
 log = logging.getLogger("enclave.engine.host")
 
-TOKEN_FLUSH_INTERVAL_S = 1 / 30  # tokens reach the GUI at most ~30 times a second
 PROGRESS_INTERVAL_S = 0.05
 
 # Test-only fault injection (set by tests, never by the app): simulate the native abort a

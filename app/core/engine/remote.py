@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.cancel import CancelToken
 from app.core.engine import protocol as p
-from app.core.engine.base import ClientChatStats, EngineError, TokenSink
+from app.core.engine.base import TOKEN_FLUSH_INTERVAL_S, ClientChatStats, EngineError, TokenSink
 from app.core.engine.remote_address import normalize_base_url, place_of
 from app.core.engine.remote_answer import StreamedAnswer
 from app.core.engine.remote_errors import (
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.engine.remote")
 
-TOKEN_FLUSH_INTERVAL_S = 1 / 30  # as the local engine host: at most ~30 callbacks a second
 # The socket's own read timeout, a little after the watcher's stall clock: it is what ends the
 # wait for the response's headers, which the watcher cannot interrupt.
 READ_GRACE_S = 0.5

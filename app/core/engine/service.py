@@ -73,7 +73,6 @@ class EngineService:
         self.facts: Any = None
         self.plan: Any = None
         self.hardware: Any = None
-        self.wish: LoadWish | None = None  # being loaded, or loaded
         self.loaded_wish: LoadWish | None = None  # what the loaded model got
         self.loaded_format = ""
         self._load_job: EngineJob[Any] | None = None
@@ -139,7 +138,6 @@ class EngineService:
         from app.core.engine.loader import load_model
 
         wish = LoadWish(Path(path), wanted_ctx, chat_format or "")
-        self.wish = wish
         self.model_path = Path(path)
         hardware = hardware or self.hardware
         known_facts = facts
