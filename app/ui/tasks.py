@@ -68,7 +68,6 @@ class TaskHandle(QObject):
         self._from_worker_failed.connect(self.failed, queued)
         self._from_worker_cancelled.connect(self.cancelled, queued)
         self._from_worker_finished.connect(self.finished, queued)
-        self.finished.connect(self._mark_done)
 
     def cancel(self) -> None:
         self.token.cancel()
@@ -165,6 +164,9 @@ def run_task(
         handle.cancelled.connect(_unless_gone(on_cancelled, name))
     if on_finished:
         handle.finished.connect(_unless_gone(on_finished, name))
+    # Last, so it runs after the caller's on_finished: dropping the handle from _live_handles
+    # may free it, and Qt calls no further slots of a freed sender.
+    handle.finished.connect(handle._mark_done)
     _live_handles.add(handle)
     pool(pool_name).start(_Runnable(fn, handle))
     return handle
