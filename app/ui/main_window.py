@@ -258,10 +258,11 @@ class MainWindow(QMainWindow):
             if self.service.hardware is None:
                 self.service.hardware = hardware
 
-        run_task(detect, name="hardware", on_result=set_hardware)
+        # The last model is planned for this computer once its hardware is known (not detected
+        # twice at once); it loads with or without that (a failed detection plans for the CPU).
+        run_task(detect, name="hardware", on_result=set_hardware, on_finished=self.models.restore_last_engine)
         run_task(warm_markdown, name="warm-markdown")
         self.service.prewarm()
-        self.models.restore_last_engine()
         self.api.start_if_enabled()
 
     # ---- drag and drop: a dropped .gguf opens -------------------------------------------
