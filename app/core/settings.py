@@ -33,6 +33,9 @@ SETTINGS_FILE = "settings.json"
 class Settings:
     models_dir: str = ""  # empty: paths.default_models_dir()
     offline_mode: bool = False  # no network call at all while on
+    # A Hugging Face token another tool left (HF_TOKEN, the HF folder's token file): asked once
+    # in the window. "" not asked yet (not used), "use", or "ignore" (app/core/net/tokens.py).
+    other_hf_token: str = ""
     default_context: int = 8192
     n_threads: int = 0  # 0: physical cores
     extra_model_dirs: list[str] = field(default_factory=list)

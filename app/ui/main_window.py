@@ -58,6 +58,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Enclave")
         self.setAcceptDrops(True)
         self.settings_store = settings_store or SettingsStore()
+        from app.core.net.gate import gate
+
+        gate().attach(self.settings_store)  # offline mode closes the network gate at once
         self.store = store or ChatStore()
         self.service = service or EngineService(call_soon=gui_call_soon)
         self.session = ChatSession(

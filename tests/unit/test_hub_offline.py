@@ -118,9 +118,12 @@ def test_search_still_retries_a_server_error(fake_hub: FakeHub, monkeypatch: pyt
     assert len([p for _m, p, _h in fake_hub.requests if p.startswith("/api/models?")]) == 2
 
 
-def test_tls_failure_keeps_the_general_wording() -> None:
+def test_tls_failure_names_the_certificate_problem() -> None:
+    """A refused certificate is not "no network": the sentence says what to ask IT for (the real
+    handshake, through a proxy, is in tests/unit/test_net_proxy.py)."""
     import httpx2
 
     tls = httpx2.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     error = hub.translate_error(tls)
-    assert type(error) is hub.NetworkError
+    assert isinstance(error, hub.CertificateError) and isinstance(error, hub.NetworkError)
+    assert "security certificate" in str(error) and "certificate store" in str(error)

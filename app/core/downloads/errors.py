@@ -42,10 +42,12 @@ class UnsafePathError(DownloadError, InvalidNameError):
 
 
 class DownloadCancelled(Cancelled):
-    """Raised by download_model when its CancelToken is set. `reason`: cancel, pause, shutdown."""
+    """Raised by download_model when its CancelToken is set. `reason`: cancel, pause, shutdown,
+    offline (the network gate closed: the download waits for it)."""
 
     def __init__(self, reason: str = "cancel") -> None:
-        super().__init__("Download paused." if reason == "pause" else "Download cancelled.")
+        texts = {"pause": "Download paused.", "offline": "Download waiting: Enclave is offline."}
+        super().__init__(texts.get(reason, "Download cancelled."))
         self.reason = reason
 
 

@@ -5,6 +5,11 @@ from the GUI thread); `run_all()` / `run_next()` do the work on one worker threa
 time, through `download_model`. The queue is saved in `<data>/downloads.json`, so a download
 interrupted by closing or killing the app continues where it stopped the next time `run_all()`
 runs.
+
+The network gate (app.core.net) pauses the queue: while it is closed for downloads nothing
+starts, and when it closes during a download that download stops at once and goes back to
+"queued" with its bytes kept (it waits; it does not fail). Whoever runs the queue starts it again
+when the gate opens (`gate().changed`; the window's DownloadController does).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from app.core.downloads.errors import CancelToken, DownloadCancelled, DownloadEr
 from app.core.downloads.model import download_model
 from app.core.downloads.placement import discard_partial, safe_model_path
 from app.core.downloads.progress import Progress, ProgressCallback
-from app.core.hub import FilePart, HubError
+from app.core.hub import FilePart, HubError, OfflineError
+from app.core.net.gate import gate
 from app.core.settings import Settings, atomic_write_text, load_settings
 
 log = logging.getLogger("app.core.downloads")
@@ -86,6 +92,16 @@ class DownloadManager:
         self._jobs: dict[str, DownloadJob] = {}
         self._tokens: dict[str, CancelToken] = {}
         self._load()
+        gate().changed.connect(self._gate_changed)  # a weak connection: it goes with us
+
+    def _gate_changed(self) -> None:
+        """The gate closed for downloads: the running one stops now and waits, queued."""
+        if gate().is_open("download", self._settings):
+            return
+        with self._lock:
+            for token in self._tokens.values():
+                if not token.cancelled:  # a pause or cancel the user asked for stays one
+                    token.cancel("offline")
 
     # -- persistence ---------------------------------------------------------------------
     def _load(self) -> None:
@@ -216,6 +232,8 @@ class DownloadManager:
     def run_next(self, on_progress: ProgressCallback | None = None) -> DownloadJob | None:
         """Run the first queued job to its end (done, failed, paused, cancelled)."""
         with self._lock:
+            if not gate().is_open("download", self._settings):
+                return None  # waits for the gate; nothing starts while it is closed
             job = next((j for j in self._jobs.values() if j.state == "queued"), None)
             if job is None:
                 return None
@@ -251,14 +269,17 @@ class DownloadManager:
                 job.downloaded = job.total
         except DownloadCancelled as stop:
             with self._lock:
-                if stop.reason == "shutdown":
-                    job.state = "queued"
+                if stop.reason in ("shutdown", "offline"):
+                    job.state = "queued"  # offline: it waits for the gate, bytes kept
                 elif stop.reason == "pause":
                     job.state = "paused"
                 else:
                     job.state = "cancelled"
             if job.state == "cancelled":
                 self._discard(job)
+        except OfflineError:  # the gate closed on the way: wait, don't fail
+            with self._lock:
+                job.state, job.error = "queued", ""
         except HubError as exc:
             with self._lock:
                 job.state, job.error = "failed", str(exc)

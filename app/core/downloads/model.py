@@ -46,11 +46,10 @@ from app.core.downloads.transfer import configure_hf, fetch_part, is_transient
 from app.core.hub import (
     FilePart,
     NetworkError,
-    ensure_online,
     model_files,
-    resolve_token,
     translate_error,
 )
+from app.core.net.gate import gate
 from app.core.settings import Settings, load_settings
 
 log = logging.getLogger("app.core.downloads")
@@ -108,9 +107,8 @@ def download_model(
     safe_model_path(models_dir, repo_id, filename)  # before any network call
     for part in parts or ():
         safe_model_path(models_dir, repo_id, part.filename)
-    ensure_online(settings)
+    gate().check("download", settings)
     configure_hf()
-    token = resolve_token(token)
     if parts is None or revision is None:
         revision, parts = resolve_parts(repo_id, filename, revision, settings=settings, token=token)
     parts = list(parts)

@@ -25,6 +25,9 @@ from app.core.downloads.errors import DownloadCancelled, check_cancelled, reason
 from app.core.downloads.progress import PROGRESS_INTERVAL
 from app.core.downloads.writer import HashingWriter
 from app.core.hub import FilePart, endpoint
+from app.core.net import tokens
+from app.core.net.diagnose import is_certificate_error
+from app.core.net.transport import prepare_hub
 
 log = logging.getLogger("app.core.downloads")
 
@@ -34,8 +37,8 @@ SOCKET_READ = 1024 * 1024
 def configure_hf() -> None:
     """Settings of huggingface_hub that matter for us, applied at run time.
 
-    - Telemetry off: otherwise each request's user agent may trigger a fetch of the hub's
-      agent registry.
+    - Telemetry off, no implicit token, our HTTP client (gate, proxy, OS certificates):
+      app.core.net.transport.prepare_hub, the one place for the whole process.
     - No re-chunking (`DOWNLOAD_CHUNK_SIZE = None`): `http_get` otherwise asks httpx for
       10 MiB chunks, and httpx's ByteChunker copies every byte through a BytesIO to cut them.
       With None each socket read (at most SOCKET_READ bytes) goes straight to our writer, so
@@ -45,7 +48,7 @@ def configure_hf() -> None:
     """
     from huggingface_hub import constants
 
-    constants.HF_HUB_DISABLE_TELEMETRY = True
+    prepare_hub()
     constants.DOWNLOAD_CHUNK_SIZE = None  # type: ignore[assignment]
     # httpcore reads the socket 64 KiB at a time and parses each read in Python (h11); 1 MiB
     # reads halve the CPU per byte (measured on loopback). Optional: skipped if it moves.
@@ -105,6 +108,9 @@ def is_transient(exc: BaseException) -> bool:
     import httpx2
     from huggingface_hub import errors as hf_errors
 
+    # A certificate this computer does not trust, or a proxy that refuses: waiting won't help.
+    if isinstance(exc, httpx2.ProxyError) or is_certificate_error(exc):
+        return False
     if isinstance(exc, (httpx2.TransportError, TimeoutError, ConnectionError)):
         return True
     if isinstance(exc, hf_errors.HfHubHTTPError):
@@ -123,18 +129,24 @@ def fetch_part(
     cancel: BaseCancelToken,
     tick: Callable[[int], None],
 ) -> str:
-    """One attempt at one part: HEAD (fresh download URL), then GET from the bytes on disk."""
+    """One attempt at one part: HEAD (fresh download URL), then GET from the bytes on disk.
+
+    The HEAD goes anonymously first; the saved token only when the repo answers 401/403
+    (app.core.net.tokens), and the GET then sends what the HEAD needed. `token`: a caller's
+    own, in place of the saved one."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     url = hf_hub_url(repo_id, part.filename, revision=revision, endpoint=endpoint())
-    meta = get_hf_file_metadata(url, token=token, endpoint=endpoint())
+    meta, sent = tokens.with_token_on_denial(
+        repo_id, token, lambda send: get_hf_file_metadata(url, token=send, endpoint=endpoint())
+    )
     if meta.size is not None and meta.size != part.size:
         log.warning(
             "Hub size %s differs from listing %s for %s", meta.size, part.size, part.filename
         )
-    headers = build_hf_headers(token=token, library_name="enclave")
+    headers = build_hf_headers(token=sent, library_name="enclave")
     location = meta.location or url
     if _origin(location) != _origin(url):
         headers.pop("authorization", None)  # signed CDN URL: the token stays on the hub

@@ -299,16 +299,34 @@ class DiscoverHome(QWidget):
             self.load_catalog()
 
     def apply_settings(self) -> None:
-        offline = self.window_.settings.offline_mode
-        self.offline_banner.setVisible(offline)
+        """Follow the network gate: offline mode, HF_HUB_OFFLINE, the organisation's policy."""
+        from app.core.hub import OfflineError
+        from app.core.net.gate import gate
+
+        settings = self.window_.settings
+        no_search = gate().closed_because("search", settings)
+        no_download = gate().closed_because("download", settings)
+        offline = no_search is not None
+        closed = no_search or no_download
+        self.offline_banner.setVisible(closed is not None)
+        if closed is not None:
+            plain = type(closed) is OfflineError  # the user's own switch: the banner's words
+            self.offline_label.setText(OFFLINE_TEXT if plain else str(closed))
         for widget in (self.search_edit, self.sort_combo, self.search_button):
             widget.setEnabled(not offline)
-        why = "Offline mode is on (see Settings)" if offline else ""
-        self.catalog.set_downloads_enabled(not offline, why)
-        self.recommend_button.setEnabled(not offline)
+        why = "" if no_download is None else (
+            "Offline mode is on (see Settings)" if type(no_download) is OfflineError else str(no_download)
+        )
+        self.catalog.set_downloads_enabled(no_download is None, why)
+        self.recommend_button.setEnabled(no_download is None)
         self.recommend_button.setToolTip(why)
         if offline:
             self.notice.hide()
+
+    def _search_closed(self) -> bool:
+        from app.core.net.gate import gate
+
+        return not gate().is_open("search", self.window_.settings)
 
     # -- catalog -------------------------------------------------------------------------
     def load_catalog(self) -> None:
@@ -400,7 +418,7 @@ class DiscoverHome(QWidget):
             self.search()
 
     def search(self) -> None:
-        if self.window_.settings.offline_mode:
+        if self._search_closed():
             self.apply_settings()
             return
         from app.core.hub import SearchPager
@@ -421,7 +439,7 @@ class DiscoverHome(QWidget):
         pager = self.pager
         if pager is None or self.loading or not pager.has_more:
             return
-        if self.window_.settings.offline_mode:
+        if self._search_closed():
             return
         self.loading = True
         generation = self.generation

@@ -4,7 +4,9 @@ One worker task (the IO pool) runs the queue, one job at a time; control calls (
 resume, cancel, remove) are quick and run on the GUI thread. Progress reaches the GUI at most
 ten times a second per job, so a fast download never floods the event loop. The queue lives
 in `<data>/downloads.json`: jobs a closed or killed app left unfinished continue when the
-window starts (unless offline mode is on).
+window starts. The network gate (app.core.net) pauses the queue: while it is closed nothing
+starts and a running download waits, queued (the manager does that); when it opens again, the
+queue starts here.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.core.cancel import CancelToken
 from app.core.downloads import DownloadJob, DownloadManager, Progress
-from app.core.hub import FilePart, OfflineError, ensure_online
+from app.core.hub import FilePart, OfflineError
+from app.core.net.gate import gate
 from app.core.settings import Settings
+from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
 
 log = logging.getLogger("enclave.ui.downloads")
@@ -40,6 +44,16 @@ class DownloadController(QObject):
         self.latest: dict[str, Progress] = {}
         self._handle: TaskHandle | None = None
         self._closing = False
+        observe(gate().changed, self, self._gate_changed)
+
+    def _gate_changed(self) -> None:
+        # Any thread may change the gate; the queue is started from the GUI thread (and not at
+        # all once this controller is gone: the context object drops the call).
+        QTimer.singleShot(0, self, self._on_gate)
+
+    def _on_gate(self) -> None:
+        self.jobsChanged.emit()  # "waiting: offline" appears or goes
+        self.start()
 
     # -- queries -------------------------------------------------------------------------
     def jobs(self) -> list[DownloadJob]:
@@ -50,11 +64,11 @@ class DownloadController(QObject):
         return self._handle is not None and self._handle.running
 
     def offline(self) -> bool:
-        try:
-            ensure_online(self.settings)
-        except OfflineError:
-            return True
-        return False
+        return self.offline_reason() is not None
+
+    def offline_reason(self) -> OfflineError | None:
+        """Why downloads wait now (the gate is closed for them), or None."""
+        return gate().closed_because("download", self.settings)
 
     # -- control (GUI thread) ------------------------------------------------------------
     def add(

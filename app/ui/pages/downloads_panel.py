@@ -106,8 +106,15 @@ class DownloadRow(QFrame):
             self.status_label.setText(linkify(job.error or "The download failed."))
             return
         text = _STATE_TEXT.get(job.state, "")
-        if job.state == "queued" and self._controller.offline():
-            text = "Waiting: offline mode is on (turn it off in Settings to download)"
+        waiting = self._controller.offline_reason() if job.state == "queued" else None
+        if waiting is not None:
+            from app.core.hub import OfflineError
+
+            text = (
+                "Waiting: offline mode is on (turn it off in Settings to download)"
+                if type(waiting) is OfflineError
+                else f"Waiting. {waiting}"
+            )
         if job.state in ("paused", "queued") and job.total:
             text += f" · {format_bytes(job.downloaded)} of {format_bytes(job.total)}"
         if job.state == "done" and job.total:

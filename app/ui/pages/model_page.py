@@ -162,12 +162,13 @@ class ModelPage(QWidget):
         self.download_buttons.clear()
         self.card.setMarkdown("")
         settings = self.window_.settings
-        if settings.offline_mode:
-            from app.core.hub import OfflineError
+        from app.core.net.gate import gate
 
+        closed = gate().closed_because("listing", settings)
+        if closed is not None:
             self.hint.hide()
             self.notice.show_message(
-                str(OfflineError()), "info", [("Open Settings", self.settingsRequested.emit)]
+                str(closed), "info", [("Open Settings", self.settingsRequested.emit)]
             )
             return
         self._highlight = highlight

@@ -16,6 +16,8 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.ui.observe import observe
+
 if TYPE_CHECKING:
     from app.core.downloads import DownloadJob
     from app.ui.main_window import MainWindow
@@ -60,6 +62,15 @@ class ModelsArea(QObject):
         self.library_holder = LazyPage(self._make_library)
         self.settings_holder = LazyPage(self._make_settings)
         window.installEventFilter(self)
+        from app.core.net.gate import gate
+
+        # The network gate opened or closed (offline mode, HF_HUB_OFFLINE, the policy): Discover
+        # follows on the GUI thread (the download queue follows by itself).
+        observe(gate().changed, self, lambda: QTimer.singleShot(0, self, self._gate_changed))
+
+    def _gate_changed(self) -> None:
+        if self.discover_holder.page is not None:
+            self.discover_holder.page.apply_settings()
 
     # -- the pieces (built on first use) -------------------------------------------------
     @property
@@ -119,11 +130,11 @@ class ModelsArea(QObject):
         self.window.statusBar().showMessage(f"{job.filename} is downloaded: it is in your Library.", 10_000)
 
     def _settings_changed(self, name: str) -> None:
-        if name in ("offline_mode", "token"):
+        if name == "token":
             if self.discover_holder.page is not None:
                 self.discover_holder.page.apply_settings()
             if self._downloads is not None:
-                self._downloads.start()  # offline off: waiting downloads go on
+                self._downloads.start()  # a job that waited for a token may go on
         library = self.library_holder.page
         if library is not None and name in ("models_dir", "scan_other_apps", "default_context"):
             if name == "default_context":
