@@ -7,6 +7,9 @@ import os
 # No telemetry, for the whole process and its children, from its first line: huggingface_hub
 # reads this once, when it is imported, wherever that happens (search, cards, downloads).
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# Nor does it pick up a token on its own (HF_TOKEN, its token file): app/core/net/tokens.py
+# decides what goes, and only the user's own token, only where a repo asks for it.
+os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
 
 import multiprocessing  # noqa: E402 (after the line above, on purpose)
 import sys  # noqa: E402

@@ -21,6 +21,9 @@ like the hub; unknown repos and files answer 404 with the hub's `X-Error-Code`.
     hub.add_file("acme/tiny-GGUF", "tiny-Q4_K_M.gguf", b"GGUF" + bytes(1000))
     with hub:                                   # starts on a free port
         os.environ["HF_ENDPOINT"] = hub.url
+
+`FakeHub(tls=server_context)` speaks HTTPS instead (tests/unit/test_net_proxy.py gives it a
+certificate from a test CA).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import hashlib
 import json
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -96,7 +101,9 @@ class Faults:
 class FakeHub:
     """The fake hub server. Start on port 0 (a free port); `url` is its HF_ENDPOINT."""
 
-    def __init__(self, default_page_size: int = 1000) -> None:
+    def __init__(self, default_page_size: int = 1000, tls: ssl.SSLContext | None = None) -> None:
+        # tls: a server context (certificate and key) to speak HTTPS, like the real hub
+        self.tls = tls
         self.repos: dict[str, FakeRepo] = {}
         self.faults = Faults()
         self.default_page_size = default_page_size
@@ -158,7 +165,7 @@ class FakeHub:
     def url(self) -> str:
         assert self._server is not None, "start() the hub first"
         port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
     def start(self) -> FakeHub:
         hub = self
@@ -169,6 +176,19 @@ class FakeHub:
         Handler.hub = hub
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            # The handshake happens on the handler's thread, at its first read, so a client that
+            # refuses the certificate never holds up the accepting thread.
+            self._server.socket = self.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+            plain_handle_error = self._server.handle_error
+
+            def handle_error(request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ssl.SSLError):  # a refused certificate: quiet
+                    plain_handle_error(request, client_address)
+
+            self._server.handle_error = handle_error  # type: ignore[method-assign]
         server = self._server
         self._thread = threading.Thread(
             target=lambda: server.serve_forever(poll_interval=0.05), daemon=True
