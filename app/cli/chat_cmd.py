@@ -20,7 +20,10 @@ from app.cli.output import fail, print_json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("chat", help="ask a model one question from the terminal")
-    parser.add_argument("model", type=Path, nargs="?", default=None, help="path to a .gguf model file")
+    parser.add_argument(
+        "model", type=Path, nargs="?", default=None,
+        help="path to a .gguf model file (else the organisation's default_model)",
+    )
     parser.add_argument("--server", metavar="URL", help="ask an OpenAI-compatible server instead")
     parser.add_argument(
         "--server-key", metavar="KEY", help="the server's key (else $ENCLAVE_SERVER_KEY, else the saved one)"
@@ -32,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stall-timeout", type=float, default=30.0, help="seconds without data before giving up (server)"
     )
     parser.add_argument("--prompt", "-p", required=True, help="the question")
-    parser.add_argument("--system", default="", help="an optional system prompt")
+    parser.add_argument(
+        "--system", default="", help="an optional system prompt (else the organisation's default_preset's)"
+    )
     parser.add_argument("--ctx", type=int, default=None, help="context size in tokens")
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=0.7)
@@ -53,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
         if args.model is not None:
             return fail("Give either a model file or --server, not both.")
         return _run_remote(args)
+    if args.model is None:
+        from app.core.policy_rules import find_default_model
+
+        args.model = find_default_model()  # the organisation's default_model, when set
     if args.model is None:
         return fail("Give a model file (enclave chat MODEL.gguf -p ...), or --server URL.")
     if args.server_model:
@@ -104,7 +113,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _messages(args: argparse.Namespace) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": args.system}] if args.system else []
+    system = args.system
+    if not system:
+        from app.core.policy import current_policy
+
+        if current_policy().default_preset:  # the organisation's preset starts every chat
+            from app.core.chat.presets import default_preset
+
+            system = default_preset().system_prompt
+    messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": args.prompt})
     return messages
 

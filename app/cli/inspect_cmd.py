@@ -26,6 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ctx is not None and args.ctx <= 0:
         return fail("--ctx must be a positive number of tokens.")
+    from app.core.policy_rules import model_refusal
+
+    refusal = model_refusal(args.file)
+    if refusal:
+        return fail(refusal)
     try:
         facts = read_model_facts(args.file)
     except GGUFError as exc:

@@ -49,9 +49,10 @@ def _size(n: float) -> str:
 def run_search(args: argparse.Namespace) -> int:
     from app.cli.output import fail, print_json
     from app.core.hub import HubError, search_models
+    from app.core.policy_rules import allowed_repos
 
     try:
-        results = search_models(args.query, args.sort, max(1, args.limit))
+        results = allowed_repos(search_models(args.query, args.sort, max(1, args.limit)))
     except HubError as exc:
         return fail(str(exc))
     if args.json:
@@ -71,14 +72,20 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_files(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from app.cli.output import fail, print_json
     from app.core.fit import best_index, detect_hardware_safely, fit_for_size
     from app.core.hub import HubError, model_files
+    from app.core.policy_rules import allowed_files
 
     try:
         details = model_files(args.repo)
     except HubError as exc:
         return fail(str(exc))
+    listed = len(details.files)
+    details = replace(details, files=allowed_files(details.repo_id, details.files))  # the policy
+    hidden = listed - len(details.files)
     hardware = detect_hardware_safely()
     fits = [fit_for_size(f.size, hardware) if hardware is not None else None for f in details.files]
     best = (
@@ -110,8 +117,10 @@ def run_files(args: argparse.Namespace) -> int:
         return 0
     gated = " (gated: accept its license on Hugging Face first)" if details.gated else ""
     print(f"{details.repo_id}{gated}  license {details.license or '?'}")
+    if hidden:
+        print(f"{hidden} file(s) not shown: your organisation does not allow them.")
     if not details.files:
-        print("No GGUF files in this repository.")
+        print("No GGUF files in this repository." if not hidden else "No file of it is allowed.")
         return 0
     for i, (f, fit) in enumerate(zip(details.files, fits, strict=True)):
         mark = "*" if i == best else " "
@@ -197,6 +206,7 @@ def run_models(args: argparse.Namespace) -> int:
 
     from app.cli.output import print_json
     from app.core.library import SOURCE_LABELS, scan_library
+    from app.core.policy_rules import model_refusal
 
     models = scan_library()
     if args.json:
@@ -212,6 +222,7 @@ def run_models(args: argparse.Namespace) -> int:
                     "last_used": m.last_used,
                     "parts": [str(p) for p in m.parts],
                     "deletable": m.deletable,
+                    "allowed": model_refusal(m.path, m.repo_id, roots=[]) is None,
                 }
                 for m in models
             ]
@@ -223,5 +234,6 @@ def run_models(args: argparse.Namespace) -> int:
     for m in models:
         used = time.strftime("%Y-%m-%d", time.localtime(m.last_used)) if m.last_used else "never"
         where = SOURCE_LABELS.get(m.source, m.source)
-        print(f"{m.name}  [{where}]  {_size(m.size)}, last used {used}\n    {m.path}")
+        refused = " [not allowed by your organisation]" if model_refusal(m.path, m.repo_id, roots=[]) else ""
+        print(f"{m.name}  [{where}]{refused}  {_size(m.size)}, last used {used}\n    {m.path}")
     return 0

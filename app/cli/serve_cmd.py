@@ -42,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     from app.core.api.server import ApiServer, ApiServerError
     from app.core.calls import CallQueue
     from app.core.engine.service import EngineService
+    from app.core.policy_rules import api_refusal, model_refusal
 
+    refusal = api_refusal(args.host) or model_refusal(args.model)  # before any slow work
+    if refusal:
+        return fail(refusal)
     if not args.model.is_file():
         return fail(f"There is no model file at {args.model}.")
     if args.model.suffix.lower() != ".gguf":

@@ -5,6 +5,8 @@ Sources, in this order:
 - `enclave`: our models folder, `<models>/<owner>/<repo>/<file>.gguf` (the only source whose
   files Enclave may delete). Its `.downloads/` staging folder is never listed: a model appears
   only once it is complete and verified.
+- `organisation`: the `models_folder` of the organisation's policy (app/core/policy.py), often a
+  read-only network share: same layout, used in place, never written to or deleted from.
 - `extra`: folders the user added in Settings (`extra_model_dirs`).
 - When `Settings.scan_other_apps` is on: the Hugging Face cache (`hf-cache`), LM Studio
   (`lmstudio`), GPT4All (`gpt4all`) and Ollama (`ollama`; its GGUF blobs live under
@@ -44,6 +46,7 @@ _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$"
 _OLLAMA_MODEL = "application/vnd.ollama.image.model"
 SOURCE_LABELS = {
     "enclave": "Enclave",
+    "organisation": "Organisation",
     "extra": "Your folder",
     "hf-cache": "Hugging Face cache",
     "lmstudio": "LM Studio",
@@ -237,7 +240,11 @@ def scan_library(
     """All models, ours first; the same file reached twice is listed once."""
     settings = settings if settings is not None else load_settings()
     scan_others = settings.scan_other_apps if other_apps is None else other_apps
-    models = scan_models_dir(settings.resolved_models_dir(), "enclave")
+    from app.core.policy_rules import organisation_models_folder
+
+    shared = organisation_models_folder()
+    models = scan_models_dir(shared, "organisation") if shared is not None else []
+    models += scan_models_dir(settings.resolved_models_dir(), "enclave")
     for extra in settings.extra_model_dirs:
         models += scan_models_dir(Path(extra).expanduser(), "extra")
     if scan_others:

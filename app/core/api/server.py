@@ -101,6 +101,11 @@ class ApiServer:
         Raises ApiServerError with a plain sentence when it cannot."""
         if self.running:
             return
+        from app.core.policy_rules import api_refusal
+
+        refusal = api_refusal(self.host)  # the organisation's allow_api / api_hosts
+        if refusal:
+            raise ApiServerError(refusal)
         import uvicorn
 
         from app.core.api.routes import create_app, log_requests

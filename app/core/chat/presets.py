@@ -347,4 +347,10 @@ def find_preset(name: str, presets: list[Preset] | None = None) -> Preset | None
 
 
 def default_preset() -> Preset:
-    return BUILT_IN[0]
+    """The preset new conversations start with: the organisation's `default_preset` when it
+    names one that exists here, else the first built-in one."""
+    from app.core.policy import current_policy
+
+    wanted = current_policy().default_preset
+    chosen = find_preset(wanted) if wanted else None
+    return chosen or BUILT_IN[0]

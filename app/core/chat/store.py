@@ -178,11 +178,21 @@ class ImportedMessage:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+MEMORY = ":memory:"
+
+
 class ChatStore:
     def __init__(self, db_path: Path | None = None) -> None:
-        self.path = db_path or paths.database_path()
+        from app.core.policy import current_policy
+
+        # keep_history false (the organisation's policy): conversations live in memory only and
+        # nothing of them is written to disk; an earlier database is left as it was.
+        self.keeps_history = db_path is not None or current_policy().keeps_history
+        self.path = db_path or (paths.database_path() if self.keeps_history else Path(MEMORY))
         # One connection shared by threads, serialised by a lock: writes are tiny and rare.
         self._db = open_database(self.path)
+        if str(self.path) == MEMORY:
+            self._db.execute("PRAGMA temp_store=MEMORY")  # no temporary files either
         self._lock = threading.RLock()
         self._migrate()
         self._mark_interrupted()

@@ -161,6 +161,11 @@ class DownloadManager:
         safe_model_path(models_dir, repo_id, filename)
         for part in parts or ():
             safe_model_path(models_dir, repo_id, part.filename)
+        from app.core.policy_rules import download_refusal
+
+        refusal = download_refusal(models_dir, repo_id, filename)  # the organisation's policy
+        if refusal:
+            raise DownloadError(refusal)
         with self._lock:
             for job in self._jobs.values():
                 same = job.repo_id == repo_id and filename in (job.filename, job.requested)

@@ -107,6 +107,11 @@ def download_model(
     safe_model_path(models_dir, repo_id, filename)  # before any network call
     for part in parts or ():
         safe_model_path(models_dir, repo_id, part.filename)
+    from app.core.policy_rules import download_refusal
+
+    refusal = download_refusal(models_dir, repo_id, filename)  # the organisation's policy
+    if refusal:
+        raise DownloadError(refusal)
     gate().check("download", settings)
     configure_hf()
     if parts is None or revision is None:

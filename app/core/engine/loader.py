@@ -22,6 +22,22 @@ log = logging.getLogger("enclave.engine.loader")
 RETRY_LAYER_FRACTION = 0.75
 
 
+class ModelNotAllowed(EngineError):
+    """The organisation's policy (allowed_models) does not allow this model: nothing is read."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(p.ERROR_NOT_ALLOWED, sentence)
+
+
+def check_allowed(model_path: Path | str) -> None:
+    """Raise ModelNotAllowed when the policy refuses this file (every load goes through here)."""
+    from app.core.policy_rules import model_refusal
+
+    refusal = model_refusal(model_path)
+    if refusal:
+        raise ModelNotAllowed(refusal)
+
+
 class ModelDoesNotFit(EngineError):
     def __init__(self, plan: OffloadPlan) -> None:
         super().__init__("does_not_fit", plan.summary)
@@ -53,7 +69,9 @@ def load_model(
     facts: ModelFacts | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> LoadOutcome:
-    """Plan and load; raises GGUFError (bad file), ModelDoesNotFit, EngineError/EngineCrashed."""
+    """Plan and load; raises ModelNotAllowed (policy), GGUFError (bad file), ModelDoesNotFit,
+    EngineError/EngineCrashed."""
+    check_allowed(model_path)
     facts = facts or read_model_facts(Path(model_path))
     hardware = hardware or detect_hardware()
     plan = plan_offload(facts, hardware, wanted_ctx)

@@ -197,6 +197,7 @@ ERROR_OUT_OF_MEMORY = "out_of_memory"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_INTERNAL = "internal"
 ERROR_CONTEXT_TOO_LONG = "context_too_long"  # the prompt does not fit the model's context
+ERROR_NOT_ALLOWED = "not_allowed"  # the organisation's policy refuses this model or server
 # A remote server (remote.py):
 ERROR_UNREACHABLE = "unreachable"  # no connection (down, wrong address, no network)
 ERROR_UNAUTHORIZED = "unauthorized"  # 401/403: the key is missing or wrong

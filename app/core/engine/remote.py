@@ -92,6 +92,11 @@ class RemoteEngine:
         import openai
 
         self.base_url = normalize_base_url(base_url)
+        from app.core.policy_rules import server_refusal
+
+        refusal = server_refusal(self.base_url)  # the organisation's allowed_servers
+        if refusal:
+            raise EngineError(p.ERROR_NOT_ALLOWED, refusal)
         self.model = model.strip()
         self.embedding_model = embedding_model.strip()  # "" = the chat model
         self.stall_timeout_s = float(stall_timeout_s)

@@ -135,7 +135,7 @@ class EngineService:
         facts: Any = None,
     ) -> EngineJob[Any]:
         """Plan and load in the background; the outcome comes as loaded / load_failed."""
-        from app.core.engine.loader import load_model
+        from app.core.engine.loader import check_allowed, load_model
 
         wish = LoadWish(Path(path), wanted_ctx, chat_format or "")
         self.model_path = Path(path)
@@ -146,6 +146,7 @@ class EngineService:
             from app.core.gguf_facts import read_model_facts
             from app.core.hardware import detect_hardware
 
+            check_allowed(path)  # before reading the file: a refused model is not opened
             model_facts = known_facts or read_model_facts(Path(path))
             token.raise_if_cancelled()
             hw = hardware or detect_hardware()
