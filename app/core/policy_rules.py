@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from app.core.policy import STRICTEST_SOURCE, Policy, current_policy
@@ -86,6 +87,30 @@ def repo_may_be_allowed(repo_id: str, policy: Policy | None = None) -> bool:
         if len(parts) >= 3 and _match(owner, parts[0]) and _match(repo, parts[1]):
             return True
     return False
+
+
+class _HasFilename(Protocol):
+    @property
+    def filename(self) -> str: ...
+
+
+class _HasRepoId(Protocol):
+    @property
+    def repo_id(self) -> str: ...
+
+
+F = TypeVar("F", bound=_HasFilename)
+R = TypeVar("R", bound=_HasRepoId)
+
+
+def allowed_files(repo_id: str, files: Iterable[F], policy: Policy | None = None) -> list[F]:
+    """A repository's files the policy allows (Discover and `enclave files` show only these)."""
+    return [f for f in files if model_allowed(f.filename, repo_id, policy)]
+
+
+def allowed_repos(models: Iterable[R], policy: Policy | None = None) -> list[R]:
+    """Search results that may hold an allowed file (the others are not shown)."""
+    return [m for m in models if repo_may_be_allowed(m.repo_id, policy)]
 
 
 def model_refusal(
