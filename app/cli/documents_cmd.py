@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _embedding_args(index)
     index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.add_argument(
+        "--no-ocr",
+        action="store_true",
+        help="skip scanned pages and pictures (default: read them with OCR, or as Settings says)",
+    )
     index.set_defaults(handler=run_index)
 
     search = subparsers.add_parser("search-docs", help="search a document collection")
@@ -96,6 +101,8 @@ def _progress_printer() -> Any:
             line = ""
         else:
             line = f"Indexing: {p.files_done}/{p.files_total} files, {p.chunks_done} chunks"
+            if p.detail:
+                line += f" ({p.detail})"
         if p.eta_s is not None and p.phase != "done":
             line += f", about {p.eta_s:.0f} s left"
         if line == last[0]:
@@ -114,8 +121,10 @@ def _progress_printer() -> Any:
 
 def run_index(args: argparse.Namespace) -> int:
     from app.core.cancel import CancelToken
+    from app.core.documents.extract import Limits
     from app.core.documents.index import DocumentIndex
     from app.core.documents.indexer import IndexReport, index_collection
+    from app.core.settings import load_settings
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -145,6 +154,7 @@ def run_index(args: argparse.Namespace) -> int:
                     progress=_progress_printer(),
                     cancel=cancel,
                     no_embedder_reason=why,
+                    limits=Limits(ocr=not args.no_ocr and load_settings().read_scanned_pages),
                 )
             except BaseException as exc:  # handed to the main thread
                 outcome["error"] = exc

@@ -58,6 +58,27 @@ def _backend_lines(log_text: str) -> list[str]:
     return found
 
 
+OCR_WORDS = "Enclave reads scanned pages"
+
+
+def _check_ocr() -> str | None:
+    """Read a drawn line of text back with the bundled OCR models; None when it works."""
+    from app.core.documents.formats import ocr
+
+    if not ocr.available():
+        return "Reading scanned pages (OCR) is not installed in this build."
+    from PIL import Image, ImageDraw, ImageFont
+
+    picture = Image.new("RGB", (700, 90), "white")
+    ImageDraw.Draw(picture).text((20, 25), OCR_WORDS, fill="black", font=ImageFont.load_default(size=32))
+    t0 = time.perf_counter()
+    read = " ".join(line.text for line in ocr.read_lines(picture))
+    if "scanned" not in read.lower():
+        return f"OCR read {read!r} instead of {OCR_WORDS!r}."
+    _step(f"read a drawn line back with OCR in {time.perf_counter() - t0:.2f} s: {read!r}")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from app import __version__
     from app.core import paths
@@ -118,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
             f"embedded a {len(DOCUMENT.split())}-word document with {embed_model.name}: "
             f"{len(vector)} dimensions in {time.perf_counter() - t0:.2f} s"
         )
+        ocr_failure = _check_ocr()
+        if ocr_failure:
+            return fail(ocr_failure)
     except GGUFError as exc:
         return fail(str(exc))
     except EngineError as exc:

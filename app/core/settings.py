@@ -41,6 +41,8 @@ class Settings:
     extra_model_dirs: list[str] = field(default_factory=list)
     scan_other_apps: bool = True  # HF cache, LM Studio, GPT4All, Ollama
     embedding_model: str = ""  # empty: the bundled default
+    # Scanned PDF pages and pictures are read with OCR (slow: seconds per page); off skips them.
+    read_scanned_pages: bool = True
     theme: str = "system"  # system | light | dark
     last_model: str = ""
     # model file path -> llama-cpp-python chat_format name the user forces for it (applied on

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.core.errors import PlainError
 
@@ -58,6 +59,14 @@ FORMATS: dict[str, str] = {
     ".html": "html",
     ".htm": "html",
     ".csv": "csv",
+    # Pictures (a photographed or scanned page) are read with OCR (formats/ocr.py).
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
+    ".bmp": "image",
+    ".webp": "image",
 }
 
 # Formats read as a stream of characters: any size is fine, only the first
@@ -85,6 +94,7 @@ _NAMES = {
     "markdown": "Markdown",
     "html": "HTML",
     "csv": "CSV",
+    "image": "picture",
 }
 
 
@@ -112,6 +122,8 @@ class Limits:
     ratio_floor_bytes: int = 8 * 1024 * 1024
     max_members: int = 20_000
     max_attachment_depth: int = 3  # a mail in a mail in a mail
+    # Scanned PDF pages and pictures are read with OCR (formats/ocr.py); Settings can turn it off.
+    ocr: bool = True
 
 
 DEFAULT_LIMITS = Limits()
@@ -138,8 +150,17 @@ class Sink:
     """Where an extractor puts its passages. Counts characters and time against the limits;
     `add` returns False once the file has given all it may, and the extractor stops there."""
 
-    def __init__(self, path: Path, limits: Limits, *, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        limits: Limits,
+        *,
+        deadline: float | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = path
+        self._on_status = on_status
+        self.ocr_pages = 0  # pages (or pictures) whose text came from OCR
         self.file = str(path)
         self.limits = limits
         self.passages: list[Passage] = []
@@ -149,6 +170,12 @@ class Sink:
         self.full = False
         self.started = time.monotonic()
         self.deadline = deadline if deadline is not None else self.started + limits.max_seconds
+
+    def status(self, sentence: str) -> None:
+        """What the extractor is doing now, for the progress line ("reading page 3 of 12 with
+        OCR"); slow steps call it, so a long file never looks stuck."""
+        if self._on_status is not None:
+            self._on_status(sentence)
 
     def note(self, sentence: str) -> None:
         if sentence not in self.notes:
@@ -226,9 +253,11 @@ def extract_file(
     depth: int = 0,
     deadline: float | None = None,
     fmt: str | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> Extracted:
     """Passages and notes of one file. Raises ExtractionError. `depth` and `deadline` are for
-    mail attachments, which are read through here with their parent's clock."""
+    mail attachments, which are read through here with their parent's clock; `on_status` hears
+    what a slow step is doing (OCR of a scanned page)."""
     fmt = fmt or format_of(path)
     if fmt is None:
         raise ExtractionError("unreadable", skip_reason(path) or "unsupported format")
@@ -239,7 +268,7 @@ def extract_file(
         raise ExtractionError("unreadable", f"cannot read the file ({exc.strerror})") from exc
     if size == 0:
         raise ExtractionError("empty", "the file is empty")
-    sink = Sink(path, limits, deadline=deadline)
+    sink = Sink(path, limits, deadline=deadline, on_status=on_status)
     try:
         _extractors()[fmt](path, sink, depth)
     except ExtractionError:
@@ -254,16 +283,26 @@ def extract_file(
         log.info("extract failed for a %s file: %s", fmt, type(exc).__name__)
         raise ExtractionError("corrupt", f"the {name} file looks damaged") from exc
     if not sink.passages:
-        if fmt == "pdf":
-            raise ExtractionError("empty", "no text found (a scanned PDF needs OCR first)")
+        if fmt == "pdf" and not limits.ocr:
+            raise ExtractionError(
+                "empty",
+                "no text found (a scanned PDF: turn on reading scanned pages in Settings)",
+            )
+        if fmt in ("pdf", "image"):
+            raise ExtractionError("empty", "no readable text found, not even in the scanned pages")
         raise ExtractionError("empty", "no text found")
+    if sink.ocr_pages:
+        sink.note(
+            f"{sink.ocr_pages} scanned page{'s' if sink.ocr_pages != 1 else ''} read with OCR "
+            "(text recognition can misread words)"
+        )
     return Extracted(sink.passages, sink.notes, sink.n_pages)
 
 
 def _extractors() -> dict[str, Callable[[Path, Sink, int], None]]:
     """Format -> extractor. The per-format modules import their libraries lazily, and import
     this module, so they are looked up here rather than at import time."""
-    from app.core.documents.formats import ebook, mail, office, opendoc, rtf
+    from app.core.documents.formats import ebook, mail, ocr, office, opendoc, rtf
 
     return {
         "pdf": lambda p, s, d: _extract_pdf(p, s),
@@ -281,6 +320,7 @@ def _extractors() -> dict[str, Callable[[Path, Sink, int], None]]:
         "markdown": lambda p, s, d: _extract_markdown(p, s),
         "html": lambda p, s, d: _extract_html(p, s),
         "csv": lambda p, s, d: _extract_csv(p, s),
+        "image": lambda p, s, d: ocr.extract_image(p, s),
     }
 
 
@@ -522,6 +562,8 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
+    from app.core.documents.formats import ocr
+
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
@@ -548,6 +590,10 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
             finally:
                 page.close()
             sink.n_pages = index + 1
+            if len(raw.strip()) < ocr.SCANNED_PAGE_MAX_CHARS and sink.limits.ocr:
+                if not _ocr_pdf_page(pdf, index, n_pages, sink, heading):
+                    break
+                continue
             full = False
             for para in _pdf_paragraphs(raw):
                 if not sink.add(para, index + 1, heading):
@@ -557,6 +603,30 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
                 break
     finally:
         pdf.close()
+
+
+def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str | None) -> bool:
+    """A page with (almost) no text layer: if it carries a picture, render it and read the
+    picture with OCR. False once the sink is full. A blank page costs nothing."""
+    import pypdfium2.raw as pdfium_c
+
+    from app.core.documents.formats import ocr
+
+    page = pdf[index]
+    try:
+        has_picture = next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])), None)
+        if has_picture is None:
+            return True
+        sink.status(f"reading scanned page {index + 1} of {n_pages} with OCR")
+        bitmap = page.render(scale=ocr.RENDER_DPI / 72)
+        try:
+            image = bitmap.to_pil()
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+    sink.ocr_pages += 1
+    return ocr.ocr_into(sink, image, index + 1, heading)
 
 
 def _pdf_outline(pdf: object) -> dict[int, str]:

@@ -20,6 +20,7 @@ Logs name files and counts, never document text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -60,6 +61,7 @@ class IndexProgress:
     current_file: str | None
     elapsed_s: float
     eta_s: float | None  # None until there is enough to estimate
+    detail: str | None = None  # a slow step inside the current file ("reading scanned page 3 of 12 with OCR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +239,13 @@ def index_collection(
         return cancel is not None and cancel.cancelled
 
     def emit(
-        phase: str, done: int, total: int, chunks: int, current: str | None, fraction: float | None
+        phase: str,
+        done: int,
+        total: int,
+        chunks: int,
+        current: str | None,
+        fraction: float | None,
+        detail: str | None = None,
     ) -> None:
         if progress is None:
             return
@@ -245,7 +253,7 @@ def index_collection(
         eta = None
         if fraction is not None and fraction > 0.02 and elapsed > 0.5:
             eta = max(0.0, elapsed / fraction - elapsed)
-        progress(IndexProgress(phase, done, total, chunks, current, elapsed, eta))
+        progress(IndexProgress(phase, done, total, chunks, current, elapsed, eta, detail))
 
     # Which model makes the vectors; a different one than last time drops the old vectors.
     if embedder is not None:
@@ -411,7 +419,19 @@ def index_collection(
                 report.failed.append(_issue(seen.path, record.error or "error", "error"))
         else:
             try:
-                extracted = extract_file(Path(seen.path), limits)
+                extracted = extract_file(
+                    Path(seen.path),
+                    limits,
+                    on_status=functools.partial(
+                        emit,
+                        "indexing",
+                        files_done,
+                        len(todo),
+                        report.chunks_added,
+                        display_path(seen.path),
+                        bytes_done / total_bytes,
+                    ),
+                )
             except ExtractionError as exc:
                 log.info("cannot index %s: %s", display_path(Path(seen.path).name), exc.message)
                 report.failed.append(_issue(seen.path, exc.message, exc.kind))

@@ -7,6 +7,7 @@ connects the buttons to what they do.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
@@ -43,6 +44,9 @@ def progress_text(p: IndexProgress) -> str:
         text = f"Reading files: {p.files_done} of {p.files_total}"
         if p.chunks_done:
             text += f" · {p.chunks_done} passages"
+        if p.detail:  # a slow step inside one file: "report.pdf: reading scanned page 3 of 12"
+            where = os.path.basename(p.current_file or "")
+            text += f" · {where}: {p.detail}" if where else f" · {p.detail}"
     if p.eta_s is not None:
         text += f" · {_duration(p.eta_s)}"
     return text

@@ -158,9 +158,12 @@ def _index_job(name: str, service: EngineService | None, settings: Any) -> Any:
                 except Exception as exc:
                     log.warning("embedding model unusable: %s", exc)
                     embedder, why = None, f"{path.name} could not be loaded"
+            from app.core.documents.extract import Limits
+
             report = index_collection(
                 idx, name, embedder, progress=throttled, cancel=cancel,
                 no_embedder_reason=why, batch_size=EMBED_BATCH,
+                limits=Limits(ocr=settings.read_scanned_pages),
             )
             folders = _folders_to_watch(collection.roots, idx.files(collection.id))
         return JobResult(report, folders)

@@ -147,6 +147,16 @@ class SettingsPage(QWidget):
         )
         self.other_apps_check.toggled.connect(lambda on: self._set("scan_other_apps", bool(on)))
         layout.addWidget(self.other_apps_check)
+        layout.addWidget(self._section("Documents"))
+        self.ocr_check = QCheckBox(
+            "Read scanned pages and pictures (slower: a few seconds per page)"
+        )
+        self.ocr_check.setToolTip(
+            "Text recognition (OCR) runs on this computer; it applies the next time a folder "
+            "is indexed."
+        )
+        self.ocr_check.toggled.connect(lambda on: self._set("read_scanned_pages", bool(on)))
+        layout.addWidget(self.ocr_check)
         self.saved_label = QLabel("")
         self.saved_label.setObjectName("modelsHint")
         layout.addWidget(self.saved_label)
@@ -170,11 +180,12 @@ class SettingsPage(QWidget):
     def load(self) -> None:
         """Show the store's settings (no saving while the widgets are filled)."""
         settings = self.store.current
-        widgets = (self.offline_check, self.other_apps_check, self.context_combo)
+        widgets = (self.offline_check, self.other_apps_check, self.context_combo, self.ocr_check)
         for widget in widgets:
             widget.blockSignals(True)
         self.offline_check.setChecked(settings.offline_mode)
         self.other_apps_check.setChecked(settings.scan_other_apps)
+        self.ocr_check.setChecked(settings.read_scanned_pages)
         index = self.context_combo.findData(settings.default_context)
         if index < 0:
             self.context_combo.addItem(f"{settings.default_context:,} tokens", settings.default_context)
