@@ -1,0 +1,316 @@
+"""Retrieval quality on a real manual (figures, not pass/fail): is the right page first?
+
+    python -m tests.benchmarks.bench_retrieval [--json out.json] [--rerank NAME] [--fresh]
+
+Corpus: PostgreSQL 15's HTML manual as Debian ships it (`apt-get install postgresql-doc-15`),
+the pages listed in the tables of contents of Part I (Tutorial), Part II (The SQL Language),
+Part III (Server Administration) and the client and server applications reference: 327 pages,
+none written here. Questions: tests/benchmarks/data/pg15_questions.json, 57 questions in a
+user's words (how-to, definitions, settings, error messages, SQL functions) that do not name
+their page, each labeled with the page(s) that answer it.
+
+The manual goes through the real indexing path (indexer.index_collection: extract, chunk, the
+bundled embedding model in this process, SQLite), then every question through search.Searcher
+in each mode. Scores are over DISTINCT pages, in the order their best passage ranks:
+
+    recall@1   share of questions whose first page is a labeled one
+    recall@5   ... with a labeled page among the first five pages
+    MRR@10     mean of 1 / rank of the first labeled page (0 past the tenth)
+
+Indexing the manual takes several minutes on a shared 2-core machine, so the index is kept in
+a temp folder keyed by what decides its contents (the extract and chunking code, the chunk
+settings, the embedding model id, the corpus); --fresh rebuilds it.
+
+--rerank NAME re-orders hybrid's first passages with a reranker (see RERANKERS) and reports it
+as another mode, with its added latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PG_DOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+QUESTIONS = Path(__file__).with_name("data") / "pg15_questions.json"
+PARTS = ("tutorial", "sql", "admin", "reference-client", "reference-server")
+COLLECTION = "PostgreSQL manual"
+MODES = ("bm25", "vector", "hybrid")
+PASSAGES_PER_QUERY = 60  # enough passages to find 10 distinct pages in almost every case
+
+
+def corpus_files(docs: Path = PG_DOCS) -> list[Path]:
+    """The parts' own pages and every page their table of contents links to."""
+    names: set[str] = set()
+    for part in PARTS:
+        page = (docs / f"{part}.html").read_text(encoding="utf-8", errors="replace")
+        toc = re.search(r'<div class="toc">(.*?)</div>', page, re.S)
+        if toc is None:
+            raise SystemExit(f"{part}.html has no table of contents: another manual version?")
+        names |= set(re.findall(r'href="([^"#]+\.html)', toc.group(1)))
+        names.add(f"{part}.html")
+    return sorted(docs / n for n in names if (docs / n).is_file())
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    kind: str
+    q: str
+    pages: tuple[str, ...]
+
+
+def load_questions(path: Path = QUESTIONS) -> list[Question]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return [Question(x["kind"], x["q"], tuple(x["pages"])) for x in raw["questions"]]
+
+
+def distinct_pages(files: Sequence[str]) -> list[str]:
+    """File names in order of their first appearance."""
+    out: list[str] = []
+    for f in files:
+        name = Path(f).name
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def first_relevant_rank(pages: Sequence[str], relevant: Sequence[str]) -> int | None:
+    for rank, page in enumerate(pages, 1):
+        if page in relevant:
+            return rank
+    return None
+
+
+def scores(ranks: Sequence[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "recall@1": sum(1 for r in ranks if r == 1) / n,
+        "recall@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "mrr@10": sum(1 / r for r in ranks if r is not None and r <= 10) / n,
+    }
+
+
+def _code_key(embedder_id: str, files: Sequence[Path]) -> str:
+    """What decides the index: extraction and chunking code, chunk settings, model, corpus."""
+    import app.core.documents.chunking as chunking
+    import app.core.documents.extract as extract
+
+    h = hashlib.sha256()
+    for module in (extract, chunking):
+        h.update(Path(module.__file__ or "").read_bytes())
+    h.update(repr(chunking.ChunkConfig()).encode())
+    h.update(embedder_id.encode())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(str(f.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+def build_index(embedder: Any, files: Sequence[Path], fresh: bool) -> tuple[Path, dict[str, Any]]:
+    """The index database for this code version (built through the real indexer if needed)."""
+    from app.core.documents.index import DocumentIndex
+    from app.core.documents.indexer import index_collection
+
+    key = _code_key(embedder.model_id if embedder is not None else "bm25-only", files)
+    base = Path(tempfile.gettempdir()) / "enclave-bench-retrieval" / key
+    db = base / "index.db"
+    info_file = base / "info.json"
+    if fresh and base.exists():
+        shutil.rmtree(base)
+    if db.is_file() and info_file.is_file():
+        return db, {**json.loads(info_file.read_text()), "cached": True}
+    docs = base / "docs"
+    resumed = db.is_file()  # an earlier run stopped half-way: the indexer goes on from there
+    if not resumed:
+        if base.exists():
+            shutil.rmtree(base)
+        docs.mkdir(parents=True)
+        for f in files:
+            shutil.copy2(f, docs / f.name)
+    with DocumentIndex(db) as index:
+        if index.find_collection(COLLECTION) is None:
+            index.create_collection(COLLECTION, [docs])
+        last = [0.0]
+
+        def progress(p: Any) -> None:
+            now = time.monotonic()
+            if now - last[0] > 15:
+                last[0] = now
+                print(f"  indexing: {p.files_done}/{p.files_total} files, {p.chunks_done} passages")
+
+        started = time.monotonic()
+        report = index_collection(index, COLLECTION, embedder, progress=progress)
+        seconds = time.monotonic() - started
+        n_tokens = index._db.execute(
+            "SELECT COALESCE(SUM(n_tokens), 0), MAX(n_tokens) FROM chunks"
+        ).fetchone()
+    info = {
+        "key": key,
+        "resumed": resumed,
+        "files": len(files),
+        "passages": report.chunks_added,
+        "failed": len(report.failed),
+        "index_seconds": round(seconds, 1),
+        "tokens": int(n_tokens[0]),
+        "max_tokens": int(n_tokens[1] or 0),
+    }
+    info_file.write_text(json.dumps(info))
+    return db, {**info, "cached": False}
+
+
+# ---- rerankers ---------------------------------------------------------------------------------
+
+Reranker = Callable[[str, list[Any]], list[Any]]  # (question, hits) -> the same hits re-ordered
+
+
+def _no_rerank(question: str, hits: list[Any]) -> list[Any]:
+    return hits
+
+
+RERANKERS: dict[str, Callable[[], Reranker]] = {"none": lambda: _no_rerank}
+
+
+@dataclass(slots=True)
+class ModeResult:
+    mode: str
+    ranks: list[int | None]
+    latencies_ms: list[float]
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] if lat else 0.0
+        return {
+            "mode": self.mode,
+            **{k: round(v, 3) for k, v in scores(self.ranks).items()},
+            "p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
+            "p95_ms": round(p95, 1),
+        }
+
+
+def evaluate(
+    db: Path,
+    embedder: Any,
+    questions: Sequence[Question],
+    rerank: tuple[str, Reranker, int] | None = None,
+) -> tuple[list[ModeResult], list[dict[str, Any]]]:
+    from app.core.documents.index import DocumentIndex
+    from app.core.documents.search import Searcher
+
+    modes = MODES if embedder is not None else ("bm25",)
+    results = {m: ModeResult(m, [], []) for m in modes}
+    if rerank is not None:
+        results[f"hybrid+{rerank[0]}"] = ModeResult(f"hybrid+{rerank[0]}", [], [])
+    per_question: list[dict[str, Any]] = []
+    with DocumentIndex(db) as index:
+        searcher = Searcher(index, embedder)
+        searcher.search([COLLECTION], "warm up the vector cache", k=5, mode=modes[-1])
+        for q in questions:
+            row: dict[str, Any] = {"q": q.q, "kind": q.kind, "want": list(q.pages)}
+            for mode in modes:
+                t0 = time.perf_counter()
+                hits = searcher.search(
+                    [COLLECTION], q.q, k=PASSAGES_PER_QUERY, mode=mode, candidates=PASSAGES_PER_QUERY
+                ).hits
+                ms = (time.perf_counter() - t0) * 1000
+                pages = distinct_pages([h.file for h in hits])
+                rank = first_relevant_rank(pages[:10], q.pages)
+                results[mode].ranks.append(rank)
+                results[mode].latencies_ms.append(ms)
+                row[mode] = {"rank": rank, "top": pages[:3]}
+                if mode == "hybrid" and rerank is not None:
+                    name, fn, depth = rerank
+                    t1 = time.perf_counter()
+                    reordered = fn(q.q, list(hits[:depth])) + list(hits[depth:])
+                    extra = (time.perf_counter() - t1) * 1000
+                    pages = distinct_pages([h.file for h in reordered])
+                    rank = first_relevant_rank(pages[:10], q.pages)
+                    results[f"hybrid+{name}"].ranks.append(rank)
+                    results[f"hybrid+{name}"].latencies_ms.append(ms + extra)
+                    row[f"hybrid+{name}"] = {"rank": rank, "top": pages[:3]}
+            per_question.append(row)
+    return list(results.values()), per_question
+
+
+def by_kind(per_question: Sequence[dict[str, Any]], mode: str) -> dict[str, float]:
+    kinds: dict[str, list[int | None]] = {}
+    for row in per_question:
+        kinds.setdefault(row["kind"], []).append(row[mode]["rank"])
+    return {k: round(scores(v)["mrr@10"], 2) for k, v in sorted(kinds.items())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path, help="write the figures (and every question's ranks) here")
+    ap.add_argument("--rerank", choices=sorted(RERANKERS), default="none")
+    ap.add_argument("--rerank-depth", type=int, default=20, help="hybrid passages the reranker sees")
+    ap.add_argument("--fresh", action="store_true", help="rebuild the index even if one is cached")
+    ap.add_argument("--show-misses", action="store_true", help="print the questions hybrid missed")
+    ap.add_argument(
+        "--bm25-only", action="store_true",
+        help="index without the embedding model (seconds, not minutes) and score BM25 alone",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=None,
+        help="embedding threads (1 is fastest on a machine other jobs keep busy: no spinning)",
+    )
+    args = ap.parse_args()
+
+    if not PG_DOCS.is_dir():
+        raise SystemExit(f"{PG_DOCS} is missing: apt-get install postgresql-doc-15")
+    from app.core import paths
+    from app.core.documents.local_embedder import LocalEmbedder
+
+    files = corpus_files()
+    questions = load_questions()
+    missing = {p for q in questions for p in q.pages} - {f.name for f in files}
+    if missing:
+        raise SystemExit(f"labels name pages outside the corpus: {sorted(missing)}")
+    embedder = (
+        None if args.bm25_only else LocalEmbedder(paths.default_embedding_model(), n_threads=args.threads)
+    )
+    db, info = build_index(embedder, files, args.fresh)
+    print(
+        f"corpus: {info['files']} pages, {info['passages']} passages "
+        f"({info['tokens']:,} tokens, largest {info['max_tokens']}); "
+        f"indexed in {info['index_seconds']} s"
+        f"{' (cached index)' if info['cached'] else ' (resumed)' if info.get('resumed') else ''}"
+    )
+    rerank = None
+    if args.rerank != "none":
+        rerank = (args.rerank, RERANKERS[args.rerank](), args.rerank_depth)
+    results, per_question = evaluate(db, embedder, questions, rerank)
+    print(f"{len(questions)} questions; scores over distinct pages")
+    print(f"{'mode':16s} {'recall@1':>8s} {'recall@5':>8s} {'MRR@10':>7s} {'p50 ms':>7s} {'p95 ms':>7s}")
+    summaries = []
+    for r in results:
+        s = r.summary()
+        summaries.append({**s, "mrr_by_kind": by_kind(per_question, r.mode)})
+        print(
+            f"{s['mode']:16s} {s['recall@1']:8.3f} {s['recall@5']:8.3f} {s['mrr@10']:7.3f} "
+            f"{s['p50_ms']:7.1f} {s['p95_ms']:7.1f}   MRR by kind {by_kind(per_question, r.mode)}"
+        )
+    if args.show_misses:
+        shown = results[-1].mode
+        for row in per_question:
+            if row[shown]["rank"] != 1:
+                print(f"  {shown} rank {row[shown]['rank']}: {row['q']}\n"
+                      f"      want {row['want']}, got {row[shown]['top']}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"corpus": info, "results": summaries, "questions": per_question}, indent=1)
+        )
+    if embedder is not None:
+        embedder.close()
+
+
+if __name__ == "__main__":
+    main()
