@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtWidgets import QStatusBar
+from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QDialog, QStatusBar
 
 from app.core.chat.session import ChatSession
 from app.core.chat.store import Message
@@ -59,6 +60,7 @@ class ChatPresenter:
         self.on_thread_shown = on_thread_shown
         self.before_action = before_action
         self.streaming: MessageWidget | None = None  # the widget of the answer being written
+        self.link_dialog: QDialog | None = None  # the last "open this link?" question
         self._bind()
 
     def _bind(self) -> None:
@@ -68,6 +70,7 @@ class ChatPresenter:
         view.editSubmitted.connect(self._resend_edited)
         view.regenerateRequested.connect(lambda message: self._first(session.regenerate, message))
         view.versionRequested.connect(session.switch_version)
+        view.linkActivated.connect(self._open_link)
         sidebar.newChatRequested.connect(self.new_chat)
         sidebar.conversationSelected.connect(lambda cid: self._first(session.open_conversation, cid))
         sidebar.conversationDeleted.connect(session.conversation_deleted)
@@ -98,6 +101,12 @@ class ChatPresenter:
         if self.session.edit_and_resend(message, text):
             # The later messages leave the screen: say where they are.
             self.status_bar.showMessage(EDITED_NOTE, 10_000)
+
+    def _open_link(self, _message: Message, url: QUrl) -> None:
+        """A link in an answer: the browser only after the user saw the address and said yes."""
+        from app.ui.link_confirm import ask_to_open
+
+        self.link_dialog = ask_to_open(url, self.chat_view.window())
 
     def _send(self, text: str) -> None:
         self.before_action()
