@@ -93,6 +93,15 @@ class ConversationList(QFrame):
         self.search.installEventFilter(self)
         self.search.returnPressed.connect(self._open_first)
         layout.addWidget(self.search)
+        self.history_lock: QLabel | None = None
+        if store is not None and not store.keeps_history:  # the organisation's keep_history
+            from app.ui.policy_view import lock_note
+
+            self.history_lock = lock_note(
+                "Your organisation has turned off chat history: conversations are not saved and "
+                "are gone when Enclave closes."
+            )
+            layout.addWidget(self.history_lock)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)

@@ -135,10 +135,12 @@ class ModelPresenter:
         hardware = self.service.hardware
 
         def inspect(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.engine.loader import check_allowed
             from app.core.gguf_facts import read_model_facts
             from app.core.hardware import detect_hardware
             from app.core.planner import plan_offload
 
+            check_allowed(path)  # the organisation's policy, before the file is read
             facts = read_model_facts(path)
             hw = hardware or detect_hardware()
             return facts, hw, plan_offload(facts, hw, wanted_ctx)
@@ -168,7 +170,10 @@ class ModelPresenter:
             self.apply_engine_settings()
             return
         last = settings.last_model
-        if not last or self.service.is_remote or self.service.model_path is not None:
+        if self.service.is_remote or self.service.model_path is not None:
+            return
+        if not last:
+            self._open_default_model()
             return
         path = Path(last)
         if path.is_file():
@@ -177,6 +182,29 @@ class ModelPresenter:
             self.bar.plan_label.setText(
                 f"The model used last time ({path.name}) is no longer there. Open another one."
             )
+
+    def _open_default_model(self) -> None:
+        """The organisation's `default_model`, found on a worker (it may sit on a network share)."""
+        from app.core.policy import current_policy
+
+        if not current_policy().default_model:
+            return
+
+        def find(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.policy_rules import find_default_model
+
+            return find_default_model()
+
+        def found(path: Any) -> None:
+            if path is None:
+                self.bar.plan_label.setText(
+                    f"Your organisation's default model ({current_policy().default_model}) is not "
+                    "on this computer. Open another one."
+                )
+            elif self.service.model_path is None and not self.service.is_remote:
+                self.open_model(path)
+
+        run_task(find, name="default-model", on_result=found)
 
     def unload(self) -> None:
         self.service.unload()

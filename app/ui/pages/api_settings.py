@@ -71,6 +71,14 @@ class ApiSettingsSection(QWidget):
         self.enable_check.setObjectName("apiEnable")
         self.enable_check.toggled.connect(lambda on: self._update(api_enabled=bool(on)))
         layout.addWidget(self.enable_check)
+        from app.core.policy_rules import api_refusal
+        from app.ui.policy_view import lock_note
+
+        # The organisation's allow_api / api_hosts: the switches stay off, and say why.
+        self.api_forbidden = api_refusal(LOOPBACK)
+        self.network_forbidden = self.api_forbidden or api_refusal(EVERYWHERE)
+        if self.api_forbidden:
+            layout.addWidget(lock_note(self.api_forbidden))
         hint = QLabel(
             "Programs written for OpenAI (editors, scripts, chat apps) can then ask the model that "
             "is loaded here. Your own questions in this window always go first."
@@ -123,6 +131,10 @@ class ApiSettingsSection(QWidget):
             lambda on: self._update(api_host=EVERYWHERE if on else LOOPBACK)
         )
         layout.addWidget(self.network_check)
+        if self.network_forbidden and not self.api_forbidden:
+            layout.addWidget(
+                lock_note("Your organisation allows the API on this computer only, not on the network.")
+            )
         self.network_warning = QLabel(NETWORK_WARNING)
         self.network_warning.setObjectName("documentsNote")
         self.network_warning.setProperty("level", "warning")
@@ -138,9 +150,12 @@ class ApiSettingsSection(QWidget):
         settings = self.store.current
         for widget in (self.enable_check, self.port_spin, self.network_check):
             widget.blockSignals(True)
-        self.enable_check.setChecked(settings.api_enabled)
+        self.enable_check.setChecked(settings.api_enabled and not self.api_forbidden)
+        self.enable_check.setEnabled(not self.api_forbidden)
         self.port_spin.setValue(int(settings.api_port))
-        self.network_check.setChecked(settings.api_host not in (LOOPBACK, "localhost", "::1", ""))
+        wide = settings.api_host not in (LOOPBACK, "localhost", "::1", "")
+        self.network_check.setChecked(wide and not self.network_forbidden)
+        self.network_check.setEnabled(not self.network_forbidden)
         for widget in (self.enable_check, self.port_spin, self.network_check):
             widget.blockSignals(False)
         self.network_warning.setVisible(self.network_check.isChecked())

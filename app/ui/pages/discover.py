@@ -338,8 +338,16 @@ class DiscoverHome(QWidget):
         run_task(read, name="catalog", on_result=self._got_catalog, on_error=self._catalog_failed)
 
     def _got_catalog(self, entries: list[CatalogEntry]) -> None:
+        from app.core.policy_rules import model_allowed
+
+        # The organisation's allowed_models: the starter models it does not allow are not shown.
+        entries = [e for e in entries if model_allowed(e.filename, e.repo_id)]
         self.catalog.set_entries(entries)
         self.apply_settings()
+        if not entries:
+            self.recommend_label.setText("Your organisation allows none of the starter models.")
+            self.recommend_button.setEnabled(False)
+            return
         with_hardware(self.window_, lambda hw: self._assess(entries, hw))
 
     def _catalog_failed(self, exc: Exception) -> None:
@@ -459,7 +467,9 @@ class DiscoverHome(QWidget):
         if generation != self.generation or self.pager is None:
             return
         self.loading = False
-        self.results.add_models(page)
+        from app.core.policy_rules import allowed_repos
+
+        self.results.add_models(allowed_repos(page))  # the organisation's allowed_models
         count = self.results.topLevelItemCount()
         query = self.pager.query
         if count == 0:

@@ -42,6 +42,15 @@ log = logging.getLogger("enclave.ui.library")
 COLUMNS = ["Model", "From", "Size", "Last used", "On this computer"]
 EMPTY_TEXT = "No models yet — get one in Discover."
 OTHER_APP_TIP = "This file belongs to {app}; Enclave uses it where it is and never deletes it."
+NOT_ALLOWED_TEXT = "Not allowed by your organisation"
+
+
+def _policy_refusal(model: LocalModel) -> str | None:
+    """The organisation's sentence when allowed_models refuses this model (the window's load
+    refuses it too), else None."""
+    from app.core.policy_rules import model_refusal
+
+    return model_refusal(model.path, model.repo_id, roots=[])
 
 
 class LibraryPage(QWidget):
@@ -209,6 +218,12 @@ class LibraryPage(QWidget):
         item.setToolTip(0, str(model.path))
         if fit is not None:
             item.setToolTip(4, fit.summary)
+        refusal = _policy_refusal(model)
+        if refusal:  # the organisation's allowed_models: listed, not usable
+            item.setText(4, NOT_ALLOWED_TEXT)
+            for column in range(len(COLUMNS)):
+                item.setToolTip(column, refusal)
+                item.setForeground(column, self.palette().placeholderText())
         return item
 
     def _judge(self, models: list[LocalModel]) -> None:
@@ -258,6 +273,10 @@ class LibraryPage(QWidget):
         model = self.selected()
         for button in (self.chat_button, self.folder_button, self.delete_button):
             button.setEnabled(model is not None)
+        refusal = _policy_refusal(model) if model is not None else None
+        if refusal:
+            self.chat_button.setEnabled(False)
+        self.chat_button.setToolTip(refusal or "")
         if model is not None and not model.deletable:
             label = SOURCE_LABELS.get(model.source, model.source)
             self.delete_button.setEnabled(False)

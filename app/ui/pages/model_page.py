@@ -88,6 +88,7 @@ class ModelPage(QWidget):
         self.best: int | None = None
         self.file_items: dict[str, QTreeWidgetItem] = {}
         self.download_buttons: dict[str, QPushButton] = {}
+        self.hidden_by_policy = 0  # files of this repo the organisation's allowed_models hides
         self._tasks: list[TaskHandle] = []
         self._build()
 
@@ -201,6 +202,14 @@ class ModelPage(QWidget):
     def _got_details(self, repo_id: str, details: ModelDetails) -> None:
         if repo_id != self.repo_id:
             return
+        from dataclasses import replace
+
+        from app.core.policy_rules import allowed_files
+
+        allowed = allowed_files(repo_id, details.files)
+        self.hidden_by_policy = len(details.files) - len(allowed)
+        if self.hidden_by_policy:  # the organisation's allowed_models: the others are not shown
+            details = replace(details, files=allowed)
         with_hardware(self.window_, lambda hw: self._judge(repo_id, details, hw))
 
     def _judge(self, repo_id: str, details: ModelDetails, hardware: Any) -> None:
@@ -300,7 +309,11 @@ class ModelPage(QWidget):
         self.file_items.clear()
         self.download_buttons.clear()
         if not details.files:
-            self.hint.setText("This model has no GGUF files Enclave can use.")
+            self.hint.setText(
+                "Your organisation does not allow any file of this model."
+                if self.hidden_by_policy
+                else "This model has no GGUF files Enclave can use."
+            )
             self.hint.show()
             return
         best_file = details.files[best] if best is not None else None
@@ -315,6 +328,11 @@ class ModelPage(QWidget):
                 if fits and all(f.verdict == "too_large" for f in fits)
                 else "Pick a file to download. Smaller files run faster."
             )
+        from app.ui.policy_view import download_block_reason
+
+        blocked = download_block_reason()
+        if blocked:
+            self.hint.setText(blocked)
         self.hint.show()
         index_of = {f.filename: i for i, f in enumerate(details.files)}
         for quant, group in details.by_quant().items():
@@ -366,6 +384,12 @@ class ModelPage(QWidget):
         button = QPushButton("Download")
         button.setObjectName("bestDownload" if best else "fileDownload")
         button.setToolTip(f"Download {item.filename} ({format_bytes(item.size)})")
+        from app.ui.policy_view import download_block_reason
+
+        blocked = download_block_reason()
+        if blocked:  # the organisation's offline_only / allow_downloads
+            button.setEnabled(False)
+            button.setToolTip(blocked)
         button.clicked.connect(lambda: self.download(item.filename))
         holder = QWidget()
         box = QHBoxLayout(holder)

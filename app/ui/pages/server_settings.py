@@ -79,6 +79,7 @@ class ServerSettingsSection(QWidget):
             lambda on: self._save(engine_mode="server" if on else "local")
         )
         layout.addWidget(self.use_switch)
+        self._add_policy_lock(layout)
 
         form = QFormLayout()
         self.address_edit = QLineEdit()
@@ -136,6 +137,23 @@ class ServerSettingsSection(QWidget):
         embed_hint.setObjectName("modelsHint")
         layout.addWidget(embed_hint)
 
+    def _add_policy_lock(self, layout: QVBoxLayout) -> None:
+        """allowed_servers: only those servers, or none at all (the switch is then off)."""
+        from app.core.policy import current_policy
+        from app.ui.policy_view import lock_note
+
+        allowed = current_policy().allowed_servers
+        self.servers_forbidden = allowed == ()
+        self.policy_lock = None
+        if allowed is None:
+            return
+        self.policy_lock = lock_note(
+            "Your organisation does not allow a server: answers come from this computer only."
+            if not allowed
+            else f"Your organisation allows only these servers: {', '.join(allowed)}."
+        )
+        layout.addWidget(self.policy_lock)
+
     # -- values --------------------------------------------------------------------------
     def load(self) -> None:
         """Show the store's settings (no saving while the widgets are filled)."""
@@ -143,7 +161,8 @@ class ServerSettingsSection(QWidget):
         widgets = (self.use_switch, self.address_edit, self.model_combo, self.embed_server, self.embed_local)
         for widget in widgets:
             widget.blockSignals(True)
-        self.use_switch.setChecked(s.engine_mode == "server")
+        self.use_switch.setChecked(s.engine_mode == "server" and not self.servers_forbidden)
+        self.use_switch.setEnabled(not self.servers_forbidden)
         if not self.address_edit.hasFocus():
             self.address_edit.setText(s.server_url)
         if s.server_model and self.model_combo.findText(s.server_model) < 0:
@@ -173,10 +192,14 @@ class ServerSettingsSection(QWidget):
         if text == self.store.current.server_url:
             return
         if text:
+            from app.core.policy_rules import server_refusal
+
             try:
-                normalize_base_url(text)
+                refusal = server_refusal(normalize_base_url(text))
             except EngineError as exc:
-                self.status.setText(exc.message)
+                refusal = exc.message
+            if refusal:
+                self.status.setText(refusal)
                 return
         if self._save(server_url=text):
             self.status.setText("")

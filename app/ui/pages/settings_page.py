@@ -73,6 +73,10 @@ class SettingsPage(QWidget):
         title = QLabel("Settings")
         title.setObjectName("modelsTitle")
         layout.addWidget(title)
+        from app.ui.policy_view import PolicySection
+
+        self.policy_section = PolicySection()  # what IT has set, with a lock (app/core/policy.py)
+        layout.addWidget(self.policy_section)
 
         layout.addWidget(self._section("Hugging Face account"))
         token_help = QLabel(
@@ -109,6 +113,7 @@ class SettingsPage(QWidget):
         )
         self.offline_check.toggled.connect(lambda on: self._set("offline_mode", bool(on)))
         layout.addWidget(self.offline_check)
+        self._add_internet_lock(layout)
 
         layout.addWidget(self._section("Models"))
         form = QFormLayout()
@@ -125,6 +130,7 @@ class SettingsPage(QWidget):
         folder_row.addWidget(self.choose_button)
         folder_row.addWidget(self.open_folder_button)
         form.addRow("Models folder:", folder_row)
+        self._add_folder_lock(form)
         self.context_combo = QComboBox()
         self.context_combo.setMinimumWidth(180)
         self.context_combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -170,6 +176,39 @@ class SettingsPage(QWidget):
         layout.addWidget(self.api_section)
         layout.addStretch(1)
 
+    def _add_internet_lock(self, layout: QVBoxLayout) -> None:
+        """offline_only / allow_downloads: the switch stays as IT set it, and says so."""
+        from app.core.policy import current_policy
+        from app.ui.policy_view import lock_note
+
+        policy = current_policy()
+        self.internet_lock: QLabel | None = None
+        if policy.forces_offline:
+            self.internet_lock = lock_note(
+                "Your organisation keeps Enclave offline: this cannot be turned off."
+            )
+        elif policy.forbids_downloads:
+            self.internet_lock = lock_note(
+                "Your organisation has turned off downloads: search works, downloading does not."
+            )
+        if self.internet_lock is not None:
+            layout.addWidget(self.internet_lock)
+
+    def _add_folder_lock(self, form: QFormLayout) -> None:
+        from app.core.policy_rules import organisation_models_folder
+        from app.ui.policy_view import lock_note
+
+        shared = organisation_models_folder()
+        self.folder_lock = (
+            lock_note(
+                f"Your organisation's models come from {shared} too. Enclave only reads that folder."
+            )
+            if shared is not None
+            else None
+        )
+        if self.folder_lock is not None:
+            form.addRow("", self.folder_lock)
+
     @staticmethod
     def _section(text: str) -> QLabel:
         label = QLabel(text)
@@ -183,7 +222,11 @@ class SettingsPage(QWidget):
         widgets = (self.offline_check, self.other_apps_check, self.context_combo, self.ocr_check)
         for widget in widgets:
             widget.blockSignals(True)
-        self.offline_check.setChecked(settings.offline_mode)
+        from app.core.policy import current_policy
+
+        forced = current_policy().forces_offline
+        self.offline_check.setChecked(settings.offline_mode or forced)
+        self.offline_check.setEnabled(not forced)
         self.other_apps_check.setChecked(settings.scan_other_apps)
         self.ocr_check.setChecked(settings.read_scanned_pages)
         index = self.context_combo.findData(settings.default_context)
@@ -222,6 +265,14 @@ class SettingsPage(QWidget):
             self.set_models_dir(folder)
 
     def set_models_dir(self, folder: str) -> None:
+        from pathlib import Path
+
+        from app.core.policy_rules import shared_folder_refusal
+
+        refusal = shared_folder_refusal(Path(folder)) if folder else None
+        if refusal:  # the organisation's shared folder is read, never written: not for downloads
+            self.saved_label.setText(refusal)
+            return
         self._set("models_dir", folder)
         self.folder_edit.setText(str(self.store.current.resolved_models_dir()))
 

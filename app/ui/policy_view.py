@@ -1,0 +1,93 @@
+"""How the window shows what the organisation has set (app/core/policy.py): a lock and one
+sentence. `PolicySection` lists every key in force for Settings; `lock_note` is the one-line
+note a locked control carries where it stands (the offline switch, the server, the API)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from app.core.policy import Policy, current_policy
+from app.core.policy_rules import explain
+
+LOCK = "🔒"
+# The keys as a person reads them (the files and the CLI use the key names).
+KEY_LABELS = {
+    "offline_only": "Internet",
+    "allow_downloads": "Downloads",
+    "allowed_models": "Models allowed",
+    "models_folder": "Organisation's models folder",
+    "allowed_servers": "Company servers",
+    "allow_api": "Local API",
+    "api_hosts": "API addresses",
+    "default_model": "Default model",
+    "default_preset": "Default preset",
+    "keep_history": "Chat history",
+}
+
+
+def download_block_reason(policy: Policy | None = None) -> str:
+    """Why the organisation does not let this computer download models ("" when it does)."""
+    from app.core.net.errors import DownloadsOffError, PolicyOfflineError
+
+    policy = policy if policy is not None else current_policy()
+    if policy.forces_offline:  # the network gate's own sentences (app/core/net/errors.py)
+        return str(PolicyOfflineError())
+    if policy.forbids_downloads:
+        return str(DownloadsOffError())
+    return ""
+
+
+def lock_note(text: str, parent: QWidget | None = None) -> QLabel:
+    """A lock and one sentence beside a control the organisation has set."""
+    label = QLabel(f"{LOCK} {text}", parent)
+    label.setObjectName("policyLock")
+    label.setWordWrap(True)
+    label.setAccessibleName(text)
+    return label
+
+
+class PolicySection(QFrame):
+    """Settings' "Set by your organisation": each key in force, and any problem reading it."""
+
+    def __init__(self, policy: Policy | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("policySection")
+        self.rows: dict[str, QLabel] = {}
+        self.problem_labels: list[QLabel] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.setSpacing(6)
+        self.title = QLabel(f"{LOCK} Set by your organisation")
+        self.title.setObjectName("modelsSection")
+        layout.addWidget(self.title)
+        intro = QLabel("Your IT department has set these. You cannot change them here.")
+        intro.setObjectName("modelsHint")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self._layout = layout
+        self.show_policy(policy if policy is not None else current_policy())
+
+    def show_policy(self, policy: Policy) -> None:
+        for label in [*self.rows.values(), *self.problem_labels]:
+            self._layout.removeWidget(label)
+            label.deleteLater()
+        self.rows.clear()
+        self.problem_labels = []
+        for problem in policy.problems:
+            label = QLabel(f"⚠ {escape(problem)}")
+            label.setObjectName("policyProblem")
+            label.setWordWrap(True)
+            self._layout.addWidget(label)
+            self.problem_labels.append(label)
+        for item in explain(policy):
+            name = KEY_LABELS.get(item.key, item.key)
+            label = QLabel(f"{LOCK} <b>{escape(name)}</b>: {escape(item.value)}. {escape(item.sentence)}")
+            label.setObjectName("policyRow")
+            label.setWordWrap(True)
+            label.setToolTip(f"{item.key}, set in {item.source}")
+            label.setAccessibleName(f"{name}: {item.value}. {item.sentence}")
+            self._layout.addWidget(label)
+            self.rows[item.key] = label
+        self.setVisible(bool(self.rows or self.problem_labels))
