@@ -68,9 +68,18 @@ class ModelsArea(QObject):
         # follows on the GUI thread (the download queue follows by itself).
         observe(gate().changed, self, lambda: QTimer.singleShot(0, self, self._gate_changed))
 
+        # A token another program left: asked about once, after the window is on screen.
+        self.token_questions: list[QMessageBox] = []
+        window.shown.connect(lambda: QTimer.singleShot(RESUME_DELAY_MS, self, self._ask_about_token))
+
     def _gate_changed(self) -> None:
         if self.discover_holder.page is not None:
             self.discover_holder.page.apply_settings()
+
+    def _ask_about_token(self) -> None:
+        from app.ui.token_question import ask_about_other_token
+
+        ask_about_other_token(self.window.settings_store, self.window, self.token_questions)
 
     # -- the pieces (built on first use) -------------------------------------------------
     @property
