@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QKeyEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -219,6 +219,9 @@ class ComposerEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
+NARROW_COMPOSER_PX = 560  # below this, the tools and Send go under the question box: it keeps its room
+
+
 class Composer(QFrame):
     """Where the user types. Enter sends, Shift+Enter makes a new line; Send turns into Stop."""
 
@@ -228,17 +231,28 @@ class Composer(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("composer")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 12)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 8, 12, 12)
+        outer.setSpacing(6)
+        layout = QHBoxLayout()
+        outer.addLayout(layout)
+        self._row = layout
+        self._under_row = QHBoxLayout()  # a narrow window: the tools and Send under the text
+        self._under_row.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(self._under_row)
         self.edit = ComposerEdit()
         self.edit.setObjectName("composerEdit")
         self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
         self.edit.setFixedHeight(84)
         self.edit.setTabChangesFocus(True)  # Tab moves on to Send, as in any form
         self.edit.submitted.connect(self._submit)
-        self.tools = QVBoxLayout()  # small controls left of the text (e.g. the documents picker)
+        # Small controls left of the text (e.g. the documents picker), above it when narrow.
+        self.tools_box = QWidget()
+        self.tools_box.setObjectName("composerTools")
+        self.tools = QVBoxLayout(self.tools_box)
         self.tools.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self.tools)
+        self.narrow = False
+        layout.addWidget(self.tools_box)
         layout.addWidget(self.edit, 1)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("sendButton")
@@ -247,6 +261,37 @@ class Composer(QFrame):
         layout.addWidget(self.send_button)
         self._generating = False
         self._can_send = False
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        """As narrow as the layout with the tools above the text: a small window can get there
+        (wide, the tools sit beside the text, and there is room for them)."""
+        hint = super().minimumSizeHint()
+        if self.narrow:
+            return hint
+        margins = self.contentsMargins().left() + self.contentsMargins().right() + 24
+        under = self.tools_box.minimumSizeHint().width() + self.send_button.minimumSizeHint().width() + 6
+        narrow = margins + max(self.edit.minimumSizeHint().width(), under)
+        return QSize(min(hint.width(), narrow), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._place_tools(event.size().width() < NARROW_COMPOSER_PX)
+
+    def _place_tools(self, narrow: bool) -> None:
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        for widget in (self.tools_box, self.send_button):
+            (self._row if narrow else self._under_row).removeWidget(widget)
+        if narrow:
+            self._under_row.addWidget(self.tools_box)
+            self._under_row.addStretch(1)
+            self._under_row.addWidget(self.send_button)
+        else:
+            while self._under_row.count():
+                self._under_row.takeAt(0)  # the stretch
+            self._row.insertWidget(0, self.tools_box)
+            self._row.addWidget(self.send_button)
 
     def set_can_send(self, can_send: bool, reason: str = "") -> None:
         self._can_send = can_send

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,6 +38,7 @@ from app.core.engine.protocol import SamplingParams
 
 EDIT_DELAY_MS = 300  # typing in the prompt is saved this long after the last key
 PANEL_WIDTH = 340
+PANEL_MIN_WIDTH = 270  # for a moment, while a small window folds the conversation list away
 
 
 def context_label(tokens: int) -> str:
@@ -62,7 +63,8 @@ class ConversationSettingsPanel(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("conversationSettings")
-        self.setFixedWidth(PANEL_WIDTH)
+        self.setMinimumWidth(PANEL_MIN_WIDTH)
+        self.setMaximumWidth(PANEL_WIDTH)
         self._binding = False
         self._pending: dict[str, Any] = {}
         self._prompt_dirty = False
@@ -76,6 +78,9 @@ class ConversationSettingsPanel(QFrame):
         self._save_timer.setInterval(EDIT_DELAY_MS)
         self._save_timer.timeout.connect(self.flush)
         self._build()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt name)
+        return QSize(PANEL_WIDTH, super().sizeHint().height())
 
     # ---- construction -------------------------------------------------------------------
     def _build(self) -> None:

@@ -34,6 +34,7 @@ from app.ui.dispatch import gui_call_soon, install_gui_calls
 from app.ui.documents_in_chat import DocumentsInChat, documents_embedder
 from app.ui.model_bar import ModelBar
 from app.ui.model_presenter import ModelPresenter
+from app.ui.narrow_window import NarrowWindow
 from app.ui.notice_bar import NoticeBar
 from app.ui.observe import disconnect_all
 from app.ui.page_rail import PageRail
@@ -184,6 +185,11 @@ class MainWindow(QMainWindow):
             self.notice,
             reload_model=lambda: self.models.reload(),
         )
+        # A small window with the drawer open: the conversation list steps aside.
+        self.narrow = NarrowWindow(self.splitter, self.sidebar)
+        self.settings_button.toggled.connect(
+            lambda on: self.narrow.set_drawer_open(on, self.chat_settings.panel)
+        )
         self.models = ModelPresenter(
             service,
             self.settings_store,
@@ -285,6 +291,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.chat_settings.closed = True
         self.chat_settings.flush()
+        self.narrow.unfold()  # the layout is saved with the conversation list in it
         save_window_state(self, self.splitter)
         self.sidebar.finish_pending_delete()
         # Nobody draws any more: answers and engine events still on their way go nowhere.

@@ -77,7 +77,8 @@ def render_markdown(text: str, dark: bool = False, first_block: int = 0) -> tupl
             f' margin: 6px 0;"><tr><td>'
             f'<span style="font-size:11px; color:#888;">{label}</span> '
             f'&nbsp;<a href="copy:{number}" style="font-size:11px;">Copy</a>'
-            f'<pre style="font-family: monospace; margin:0;">{body}</pre></td></tr></table>'
+            f'<pre style="font-family: monospace; margin:0; white-space: pre-wrap;">{body}</pre>'
+            "</td></tr></table>"
         )
 
     def code_inline(tokens: Any, index: int, _options: Any, _env: Any) -> str:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.model_names import display_name
+from app.ui.elided import ElidedLabel
 
 if TYPE_CHECKING:  # importing them pulls in numpy: not at start-up
     from app.core.gguf_facts import ModelFacts
@@ -96,7 +97,7 @@ class ModelBar(QFrame):
         row.addWidget(self.open_button)
         texts = QVBoxLayout()
         texts.setSpacing(0)
-        self.name_label = QLabel("No model loaded")
+        self.name_label = ElidedLabel("No model loaded")  # a long name gives way in a narrow window
         self.name_label.setObjectName("modelName")
         self.plan_label = QLabel("Open a model file to start, or drop a .gguf file here.")
         self.plan_label.setObjectName("planSummary")

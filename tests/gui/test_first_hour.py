@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from app.core.engine import protocol as p
 from app.ui.main_window import MainWindow
@@ -191,7 +192,7 @@ def test_sources_are_grouped_by_file_with_clean_titles(qtbot, tmp_path: Path) ->
     assert len(texts) == 2  # one row per file, not one per passage
     assert "[1] [3] [4] csv.html: Module Contents, Reader Objects" in texts[0]
     assert "¶" not in "".join(texts)
-    assert view.findChild(type(view.links[0]), "citationsTitle").text() == "Sources: 4 passages from 2 files"
+    assert view.findChild(type(view.links[0]), "citationsTitle").text() == "Used 4 passages from 2 documents"
     dialog = view.show_passage(view.groups[0])
     shown = dialog.text.toPlainText()
     assert "    reader = csv.reader(f)\n    for row in reader:" in shown  # indentation kept
@@ -269,3 +270,104 @@ def test_the_download_banner_follows_the_download(qtbot, make_window) -> None:  
     (again,) = home.downloads.jobs()
     home.downloads.cancel(again.id)
     qtbot.waitUntil(home.notice.isHidden, timeout=10_000)
+
+
+def _inside(widget, area, *, across_only: bool = False) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the widget's whole rectangle lies within `area` (a widget) on screen
+    (across_only: from its left edge to its right edge, wherever it is scrolled up or down)."""
+    from PySide6.QtCore import QRect
+
+    rect = QRect(widget.mapTo(area.window(), widget.rect().topLeft()), widget.size())
+    box = QRect(area.mapTo(area.window(), area.rect().topLeft()), area.size())
+    if across_only:
+        return box.left() <= rect.left() and rect.right() <= box.right()
+    return box.contains(rect)
+
+
+def _scrolled_into_view(qtbot, chat_view, widget) -> bool:  # type: ignore[no-untyped-def]
+    chat_view.ensureWidgetVisible(widget, 0, 0)
+    qtbot.wait(20)
+    return _inside(widget, chat_view.viewport())
+
+
+def _text_shown_whole(button) -> bool:  # type: ignore[no-untyped-def]
+    return button.width() >= button.fontMetrics().horizontalAdvance(button.text())
+
+
+@pytest.fixture
+def app_look():  # type: ignore[no-untyped-def]
+    """The app's own look (Fusion and resources/style.qss: paddings decide sizes), put back after."""
+    from app.ui.theme import apply_theme
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    sheet, palette, style = app.styleSheet(), app.palette(), app.style().name()
+    apply_theme("light", app)
+    yield app
+    if style:
+        app.setStyle(style)
+    app.setPalette(palette)
+    app.setStyleSheet(sheet)
+
+
+def test_a_small_window_with_chat_settings_open_keeps_everything_usable(
+    qtbot, make_window, tmp_path: Path, app_look
+) -> None:  # type: ignore[no-untyped-def]
+    """800×600 with the chat settings drawer open: the answer is not cut at the right edge,
+    Regenerate and "Show passage" are whole, and the question box keeps room for a sentence."""
+    from app.core.documents.chat_context import SourceRef
+
+    window = make_window()
+    manual = str(tmp_path / "A very long manual name for the product line.pdf")
+    sources = [
+        SourceRef(1, f"{Path(manual).name} p. 3", manual, 3, "Passage one").to_dict(),
+        SourceRef(2, f"{Path(manual).name} p. 17", manual, 17, "Passage two").to_dict(),
+        SourceRef(3, "notes.txt", str(tmp_path / "notes.txt"), None, "Passage three").to_dict(),
+    ]
+    chat = window.store.create_conversation("A question")
+    window.store.add_message(chat.id, "user", "What does the manual say about the warranty period?")
+    window.store.add_message(
+        chat.id, "assistant",
+        "The warranty lasts two years from the day of purchase [1]. " * 6
+        + "\n\n```\nA_long_line_of_code_that_does_not_wrap_by_itself = compute(everything, at_once)\n```",
+        stats={"generated_tokens": 120, "tokens_per_s": 31.5, "time_to_first_token_s": 7.927,
+               "model": "SmolLM2-135M-Instruct.Q4_1.gguf", "sources": sources},
+    )  # fmt: skip
+    window.chat.refresh_list()
+    window.session.open_conversation(chat.id)
+    window.documents_in_chat.picker.set_available(["Company handbook and policies"])
+    window.documents_in_chat.picker.actions_by_name()["Company handbook and policies"].setChecked(True)
+    window.settings_button.setChecked(True)  # Chat settings open
+    for page in ("discover", "library", "documents", "settings", "chat"):
+        window.show_page(page)  # every page built: none may hold the window wider
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800 and window.height() == 600, timeout=3_000)
+    qtbot.wait(50)  # the layout settles (the list steps aside after the resize)
+
+    assert window.minimumSizeHint().width() <= 800 and window.minimumSizeHint().height() <= 600
+    panel = window.chat_settings.panel
+    assert panel.isVisible() and _inside(panel, window)
+    viewport = window.chat_view.viewport()
+    answer = window.chat_view.widgets[-1]
+    assert answer.message.role == "assistant"
+    assert _inside(answer, viewport, across_only=True)  # not cut off at the right edge
+    assert answer.body.document().size().width() <= answer.body.viewport().width() + 1  # code too
+    assert _inside(answer.footer, viewport, across_only=True)
+    regenerate = answer.regenerate_button
+    assert regenerate.isVisible() and _scrolled_into_view(qtbot, window.chat_view, regenerate)
+    assert _text_shown_whole(regenerate)
+    citations = answer.findChild(QWidget, "citations")
+    assert citations is not None and _inside(citations, viewport, across_only=True)
+    for link in citations.links:
+        assert _inside(link, viewport, across_only=True)
+    passage_buttons = citations.findChildren(QPushButton, "showPassageButton")
+    assert passage_buttons
+    for button in passage_buttons:
+        assert button.isVisible() and _scrolled_into_view(qtbot, window.chat_view, button)
+        assert _text_shown_whole(button)  # "Show passage", not "Sh"
+    edit = window.composer.edit
+    assert _inside(edit, window) and _inside(window.composer.send_button, window)
+    # Room for a short sentence, not four words.
+    assert edit.width() >= edit.fontMetrics().horizontalAdvance("What does the manual say about it?")
+    assert _inside(window.model_bar, window) and _inside(window.settings_button, window)
+

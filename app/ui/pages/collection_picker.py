@@ -19,6 +19,8 @@ from app.core.cancel import CancelToken
 from app.ui.tasks import ProgressFn, run_task
 
 SETTINGS_KEY = "collections"
+SHOWN_NAME_CHARS = 22  # a long collection name is cut ("…") so the question box keeps its room
+CHOOSE_TIP = "Answer from your documents: choose the collections to use"
 
 
 class CollectionPicker(QToolButton):
@@ -31,7 +33,7 @@ class CollectionPicker(QToolButton):
         super().__init__(parent)
         self.setObjectName("collectionPicker")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.setToolTip("Answer from your documents: choose the collections to use")
+        self.setToolTip(CHOOSE_TIP)
         self.store = store
         self.conversation_id: int | None = None
         self._available: list[str] = []
@@ -105,9 +107,12 @@ class CollectionPicker(QToolButton):
         if not chosen:
             self.setText("Documents: off")
         elif len(chosen) == 1:
-            self.setText(f"Documents: {chosen[0]}")
+            name = chosen[0]
+            short = name if len(name) <= SHOWN_NAME_CHARS else name[: SHOWN_NAME_CHARS - 1].rstrip() + "…"
+            self.setText(f"Documents: {short}")
         else:
             self.setText(f"Documents: {len(chosen)} collections")
+        self.setToolTip(f"Answering from: {', '.join(chosen)}. {CHOOSE_TIP}." if chosen else CHOOSE_TIP)
         self.setProperty("active", bool(chosen))
         self.style().unpolish(self)
         self.style().polish(self)

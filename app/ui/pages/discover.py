@@ -244,6 +244,7 @@ class DiscoverHome(QWidget):
         texts = QVBoxLayout()
         heading = QLabel("New here? Start with the model that suits this computer.")
         heading.setObjectName("recommendHeading")
+        heading.setWordWrap(True)  # a small window: it wraps rather than hold the window wide
         self.recommend_label = QLabel("Checking this computer…")
         self.recommend_label.setObjectName("recommendDetail")
         self.recommend_label.setWordWrap(True)
@@ -288,6 +289,7 @@ class DiscoverHome(QWidget):
         layout.addWidget(self.results, 1)
         self.status = QLabel("Search for a model above, or pick one of the starter models.")
         self.status.setObjectName("modelsHint")
+        self.status.setWordWrap(True)
         layout.addWidget(self.status)
         self.apply_settings()
 
