@@ -15,16 +15,20 @@ Sources, in this order:
 `scan_library()` walks folders and reads no file contents except Ollama manifests and 4-byte
 GGUF magics, so it is quick, but still call it from a worker thread. Split sets
 (`-00001-of-00003`) are one entry whose `path` is the first part. `fit()` reads the GGUF header
-(worker thread). `mark_used()` records "last used" in `<data>/library.json`.
+(worker thread). `<data>/library.json` remembers the models the user opened (`mark_used()`, with
+when) or added by hand (`add_model_file()`): they stay in the Library wherever they are, and a
+file that went away is listed as missing until the user removes it (`forget_model()`).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +52,7 @@ SOURCE_LABELS = {
     "enclave": "Enclave",
     "organisation": "Organisation",
     "extra": "Your folder",
+    "opened": "Your file",
     "hf-cache": "Hugging Face cache",
     "lmstudio": "LM Studio",
     "gpt4all": "GPT4All",
@@ -63,16 +68,22 @@ class LibraryError(PlainError):
 class LocalModel:
     path: Path  # what llama.cpp opens (first part of a split set)
     name: str  # display name
-    source: str  # enclave | extra | hf-cache | lmstudio | gpt4all | ollama
+    source: str  # enclave | extra | opened | hf-cache | lmstudio | gpt4all | ollama
     size: int  # all parts together
     modified: float
     repo_id: str | None = None  # owner/repo when known
     parts: list[Path] = field(default_factory=list)
     last_used: float | None = None
+    missing: bool = False  # remembered, but the file is no longer there
 
     @property
     def deletable(self) -> bool:
-        return self.source == "enclave"
+        return self.source == "enclave" and not self.missing
+
+    @property
+    def removable(self) -> bool:
+        """Listed because the user opened or added it: it can leave the list (the file stays)."""
+        return self.source == "opened"
 
     @property
     def key(self) -> str:
@@ -255,37 +266,113 @@ def scan_library(
             models += scan_models_dir(folder, "gpt4all")
         models += scan_ollama()
     usage = _load_usage()
+    models += _remembered(usage, _load_added())
     unique: dict[Path, LocalModel] = {}
     for model in models:
-        try:
-            real = model.path.resolve()
-        except OSError:
-            real = model.path
+        real = _real(model.path)
         if real in unique:
             continue
-        model.last_used = usage.get(str(model.path))
+        model.last_used = usage.get(str(model.path), model.last_used)
         unique[real] = model
     return list(unique.values())
 
 
-# -- last used ------------------------------------------------------------------------------
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+def _remembered(usage: dict[str, float], added: list[str]) -> list[LocalModel]:
+    """The files the user opened or added, wherever they are (the scan finds most of them
+    again: scan_library keeps its own entry for those)."""
+    found: list[LocalModel] = []
+    for key in dict.fromkeys([*usage, *added]):
+        path = Path(key)
+        files = _split_parts(path)
+        model = _model(files, "opened", path.name, None) if path.is_file() else None
+        if model is None:
+            model = LocalModel(path, path.name, "opened", 0, 0.0, None, [path], missing=True)
+        model.last_used = usage.get(key)
+        found.append(model)
+    return found
+
+
+def _split_parts(path: Path) -> list[Path]:
+    """All parts of the split set whose first part is path (or just path)."""
+    match = _SPLIT.match(path.name)
+    if not match or not path.parent.is_dir():
+        return [path]
+    pattern = f"{glob.escape(match.group('stem'))}-*-of-{match.group('count')}.gguf"
+    for files in _group(path.parent.glob(pattern)):
+        if files[0] == path:
+            return files
+    return [path]
+
+
+# -- what the user opened or added (library.json) ---------------------------------------------
+_write_lock = threading.Lock()  # workers read, change and write the file: one at a time
+
+
 def _usage_path() -> Path:
     return paths.data_dir() / "library.json"
 
 
-def _load_usage() -> dict[str, float]:
+def _load_raw() -> dict[str, object]:
     try:
         raw = json.loads(_usage_path().read_text(encoding="utf-8"))
-        used = raw.get("last_used", {})
-        return {str(k): float(v) for k, v in used.items()}
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _load_usage() -> dict[str, float]:
+    used = _load_raw().get("last_used", {})
+    try:
+        return {str(k): float(v) for k, v in used.items()} if isinstance(used, dict) else {}
+    except (ValueError, TypeError):
         return {}
 
 
+def _load_added() -> list[str]:
+    added = _load_raw().get("added", [])
+    return [str(p) for p in added] if isinstance(added, list) else []
+
+
+def _save(usage: dict[str, float], added: list[str]) -> None:
+    atomic_write_text(_usage_path(), json.dumps({"last_used": usage, "added": added}, indent=1))
+
+
 def mark_used(path: Path, when: float | None = None) -> None:
-    usage = _load_usage()
-    usage[str(path)] = time.time() if when is None else when
-    atomic_write_text(_usage_path(), json.dumps({"last_used": usage}, indent=1))
+    """The model at path was opened (now, or at `when`): it is in the Library from now on."""
+    with _write_lock:
+        usage = _load_usage()
+        usage[str(path)] = time.time() if when is None else when
+        _save(usage, _load_added())
+
+
+def add_model_file(path: Path) -> None:
+    """Keep a model file in the Library without opening it (Library -> Add a model file)."""
+    if not path.is_file():
+        raise LibraryError(f"{path.name} is not there any more.")
+    if not _is_gguf(path):
+        raise LibraryError(
+            f"{path.name} is not a model file Enclave can use (it must be a GGUF file, "
+            "the kind of file Discover downloads)."
+        )
+    with _write_lock:
+        added = _load_added()
+        if str(path) not in added:
+            _save(_load_usage(), [*added, str(path)])
+
+
+def forget_model(path: Path) -> None:
+    """Take a model the user opened or added off the list; its file is not touched."""
+    with _write_lock:
+        usage = _load_usage()
+        usage.pop(str(path), None)
+        _save(usage, [p for p in _load_added() if p != str(path)])
 
 
 # -- delete ---------------------------------------------------------------------------------
@@ -320,6 +407,4 @@ def delete_model(model: LocalModel, settings: Settings | None = None) -> None:
         except OSError:
             break
         folder = folder.parent
-    usage = _load_usage()
-    if usage.pop(str(model.path), None) is not None:
-        atomic_write_text(_usage_path(), json.dumps({"last_used": usage}, indent=1))
+    forget_model(model.path)

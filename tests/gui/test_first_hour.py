@@ -371,3 +371,71 @@ def test_a_small_window_with_chat_settings_open_keeps_everything_usable(
     assert edit.width() >= edit.fontMetrics().horizontalAdvance("What does the manual say about it?")
     assert _inside(window.model_bar, window) and _inside(window.settings_button, window)
 
+
+
+def test_every_model_opened_or_added_is_in_the_library(
+    qtbot, make_window, instruct_model_path: Path, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A model opened from disk (outside the models folder) stays in the Library; the Library
+    adds a file or a folder; a file that went away is said plainly, with Remove."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.core.settings import Settings, save_settings
+
+    save_settings(Settings(scan_other_apps=False))
+    window = make_window()
+    load(qtbot, window, instruct_model_path)  # opened from where pip put it
+    window.show_page("library")
+    library = window.models_area.library
+
+    def rows() -> dict[str, int]:
+        return {library.models[i].path.name: i for i in range(library.tree.topLevelItemCount())}
+
+    qtbot.waitUntil(lambda: instruct_model_path.name in rows(), timeout=10_000)
+    item = library.tree.topLevelItem(rows()[instruct_model_path.name])
+    assert item.text(1) == "Your file" and item.text(3) == "just now"
+
+    # Add a model file: the file dialog, then it is listed (and selected).
+    mine = tmp_path / "downloads" / "my-model-Q4_K_M.gguf"
+    mine.parent.mkdir()
+    mine.write_bytes(b"GGUF" + bytes(3000))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(mine), ""))
+    qtbot.mouseClick(library.add_file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: mine.name in rows(), timeout=10_000)
+    assert library.selected() is not None and library.selected().path == mine
+    assert library.remove_button.isVisible() and not library.delete_button.isVisible()
+
+    # A file that is not a model is refused in plain words.
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    library.add_model_file(text_file)
+    qtbot.waitUntil(lambda: "not a model file" in library.notice.text, timeout=10_000)
+
+    # Add a folder: every model in it is listed from now on.
+    folder = tmp_path / "shared-models"
+    folder.mkdir()
+    (folder / "team-model-Q8_0.gguf").write_bytes(b"GGUF" + bytes(2000))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    qtbot.mouseClick(library.add_folder_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "team-model-Q8_0.gguf" in rows(), timeout=10_000)
+    assert window.settings.extra_model_dirs == [str(folder)]
+    assert library.tree.topLevelItem(rows()["team-model-Q8_0.gguf"]).text(1) == "Your folder"
+
+    # The added file goes away: it says so, Chat is off, and Remove takes it off the list.
+    mine.unlink()
+    library.refresh()
+    qtbot.waitUntil(lambda: mine.name in rows() and library.models[rows()[mine.name]].missing, timeout=10_000)
+    gone = library.tree.topLevelItem(rows()[mine.name])
+    assert gone.text(4).startswith("Missing") and str(mine) in gone.toolTip(4)
+    library.tree.setCurrentItem(gone)
+    assert not library.chat_button.isEnabled() and library.remove_button.isVisible()
+    qtbot.mouseClick(library.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: mine.name not in rows(), timeout=10_000)
+    assert instruct_model_path.name in rows()  # the rest stays
+
+    # After a restart, the opened model is still there.
+    window.close()
+    again = make_window()
+    again.show_page("library")
+    library = again.models_area.library
+    qtbot.waitUntil(lambda: instruct_model_path.name in rows(), timeout=10_000)

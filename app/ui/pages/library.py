@@ -1,6 +1,8 @@
-"""Library: every GGUF model on this computer (ours and other apps'), with where it comes
-from, its size, when it was last used and whether it runs well here. Actions: chat with it,
-show it in its folder, delete it (Enclave's own files only, after asking).
+"""Library: every model on this computer (ours and other apps'), and every model the user ever
+opened or added, wherever it is, with where it comes from, its size, when it was last used and
+whether it runs well here. Actions: chat with it, show it in its folder, delete it (Enclave's
+own files only, after asking), add a model file or a folder, remove a file the user opened or
+added from the list (a missing one says so plainly).
 
 The folder scan and the fit verdicts (which read GGUF headers) run on workers.
 """
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -40,8 +43,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("enclave.ui.library")
 
 COLUMNS = ["Model", "From", "Size", "Last used", "On this computer"]
-EMPTY_TEXT = "No models yet — get one in Discover."
+EMPTY_TEXT = "No models yet — get one in Discover, or add a model file you already have."
+MISSING_TEXT = "Missing: no longer at this place"
+MISSING_TIP = "{path} is no longer there (moved or deleted?). Remove it from the list, or put it back."
 OTHER_APP_TIP = "This file belongs to {app}; Enclave uses it where it is and never deletes it."
+
+
 NOT_ALLOWED_TEXT = "Not allowed by your organisation"
 
 
@@ -67,6 +74,7 @@ class LibraryPage(QWidget):
         self._scan: TaskHandle | None = None
         self._fit_task: TaskHandle | None = None
         self._dirty = True
+        self._select_after_scan: Path | None = None  # a file just added: selected once listed
         self._build()
 
     def _build(self) -> None:
@@ -78,6 +86,16 @@ class LibraryPage(QWidget):
         title.setObjectName("modelsTitle")
         top.addWidget(title)
         top.addStretch(1)
+        self.add_file_button = QPushButton("Add a model file…")
+        self.add_file_button.setToolTip(
+            "Keep a model file you already have in this list (it stays where it is)"
+        )
+        self.add_file_button.clicked.connect(self.choose_model_file)
+        top.addWidget(self.add_file_button)
+        self.add_folder_button = QPushButton("Add a folder…")
+        self.add_folder_button.setToolTip("Also list every model in a folder of yours")
+        self.add_folder_button.clicked.connect(self.choose_folder)
+        top.addWidget(self.add_folder_button)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.clicked.connect(self.refresh)
         top.addWidget(self.refresh_button)
@@ -111,6 +129,7 @@ class LibraryPage(QWidget):
         self.empty_label = QLabel(EMPTY_TEXT)
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
         empty_layout.addWidget(self.empty_label)
         go = QPushButton("Go to Discover")
         go.setObjectName("modelsPrimary")
@@ -135,9 +154,13 @@ class LibraryPage(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setObjectName("deleteButton")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.remove_button = QPushButton("Remove from list")
+        self.remove_button.setToolTip("Take this model off the list; its file is not touched")
+        self.remove_button.clicked.connect(self.remove_selected)
         actions.addWidget(self.chat_button)
         actions.addWidget(self.folder_button)
         actions.addStretch(1)
+        actions.addWidget(self.remove_button)
         actions.addWidget(self.delete_button)
         layout.addWidget(self.action_bar)
         self._update_actions()
@@ -183,14 +206,19 @@ class LibraryPage(QWidget):
         self.stack.setCurrentIndex(0 if models else 1)
         self.action_bar.setVisible(bool(models))
         ours = sum(1 for m in models if m.source == "enclave")
-        total = format_bytes(sum(m.size for m in models))
+        present = [m for m in models if not m.missing]
+        total = format_bytes(sum(m.size for m in present))
+        gone = len(models) - len(present)
         self.subtitle.setText(
-            f"{len(models)} model{'s' if len(models) != 1 else ''} on this computer ({total}); "
+            f"{len(present)} model{'s' if len(present) != 1 else ''} on this computer ({total}); "
             f"{ours} downloaded with Enclave. Double-click one to chat with it."
+            + (f" {gone} no longer found." if gone else "")
             if models
-            else "Models you download appear here."
+            else "Models you download, open or add appear here."
         )
-        keep = next((i for i, m in enumerate(models) if selected and m.key == selected.key), 0)
+        wanted = self._select_after_scan or (selected.path if selected else None)
+        self._select_after_scan = None
+        keep = next((i for i, m in enumerate(models) if wanted and m.path == wanted), 0)
         if models:
             self.tree.setCurrentItem(self.items[keep])
         self._update_actions()
@@ -210,16 +238,21 @@ class LibraryPage(QWidget):
             [
                 name,
                 source,
-                format_bytes(model.size),
+                "—" if model.missing else format_bytes(model.size),
                 format_when(model.last_used) if model.last_used else "never",
-                fit_label(fit)[0],
+                MISSING_TEXT if model.missing else fit_label(fit)[0],
             ]
         )
         item.setToolTip(0, str(model.path))
-        if fit is not None:
+        if model.missing:
+            tip = MISSING_TIP.format(path=model.path)
+            for column in range(len(COLUMNS)):
+                item.setToolTip(column, tip)
+                item.setForeground(column, self.palette().placeholderText())
+        elif fit is not None:
             item.setToolTip(4, fit.summary)
         refusal = _policy_refusal(model)
-        if refusal:  # the organisation's allowed_models: listed, not usable
+        if refusal and not model.missing:  # the organisation's allowed_models: listed, not usable
             item.setText(4, NOT_ALLOWED_TEXT)
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, refusal)
@@ -227,7 +260,7 @@ class LibraryPage(QWidget):
         return item
 
     def _judge(self, models: list[LocalModel]) -> None:
-        todo = [m for m in models if m.key not in self.fits]
+        todo = [m for m in models if m.key not in self.fits and not m.missing]
         if not todo:
             return
         wanted_ctx = self.window_.settings.default_context
@@ -272,11 +305,18 @@ class LibraryPage(QWidget):
     def _update_actions(self) -> None:
         model = self.selected()
         for button in (self.chat_button, self.folder_button, self.delete_button):
-            button.setEnabled(model is not None)
+            button.setEnabled(model is not None and not model.missing)
+        # Remove for what the user opened or added; Delete for Enclave's own files.
+        self.remove_button.setVisible(model is not None and model.removable)
+        self.delete_button.setVisible(model is None or not model.removable)
         refusal = _policy_refusal(model) if model is not None else None
-        if refusal:
+        if model is not None and model.missing:
+            self.chat_button.setToolTip(MISSING_TIP.format(path=model.path))
+        elif refusal:
             self.chat_button.setEnabled(False)
-        self.chat_button.setToolTip(refusal or "")
+            self.chat_button.setToolTip(refusal)
+        else:
+            self.chat_button.setToolTip("")
         if model is not None and not model.deletable:
             label = SOURCE_LABELS.get(model.source, model.source)
             self.delete_button.setEnabled(False)
@@ -286,20 +326,77 @@ class LibraryPage(QWidget):
 
     def chat_with_selected(self) -> None:
         model = self.selected()
-        if model is None:
+        if model is None or model.missing:
             return
         path = model.path
-
-        def remember(_progress: ProgressFn, _cancel: CancelToken) -> None:
-            from app.core.library import mark_used
-
-            mark_used(path)
-
-        run_task(remember, name="mark-used")
+        # Loading it records it as used (ModelsArea remembers every model that loads).
         model.last_used = time.time()
         self._dirty = True
         self.window_.show_page("chat")
         self.window_.open_model(path)
+
+    # -- adding and removing -------------------------------------------------------------
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add a model file", str(Path.home()), "Model files (*.gguf);;All files (*)"
+        )
+        if path:
+            self.add_model_file(Path(path))
+
+    def add_model_file(self, path: Path) -> None:
+        """Keep the file in the list (checked and written on a worker), then show it selected."""
+
+        def add(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            from app.core.library import add_model_file
+
+            add_model_file(path)
+
+        def added(_result: object) -> None:
+            self.notice.show_message(f"{path.name} is in your Library.", "info")
+            self._select_after_scan = path
+            self.refresh()
+
+        run_task(
+            add,
+            name="library-add",
+            on_result=added,
+            on_error=lambda exc: self.notice.show_message(str(exc), "error"),
+        )
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of models", str(Path.home()))
+        if folder:
+            self.add_folder(Path(folder))
+
+    def add_folder(self, folder: Path) -> None:
+        """List every model in this folder too (Settings' extra folders; a change rescans)."""
+        folders = list(self.window_.settings.extra_model_dirs)
+        if str(folder) not in folders:
+            self.window_.settings_store.update(extra_model_dirs=[*folders, str(folder)])
+        self.notice.show_message(f"Models in {folder} are listed here from now on.", "info")
+        self.mark_dirty()
+
+    def remove_selected(self) -> None:
+        model = self.selected()
+        if model is None or not model.removable:
+            return
+        path = model.path
+
+        def forget(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            from app.core.library import forget_model
+
+            forget_model(path)
+
+        def done(_result: object) -> None:
+            self.notice.show_message(f"{path.name} is off the list (the file was not touched).", "info")
+            self.refresh()
+
+        run_task(
+            forget,
+            name="library-forget",
+            on_result=done,
+            on_error=lambda exc: self.notice.show_message(str(exc), "error"),
+        )
 
     def show_selected_in_folder(self) -> None:
         model = self.selected()

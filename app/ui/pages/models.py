@@ -16,7 +16,9 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
+from app.core.cancel import CancelToken
 from app.ui.observe import observe
+from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
     from app.core.downloads import DownloadJob
@@ -62,6 +64,7 @@ class ModelsArea(QObject):
         self.library_holder = LazyPage(self._make_library)
         self.settings_holder = LazyPage(self._make_settings)
         window.installEventFilter(self)
+        observe(window.service.loaded, self, self._model_loaded)
         from app.core.net.gate import gate
 
         # The network gate opened or closed (offline mode, HF_HUB_OFFLINE, the policy): Discover
@@ -138,6 +141,23 @@ class ModelsArea(QObject):
             self.library_holder.page.mark_dirty()
         self.window.statusBar().showMessage(f"{job.filename} is downloaded: it is in your Library.", 10_000)
 
+    def _model_loaded(self, _outcome: object) -> None:
+        """Every model the user opens stays in the Library, wherever its file is."""
+        path = self.window.model_path
+        if path is None:
+            return
+
+        def remember(_progress: ProgressFn, _cancel: CancelToken) -> None:
+            from app.core.library import mark_used
+
+            mark_used(path)
+
+        def remembered() -> None:
+            if self.library_holder.page is not None:
+                self.library_holder.page.mark_dirty()
+
+        run_task(remember, name="mark-used", on_finished=remembered)
+
     def _settings_changed(self, name: str) -> None:
         if name == "token":
             if self.discover_holder.page is not None:
@@ -145,7 +165,8 @@ class ModelsArea(QObject):
             if self._downloads is not None:
                 self._downloads.start()  # a job that waited for a token may go on
         library = self.library_holder.page
-        if library is not None and name in ("models_dir", "scan_other_apps", "default_context"):
+        rescan = ("models_dir", "extra_model_dirs", "scan_other_apps", "default_context")
+        if library is not None and name in rescan:
             if name == "default_context":
                 library.fits.clear()
             library.mark_dirty()
