@@ -81,3 +81,16 @@ def test_not_asked_with_a_token_of_ones_own_or_nothing_to_ask_about(
     qtbot.wait(2_500)
     assert other.models_area.token_questions == []
     assert load_settings().other_hf_token == ""
+
+
+def test_settings_can_change_the_answer(
+    qtbot: Any, make_window: Any, memory_keyring: MemoryKeyring
+) -> None:
+    window = make_window()
+    window.show_page("settings")
+    check = window.models_area.settings.other_token_check
+    assert not check.isChecked()  # default: not used
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    assert window.settings.other_hf_token == "use" and load_settings().other_hf_token == "use"
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    assert window.settings.other_hf_token == "ignore"

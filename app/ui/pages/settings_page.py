@@ -106,6 +106,17 @@ class SettingsPage(QWidget):
         self.token_status.setObjectName("tokenStatus")
         self.token_status.setWordWrap(True)
         layout.addWidget(self.token_status)
+        # Another program's token (HF_TOKEN, the HF token file): never used unless chosen here or
+        # in the window's one question about it (app/core/net/tokens.py).
+        self.other_token_check = QCheckBox(
+            "Use a Hugging Face token another program left on this computer, for models that "
+            "need an account"
+        )
+        self.other_token_check.setObjectName("otherTokenCheck")
+        self.other_token_check.toggled.connect(
+            lambda on: self._set("other_hf_token", "use" if on else "ignore")
+        )
+        layout.addWidget(self.other_token_check)
 
         layout.addWidget(self._section("Internet"))
         self.offline_check = QCheckBox(
@@ -237,6 +248,9 @@ class SettingsPage(QWidget):
         for widget in widgets:
             widget.blockSignals(False)
         self.folder_edit.setText(str(settings.resolved_models_dir()))
+        self.other_token_check.blockSignals(True)
+        self.other_token_check.setChecked(settings.other_hf_token == "use")
+        self.other_token_check.blockSignals(False)
 
     def _set(self, name: str, value: Any) -> None:
         """One widget's change, saved by the store (which then tells everyone, this page too)."""
