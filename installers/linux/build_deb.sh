@@ -32,6 +32,10 @@ for size in 16 32 48 64 128 256 512; do
     "$root/usr/share/icons/hicolor/${size}x${size}/apps/enclave.png"
 done
 printf 'Enclave %s\nLicense: Apache-2.0\n' "$version" > "$root/usr/share/doc/enclave/copyright"
+# For IT: what /etc/enclave/policy.json may hold (docs/policy.md). The package never installs a
+# policy itself: an upgrade must not touch the one IT put there.
+install -m 0644 docs/policy.example.json "$root/usr/share/doc/enclave/policy.example.json"
+install -m 0644 docs/policy.md "$root/usr/share/doc/enclave/policy.md"
 
 installed_kb=$(du -sk "$root" | cut -f1)
 # Qt's X11/Wayland platform plugins need these from the system; everything else is bundled.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# dist/Enclave.app (from build.spec on macOS) -> dist/Enclave-<version>-macos-arm64.dmg
+# dist/Enclave.app (from build.spec on macOS) -> dist/Enclave-<version>-macos-arm64.dmg, and the
+# same app as dist/Enclave-<version>-macos-arm64.pkg for MDM tools (installs /Applications/Enclave.app)
 #
 #   pyinstaller --noconfirm --clean build.spec && installers/macos/build_dmg.sh
 #
@@ -9,6 +10,9 @@
 #                         (CI: import a .p12 first; see .github/workflows/release.yml)
 #   Notarization, either  NOTARY_KEYCHAIN_PROFILE  (xcrun notarytool store-credentials ...)
 #               or        APPLE_ID + APPLE_TEAM_ID + APPLE_APP_PASSWORD (app-specific password)
+#   MACOS_INSTALLER_IDENTITY  "Developer ID Installer: Company (TEAMID)": signs the .pkg (MDM
+#                         tools want a signed package); notarized and stapled like the image
+# ENCLAVE_NO_PKG=1 skips the .pkg.
 # Environment: ENCLAVE_VERSION (default: app/__init__.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -71,3 +75,45 @@ if [ -n "$identity" ]; then
   fi
 fi
 echo "$dmg ($(du -h "$dmg" | cut -f1))"
+
+notarize() {  # submit one file, wait, staple; nothing without credentials
+  if [ -n "${NOTARY_KEYCHAIN_PROFILE:-}" ]; then
+    xcrun notarytool submit "$1" --keychain-profile "$NOTARY_KEYCHAIN_PROFILE" --wait
+  elif [ -n "${APPLE_ID:-}" ] && [ -n "${APPLE_TEAM_ID:-}" ] && [ -n "${APPLE_APP_PASSWORD:-}" ]; then
+    xcrun notarytool submit "$1" --apple-id "$APPLE_ID" --team-id "$APPLE_TEAM_ID" \
+      --password "$APPLE_APP_PASSWORD" --wait
+  else
+    echo "No notarization credentials: $1 is not notarized."
+    return 0
+  fi
+  xcrun stapler staple "$1"
+}
+
+if [ "${ENCLAVE_NO_PKG:-0}" != 1 ]; then
+  # A component package of the (already signed) app for MDM tools: installs
+  # /Applications/Enclave.app for every user, silently: sudo installer -pkg <pkg> -target /
+  pkg="dist/Enclave-${version}-macos-${arch}.pkg"
+  pkgroot=$(mktemp -d)
+  trap 'rm -rf "$staging" "$pkgroot"' EXIT
+  cp -R "$app" "$pkgroot/"
+  # Not relocatable: the installer must not "update" a copy the user dragged elsewhere, and MDM
+  # tools expect the app where the package says.
+  pkgbuild --analyze --root "$pkgroot" "$pkgroot.plist"
+  plutil -replace BundleIsRelocatable -bool NO "$pkgroot.plist"
+  installer_identity="${MACOS_INSTALLER_IDENTITY:-}"
+  sign_args=()  # (the odd expansion below: macOS's bash 3.2 calls an empty array unset)
+  if [ -n "$installer_identity" ]; then
+    sign_args=(--sign "$installer_identity" --timestamp)
+  else
+    echo "MACOS_INSTALLER_IDENTITY not set: building an unsigned package (MDM tools may refuse it)."
+  fi
+  rm -f "$pkg"
+  pkgbuild --root "$pkgroot" --component-plist "$pkgroot.plist" --install-location /Applications \
+    --identifier com.enclave.desktop --version "$version" ${sign_args[@]+"${sign_args[@]}"} "$pkg"
+  rm -f "$pkgroot.plist"
+  if [ -n "$installer_identity" ]; then
+    pkgutil --check-signature "$pkg"
+    notarize "$pkg"
+  fi
+  echo "$pkg ($(du -h "$pkg" | cut -f1))"
+fi

@@ -4,8 +4,12 @@
 ;   iscc /DAppVersion=0.1.0 installers\windows\enclave.iss
 ;   (CUDA build: add /DVariant=cuda, which only changes the file name)
 ;
-; Per-user install, no administrator rights: %LOCALAPPDATA%\Programs\Enclave, a Start menu entry,
-; an optional desktop shortcut, and an uninstaller in "Installed apps". The uninstaller keeps the
+; Per-user install by default, no administrator rights: %LOCALAPPDATA%\Programs\Enclave, a Start
+; menu entry, an optional desktop shortcut, and an uninstaller in "Installed apps". /ALLUSERS
+; installs per machine instead (Program Files, every user's Start menu; administrator rights),
+; /CURRENTUSER forces per user; the dialog that asks is skipped when either is given, so
+;   Enclave-<version>-windows-x64-setup.exe /VERYSILENT /SUPPRESSMSGBOXES /NORESTART /ALLUSERS
+; installs without a person (exit codes: installers/README.md). The uninstaller keeps the
 ; user's data (models, conversations, document index, settings in %LOCALAPPDATA%\Enclave) unless
 ; the user says to delete it, or passes /PURGE=yes to a silent uninstall.
 
@@ -38,7 +42,8 @@ DefaultGroupName={#AppName}
 DisableProgramGroupPage=yes
 DisableDirPage=auto
 PrivilegesRequired=lowest
-PrivilegesRequiredOverridesAllowed=dialog
+; commandline: /ALLUSERS and /CURRENTUSER for silent installs; dialog: people choose.
+PrivilegesRequiredOverridesAllowed=commandline dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 MinVersion=10.0
