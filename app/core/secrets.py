@@ -4,8 +4,9 @@ switching between two servers never sends one server's key to the other), and th
 programs must send to Enclave's own local API (`get_api_key`, `regenerate_api_key`).
 
 `get_token()` and `get_server_key()` never raise: a machine without a usable keyring simply has
-no saved secret (and huggingface_hub then falls back to `HF_TOKEN` or its own login). The
-setters and deleters raise `SecretsError` with a plain-words message when the keyring refuses.
+no saved secret (and no token is sent: huggingface_hub is never left to find `HF_TOKEN` or its
+own login, see app/core/net/tokens.py). The setters and deleters raise `SecretsError` with a
+plain-words message when the keyring refuses.
 """
 
 from __future__ import annotations
