@@ -76,6 +76,11 @@ _SWA_PATTERNS: dict[str, tuple[int, bool]] = {
     "plamo3": (8, False),
 }
 
+# llama.cpp's LLAMA_MAX_LAYERS: more layers, and it stops on an assert while loading.
+MAX_LAYERS = 512
+# llama.cpp keeps the trained context in 32 bits; past that a number is damage, not a model.
+MAX_CONTEXT = 2**31 - 1
+
 _POOLING_NAMES = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 
 
@@ -125,6 +130,7 @@ def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
     """Read a GGUF header. Raises GGUFError (plain words) for anything unusable."""
     file = Path(path)
     file_size = _check_file(file)
+    _check_counts(file, file_size)
     reader = _open_reader(file, file_size)
     try:
         return _facts_from_reader(file, file_size, reader)
@@ -133,7 +139,7 @@ def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
     except Exception as exc:  # a header that parses but holds nonsense (wrong types, ...)
         log.info("unusable GGUF header in %s: %r", file, exc)
         raise GGUFError(
-            f"This model file is damaged: its description could not be read ({exc})."
+            "This model file is damaged: its description holds values that make no sense."
         ) from None
     finally:
         del reader  # drop the memory map now, so Windows lets the user delete the file
@@ -166,13 +172,53 @@ def _check_file(file: Path) -> int:
     return size
 
 
+# The smallest a metadata entry (key length, 1-byte key, type, 1-byte value) and a tensor info
+# (name length, 1-byte name, n_dims, one dimension, type, offset) can be on disk.
+_MIN_KV_BYTES = 8 + 1 + 4 + 1
+_MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8
+_PLAUSIBLE_COUNT = 100_000  # real models have tens of metadata entries and up to ~10k tensors
+
+
+def _check_counts(file: Path, file_size: int) -> None:
+    """Refuse counts that cannot fit in the file before parsing: the reader would otherwise
+    walk the (zero-filled, or random) tensor data as millions of tiny entries, for minutes."""
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(24)
+    except OSError as exc:
+        reason = exc.strerror or "input/output error"
+        raise GGUFError(f"The file {file} could not be read ({reason}).") from None
+    if len(head) < 24:
+        raise GGUFError("This model file is incomplete (truncated): it stops in its first bytes.")
+    (version,) = struct.unpack_from("<I", head, 4)
+    order = ">" if version & 0xFFFF == 0 else "<"  # a file written on a big-endian machine
+    n_tensors, n_kv = struct.unpack_from(f"{order}QQ", head, 8)
+    if n_kv * _MIN_KV_BYTES > file_size or n_tensors * _MIN_TENSOR_INFO_BYTES > file_size:
+        log.info("impossible counts in %s: %d tensors, %d metadata entries", file, n_tensors, n_kv)
+        if n_kv <= _PLAUSIBLE_COUNT and n_tensors <= _PLAUSIBLE_COUNT:  # a real header, cut short
+            raise GGUFError(
+                "This model file is incomplete (truncated): it stops inside its header. "
+                "Download it again."
+            )
+        raise GGUFError(
+            "This model file is damaged: its header announces more entries than the file can hold."
+        )
+
+
 def _open_reader(file: Path, file_size: int) -> _HeaderReader:
     try:
         return _HeaderReader(file)
     except _TruncatedData as exc:
+        if exc.needed > 2 * file_size + 1024**3:  # no download stops at a few per cent
+            raise GGUFError(
+                "This model file is damaged: its list of tensors points far past the end of the file."
+            ) from None
+        have, need = _human(file_size), _human(exc.needed)
+        if have == need:  # too close to tell apart in MB
+            have, need = f"{file_size:,} bytes", f"{exc.needed:,}"
         raise GGUFError(
-            "This model file is incomplete (truncated): it has "
-            f"{_human(file_size)} of the {_human(exc.needed)} it needs. Download it again."
+            f"This model file is incomplete (truncated): it has {have} of the {need} it needs. "
+            "Download it again."
         ) from None
     except Exception as exc:
         log.info("GGUFReader failed on %s: %r", file, exc)
@@ -296,6 +342,8 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
     arch = str(arch_field.contents())
     f = _Fields(reader, arch)
     n_layer = f.get_int("{arch}.block_count")
+    if not 0 <= n_layer <= MAX_LAYERS:
+        raise GGUFError(f"This model file is damaged: it says the model has {n_layer:,} layers.")
     sizes = _tensor_sizes(reader, n_layer)
     n_embd = f.get_int("{arch}.embedding_length")
     head_count = f.per_layer("{arch}.attention.head_count", n_layer, 0)
@@ -307,16 +355,27 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
     window, swa_layers = _sliding_window(f, n_layer)
     template = f.get_str("tokenizer.chat_template")
     pooling = f.raw("{arch}.pooling_type")
-    pooling_name = _POOLING_NAMES.get(int(pooling), str(pooling)) if pooling is not None else None
+    if pooling is not None and int(pooling) not in _POOLING_NAMES and int(pooling) != -1:
+        # llama.cpp aborts on a pooling type it does not know when it builds the graph.
+        raise GGUFError(
+            f"This model file asks for a way of pooling embeddings (number {int(pooling)}) that "
+            "the engine does not know; it is damaged or made for a newer engine."
+        )
+    pooling_name = _POOLING_NAMES.get(int(pooling)) if pooling is not None else None
     no_kv = arch in NO_KV_CACHE_ARCHS
-    return ModelFacts(
+    context_length = f.get_int("{arch}.context_length")
+    if context_length > MAX_CONTEXT:
+        raise GGUFError(
+            f"This model file is damaged: it says the model reads {context_length:,} tokens at once."
+        )
+    return _checked(ModelFacts(
         path=file,
         file_size=file_size,
         architecture=arch,
         name=f.get_str("general.name") or file.stem,
         size_label=f.get_str("general.size_label"),
         quantization=_quantization(f, reader),
-        context_length=f.get_int("{arch}.context_length"),
+        context_length=context_length,
         block_count=n_layer,
         layer_bytes=sizes.layers,
         output_bytes=sizes.output,
@@ -340,7 +399,33 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
         value_length_swa=f.get_int("{arch}.attention.value_length_swa", value_length),
         has_kv_cache=not no_kv,
         tensor_bytes=sizes.total,
-    )
+    ))
+
+
+# What a person calls the numbers a damaged header can get wrong.
+_NUMBER_WORDS = {
+    "context_length": "context length",
+    "embedding_length": "embedding size",
+    "head_count": "number of attention heads",
+    "head_count_kv": "number of key/value heads",
+    "key_length": "key length",
+    "value_length": "value length",
+    "sliding_window": "sliding window",
+    "vocab_size": "vocabulary size",
+    "feed_forward_length": "feed-forward size",
+    "key_length_swa": "key length",
+    "value_length_swa": "value length",
+}
+
+
+def _checked(facts: ModelFacts) -> ModelFacts:
+    """Negative sizes come only from a damaged header; the planner must never see them."""
+    for name, words in _NUMBER_WORDS.items():
+        value = getattr(facts, name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(v is not None and v < 0 for v in values):
+            raise GGUFError(f"This model file is damaged: its {words} is negative.")
+    return facts
 
 
 def _kv_heads(f: _Fields, head_count: tuple[int, ...], n_layer: int) -> tuple[int, ...]:

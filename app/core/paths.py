@@ -21,9 +21,25 @@ def _home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+# Enclave's own folders hold conversations, document text, logs and settings: only their
+# owner may look inside (on Windows, where modes mean little, the user profile already is).
+OWNER_ONLY_DIR = 0o700
+OWNER_ONLY_FILE = 0o600
+
+
 def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True, mode=OWNER_ONLY_DIR)
+    owner_only(path, OWNER_ONLY_DIR)  # also a folder an older version made with the default mode
     return path
+
+
+def owner_only(path: Path, mode: int = OWNER_ONLY_FILE) -> None:
+    """Take group and other permissions away from `path` (a folder or file Enclave owns)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, mode)
+    except OSError:  # not ours to change (a shared folder set by ENCLAVE_HOME): leave it
+        pass
 
 
 def data_dir() -> Path:

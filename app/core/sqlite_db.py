@@ -6,6 +6,7 @@ never wait for a writer; we issue BEGIN/COMMIT ourselves (isolation_level=None).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -13,15 +14,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.core.paths import owner_only
+
 
 def open_database(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
+    _create_owner_only(path)
     db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0, isolation_level=None)
     db.row_factory = sqlite3.Row
     _set_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+def _create_owner_only(path: Path) -> None:
+    """The database holds conversations and document text: owner-only (0600). SQLite gives its
+    -wal and -shm files the database file's mode, so creating the file first covers them."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return  # sqlite3.connect reports the problem in its own words
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        owner_only(file)  # also files an older version made with the default mode
 
 
 def _set_wal(db: sqlite3.Connection) -> None:

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from app.core.cancel import CancelToken
 from app.core.engine import protocol as p
+from app.core.engine.crash_cause import CrashCause
 from app.core.errors import PlainError
 
 LOCAL_PLACE = "this computer"
@@ -39,12 +40,16 @@ class EngineError(PlainError):
 
 
 class EngineCrashed(EngineError):
-    """The local host process died. `log_tail` has its last log lines, for the details view."""
+    """The local host process died. `log_tail` has its last log lines, for the details view;
+    `cause` says why, from its exit and its log (crash_cause.CrashCause; None if unknown)."""
 
-    def __init__(self, message: str, log_tail: str, exit_code: int | None) -> None:
+    def __init__(
+        self, message: str, log_tail: str, exit_code: int | None, cause: CrashCause | None = None
+    ) -> None:
         super().__init__("crashed", message)
         self.log_tail = log_tail
         self.exit_code = exit_code
+        self.cause = cause
 
 
 @dataclass(frozen=True)

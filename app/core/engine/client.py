@@ -27,11 +27,14 @@ from app.core import paths
 from app.core.cancel import Cancelled, CancelToken
 from app.core.engine import protocol as p
 from app.core.engine.base import LOCAL_PLACE, ClientChatStats, EngineCrashed, EngineError
+from app.core.engine.crash_cause import crash_sentence, explain_crash
 
 log = logging.getLogger("enclave.engine.client")
 
 STARTUP_TIMEOUT_S = 120.0
 LOG_LINES_ON_CRASH = 12
+# How far back the cause of a crash is looked for: after an assert ggml may print a backtrace.
+LOG_LINES_FOR_CAUSE = 400
 
 T = TypeVar("T")
 
@@ -55,17 +58,6 @@ def _main_script_not_reimported() -> Iterator[None]:
         main.__file__ = path
 
 
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "stopped responding"
-    if code < 0:
-        try:
-            return f"was stopped by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was stopped by signal {-code}"
-    return f"exited with code {code}"
-
-
 class EngineClient:
     def __init__(self, log_path: Path | None = None) -> None:
         self.log_path = log_path or paths.log_dir() / "engine-host.log"
@@ -76,6 +68,8 @@ class EngineClient:
         self._conn: Connection | None = None
         self.host_pid: int | None = None
         self.loaded: p.Loaded | None = None
+        self._killed_on_purpose = False  # kill_host() was called: not a crash to explain
+        self._loading = ""  # the model a load request is for, named if the host dies on it
 
     # ---- what base.Engine asks ----------------------------------------------------------
     is_remote = False
@@ -107,6 +101,7 @@ class EngineClient:
         if self.is_running:
             return
         self._discard_process()
+        self._killed_on_purpose = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
@@ -159,6 +154,7 @@ class EngineClient:
     def kill_host(self) -> None:
         """For tests and 'Force stop': kill the host the hard way."""
         if self._process is not None and self._process.pid:
+            self._killed_on_purpose = True
             os.kill(self._process.pid, signal.SIGKILL)
 
     def log_tail(self, lines: int = LOG_LINES_ON_CRASH) -> str:
@@ -185,18 +181,20 @@ class EngineClient:
                     pass  # the host died while sending; handled below
             if ready or not self._process.is_alive():
                 self._process.join(2)
-                code = self._process.exitcode
-                tail = self.log_tail()
-                self._discard_process()
-                raise EngineCrashed(
-                    f"The model engine {_describe_exit(code)}. Your conversation is safe; "
-                    "you can reload the model.",
-                    tail,
-                    code,
-                )
+                raise self._crashed(self._process.exitcode)
             if deadline is not None and time.monotonic() >= deadline:
-                self._discard_process()
-                raise EngineCrashed("The model engine did not answer in time.", self.log_tail(), None)
+                raise self._crashed(None)
+
+    def _crashed(self, code: int | None) -> EngineCrashed:
+        """The host is gone (or silent, code None): say why, from its exit and its log."""
+        cause = explain_crash(
+            code, self.log_tail(LOG_LINES_FOR_CAUSE), killed_on_purpose=self._killed_on_purpose
+        )
+        model = self._loading or self.model_name
+        tail = self.log_tail()
+        self._discard_process()
+        log.warning("engine host ended: %s (exit %s)", cause.kind, code)
+        return EngineCrashed(crash_sentence(cause, model, loading=bool(self._loading)), tail, code, cause)
 
     def _request(self, request: p.Request, on_reply: Callable[[p.Reply], None] | None = None) -> p.Reply:
         """Send one request; pass intermediate replies to on_reply; return the final one."""
@@ -234,7 +232,11 @@ class EngineClient:
 
         with self._lock:
             self._cancel.clear()
-            reply = self._request(request, forward)
+            self._loading = Path(request.model_path).name
+            try:
+                reply = self._request(request, forward)
+            finally:
+                self._loading = ""
             assert isinstance(reply, p.Loaded)
             self.loaded = reply
             return reply

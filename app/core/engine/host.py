@@ -15,6 +15,7 @@ import ctypes
 import gc
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +24,16 @@ from typing import Any
 
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
+from app.core.engine import template_guard
 from app.core.engine.backends import load_backends
 from app.core.engine.base import TOKEN_FLUSH_INTERVAL_S
-from app.core.engine.decode import DecodeLoop, chat_prompt, completion_prompt, library_loop_wanted
+from app.core.engine.decode import (
+    DecodeLoop,
+    _formatter_of,
+    chat_prompt,
+    completion_prompt,
+    library_loop_wanted,
+)
 from app.core.engine.host_process import (
     physical_cores,
     redirect_native_output,
@@ -62,6 +70,7 @@ def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
     """Turn llama.cpp's log after a failed load into (error kind, a sentence for people)."""
     lowered = log_text.lower()
     name = os.path.basename(model_path)
+    the_file = f"The model file {name}"
     if "unknown model architecture" in lowered:
         arch = ""
         for line in log_text.splitlines():
@@ -70,7 +79,7 @@ def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
         what = f" ('{arch}')" if arch else ""
         return (
             p.ERROR_LOAD_FAILED,
-            f"{name} uses a model type{what} that this version of the engine cannot run yet.",
+            f"{the_file} uses a model type{what} that this version of the engine cannot run yet.",
         )
     if any(s in lowered for s in ("out of memory", "failed to allocate", "unable to allocate")):
         return (
@@ -78,10 +87,47 @@ def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
             f"There was not enough memory to load {name}. Try a smaller model or context size.",
         )
     if "failed to read magic" in lowered or "invalid magic" in lowered:
-        return p.ERROR_LOAD_FAILED, f"{name} is not a GGUF model file."
+        return p.ERROR_LOAD_FAILED, f"{the_file} is not a GGUF model file."
+    found = _LOAD_PROBLEMS.search(log_text)
+    if found:
+        what = next(group for group in found.groups() if group is not None)
+        sentence = _LOAD_SENTENCES[found.lastgroup or ""]
+        return p.ERROR_LOAD_FAILED, sentence.format(the_file=the_file, what=what)
     if "tensor" in lowered and ("data is not within" in lowered or "out of bounds" in lowered):
-        return p.ERROR_LOAD_FAILED, f"{name} is incomplete or damaged (truncated download?)."
-    return p.ERROR_LOAD_FAILED, f"{name} could not be loaded; the engine log has the details."
+        return p.ERROR_LOAD_FAILED, f"{the_file} is incomplete or damaged (truncated download?)."
+    return (
+        p.ERROR_LOAD_FAILED,
+        f"The engine could not load {name}: the file may be damaged, or made for a newer engine. "
+        "The engine log has the details.",
+    )
+
+
+# llama.cpp's own words for a file it refuses (llama-model-loader.cpp, gguf.cpp), and ours.
+_LOAD_PROBLEMS = re.compile(
+    r"tensor '(?P<shape>[^']+)' has wrong shape"
+    r"|tensor '(?P<missing>[^']+)' not found|missing tensor '(?P<missing2>[^']+)'"
+    r"|key not found in model: (?P<key>\S+)"
+    r"|tensor '(?P<offset>[^']+)' has offset|failed to read tensor data(?P<data>)"
+    r"|tensor '(?P<type>[^']+)' has invalid ggml type|invalid tensor type(?P<type2>)"
+    r"|duplicate(?:d)? tensor name '?(?P<dup>[^'\s]*)"
+    r"|key '?(?P<wrong>[^' ]+)'? has wrong type|wrong array length(?P<wrong2>)"
+    r"|tensor '(?P<bounds>[^']+)' data is not within the file bounds"
+)
+_DAMAGED = "{the_file} is damaged, or made by a converter this engine does not understand: "
+_LOAD_SENTENCES = {
+    "shape": _DAMAGED + "its tensor '{what}' does not have the shape its description promises.",
+    "missing": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
+    "missing2": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
+    "key": _DAMAGED + "it lacks the setting '{what}' its model type needs.",
+    "offset": _DAMAGED + "its tensor data is not where its header says.",
+    "data": _DAMAGED + "its tensor data is not where its header says.",
+    "type": "{the_file} uses a number format (for tensor '{what}') this engine does not know.",
+    "type2": "{the_file} uses a number format this engine does not know.",
+    "dup": _DAMAGED + "it lists the same tensor twice.",
+    "wrong": _DAMAGED + "its setting '{what}' has the wrong kind of value.",
+    "wrong2": _DAMAGED + "one of its settings has the wrong number of values.",
+    "bounds": "{the_file} is incomplete or damaged: its tensor '{what}' runs past the end of the file.",
+}
 
 
 class _ProgressHook:
@@ -140,6 +186,7 @@ class HostEngine:
         import llama_cpp.llama_cpp as raw
 
         self._raw = raw
+        template_guard.install()  # a model's Jinja template gets a deadline and plain errors
         # Checked by llama.cpp between graph nodes, so Stop works within a fraction of a token
         # (and during a long prompt). Measured: no visible cost to decode speed.
         self._abort_cb = raw.ggml_abort_callback(lambda _data: self.cancel.is_set())
@@ -186,6 +233,9 @@ class HostEngine:
         self._free_chat_model()
         if not os.path.isfile(request.model_path):
             return p.EngineError(p.ERROR_LOAD_FAILED, f"The file {request.model_path} is not there.")
+        refused = _refuse_unreadable(request.model_path)
+        if refused is not None:
+            return refused
         fault = os.environ.get(FAULT_ENV, "")
         if fault == "abort_on_gpu_load" and request.n_gpu_layers > 0:
             log.error("ggml_cuda_host_malloc: CUDA error: out of memory (simulated by %s)", FAULT_ENV)
@@ -228,6 +278,13 @@ class HostEngine:
         chat_format = request.chat_format
         if chat_format is None and not has_template:
             chat_format = fallback_chat_format(metadata.get("general.architecture", ""))
+        notice = ""
+        if chat_format is None and llm.chat_format == "chat_template.default":
+            problem = template_guard.probe(_formatter_of(llm._chat_handlers.get(llm.chat_format)))
+            if problem:
+                chat_format = fallback_chat_format(metadata.get("general.architecture", ""))
+                notice = f"{problem} Enclave uses the standard “{chat_format}” format for this model instead."
+                log.warning("chat template replaced by %s", chat_format)
         if chat_format is not None:
             self._apply_chat_format(llm, chat_format)
         raw_api = self._raw
@@ -242,6 +299,7 @@ class HostEngine:
             chat_format=chat_format or "gguf-template",
             load_seconds=time.perf_counter() - started,
             metadata=metadata,
+            notice=notice,
         )
 
     @staticmethod
@@ -352,6 +410,8 @@ class HostEngine:
                     break
             else:
                 finish_reason = stream.finish_reason
+        except template_guard.TemplateFailed as exc:  # the model's Jinja raised, looped or ran away
+            return p.EngineError(p.ERROR_TEMPLATE, str(exc))
         except ValueError as exc:  # llama-cpp-python's way to say the prompt is too long, or bad input
             return value_error(exc)
         except RuntimeError as exc:
@@ -418,6 +478,9 @@ class HostEngine:
             if self.embed_llm is not None:
                 self.embed_llm.close()
                 self.embed_llm = None
+            refused = _refuse_unreadable(request.model_path)
+            if refused is not None:
+                return refused
             try:
                 self.embed_llm = EmbeddingRunner(
                     request.model_path, n_threads=physical_cores(), verbose=True
@@ -435,6 +498,19 @@ class HostEngine:
         return p.Embeddings.of(vectors)
 
 
+def _refuse_unreadable(model_path: str) -> p.EngineError | None:
+    """Read the header with gguf_facts before llama.cpp sees the file: what it refuses (a
+    truncated or damaged file, impossible sizes) could make native code abort this process. One
+    check for every caller (window, CLI, API, documents), in plain words."""
+    from app.core.gguf_facts import GGUFError, read_model_facts
+
+    try:
+        read_model_facts(model_path)
+    except GGUFError as exc:
+        return p.EngineError(p.ERROR_LOAD_FAILED, str(exc))
+    return None
+
+
 def _rate(count: int, millis: float) -> float:
     return float(count) / (millis / 1000.0) if millis > 0 else 0.0
 
@@ -442,6 +518,9 @@ def _rate(count: int, millis: float) -> float:
 def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid: int) -> None:
     """Entry point of the child process (multiprocessing "spawn")."""
     redirect_native_output(log_path)
+    # On an abort ggml attaches gdb to print a backtrace: seconds on a busy machine before the
+    # app hears of the crash, and pages of log that bury the one line saying why.
+    os.environ.setdefault("GGML_NO_BACKTRACE", "1")
     watch_parent(parent_pid)
     yield_cpu_to_the_window()
     log.info("engine host %d started", os.getpid())
@@ -467,10 +546,12 @@ def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid:
             engine.handle(request)
         except (BrokenPipeError, EOFError):
             break
-        except Exception as exc:
+        except Exception:
             log.exception("request failed")
             try:
-                conn.send(p.EngineError(p.ERROR_INTERNAL, f"The engine hit an error: {exc}"))
+                conn.send(p.EngineError(
+                    p.ERROR_INTERNAL, "The engine failed on this request; the engine log has the details."
+                ))
             except OSError:
                 break
     engine.unload()

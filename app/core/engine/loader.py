@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.core.engine import protocol as p
 from app.core.engine.client import EngineClient, EngineCrashed, EngineError
+from app.core.engine.crash_cause import CAUSE_OUT_OF_MEMORY
 from app.core.gguf_facts import ModelFacts, read_model_facts
 from app.core.hardware import HardwareInfo, detect_hardware
 from app.core.planner import OffloadPlan, plan_offload
@@ -40,7 +41,10 @@ def check_allowed(model_path: Path | str) -> None:
 
 class ModelDoesNotFit(EngineError):
     def __init__(self, plan: OffloadPlan) -> None:
-        super().__init__("does_not_fit", plan.summary)
+        summary = plan.summary.rstrip()
+        # The summary is also a fragment of longer lines ("On this computer: ..."); alone it
+        # is a sentence.
+        super().__init__("does_not_fit", summary if summary.endswith((".", "!", "?")) else summary + ".")
         self.plan = plan
 
 
@@ -53,9 +57,12 @@ class LoadOutcome:
 
 
 def _is_memory_failure(exc: EngineError) -> bool:
-    # A CUDA OOM often aborts the process outright (EngineCrashed); sometimes llama.cpp
-    # reports a failed allocation and returns an error instead.
-    return isinstance(exc, EngineCrashed) or exc.kind == p.ERROR_OUT_OF_MEMORY
+    # A CUDA OOM often aborts the process outright (EngineCrashed, with the allocator's line in
+    # the log); sometimes llama.cpp reports a failed allocation and returns an error instead.
+    # Any other crash (an assert, a bad file) is not retried: fewer layers would not help.
+    if isinstance(exc, EngineCrashed):
+        return exc.cause is not None and exc.cause.kind == CAUSE_OUT_OF_MEMORY
+    return exc.kind == p.ERROR_OUT_OF_MEMORY
 
 
 def load_model(
@@ -73,6 +80,12 @@ def load_model(
     EngineError/EngineCrashed."""
     check_allowed(model_path)
     facts = facts or read_model_facts(Path(model_path))
+    if not facts.has_kv_cache:  # an encoder (the documents' embedder): llama.cpp cannot generate
+        raise EngineError(
+            p.ERROR_LOAD_FAILED,
+            f"The model {Path(model_path).name} is an embedding model: it turns text into numbers "
+            "for document search and cannot write answers. Choose a chat model.",
+        )
     hardware = hardware or detect_hardware()
     plan = plan_offload(facts, hardware, wanted_ctx)
     if not plan.fits:
@@ -91,7 +104,8 @@ def load_model(
         )
 
     try:
-        return LoadOutcome(client.load(request_for(plan), on_progress), facts, plan, None)
+        loaded = client.load(request_for(plan), on_progress)
+        return LoadOutcome(loaded, facts, plan, loaded.notice or None)
     except EngineError as exc:
         if plan.n_gpu_layers == 0 or not _is_memory_failure(exc):
             raise
@@ -106,4 +120,6 @@ def load_model(
         f"Your GPU ran out of memory with {plan.n_gpu_layers} layers, so Enclave loaded the model "
         f"with {retry_plan.n_gpu_layers} layers on the GPU instead. It works, a little slower."
     )
+    if loaded.notice:
+        notice += " " + loaded.notice
     return LoadOutcome(loaded, facts, retry_plan, notice)

@@ -127,6 +127,7 @@ class Loaded:
     chat_format: str
     load_seconds: float
     metadata: dict[str, str] = field(default_factory=dict)
+    notice: str = ""  # something the user should know about how it loaded (plain words)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ ERROR_OUT_OF_MEMORY = "out_of_memory"
 ERROR_BAD_REQUEST = "bad_request"
 ERROR_INTERNAL = "internal"
 ERROR_CONTEXT_TOO_LONG = "context_too_long"  # the prompt does not fit the model's context
+ERROR_TEMPLATE = "template_failed"  # the model's chat template raised, looped or ran away
 ERROR_NOT_ALLOWED = "not_allowed"  # the organisation's policy refuses this model or server
 # A remote server (remote.py):
 ERROR_UNREACHABLE = "unreachable"  # no connection (down, wrong address, no network)

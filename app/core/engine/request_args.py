@@ -105,7 +105,8 @@ def value_error(exc: ValueError) -> p.EngineError:
             {"prompt_tokens": tokens, "n_ctx": window},
         )
     log.info("request refused: %s", type(exc).__name__)
-    return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {exc}")
+    reason = str(exc).strip().rstrip(".")
+    return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {reason}.")
 
 
 def sampling_args(s: p.SamplingParams) -> dict[str, Any]:
