@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "app.cli.models_cmd",
     "app.cli.documents_cmd",
     "app.cli.selftest_cmd",
+    "app.cli.bench_cmd",
     "app.cli.policy_cmd",
 ]
 

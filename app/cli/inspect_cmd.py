@@ -37,16 +37,47 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     hardware = detect_hardware()
     plan = plan_offload(facts, hardware, args.ctx)
+    speed = _predicted_speed(facts, plan, hardware, quiet=args.json)
     if args.json:
         facts_dict: dict[str, Any] = {
             k: getattr(facts, k) for k in facts.__dataclass_fields__ if k != "chat_template"
         }
-        print_json({"facts": facts_dict, "plan": plan, "hardware": hardware})
+        print_json({"facts": facts_dict, "plan": plan, "hardware": hardware, "speed": speed})
         return 0
     _print_facts(facts)
     print()
     _print_plan(plan)
+    _print_speed(speed)
     return 0
+
+
+def _predicted_speed(facts: Any, plan: Any, hardware: Any, quiet: bool) -> dict[str, Any] | None:
+    """This machine's predicted speed for the file (app.core.speed); the machine benchmark runs
+    first (about 10 s, once, kept) if this computer has not been measured yet."""
+    import sys
+
+    from app.core.speed import machine_bench
+    from app.core.speed.predict import predict_facts
+
+    if facts.is_embedding_model:
+        return None
+    profile = machine_bench.load_profile(None if machine_bench.pinned() else hardware)
+    if profile is None:
+        print("Measuring this computer's speed first (about 10 seconds, once)…", file=sys.stderr)
+        profile = machine_bench.run_benchmark(hardware)
+        machine_bench.save_profile(profile)
+    prediction = predict_facts(facts, profile, plan.n_gpu_layers, plan.total_layers)
+    return prediction.as_dict()
+
+
+def _print_speed(speed: dict[str, Any] | None) -> None:
+    if speed is None:
+        return
+    print(
+        f"  Speed:        about {speed['decode_tokens_per_s']:.1f} tokens/s "
+        f"({speed['words_per_s']:.0f} words a second); first word of a "
+        f"{speed['prompt_tokens']:,}-token question after about {speed['first_word_s']:.1f} s"
+    )
 
 
 def _print_facts(facts: Any) -> None:

@@ -8,9 +8,12 @@ File names in the catalog are checked against the repo's listing when the downlo
 (`pick_file`): if the exact file is not there, the file of the same quantization (Q4_K_M...)
 in that repo is taken, else the planner's best fit for this computer, and the user is told so.
 
-Recommendation: among general-purpose entries, the largest that fits fully on the GPU; without
-such a GPU, the largest that fits in RAM and is at most CPU_COMFORT_BYTES (bigger models answer
-too slowly on a processor alone); failing that, the smallest entry.
+Recommendation, when this machine's speed is known (app.core.speed): among general-purpose
+entries that fit, the largest that is also fast enough to use (predicted at least 8 tokens a
+second and the first word of a 2,000-token document question within 10 s); if none is, the
+fastest that fits; if none fits, the smallest. Without a speed profile (not measured yet): the
+largest that fits fully on the GPU; without such a GPU, the largest that fits in RAM and is at
+most CPU_COMFORT_BYTES; failing that, the smallest entry.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from app.core.fit import Fit
     from app.core.hardware import HardwareInfo
     from app.core.hub import GGUFFile, ModelDetails
+    from app.core.speed.machine_bench import MachineProfile
+    from app.core.speed.predict import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +84,42 @@ def assess_catalog(
     return [(entry, fit_for_size(entry.size_bytes, hardware)) for entry in entries]
 
 
+def predict_entry(entry: CatalogEntry, profile: MachineProfile, fit: Fit) -> Prediction:
+    """Predicted speed of a starter model here, from its size and quantization (not downloaded)."""
+    from app.core.hub import parse_quant, quant_bits
+    from app.core.speed.predict import predict_size
+
+    bits = quant_bits(parse_quant(entry.filename))
+    return predict_size(entry.size_bytes, bits, profile, fit.n_gpu_layers, fit.total_layers)
+
+
+def assess_speeds(
+    assessed: list[tuple[CatalogEntry, Fit]], profile: MachineProfile | None
+) -> list[Prediction | None]:
+    """One prediction per assessed entry (None: no profile yet, or it does not fit)."""
+    if profile is None:
+        return [None for _ in assessed]
+    return [predict_entry(e, profile, f) if f.fits else None for e, f in assessed]
+
+
 def recommend(
-    hardware: HardwareInfo, entries: list[CatalogEntry] | None = None
+    hardware: HardwareInfo,
+    entries: list[CatalogEntry] | None = None,
+    profile: MachineProfile | None = None,
 ) -> tuple[CatalogEntry, Fit]:
     """The model 'Get the recommended model for this computer' downloads."""
     assessed = [(e, f) for e, f in assess_catalog(hardware, entries) if e.general]
     if not assessed:
         raise CatalogError("The starter model list is empty.")
+    if profile is not None:
+        fitting = [(e, f) for e, f in assessed if f.fits]
+        if not fitting:
+            return min(assessed, key=lambda ef: ef[0].size_bytes)
+        speeds = {e.id: predict_entry(e, profile, f) for e, f in fitting}
+        fast = [(e, f) for e, f in fitting if speeds[e.id].fast_enough]
+        if fast:
+            return max(fast, key=lambda ef: ef[0].size_bytes)
+        return max(fitting, key=lambda ef: speeds[ef[0].id].decode_tokens_per_s)
     on_gpu = [(e, f) for e, f in assessed if f.verdict == "gpu_full"]
     if on_gpu:
         return max(on_gpu, key=lambda ef: ef[0].size_bytes)

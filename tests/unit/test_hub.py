@@ -242,7 +242,7 @@ def test_recommendation_follows_hardware() -> None:
     laptop, fit_cpu = recommend(_hardware(8, None))  # type: ignore[arg-type]
     assert fit_cpu.fits and laptop.size_bytes <= CPU_COMFORT_BYTES
     tiny, _ = recommend(_hardware(0.5, None))  # type: ignore[arg-type]
-    assert tiny.id == "qwen2.5-0.5b"  # nothing fits: the smallest
+    assert tiny.id == "qwen3-0.6b"  # nothing fits: the smallest
 
 
 def test_best_index_prefers_full_gpu_then_ram() -> None:

@@ -1,0 +1,543 @@
+"""The machine benchmark: what decides how fast a model answers here, measured in a few seconds.
+
+A language model writes one token at a time, and for each one llama.cpp reads every weight it
+uses once: the speed of writing is set by memory bandwidth (plus a fixed cost per layer for
+handing work between threads). Reading the question (prompt evaluation) is the other way round:
+thousands of tokens go through each weight at once, so it is set by matrix throughput.
+
+So we measure, on the CPU:
+- read bandwidth, with as many threads as the engine uses (physical cores), over buffers of
+  several sizes: a small model's weights may sit in a large L3 cache (this build machine reports
+  480 MB), a big one's never do, so the prediction reads the curve at the model's own size;
+- llama.cpp's own matrix throughput and fixed cost per layer, by timing the bundled embedding
+  model (MiniLM, 25 MB): a 256-token evaluation (same quantized kernels and thread pool as a
+  chat's prompt evaluation) and 1-token evaluations (bandwidth + per-layer cost). A numpy GEMM
+  would measure OpenBLAS's float32 kernels, which llama.cpp does not use; llama.cpp's own
+  timing is what correlates with llama.cpp. The numpy GEMM is only the fallback when llama.cpp
+  cannot run (its number is scaled by a stated guess).
+
+GPUs (untested here: the build machine has none): NVIDIA cards are described from NVML's facts
+(memory bus width x memory clock = bandwidth; CUDA cores x clock = compute), Apple GPUs from the
+chip's published bandwidth. Measuring a GPU for real would need llama.cpp on that device
+(ggml's device list, issue 14 part 4); the profile marks these numbers as not measured.
+
+The result is cached per machine (CPU, cores, RAM, GPUs, llama.cpp version) in the cache
+folder; `enclave bench` or "measure again" re-runs it. The window runs it in a child process
+(`measure_in_child`) so that native code never runs in the GUI process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.core import paths
+
+if TYPE_CHECKING:
+    from app.core.hardware import GpuInfo, HardwareInfo
+
+log = logging.getLogger("enclave.speed")
+
+BENCH_VERSION = 1
+CACHE_NAME = "machine-speed.json"
+# A profile file to use instead of the cache, whatever machine it was measured on: tests pin
+# one, and an administrator can hand one to identical machines.
+PROFILE_ENV = "ENCLAVE_SPEED_PROFILE"
+MIB = 1024**2
+# Working sets the bandwidth curve is measured at; the biggest must exceed any cache.
+BUFFER_SIZES = (32 * MIB, 128 * MIB, 512 * MIB, 1024 * MIB)
+TIME_BUDGET_S = 8.0  # the whole benchmark stays under 10 s even on a slow, busy machine
+PROMPT_TOKENS = 256  # MiniLM's trained window
+# numpy's float32 GEMM reaches more than llama.cpp's quantized kernels; a guess, used only
+# when llama.cpp itself cannot be timed.
+GEMM_TO_LLAMA = 0.35
+DEFAULT_LAYER_OVERHEAD_MS = 0.15
+
+
+@dataclass(frozen=True)
+class BandwidthPoint:
+    size_bytes: int
+    gb_per_s: float
+
+
+@dataclass(frozen=True)
+class DeviceSpeed:
+    """One device's speed facts. kind: cpu | cuda | metal | vulkan."""
+
+    kind: str
+    name: str
+    index: int = -1  # HardwareInfo.gpus index; -1 for the CPU
+    bandwidth: tuple[BandwidthPoint, ...] = ()  # read GB/s by working-set size
+    matmul_gflops: float = 0.0  # effective, as llama.cpp's prompt evaluation reaches
+    layer_overhead_ms: float = 0.0  # fixed cost per layer and token (graph, thread hand-offs)
+    measured: bool = True
+    how: str = ""
+
+    def read_gb_per_s(self, working_set: int) -> float:
+        """Bandwidth for a working set of this size: the curve, log-interpolated, clamped."""
+        points = sorted(self.bandwidth, key=lambda p: p.size_bytes)
+        if not points:
+            return 0.0
+        if working_set <= points[0].size_bytes:
+            return points[0].gb_per_s
+        for low, high in zip(points, points[1:], strict=False):
+            if working_set <= high.size_bytes:
+                span = math.log(high.size_bytes / low.size_bytes)
+                t = math.log(working_set / low.size_bytes) / span if span else 1.0
+                return low.gb_per_s + t * (high.gb_per_s - low.gb_per_s)
+        return points[-1].gb_per_s
+
+    @property
+    def sustained_gb_per_s(self) -> float:
+        """Bandwidth beyond every cache: what a large model gets."""
+        return max(self.bandwidth, key=lambda p: p.size_bytes).gb_per_s if self.bandwidth else 0.0
+
+
+@dataclass(frozen=True)
+class MachineProfile:
+    version: int
+    machine_key: str
+    measured_at: float  # time.time()
+    seconds: float  # how long the benchmark took
+    threads: int
+    cpu: DeviceSpeed
+    gpus: tuple[DeviceSpeed, ...] = ()
+    notes: tuple[str, ...] = ()
+    llama_version: str = ""
+
+    def gpu(self, index: int) -> DeviceSpeed | None:
+        return next((g for g in self.gpus if g.index == index), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MachineProfile:
+        def device(d: dict[str, Any]) -> DeviceSpeed:
+            curve = tuple(BandwidthPoint(int(p["size_bytes"]), float(p["gb_per_s"])) for p in d["bandwidth"])
+            return DeviceSpeed(**{**d, "bandwidth": curve})
+
+        return cls(
+            version=int(raw["version"]),
+            machine_key=str(raw["machine_key"]),
+            measured_at=float(raw["measured_at"]),
+            seconds=float(raw["seconds"]),
+            threads=int(raw["threads"]),
+            cpu=device(raw["cpu"]),
+            gpus=tuple(device(g) for g in raw.get("gpus", ())),
+            notes=tuple(raw.get("notes", ())),
+            llama_version=str(raw.get("llama_version", "")),
+        )
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def engine_threads() -> int:
+    """The threads the engine host gives llama.cpp (physical cores): measure with the same."""
+    import psutil
+
+    return int(psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+
+
+def measure_bandwidth(
+    threads: int, sizes: tuple[int, ...] = BUFFER_SIZES, deadline: float | None = None
+) -> tuple[BandwidthPoint, ...]:
+    """Read bandwidth per buffer size: `threads` threads each reduce their share of one buffer.
+
+    numpy's integer reductions release the GIL, so the threads really run at once, as
+    llama.cpp's do; best of a few passes (a busy machine only ever makes a pass slower).
+    """
+    import numpy as np
+    import psutil
+
+    limit = int(psutil.virtual_memory().available) // 4  # never push a small machine to swap
+    wanted = [size for size in sizes if size <= limit] or [min(sizes)]
+    # One buffer, its pages touched chunk by chunk (ones, not zeros: real pages, not the shared
+    # zero page); each size is measured on its first bytes as soon as they exist, so a machine
+    # slow to hand out memory stops early instead of running past the time budget.
+    data = np.empty(max(wanted) // 8, dtype=np.int64)
+    chunk = 16 * MIB // 8
+    filled = 0
+    points: list[BandwidthPoint] = []
+    for size in sorted(wanted):
+        end = size // 8
+        while filled < end:
+            if points and deadline is not None and time.monotonic() > deadline:
+                return tuple(points)
+            data[filled : filled + chunk] = 1
+            filled = min(filled + chunk, end)
+        parts = np.array_split(data[:end], threads)
+        best = math.inf
+        for passes in range(5):
+            if passes >= 1 and deadline is not None and time.monotonic() > deadline:
+                break
+            if passes >= 2 and best * passes > 0.4:
+                break
+            best = min(best, _timed_parallel(lambda part: np.bitwise_or.reduce(part), parts))
+        points.append(BandwidthPoint(end * 8, end * 8 / best / 1e9))
+    return tuple(points)
+
+
+def _timed_parallel(work: Any, parts: list[Any]) -> float:
+    start = threading.Barrier(len(parts) + 1)
+
+    def run(part: Any) -> None:
+        start.wait()
+        work(part)
+
+    workers = [threading.Thread(target=run, args=(part,), daemon=True) for part in parts]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    began = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class LlamaTiming:
+    prompt_tokens_per_s: float
+    one_token_ms: float
+    matmul_gflops: float
+    layer_overhead_ms: float
+
+
+def measure_llama(
+    model: Path, threads: int, bandwidth: tuple[BandwidthPoint, ...], deadline: float | None = None
+) -> LlamaTiming:
+    """Time llama.cpp on the bundled embedding model: matrix throughput and cost per layer.
+
+    Raises when llama.cpp or the model cannot be used (the caller falls back).
+    """
+    from app.core.documents.local_embedder import EmbeddingRunner
+    from app.core.gguf_facts import read_model_facts
+
+    facts = read_model_facts(model)
+    d, ff, n_layer = facts.embedding_length, facts.feed_forward_length, facts.block_count
+    # A BERT layer's matrices: Q, K, V, output (d x d each) and two feed-forward (d x ff).
+    params = n_layer * (4 * d * d + 2 * d * ff)
+    runner = EmbeddingRunner(model, window=PROMPT_TOKENS, batch_tokens=PROMPT_TOKENS, n_threads=threads)
+    try:
+        cls_id, sep_id = 101, 102
+        prompt = [cls_id] + [1000 + (i * 37) % 20000 for i in range(PROMPT_TOKENS - 2)] + [sep_id]
+        # Best of several: the first run also touches the weights' pages and starts the threads.
+        prompt_s = _best_time(lambda: runner.embed_tokens([prompt], normalize=False), 6, 1.5, deadline)
+        if deadline is not None:
+            deadline = max(deadline, time.monotonic() + 0.3)  # always a few 1-token runs
+        single = [[cls_id]]
+        one_s = _best_time(lambda: runner.embed_tokens(single, normalize=False), 40, 0.6, deadline)
+    finally:
+        runner.close()
+    tokens_per_s = PROMPT_TOKENS / prompt_s
+    # Attention inside the 256-token window adds 2 x 2 x n^2 x d per layer (QK^T and AV).
+    flops = 2 * params * PROMPT_TOKENS + 4 * n_layer * PROMPT_TOKENS**2 * d
+    layer_bytes = sum(facts.layer_bytes)
+    curve = DeviceSpeed("cpu", "", bandwidth=bandwidth)
+    read_s = layer_bytes / (curve.read_gb_per_s(layer_bytes) * 1e9) if bandwidth else 0.0
+    overhead = max(0.0, one_s - read_s) / max(n_layer, 1)
+    return LlamaTiming(tokens_per_s, one_s * 1e3, flops / prompt_s / 1e9, overhead * 1e3)
+
+
+def _best_time(work: Any, times: int, budget_s: float, deadline: float | None) -> float:
+    best = math.inf
+    began = time.perf_counter()
+    for _ in range(times):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+        if time.perf_counter() - began > budget_s:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    return best
+
+
+def measure_gemm(threads: int) -> float:
+    """numpy float32 GEMM GFLOP/s (OpenBLAS): the fallback for matrix throughput."""
+    import numpy as np
+
+    n = 768
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.T.copy()
+    a @ b
+    best = _best_time(lambda: a @ b, 8, 0.5, None)
+    return 2 * n**3 / best / 1e9
+
+
+# --- GPUs: from the device's facts (not measured) ----------------------------------------------
+
+# Published memory bandwidth of Apple chips (GB/s), longest name first.
+_APPLE_BANDWIDTH = (
+    ("M4 Max", 546.0), ("M4 Pro", 273.0), ("M4", 120.0),
+    ("M3 Ultra", 819.0), ("M3 Max", 400.0), ("M3 Pro", 150.0), ("M3", 100.0),
+    ("M2 Ultra", 800.0), ("M2 Max", 400.0), ("M2 Pro", 200.0), ("M2", 100.0),
+    ("M1 Ultra", 800.0), ("M1 Max", 400.0), ("M1 Pro", 200.0), ("M1", 68.0),
+)  # fmt: skip
+GPU_BANDWIDTH_EFFICIENCY = 0.75  # what llama.cpp reaches of a GPU's rated bandwidth (folklore)
+GPU_FLOPS_PER_BYTE = 60.0  # compute / bandwidth of typical GPUs, when compute is not known
+
+
+def gpu_speeds(hardware: HardwareInfo, nvml: Any | None = None) -> tuple[DeviceSpeed, ...]:
+    out: list[DeviceSpeed] = []
+    for gpu in hardware.gpus:
+        try:
+            speed = _nvidia_speed(gpu, nvml) if gpu.backend == "cuda" else _apple_speed(gpu)
+        except Exception as exc:  # a driver that cannot answer: no speed, never a crash
+            log.info("no speed facts for GPU %d: %s", gpu.index, exc)
+            speed = None
+        if speed is not None:
+            out.append(speed)
+    return tuple(out)
+
+
+def _nvidia_speed(gpu: GpuInfo, nvml: Any | None) -> DeviceSpeed | None:
+    import importlib
+
+    lib: Any = nvml if nvml is not None else importlib.import_module("pynvml")
+    lib.nvmlInit()
+    try:
+        handle = lib.nvmlDeviceGetHandleByIndex(gpu.index)
+        bus_bits = int(lib.nvmlDeviceGetMemoryBusWidth(handle))
+        mem_mhz = int(lib.nvmlDeviceGetMaxClockInfo(handle, lib.NVML_CLOCK_MEM))
+        # NVML's memory clock is half the data rate (DDR), for GDDR and HBM alike.
+        rated = bus_bits / 8 * mem_mhz * 1e6 * 2 / 1e9
+        try:
+            cores = int(lib.nvmlDeviceGetNumGpuCores(handle))
+            sm_mhz = int(lib.nvmlDeviceGetMaxClockInfo(handle, lib.NVML_CLOCK_SM))
+            gflops = cores * 2 * sm_mhz / 1e3  # FP32 peak; tensor cores do more, llama.cpp less
+            how = f"NVML facts: {bus_bits}-bit bus at {mem_mhz} MHz, {cores} CUDA cores at {sm_mhz} MHz"
+        except Exception:
+            gflops = rated * GPU_FLOPS_PER_BYTE
+            how = f"NVML facts: {bus_bits}-bit bus at {mem_mhz} MHz"
+    finally:
+        try:
+            lib.nvmlShutdown()
+        except Exception:
+            pass
+    if rated <= 0:
+        return None
+    return DeviceSpeed(
+        kind="cuda",
+        name=gpu.name,
+        index=gpu.index,
+        bandwidth=(BandwidthPoint(gpu.total_bytes, rated * GPU_BANDWIDTH_EFFICIENCY),),
+        matmul_gflops=gflops * 0.5,
+        layer_overhead_ms=0.02,
+        measured=False,
+        how=how + " (not measured; untested on a real GPU)",
+    )
+
+
+def _apple_speed(gpu: GpuInfo) -> DeviceSpeed | None:
+    rated = next((bw for chip, bw in _APPLE_BANDWIDTH if chip in gpu.name), 100.0)
+    return DeviceSpeed(
+        kind=gpu.backend,
+        name=gpu.name,
+        index=gpu.index,
+        bandwidth=(BandwidthPoint(gpu.total_bytes, rated * GPU_BANDWIDTH_EFFICIENCY),),
+        matmul_gflops=rated * GPU_FLOPS_PER_BYTE * 0.5,
+        layer_overhead_ms=0.03,
+        measured=False,
+        how=f"published bandwidth of the chip ({rated:.0f} GB/s; not measured, untested)",
+    )
+
+
+# --- the whole benchmark, and its cache --------------------------------------------------------
+
+
+def llama_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("llama-cpp-python")
+    except Exception:
+        return ""
+
+
+def machine_key(hardware: HardwareInfo) -> str:
+    """Same key = same machine for speed: CPU, cores, RAM, GPUs, llama.cpp version."""
+    identity = {
+        "bench": BENCH_VERSION,
+        "cpu": hardware.cpu_name,
+        "cores": [hardware.physical_cores, hardware.logical_cores],
+        "ram_gib": round(hardware.total_ram_bytes / 1024**3),
+        "gpus": [[g.name, g.backend, g.total_bytes] for g in hardware.gpus],
+        "llama": llama_version(),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_benchmark(
+    hardware: HardwareInfo | None = None,
+    *,
+    embedding_model: Path | None = None,
+    use_llama: bool = True,
+    threads: int | None = None,
+) -> MachineProfile:
+    """Measure this machine now (at most ~10 s). Does not save it: see `save_profile`."""
+    from app.core.hardware import detect_hardware
+
+    hardware = hardware or detect_hardware()
+    threads = threads or engine_threads()
+    began = time.monotonic()
+    deadline = began + TIME_BUDGET_S
+    notes: list[str] = []
+    curve = measure_bandwidth(threads, deadline=began + TIME_BUDGET_S * 0.4)
+    gflops, overhead, how = 0.0, DEFAULT_LAYER_OVERHEAD_MS, ""
+    model = embedding_model or paths.default_embedding_model()
+    if use_llama:
+        try:
+            timing = measure_llama(model, threads, curve, deadline)
+            gflops, overhead = timing.matmul_gflops, timing.layer_overhead_ms
+            how = (
+                f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
+                f"{timing.one_token_ms:.2f} ms for one token"
+            )
+        except Exception as exc:
+            log.info("llama.cpp could not be timed (%s); using a numpy GEMM", exc)
+            notes.append(f"llama.cpp could not be timed ({exc}); matrix speed from numpy instead.")
+    if not gflops:
+        gemm = measure_gemm(threads)
+        gflops = gemm * GEMM_TO_LLAMA
+        how = how or f"numpy float32 GEMM {gemm:.0f} GFLOP/s x {GEMM_TO_LLAMA} (a guess)"
+    cpu = DeviceSpeed(
+        kind="cpu",
+        name=hardware.cpu_name,
+        bandwidth=curve,
+        matmul_gflops=gflops,
+        layer_overhead_ms=overhead,
+        measured=True,
+        how=f"{threads} threads; bandwidth: numpy reductions; matrix: {how}",
+    )
+    if curve and max(p.size_bytes for p in curve) < 512 * MIB:
+        notes.append(
+            "Memory could only be measured on small buffers in the time allowed; "
+            "large models may be slower than predicted."
+        )
+    gpus = gpu_speeds(hardware)
+    if gpus:
+        notes.append("GPU speeds come from the devices' published facts, not measured.")
+    if load_average_busy():
+        notes.append("Other programs were busy during the measurement; speeds may be low.")
+    return MachineProfile(
+        version=BENCH_VERSION,
+        machine_key=machine_key(hardware),
+        measured_at=time.time(),
+        seconds=time.monotonic() - began,
+        threads=threads,
+        cpu=cpu,
+        gpus=gpus,
+        notes=tuple(notes),
+        llama_version=llama_version(),
+    )
+
+
+def load_average_busy() -> bool:
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1) * 0.75
+    except (OSError, AttributeError):  # Windows has no load average
+        return False
+
+
+def pinned() -> bool:
+    """A profile file is pinned (ENCLAVE_SPEED_PROFILE): used as is, on any machine."""
+    return bool(os.environ.get(PROFILE_ENV))
+
+
+def cache_file() -> Path:
+    pinned = os.environ.get(PROFILE_ENV)
+    return Path(pinned) if pinned else paths.cache_dir() / CACHE_NAME
+
+
+def save_profile(profile: MachineProfile, path: Path | None = None) -> None:
+    path = path or cache_file()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(profile.to_dict(), indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    with _memo_lock:
+        _memo[path] = profile
+
+
+def load_profile(hardware: HardwareInfo | None = None, path: Path | None = None) -> MachineProfile | None:
+    """The cached profile if it was measured on this machine (None: measure first)."""
+    path = path or cache_file()
+    try:
+        profile = MachineProfile.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.info("machine speed cache unreadable (%s); measuring again", exc)
+        return None
+    if profile.version != BENCH_VERSION:
+        return None
+    if hardware is not None and not pinned() and profile.machine_key != machine_key(hardware):
+        return None
+    return profile
+
+
+_memo: dict[Path, MachineProfile] = {}
+_memo_lock = threading.Lock()
+
+
+def cached_profile() -> MachineProfile | None:
+    """The profile this process knows for the current cache file; never measures."""
+    path = cache_file()
+    with _memo_lock:
+        if path not in _memo:
+            profile = load_profile(path=path)
+            if profile is None:
+                return None
+            _memo[path] = profile
+        return _memo[path]
+
+
+def remember(profile: MachineProfile) -> None:
+    with _memo_lock:
+        _memo[cache_file()] = profile
+
+
+def forget() -> None:
+    """Drop what this process remembers (after "measure again", and in tests)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def bench_command() -> list[str]:
+    """`enclave bench --json --save` in a child: this interpreter, or the frozen app itself."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "bench", "--json", "--save"]
+    return [sys.executable, "-m", "app", "bench", "--json", "--save"]
+
+
+def measure_in_child(timeout_s: float = 60.0) -> MachineProfile:
+    """Run the benchmark in a child process (native code never in the window's process) and
+    keep its result. Raises RuntimeError in plain words when it could not run."""
+    env = {**os.environ}
+    root = str(Path(__file__).resolve().parents[3])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    try:
+        done = subprocess.run(
+            bench_command(), capture_output=True, text=True, timeout=timeout_s, env=env,
+            stdin=subprocess.DEVNULL, creationflags=flags, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"The speed measurement could not run ({exc}).") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise RuntimeError(f"The speed measurement failed ({tail[0]}).")
+    profile = MachineProfile.from_dict(json.loads(done.stdout))
+    remember(profile)
+    return profile

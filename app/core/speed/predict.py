@@ -1,0 +1,231 @@
+"""Predicted answer speed of one model file on this machine, from its facts and the benchmark.
+
+Writing (decode), per token:
+    bytes read / (bandwidth at that working set x efficiency)   the weights, once per token
+  + layers x fixed cost per layer                               graph and thread hand-offs
+  + vocabulary x cost per logit                                 the sampler chain over every token
+Bytes read per token are the layers' weights plus the output matrix (the embedding matrix
+itself when the model ties them); the embedding table is otherwise only looked up, one row.
+Layers on a GPU are read at the GPU's bandwidth, the rest at the CPU's.
+
+Reading the question (prompt evaluation) of n tokens:
+    (2 x matrix parameters x n + attention 4 x heads x head length x sum of attended positions)
+    / matrix throughput
+with sliding-window layers attending to at most their window. The first word comes after
+the prompt plus one decode step.
+
+Before download (Discover, the model page) only the file size and the quantization's bits per
+weight are known: parameters = size x 8 / bits, layers and width from a typical model of that
+size. Mixture-of-experts files read only their active experts; nothing here knows which
+files those are, so their speed is underestimated (said in the tooltip as "an estimate").
+
+The constants marked "fitted" were set on the build machine (a 2-core VM) against SmolLM2 135M
+and Gemma 3 270M; tests/benchmarks/bench_speed_prediction.py prints predicted / measured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from app.core.gguf_facts import ModelFacts
+    from app.core.speed.machine_bench import DeviceSpeed, MachineProfile
+
+WORDS_PER_TOKEN = 0.75  # English prose: about 3 words for every 4 tokens
+DOC_PROMPT_TOKENS = 2000  # a typical question about documents: passages + question + template
+FAST_TOKENS_PER_S = 8.0  # below this, reading along feels like waiting
+FAST_FIRST_WORD_S = 10.0
+CPU_BANDWIDTH_EFFICIENCY = 0.85  # fitted: llama.cpp's decode vs a plain parallel read
+LOGIT_NS = 3.0  # fitted: sampler chain cost per vocabulary entry and token
+PROMPT_EFFICIENCY = 1.0  # fitted: big models' matrices vs the benchmark's 384-wide ones
+PCIE_GB_PER_S = 12.0  # CPU-held weights streamed to the GPU for a long prompt
+
+
+@dataclass(frozen=True)
+class SpeedFacts:
+    """What speed depends on in a model file."""
+
+    decode_bytes: int  # weights read per generated token
+    matmul_params: int  # parameters in the layers' matrices (prompt cost per token / 2)
+    n_layers: int
+    vocab: int
+    attn_width: int  # heads x key length: attention cost per attended position / 4
+    window: int | None = None  # sliding window, on `swa_fraction` of the layers
+    swa_fraction: float = 0.0
+    exact: bool = True  # False: guessed from the file size before download
+
+
+@dataclass(frozen=True)
+class Prediction:
+    decode_tokens_per_s: float
+    prompt_tokens_per_s: float
+    first_word_s: float  # for a DOC_PROMPT_TOKENS prompt
+    prompt_tokens: int
+    where: str  # "cpu" | "gpu" | "gpu+cpu"
+    exact: bool  # from the file's facts (True) or its size only
+
+    @property
+    def words_per_s(self) -> float:
+        return self.decode_tokens_per_s * WORDS_PER_TOKEN
+
+    @property
+    def fast_enough(self) -> bool:
+        return self.decode_tokens_per_s >= FAST_TOKENS_PER_S and self.first_word_s <= FAST_FIRST_WORD_S
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "decode_tokens_per_s": round(self.decode_tokens_per_s, 2),
+            "words_per_s": round(self.words_per_s, 2),
+            "prompt_tokens_per_s": round(self.prompt_tokens_per_s, 1),
+            "first_word_s": round(self.first_word_s, 2),
+            "prompt_tokens": self.prompt_tokens,
+            "where": self.where,
+            "fast_enough": self.fast_enough,
+            "from_file_facts": self.exact,
+        }
+
+
+# --- facts ------------------------------------------------------------------------------------
+
+
+def facts_from_gguf(facts: ModelFacts) -> SpeedFacts:
+    from app.core.hub import quant_bits
+
+    layers = sum(facts.layer_bytes)
+    output = facts.output_bytes if facts.output_bytes else facts.token_embd_bytes
+    bits = quant_bits(facts.quantization.upper())
+    if bits > 32:  # a name we do not know: average bits from the file itself
+        bits = 4.9
+    heads = max(facts.head_count, default=0)
+    n_swa = sum(facts.swa_layers)
+    return SpeedFacts(
+        decode_bytes=layers + output + facts.other_bytes,
+        matmul_params=int(layers * 8 / bits),
+        n_layers=facts.block_count,
+        vocab=facts.vocab_size,
+        attn_width=heads * facts.key_length,
+        window=facts.sliding_window,
+        swa_fraction=n_swa / facts.block_count if facts.block_count else 0.0,
+        exact=True,
+    )
+
+
+def facts_from_size(size: int, bits: float) -> SpeedFacts:
+    """A typical model of this file size and quantization (before download)."""
+    from app.core.fit import _layers_guess
+
+    bits = bits if 0 < bits <= 32 else 4.9
+    params = size * 8 / bits
+    n_layers = _layers_guess(size)
+    # Non-embedding share and width of typical decoder models (Llama/Qwen/Gemma shapes).
+    matmul = params * (0.8 if params < 2e9 else 0.9)
+    width = int(math.sqrt(matmul / (12 * n_layers)))
+    return SpeedFacts(
+        decode_bytes=int(size),
+        matmul_params=int(matmul),
+        n_layers=n_layers,
+        vocab=150_000,
+        attn_width=width,
+        exact=False,
+    )
+
+
+# --- the prediction ---------------------------------------------------------------------------
+
+
+def attended_positions(n: int, window: int | None) -> float:
+    """Sum over a causal prompt of the positions each token attends to."""
+    if window is None or window >= n:
+        return n * (n + 1) / 2
+    return window * (window + 1) / 2 + (n - window) * window
+
+
+def predict(
+    speed: SpeedFacts,
+    profile: MachineProfile,
+    *,
+    gpu_fraction: float = 0.0,
+    gpu_index: int | None = None,
+    prompt_tokens: int = DOC_PROMPT_TOKENS,
+) -> Prediction:
+    """gpu_fraction: share of the layers offloaded (OffloadPlan / Fit n_gpu_layers / total)."""
+    gpu: DeviceSpeed | None = None
+    if gpu_fraction > 0:
+        gpu = profile.gpu(gpu_index) if gpu_index is not None else (profile.gpus[0] if profile.gpus else None)
+    f = min(max(gpu_fraction, 0.0), 1.0) if gpu is not None else 0.0
+    cpu = profile.cpu
+    cpu_bytes = speed.decode_bytes * (1 - f)
+    gpu_bytes = speed.decode_bytes * f
+    decode_s = speed.vocab * LOGIT_NS * 1e-9
+    if cpu_bytes:
+        bw = cpu.read_gb_per_s(int(cpu_bytes)) * CPU_BANDWIDTH_EFFICIENCY
+        decode_s += cpu_bytes / (bw * 1e9) + speed.n_layers * (1 - f) * cpu.layer_overhead_ms / 1e3
+    if gpu is not None and gpu_bytes:
+        decode_s += gpu_bytes / (gpu.read_gb_per_s(int(gpu_bytes)) * 1e9)
+        decode_s += speed.n_layers * f * gpu.layer_overhead_ms / 1e3
+    window_share = speed.swa_fraction if speed.window else 0.0
+    attended = (1 - window_share) * attended_positions(prompt_tokens, None) + window_share * (
+        attended_positions(prompt_tokens, speed.window)
+    )
+    flops = 2 * speed.matmul_params * prompt_tokens + 4 * speed.n_layers * speed.attn_width * attended
+    if gpu is not None and f > 0:
+        # llama.cpp evaluates a long prompt on the GPU, streaming CPU-held layers to it.
+        prompt_s = flops / (gpu.matmul_gflops * 1e9) + cpu_bytes / (PCIE_GB_PER_S * 1e9)
+    else:
+        prompt_s = flops / (cpu.matmul_gflops * PROMPT_EFFICIENCY * 1e9)
+    where = "cpu" if f == 0 else ("gpu" if f >= 1 else "gpu+cpu")
+    return Prediction(
+        decode_tokens_per_s=1.0 / decode_s,
+        prompt_tokens_per_s=prompt_tokens / prompt_s,
+        first_word_s=prompt_s + decode_s,
+        prompt_tokens=prompt_tokens,
+        where=where,
+        exact=speed.exact,
+    )
+
+
+def predict_facts(
+    facts: ModelFacts,
+    profile: MachineProfile,
+    n_gpu_layers: int = 0,
+    total_layers: int = 0,
+    prompt_tokens: int = DOC_PROMPT_TOKENS,
+) -> Prediction:
+    share = n_gpu_layers / total_layers if total_layers else 0.0
+    return predict(facts_from_gguf(facts), profile, gpu_fraction=share, prompt_tokens=prompt_tokens)
+
+
+def predict_size(
+    size: int,
+    bits: float,
+    profile: MachineProfile,
+    n_gpu_layers: int = 0,
+    total_layers: int = 0,
+) -> Prediction:
+    share = n_gpu_layers / total_layers if total_layers else 0.0
+    return predict(facts_from_size(size, bits), profile, gpu_fraction=share)
+
+
+def predict_path(
+    path: Path, profile: MachineProfile, n_gpu_layers: int = 0, total_layers: int = 0
+) -> Prediction | None:
+    """A file on disk: from its GGUF facts (reads the header; call on a worker). None when it
+    is not a model that writes text (an embedding model) or cannot be read at all."""
+    from app.core.gguf_facts import GGUFError, read_model_facts
+    from app.core.hub import parse_quant, quant_bits
+
+    try:
+        facts = read_model_facts(path)
+    except GGUFError:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        return predict_size(size, quant_bits(parse_quant(path.name)), profile, n_gpu_layers, total_layers)
+    if facts.is_embedding_model:
+        return None
+    return predict_facts(facts, profile, n_gpu_layers, total_layers)
