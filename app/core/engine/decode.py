@@ -19,6 +19,14 @@ evaluates it). Two deliberate differences, both at the edges:
   takes the first in list order while streaming).
 
 ENCLAVE_DECODE_LOOP=library switches back to llama-cpp-python's loop, for comparison.
+
+Prompt-lookup decoding (greedy answers only): when the last tokens also occur earlier in the
+conversation (an answer quoting a document or code), the tokens that followed them there are
+proposed as a draft and evaluated in one batch with the new token; the greedy choice at each
+position accepts the draft up to the first difference. The text is exactly what one-at-a-time
+greedy decoding gives, and a batch of a few tokens costs about what one does when decoding is
+bound by reading the weights. ENCLAVE_PROMPT_LOOKUP=off/on overrides the default (see
+PROMPT_LOOKUP_DEFAULT: on only where the benchmark shows it wins).
 """
 
 from __future__ import annotations
@@ -32,6 +40,70 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SWITCH_ENV = "ENCLAVE_DECODE_LOOP"
+LOOKUP_ENV = "ENCLAVE_PROMPT_LOOKUP"
+# tests/benchmarks/bench_prompt_lookup.py decides this default (README, performance table).
+PROMPT_LOOKUP_DEFAULT = True
+
+
+def prompt_lookup_wanted() -> bool:
+    value = os.environ.get(LOOKUP_ENV, "").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return False
+    if value in ("1", "on", "true", "yes"):
+        return True
+    return PROMPT_LOOKUP_DEFAULT
+
+
+class PromptLookup:
+    """Drafts from the conversation itself: the tokens that followed the latest earlier
+    occurrence of the last `n` tokens (n from `max_ngram` down to `min_ngram`).
+
+    It gives up for the rest of an answer whose drafts keep failing (a chat that quotes
+    nothing), so such answers pay for a few searches and then nothing."""
+
+    def __init__(
+        self,
+        max_ngram: int = 3,
+        min_ngram: int = 2,
+        max_draft: int = 8,
+        give_up_after: int = 24,
+        min_acceptance: float = 0.25,
+    ) -> None:
+        self.max_ngram = max_ngram
+        self.min_ngram = min_ngram
+        self.max_draft = max_draft
+        self.give_up_after = give_up_after
+        self.min_acceptance = min_acceptance
+        self.proposed = 0  # draft tokens proposed in this answer
+        self.accepted = 0  # ... of which the model agreed with
+        self.batches = 0  # decodes that carried a draft
+
+    @property
+    def active(self) -> bool:
+        if self.proposed < self.give_up_after:
+            return True
+        return self.accepted >= self.min_acceptance * self.proposed
+
+    def draft(self, history: Any, limit: int) -> list[int]:
+        """Up to `limit` tokens that may follow `history` (a numpy array of token ids)."""
+        import numpy as np
+
+        limit = min(limit, self.max_draft)
+        if limit <= 0 or not self.active:
+            return []
+        n_hist = len(history)
+        for n in range(self.max_ngram, self.min_ngram - 1, -1):
+            if n_hist <= n:
+                continue
+            tail = history[-n:]
+            # Where the first token of the tail occurs (cheap), then whether the rest follows.
+            starts = np.flatnonzero(history[: n_hist - n] == tail[0])
+            for start in starts[::-1]:  # the latest occurrence first
+                if np.array_equal(history[start : start + n], tail):
+                    follow = history[start + n : start + n + limit]
+                    if len(follow):
+                        return [int(t) for t in follow]
+        return []
 
 
 def library_loop_wanted() -> bool:
@@ -167,8 +239,17 @@ class DecodeLoop:
     (Stop) leaves the model's state consistent. After the loop: finish_reason ("stop" or
     "length"), prompt_tokens, generated_tokens."""
 
-    def __init__(self, llm: Any, prompt: Prompt, sampling: Any, grammar: Any = None) -> None:
+    def __init__(
+        self,
+        llm: Any,
+        prompt: Prompt,
+        sampling: Any,
+        grammar: Any = None,
+        lookup: bool | None = None,
+    ) -> None:
         n_ctx = llm.n_ctx()
+        # Drafts only where they cannot change the text: greedy argmax decoding (see _Chain).
+        self.lookup = PromptLookup() if (prompt_lookup_wanted() if lookup is None else lookup) else None
         n_prompt = len(prompt.tokens)
         if n_prompt >= n_ctx:  # the library's words, which the host turns into a plain sentence
             raise ValueError(f"Requested tokens ({n_prompt}) exceed context window of {n_ctx}")
@@ -232,6 +313,7 @@ class DecodeLoop:
 
         llm = self.llm
         n_vocab = llm._n_vocab
+        n_ctx = llm.n_ctx()
         logits_of, as_array = raw.llama_get_logits_ith, np.ctypeslib.as_array
         ctx = llm._ctx.ctx
         vocab = llm._model.vocab
@@ -248,68 +330,115 @@ class DecodeLoop:
         stop_ids = self.prompt.stop_token_ids
         strip_space = self.prompt.strip_leading_space
         max_tokens = self.max_tokens
+        lookup = self.lookup if argmax else None
+        max_batch = max(1, min(int(getattr(llm, "n_batch", 512)), 64))
         pending = b""  # bytes not yet given out: maybe the start of a stop string
         generated = 0
-        while True:
-            if stop_ids and int(input_ids[llm.n_tokens - 1]) in stop_ids:
-                self.finish_reason = "stop"
-                break
-            if argmax:
-                token = int(as_array(logits_of(ctx, -1), shape=(n_vocab,)).argmax())
-            else:
-                token = sample(chain, ctx, -1)
-            if is_eog(vocab, token):
-                self.finish_reason = "stop"
-                break
-            generated += 1
-            self.generated_tokens = generated
-            n = to_piece(vocab, token, buffer, size, 0, False)
-            if n < 0:  # a piece longer than the buffer: grow it once for this model
-                size = -n
-                buffer = ctypes.create_string_buffer(size)
-                n = to_piece(vocab, token, buffer, size, 0, False)
-            piece = buffer.raw[:n]
-            if strip_space:
-                strip_space = False
-                if piece.startswith(b" "):
-                    piece = piece[1:]
-            pending += piece
-            if stops:
-                cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
-                if cut >= 0:
+        # Prompt lookup: draft tokens the model agreed with, already in the KV cache; the next
+        # greedy token after them comes from the logits at batch index `logits_at`.
+        ahead: list[int] = []
+        logits_at = -1
+        # The KV cache as the one-token loop would leave it: the prompt and every given-out
+        # token that it went on to evaluate. Accepted drafts beyond that are trimmed at the end.
+        keep = llm.n_tokens
+        last = int(input_ids[llm.n_tokens - 1])
+        try:
+            while True:
+                if stop_ids and last in stop_ids:
                     self.finish_reason = "stop"
-                    yield decoder.decode(pending[:cut], final=True)
-                    return
-                hold = 0
-                for s in stops:
-                    for i in range(min(len(s) - 1, len(pending)), hold, -1):
-                        if pending.endswith(s[:i]):
-                            hold = i
-                            break
-                if hold:
-                    out, pending = pending[:-hold], pending[-hold:]
+                    break
+                evaluated = bool(ahead)
+                if evaluated:
+                    token = ahead.pop(0)
+                elif argmax:
+                    token = int(as_array(logits_of(ctx, logits_at), shape=(n_vocab,)).argmax())
                 else:
-                    out, pending = pending, b""
-                text = decoder.decode(out) if out else ""
-            else:
-                text = decoder.decode(pending)
-                pending = b""
-            if generated >= max_tokens:
-                self.finish_reason = "length"
-                yield text + decoder.decode(pending, final=True)
-                return
-            yield text
-            # Evaluate the token (the library does this when it resumes its generator).
-            pos = llm.n_tokens
-            batch.n_tokens = 1
-            b_token[0] = token
-            b_pos[0] = pos
-            b_seq[0][0] = 0
-            b_nseq[0] = 1
-            b_logits[0] = True
-            code = decode(ctx, batch)
-            if code != 0:
-                raise RuntimeError(f"llama_decode returned {code}")
-            input_ids[pos] = token
-            llm.n_tokens = pos + 1
-        yield decoder.decode(pending, final=True)
+                    token = sample(chain, ctx, -1)
+                if is_eog(vocab, token):
+                    self.finish_reason = "stop"
+                    break
+                generated += 1
+                self.generated_tokens = generated
+                n = to_piece(vocab, token, buffer, size, 0, False)
+                if n < 0:  # a piece longer than the buffer: grow it once for this model
+                    size = -n
+                    buffer = ctypes.create_string_buffer(size)
+                    n = to_piece(vocab, token, buffer, size, 0, False)
+                piece = buffer.raw[:n]
+                if strip_space:
+                    strip_space = False
+                    if piece.startswith(b" "):
+                        piece = piece[1:]
+                pending += piece
+                if stops:
+                    cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
+                    if cut >= 0:
+                        self.finish_reason = "stop"
+                        yield decoder.decode(pending[:cut], final=True)
+                        return
+                    hold = 0
+                    for s in stops:
+                        for i in range(min(len(s) - 1, len(pending)), hold, -1):
+                            if pending.endswith(s[:i]):
+                                hold = i
+                                break
+                    if hold:
+                        out, pending = pending[:-hold], pending[-hold:]
+                    else:
+                        out, pending = pending, b""
+                    text = decoder.decode(out) if out else ""
+                else:
+                    text = decoder.decode(pending)
+                    pending = b""
+                if generated >= max_tokens:
+                    self.finish_reason = "length"
+                    yield text + decoder.decode(pending, final=True)
+                    return
+                yield text
+                last = token
+                keep += 1
+                if evaluated:
+                    continue
+                # Evaluate the token (the library does this when it resumes its generator),
+                # with a draft behind it when the conversation offers one.
+                pos = llm.n_tokens
+                input_ids[pos] = token
+                draft: list[int] = []
+                if lookup is not None:
+                    room = min(max_tokens - generated - 1, n_ctx - pos - 2, max_batch - 1)
+                    draft = lookup.draft(input_ids[: pos + 1], room)
+                batch.n_tokens = 1 + len(draft)
+                for i, t in enumerate((token, *draft)):
+                    b_token[i] = t
+                    b_pos[i] = pos + i
+                    b_seq[i][0] = 0
+                    b_nseq[i] = 1
+                    b_logits[i] = True
+                code = decode(ctx, batch)
+                if code != 0:
+                    raise RuntimeError(f"llama_decode returned {code}")
+                if not draft:
+                    llm.n_tokens = pos + 1
+                    logits_at = -1
+                    continue
+                # The greedy choice after each position; the draft stands while it agrees.
+                assert lookup is not None
+                accepted = 0
+                for i, t in enumerate(draft):
+                    if int(as_array(logits_of(ctx, i), shape=(n_vocab,)).argmax()) != t:
+                        break
+                    accepted += 1
+                lookup.batches += 1
+                lookup.proposed += len(draft)
+                lookup.accepted += accepted
+                ahead = draft[:accepted]
+                input_ids[pos + 1 : pos + 1 + accepted] = ahead
+                llm.n_tokens = pos + 1 + accepted
+                logits_at = accepted
+                if accepted < len(draft):  # the cache forgets the rejected part of the draft
+                    llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+            yield decoder.decode(pending, final=True)
+        finally:
+            if llm.n_tokens > keep:
+                llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+                llm.n_tokens = keep

@@ -183,6 +183,7 @@ class HostEngine:
         self.embed_path = ""
         self.states = ConversationStates(state_budget())
         self.active_key: str | None = None  # whose tokens the KV cache holds now
+        self.last_lookup: Any = None  # the last answer's prompt-lookup counts (decode.PromptLookup)
         import llama_cpp.llama_cpp as raw
 
         self._raw = raw
@@ -438,6 +439,12 @@ class HostEngine:
         perf = self._raw.llama_perf_context(llm._ctx.ctx)
         if isinstance(stream, DecodeLoop):  # it counts exactly
             prompt_tokens, generated = stream.prompt_tokens, stream.generated_tokens
+            self.last_lookup = stream.lookup
+            if stream.lookup is not None and stream.lookup.batches:
+                log.info(
+                    "prompt lookup: %d of %d draft tokens accepted in %d batches",
+                    stream.lookup.accepted, stream.lookup.proposed, stream.lookup.batches,
+                )
         else:
             generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
             if not prompt_tokens and not n_chunks:
