@@ -29,7 +29,9 @@ CHAT = [{"role": "user", "content": "Write a short poem about the sea."}]
 
 
 @pytest.fixture(scope="module")
-def smol(instruct_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HostEngine, Recorder]]:
+def smol(
+    instruct_model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[HostEngine, Recorder]]:
     host, conn = make_host(tmp_path_factory.mktemp("lookup"))
     assert isinstance(host.load(p.LoadRequest(str(instruct_model_path), n_ctx=2048)), p.Loaded)
     yield host, conn
@@ -65,7 +67,9 @@ def test_chat_that_quotes_nothing_is_the_same_text(smol: Any, monkeypatch: pytes
     assert run(host, CHAT, "on", monkeypatch).text == run(host, CHAT, "off", monkeypatch).text
 
 
-def test_the_cache_is_left_as_the_one_token_loop_leaves_it(smol: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_is_left_as_the_one_token_loop_leaves_it(
+    smol: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A stop by max_tokens in the middle of an accepted draft: n_tokens counts only what the
     one-token loop evaluated, and a second turn on top gives the same text either way."""
     host, _conn = smol
