@@ -45,9 +45,15 @@ class ContextMeter(QFrame):
         if total <= 0:
             self.hide()
             return
-        prefix = "" if exact else "≈ "
-        self.label.setText(f"{prefix}{used:,} / {total:,} tokens")
         fraction = min(1.0, used / total)
+        # Plain first ("Model memory: 12% full"); the token count one hover away.
+        percent = "less than 1" if 0 < fraction < 0.01 else f"{fraction * 100:.0f}"
+        self.label.setText(f"Model memory: {percent}% full")
+        prefix = "" if exact else "about "
+        self.label.setToolTip(
+            f"{prefix}{used:,} of {total:,} tokens (a token is about ¾ of a word). "
+            + self.toolTip()
+        )
         self.bar.setValue(int(fraction * 1000))
         level = "warning" if fraction >= WARNING_FRACTION or dropped else "normal"
         if self.bar.property("level") != level:

@@ -42,7 +42,9 @@ PANEL_MIN_WIDTH = 270  # for a moment, while a small window folds the conversati
 
 
 def context_label(tokens: int) -> str:
-    return f"{tokens:,} tokens (≈ {int(tokens * 0.75 / 100) * 100:,} words)"
+    from app.core.plain_words import context_words
+
+    return context_words(tokens)
 
 
 def _combo(name: str) -> QComboBox:

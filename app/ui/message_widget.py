@@ -44,17 +44,17 @@ CUT_AT_LIMIT = "Cut off: the answer reached its length limit. Ask “go on” fo
 
 
 def stats_line(stats: dict[str, object]) -> str:
-    """'120 tokens · 41.2 tokens/s · first token 72 ms · gemma-3-270m' from saved stats."""
+    """'Speed: about 31 words a second · first word after 0.1 s · SmolLM2 135M Instruct · on
+    this computer': how the answer was made, in plain words (stats_details has the figures)."""
+    from app.core.plain_words import seconds_text, speed_text
+
     parts: list[str] = []
-    tokens = stats.get("generated_tokens")
-    if isinstance(tokens, int):
-        parts.append(f"{tokens} tokens")
     rate = stats.get("tokens_per_s")
     if isinstance(rate, (int, float)) and rate > 0:
-        parts.append(f"{rate:.1f} tokens/s")
+        parts.append(f"Speed: {speed_text(rate)}")
     ttft = stats.get("time_to_first_token_s")
     if isinstance(ttft, (int, float)):
-        parts.append(f"first token {ttft * 1000:.0f} ms")
+        parts.append(f"first word after {seconds_text(ttft)}")
     model = stats.get("model")
     if isinstance(model, str) and model:
         parts.append(display_name(model) if model.lower().endswith(".gguf") else model)
@@ -63,6 +63,15 @@ def stats_line(stats: dict[str, object]) -> str:
         # Where the answer was made: the user's words went there.
         parts.append("on this computer" if source == LOCAL_PLACE else f"from the server {source}")
     return " · ".join(parts)
+
+
+def stats_details(stats: dict[str, object]) -> str:
+    """The figures behind stats_line, for its tooltip (the same line an export writes):
+    '120 tokens · 41.2 tokens/s · first token 72 ms · SmolLM2-135M-Instruct.Q4_1.gguf'."""
+    from app.core.chat.export import stats_line as figures
+
+    line = figures(dict(stats))
+    return f"{line} (a token is about ¾ of a word)" if line else ""
 
 
 def is_dark_palette() -> bool:
@@ -242,6 +251,7 @@ class MessageWidget(QFrame):
         if not note and self.message.stats.get("finish_reason") == "length":
             note = CUT_AT_LIMIT
         self.footer.setText(" — ".join(x for x in (footer, note) if x))
+        self.footer.setToolTip(stats_details(self.message.stats) if self.message.role == "assistant" else "")
         number, count = self.versions
         has_versions = count > 1
         for widget in (self.previous_button, self.version_label, self.next_button):

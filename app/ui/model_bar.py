@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # importing them pulls in numpy: not at start-up
     from app.core.planner import OffloadPlan
 
 
+NO_MODEL = "No model yet"
+NO_MODEL_HINT = "Get one in Discover, or open a model file you already have."
+
+
 def human_bytes(n_bytes: float) -> str:
     value = float(n_bytes)
     for unit in ("B", "KB", "MB", "GB", "TB"):
@@ -53,25 +57,40 @@ class FactsPanel(QFrame):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.rows.clear()
+        from app.core.plain_words import quality_of, round_words
+
         gpu_layers = plan.n_gpu_layers
+        quality = quality_of(facts.quantization)
+        if gpu_layers <= 0:
+            where = "on the processor (CPU): slower than on a graphics card"
+        elif gpu_layers >= plan.total_layers:
+            where = "fully on the graphics card (GPU)"
+        else:
+            where = "partly on the graphics card (GPU), the rest on the processor"
+        ram = plan.ram_weights_bytes + plan.ram_kv_bytes + plan.ram_compute_bytes
+        gpu = plan.gpu_weights_bytes + plan.gpu_kv_bytes + plan.gpu_compute_bytes
+        # Plain words first; the figures an expert looks for below them.
         rows = [
-            ("Model", facts.name or facts.path.name),
+            ("Size", human_bytes(facts.file_size) + (f" · Quality: {quality}" if quality else "")),
+            ("Runs", where),
+            ("Memory", (f"graphics card {human_bytes(gpu)} · " if gpu else "") + f"RAM {human_bytes(ram)}"),
+            ("Remembers", f"{round_words(plan.n_ctx)} of a conversation"),
+            ("Made for", "conversations" if facts.has_chat_template else "continuing text (a base model)"),
+            ("Technical", ""),
+            ("Name in the file", facts.name or facts.path.name),
             ("Architecture", facts.architecture),
-            ("Size", facts.size_label or "—"),
+            ("Parameters", facts.size_label or "—"),
             ("Quantization", facts.quantization),
-            ("File", human_bytes(facts.file_size)),
-            ("Layers", str(facts.block_count)),
-            ("Trained context", f"{facts.context_length:,} tokens"),
+            ("Context", f"{plan.n_ctx:,} tokens (trained for {facts.context_length:,})"),
             ("Chat template", "in the file" if facts.has_chat_template else "none (a standard one is used)"),
-            ("Context", f"{plan.n_ctx:,} tokens"),
             ("GPU layers", f"{gpu_layers} of {plan.total_layers}"),
-            (
-                "Memory",
-                f"GPU {human_bytes(plan.gpu_weights_bytes + plan.gpu_kv_bytes + plan.gpu_compute_bytes)}"
-                f" · RAM {human_bytes(plan.ram_weights_bytes + plan.ram_kv_bytes + plan.ram_compute_bytes)}",
-            ),
         ]
         for title, value in rows:
+            if title == "Technical":
+                heading = QLabel("Technical details")
+                heading.setObjectName("factsHeading")
+                self.form.addRow(heading)
+                continue
             label = QLabel(value)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(f"{title}:", label)
@@ -92,20 +111,23 @@ class ModelBar(QFrame):
         outer.setSpacing(6)
         row = QHBoxLayout()
         self.open_button = QPushButton("Open model…")
-        self.open_button.setToolTip("Choose a .gguf file (or drop one on the window)")
+        self.open_button.setToolTip(
+            "Open a model file you already have (a .gguf file; or drop it on the window)"
+        )
         self.open_button.clicked.connect(self.openRequested)
         row.addWidget(self.open_button)
         texts = QVBoxLayout()
         texts.setSpacing(0)
-        self.name_label = ElidedLabel("No model loaded")  # a long name gives way in a narrow window
+        self.name_label = ElidedLabel(NO_MODEL)  # a long name gives way in a narrow window
         self.name_label.setObjectName("modelName")
-        self.plan_label = QLabel("Open a model file to start, or drop a .gguf file here.")
+        self.plan_label = QLabel(NO_MODEL_HINT)
         self.plan_label.setObjectName("planSummary")
         self.plan_label.setWordWrap(True)
         texts.addWidget(self.name_label)
         texts.addWidget(self.plan_label)
         row.addLayout(texts, 1)
         self.details_button = QPushButton("Details")
+        self.details_button.setToolTip("Size, quality, memory and the technical facts of this model")
         self.details_button.setCheckable(True)
         self.details_button.setEnabled(False)
         row.addWidget(self.details_button)

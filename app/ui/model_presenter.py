@@ -15,7 +15,7 @@ from app.core.cancel import CancelToken
 from app.core.engine.service import EngineService
 from app.core.model_names import display_name
 from app.core.settings import SettingsStore
-from app.ui.model_bar import ModelBar
+from app.ui.model_bar import NO_MODEL, NO_MODEL_HINT, ModelBar
 from app.ui.notice_bar import NoticeBar
 from app.ui.tasks import ProgressFn, run_task
 
@@ -267,5 +267,5 @@ class ModelPresenter:
             self.bar.plan_label.setText("Not loaded. Click Load to use it.")
         else:
             self.bar.set_state("empty")
-            self.bar.name_label.setText("No model loaded")
-            self.bar.plan_label.setText("Open a model file to start, or drop a .gguf file here.")
+            self.bar.name_label.setText(NO_MODEL)
+            self.bar.plan_label.setText(NO_MODEL_HINT)

@@ -62,8 +62,10 @@ def test_open_load_chat_and_stats_then_restart_keeps_it(qtbot, make_window, chat
     assert len(streamed) > 1  # it streamed in batches
     answer = window.chat_view.widgets[-1]
     assert answer.text == "".join(streamed)
-    footer = answer.footer.text()
-    assert "24 tokens" in footer and "tokens/s" in footer and "first token" in footer
+    footer = answer.footer.text()  # plain words first, the figures one hover away
+    assert "words a second" in footer and "first word after" in footer and "token" not in footer
+    figures = answer.footer.toolTip()
+    assert "24 tokens" in figures and "tokens/s" in figures and "first token" in figures
     assert window.composer.send_button.text() == "Send"
     assert window.sidebar.list.count() == 1
     assert window.sidebar.list.item(0).text() == "What is the capital of France?"
@@ -75,7 +77,7 @@ def test_open_load_chat_and_stats_then_restart_keeps_it(qtbot, make_window, chat
     roles = [w.message.role for w in again.chat_view.widgets]
     assert roles == ["user", "assistant"]
     assert again.chat_view.widgets[1].text == answer.text
-    assert "24 tokens" in again.chat_view.widgets[1].footer.text()
+    assert "24 tokens" in again.chat_view.widgets[1].footer.toolTip()
 
 
 def test_stop_with_escape_and_button(qtbot, make_window, chat_model_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -150,7 +150,7 @@ def test_meter_and_left_out_messages_with_a_tiny_context(
     assert outcome.loaded.n_ctx == 512 and window.service.plan.n_ctx == 512
     meter = window.context_meter
     qtbot.waitUntil(lambda: meter.isVisible() and meter.dropped > 0, timeout=5_000)
-    assert "/ 512 tokens" in meter.label.text()
+    assert "% full" in meter.label.text() and "of 512 tokens" in meter.label.toolTip()
     assert "oldest messages left out" in meter.note.text() and meter.note.isVisible()
     first = window.chat_view.widgets[0]
     assert first.forgotten_marker is not None and first.forgotten_marker.isVisible()

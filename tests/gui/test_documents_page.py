@@ -248,7 +248,8 @@ def test_rename_delete_and_no_embedding_model(
     page = open_page(window)
 
     page.set_embedding_model(str(tmp_path / "missing.gguf"))
-    assert "keyword search (BM25)" in page.embedding_bar.label.text()
+    assert "exact words only" in page.embedding_bar.label.text()
+    assert "keyword search (BM25)" in page.embedding_bar.label.toolTip()
     assert page.embedding_bar.builtin_button.isVisibleTo(page)
     with qtbot.waitSignal(page.indexing.finished, timeout=INDEX_TIMEOUT_MS) as done:
         page.create_collection("Misc", [folder])

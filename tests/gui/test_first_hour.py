@@ -5,6 +5,7 @@ works as in any form, and an answer cut at its length limit says so."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,101 @@ def test_every_model_opened_or_added_is_in_the_library(
     again.show_page("library")
     library = again.models_area.library
     qtbot.waitUntil(lambda: instruct_model_path.name in rows(), timeout=10_000)
+
+
+JARGON = re.compile(
+    r"\bGGUF\b|\btokens?\b|tokens/s|Q\d_[K0-9]|MiniLM|Top-[pk]|Min-p|\bseed\b|first token|\blayers\b"
+)
+
+
+def _visible_texts(root: QWidget) -> list[str]:  # type: ignore[no-untyped-def]
+    """What a person reads on a page: the text of every visible label, button and box, and of
+    every row of its lists (tooltips and closed panels are the "one click away" part)."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit, QTreeWidget
+
+    texts: list[str] = []
+    for widget in root.findChildren(QWidget):
+        if not widget.isVisibleTo(root.window()) or not widget.isVisible():
+            continue
+        if isinstance(widget, (QLabel, QAbstractButton)):
+            texts.append(widget.text())
+        elif isinstance(widget, QLineEdit):
+            texts.append(widget.placeholderText())
+        elif isinstance(widget, QComboBox):
+            texts.append(widget.currentText())
+        elif isinstance(widget, QTreeWidget):
+            header = widget.headerItem()
+            texts += [header.text(c) for c in range(widget.columnCount())]
+            for row in range(widget.topLevelItemCount()):
+                item = widget.topLevelItem(row)
+                texts += [item.text(c) for c in range(widget.columnCount())]
+    return [t for t in texts if t]
+
+
+def test_plain_words_first_the_figures_one_click_away(
+    qtbot, make_window, instruct_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Chat, Library, Discover, Documents and Settings as a newcomer reads them: no tokens,
+    GGUF, Q4_K_M or model code names in the first words; the figures are in tooltips, Details
+    and Advanced."""
+    from app.core.engine.base import LOCAL_PLACE
+    from app.core.settings import Settings, save_settings
+
+    save_settings(Settings(scan_other_apps=False))
+    window = make_window()
+    load(qtbot, window, instruct_model_path)
+    chat = window.store.create_conversation("Speed")
+    window.store.add_message(chat.id, "user", "Hello")
+    window.store.add_message(
+        chat.id, "assistant", "Hello! How can I help?",
+        stats={"generated_tokens": 120, "tokens_per_s": 41.2, "time_to_first_token_s": 7.927,
+               "model": instruct_model_path.name, "source": LOCAL_PLACE},
+    )  # fmt: skip
+    window.chat.refresh_list()
+    window.session.open_conversation(chat.id)
+    window.chat_settings.update_meter()
+    answer = window.chat_view.widgets[-1]
+    qtbot.waitUntil(answer.footer.isVisible, timeout=5_000)
+    assert answer.footer.text().startswith("Speed: about 31 words a second · first word after 7.9 s")
+    assert "120 tokens" in answer.footer.toolTip() and "7927 ms" in answer.footer.toolTip()
+    assert window.context_meter.isVisible() and "% full" in window.context_meter.label.text()
+    assert "tokens" in window.context_meter.label.toolTip()
+    chat_texts = _visible_texts(window.page_rail.pages.currentWidget())
+    assert "SmolLM2 135M Instruct" in chat_texts and answer.footer.text() in chat_texts  # it reads them
+    assert not [t for t in chat_texts if JARGON.search(t)], chat_texts
+
+    # Details: plain words on top, the technical facts under them, no "Layers" beside "GPU layers".
+    window.model_bar.details_button.click()
+    rows = list(window.model_bar.facts_panel.rows)
+    assert rows[:5] == ["Size", "Runs", "Memory", "Remembers", "Made for"]
+    assert "Quality: good" in window.model_bar.facts_panel.rows["Size"].text()
+    assert "Layers" not in rows and "GPU layers" in rows
+    window.model_bar.details_button.click()
+
+    # Chat settings: sampling words behind "Advanced".
+    window.settings_button.setChecked(True)
+    panel = window.chat_settings.panel
+    assert not panel.advanced.isVisible() and not panel.top_p.isVisible()
+    window.settings_button.setChecked(False)
+
+    for page in ("library", "discover", "documents"):
+        window.show_page(page)
+        qtbot.waitUntil(lambda: bool(_visible_texts(window.page_rail.pages.currentWidget())), timeout=5_000)
+        if page == "library":
+            tree = window.models_area.library.tree
+            qtbot.waitUntil(lambda t=tree: t.topLevelItemCount() == 1, timeout=10_000)
+            qtbot.waitUntil(lambda t=tree: t.topLevelItem(0).text(4) != "Checking…", timeout=20_000)
+            assert tree.topLevelItem(0).text(0) == "SmolLM2 135M Instruct  ·  Quality: good"
+            assert instruct_model_path.name in tree.topLevelItem(0).toolTip(0)
+        if page == "documents":
+            from app.ui.pages.documents import documents_page
+
+            bar = documents_page(window).embedding_bar  # type: ignore[union-attr]
+            qtbot.waitUntil(lambda b=bar: bool(b.label.text()), timeout=10_000)
+            assert "MiniLM" in bar.label.toolTip() and "MiniLM" not in bar.label.text()
+        texts = _visible_texts(window.page_rail.pages.currentWidget())
+        assert len(texts) > 5 and not [t for t in texts if JARGON.search(t)], (page, texts)
+
+    window.show_page("settings")
+    combo = window.models_area.settings.context_combo
+    assert combo.currentText() == "about 6,100 words (8,192 tokens)"  # words first

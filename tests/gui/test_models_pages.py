@@ -99,7 +99,7 @@ def test_search_shows_results_and_scrolling_loads_more(
     results = home.results
     assert results.topLevelItemCount() == 30
     first = results.topLevelItem(0)
-    assert first.text(0) == "Llama-44-GGUF"  # most downloaded first
+    assert first.text(0) == "Llama-44"  # most downloaded first (every model here is a GGUF)
     assert first.text(1) == "maker2" and first.text(2) == "44K" and first.text(3) == "44"
     assert first.text(4) and first.text(5) == "llama3.2"
     assert first.text(6) == "Accept license first"
@@ -176,24 +176,25 @@ def test_model_page_groups_files_with_verdicts_and_best_choice(
     qtbot.waitUntil(lambda: "Tiny Chat" in page.card.toPlainText(), timeout=TIMEOUT)
 
     groups = [page.files.topLevelItem(i).text(0) for i in range(page.files.topLevelItemCount())]
-    assert [g.split()[0] for g in groups] == ["Q2_K", "Q4_K_M", "Q6_K", "Q8_0", "F16"]
+    assert [g.rsplit("(", 1)[1].rstrip(")") for g in groups] == ["Q2_K", "Q4_K_M", "Q6_K", "Q8_0", "F16"]
     verdicts = {name: item.text(COL_FIT) for name, item in page.file_items.items()}
     assert verdicts["tiny-chat-Q2_K.gguf"] == "Runs fully on your GPU"
-    assert verdicts["tiny-chat-Q6_K.gguf"].startswith("Partly on the GPU: ")
-    assert " of " in verdicts["tiny-chat-Q6_K.gguf"] and "layers" in verdicts["tiny-chat-Q6_K.gguf"]
+    assert verdicts["tiny-chat-Q6_K.gguf"].startswith("Partly on the GPU: ")  # plain words,
+    partial_tip = page.file_items["tiny-chat-Q6_K.gguf"].toolTip(COL_FIT)  # the layers one hover away
+    assert " of " in partial_tip and "layers" in partial_tip
     assert verdicts["tiny-chat-Q8_0.gguf"] == "Too large for this computer"
     split = page.file_items["F16/tiny-chat-F16-00001-of-00002.gguf"]
     assert "one model in 2 parts" in split.text(COL_FILE) and split.text(COL_SIZE) == "16.0 GB"
     assert len(page.file_items) == 6  # the split set is one row
     q4_group = page.files.topLevelItem(1)  # two Q4_K_M files: a group row above them
     assert q4_group.childCount() == 2 and q4_group.text(COL_FILE) == "2 files"
-    assert q4_group.text(COL_QUANT) == "Q4_K_M · balanced, the usual choice"
-    assert page.files.topLevelItem(0).text(COL_QUANT) == "Q2_K · smallest, lowest quality"
+    assert q4_group.text(COL_QUANT) == "Balanced, the usual choice (Q4_K_M)"
+    assert page.files.topLevelItem(0).text(COL_QUANT) == "Smallest, lowest quality (Q2_K)"
     # the best: the largest file that runs fully on the GPU
     assert page.best_filename() == "tiny-chat-Q4_K_M.gguf"
     best = page.file_items["tiny-chat-Q4_K_M.gguf"]
     assert best.text(COL_FIT).startswith(BEST_TEXT) and best.font(COL_FILE).bold()
-    assert "Q4_K_M" in page.hint.text()
+    assert "highlighted file is the best choice" in page.hint.text() and "Q4_K_M" not in page.hint.text()
     assert set(page.download_buttons) == set(page.file_items)
     # the card: rendered Markdown, no YAML front matter
     assert "license: apache-2.0" not in page.card.toPlainText()
@@ -260,7 +261,8 @@ def test_download_appears_in_library_and_chat_loads_it(
     window.show_page("library")
     qtbot.waitUntil(lambda: library.tree.topLevelItemCount() == 1, timeout=TIMEOUT)
     item = library.tree.topLevelItem(0)
-    assert item.text(0).startswith("gemma-3-270m-it-Q4_K_M.gguf") and repo in item.text(0)
+    assert item.text(0) == "gemma 3 270m it  ·  Quality: good"  # the file and its publisher: tooltip
+    assert "gemma-3-270m-it-Q4_K_M.gguf" in item.toolTip(0) and repo in item.toolTip(0)
     assert item.text(1) == "Enclave" and item.text(3) == "never"
     qtbot.waitUntil(lambda: library.tree.topLevelItem(0).text(4) != "Checking…", timeout=TIMEOUT)
     assert library.delete_button.isEnabled()

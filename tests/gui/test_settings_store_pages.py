@@ -63,7 +63,8 @@ def test_documents_page_saves_the_embedding_model_in_the_store_and_follows_it(
     page.set_embedding_model(missing)
     assert window.settings.embedding_model == missing == load_settings().embedding_model
     assert heard == [{"embedding_model"}]
-    assert "keyword search (BM25)" in page.embedding_bar.label.text()
+    assert "exact words only" in page.embedding_bar.label.text()
+    assert "keyword search (BM25)" in page.embedding_bar.label.toolTip()
 
     page.set_embedding_model(missing)  # the same choice again: nothing to save or redo
     assert heard == [{"embedding_model"}]

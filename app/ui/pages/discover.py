@@ -8,6 +8,7 @@ With offline mode on, the page says so and makes no network call at all.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -163,7 +164,8 @@ class ResultsList(QTreeWidget):
 
     def add_models(self, models: list[ModelSummary]) -> None:
         for model in models:
-            name = model.repo_id.split("/", 1)[-1]
+            # "Qwen2.5-7B-Instruct", not "…-GGUF": every model here is one (the tooltip has the id).
+            name = re.sub(r"[-_. ]gguf$", "", model.repo_id.split("/", 1)[-1], flags=re.IGNORECASE)
             access = "Accept license first" if model.gated else "Open"
             item = QTreeWidgetItem(
                 [
@@ -267,7 +269,7 @@ class DiscoverHome(QWidget):
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("searchEdit")
         self.search_edit.setPlaceholderText(
-            "Search all GGUF models on Hugging Face, e.g. llama, qwen, mistral…"
+            "Search the models on Hugging Face, e.g. llama, qwen, mistral…"
         )
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.returnPressed.connect(self.search)
@@ -476,7 +478,7 @@ class DiscoverHome(QWidget):
         query = self.pager.query
         if count == 0:
             self.status.setText(
-                f"No GGUF models match “{query}”. Try a shorter or different word."
+                f"No models match “{query}”. Try a shorter or different word."
                 if query
                 else "No models found."
             )

@@ -39,18 +39,19 @@ class EmbeddingModelBar(QFrame):
         path = embedding_model_path(setting)
         self.builtin_button.setVisible(bool(setting))
         if path.is_file():
+            # Plain words; which model does it (the technical name) is in the tooltip.
             who = "the built-in model" if not setting else "your model"
-            text = (
-                f"Search finds passages by meaning and by keywords, with {who} {path.stem}."
-            )
+            text = "Search finds what you ask about by its meaning, not only by the exact words."
+            tip = f"Search by meaning uses {who} {path.stem} (an embedding model), and keywords: {path}"
             self.label.setProperty("level", "ok")
         else:
             text = (
-                f"No embedding model available ({path.name} not found): search falls back to "
-                "keyword search (BM25), which finds exact words only."
+                f"Search by meaning is off: its model file is missing ({path.name}). Search finds "
+                "exact words only (keyword search)."
             )
+            tip = f"No embedding model at {path}: keyword search (BM25) only."
             self.label.setProperty("level", "warning")
-        self.label.setToolTip(str(path))
+        self.label.setToolTip(tip)
         self.label.setText(text)
         # The style sheet colours the label by its "level" property; re-polish to apply it.
         self.label.style().unpolish(self.label)

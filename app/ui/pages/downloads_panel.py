@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.downloads import DownloadJob, Progress
+from app.core.model_names import display_name
+from app.core.plain_words import quality_of, quant_in_name
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.models_common import format_bytes, format_duration, linkify
 
@@ -86,7 +88,11 @@ class DownloadRow(QFrame):
 
     def show_job(self, job: DownloadJob) -> None:
         self.state = job.state
-        self.name_label.setText(f"<b>{escape(job.filename)}</b> &nbsp;<span>{escape(job.repo_id)}</span>")
+        # "Llama 3.2 3B Instruct · Quality: good"; the file and where it comes from in the tooltip.
+        quality = quality_of(quant_in_name(job.filename))
+        plain = display_name(job.filename) + (f" · Quality: {quality}" if quality else "")
+        self.name_label.setText(f"<b>{escape(plain)}</b>")
+        self.name_label.setToolTip(f"{job.filename}\nfrom {job.repo_id}")
         self.note_label.setText(job.note)
         self.note_label.setVisible(bool(job.note))
         active = job.state in ("queued", "downloading")

@@ -229,10 +229,15 @@ class LibraryPage(QWidget):
         self._judge(models)
 
     def _item(self, model: LocalModel) -> QTreeWidgetItem:
+        from app.core.model_names import display_name
+        from app.core.plain_words import quality_of, quant_in_name
+
         source = SOURCE_LABELS.get(model.source, model.source)
-        name = model.name
-        if model.repo_id:
-            name = f"{model.name}  —  {model.repo_id}"
+        # "Qwen2.5 7B Instruct · Quality: good"; the file, its publisher and place in the tooltip.
+        quality = quality_of(quant_in_name(model.name))
+        name = display_name(model.name) + (f"  ·  Quality: {quality}" if quality else "")
+        publisher = f"from {model.repo_id}" if model.repo_id else ""
+        tip = "\n".join(x for x in (model.name, publisher, str(model.path)) if x)
         fit = self.fits.get(model.key)
         item = QTreeWidgetItem(
             [
@@ -243,7 +248,7 @@ class LibraryPage(QWidget):
                 MISSING_TEXT if model.missing else fit_label(fit)[0],
             ]
         )
-        item.setToolTip(0, str(model.path))
+        item.setToolTip(0, tip)
         if model.missing:
             tip = MISSING_TIP.format(path=model.path)
             for column in range(len(COLUMNS)):

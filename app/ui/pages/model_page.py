@@ -64,8 +64,9 @@ def quality_words(bits: float) -> str:
 
 
 def quant_label(quant: str, bits: float) -> str:
+    """'Balanced, the usual choice (Q4_K_M)': what it means first, its name after."""
     words = quality_words(bits)
-    return f"{quant} · {words}" if words else quant
+    return f"{words[0].upper()}{words[1:]} ({quant})" if words else quant
 
 
 def strip_front_matter(text: str) -> str:
@@ -319,7 +320,7 @@ class ModelPage(QWidget):
         best_file = details.files[best] if best is not None else None
         if best_file is not None:
             self.hint.setText(
-                f"The highlighted file, {best_file.quant}, is the best choice for this computer. "
+                "The highlighted file is the best choice for this computer. "
                 "Smaller files run faster; larger ones answer a little better."
             )
         else:

@@ -90,11 +90,11 @@ def fit_label(fit: Fit | None) -> tuple[str, str]:
     if fit.verdict == "gpu_partial":
         total = max(fit.total_layers - 1, 0)  # the planner counts the output layer too
         on_gpu = max(fit.n_gpu_layers - 1, 0)
-        if total:
-            return f"Partly on the GPU: {on_gpu} of {total} layers", "ok"
-        return "Partly on the GPU", "ok"
+        # Plain words here; how many layers is in the tooltip (the planner's summary).
+        return ("Partly on the GPU: a little slower" if total and on_gpu * 2 >= total
+                else "Partly on the GPU: slower"), "ok"  # fmt: skip
     if fit.verdict == "cpu":
-        return "CPU only", "slow"
+        return "On the processor only: slow", "slow"
     if fit.verdict == "too_large":
         return "Too large for this computer", "bad"
     return "Unknown", "unknown"

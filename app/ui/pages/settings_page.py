@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.plain_words import context_words
 from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, run_task
 
@@ -146,11 +147,11 @@ class SettingsPage(QWidget):
         self.context_combo.setMinimumWidth(180)
         self.context_combo.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         for size in CONTEXT_SIZES:
-            self.context_combo.addItem(f"{size:,} tokens", size)
+            self.context_combo.addItem(context_words(size), size)
         self.context_combo.currentIndexChanged.connect(
             lambda _i: self._set("default_context", int(self.context_combo.currentData()))
         )
-        form.addRow("Context size:", self.context_combo)
+        form.addRow("Conversation memory:", self.context_combo)
         layout.addLayout(form)
         context_help = QLabel(
             "How much text a conversation can hold. Larger needs more memory; Enclave lowers "
@@ -242,7 +243,7 @@ class SettingsPage(QWidget):
         self.ocr_check.setChecked(settings.read_scanned_pages)
         index = self.context_combo.findData(settings.default_context)
         if index < 0:
-            self.context_combo.addItem(f"{settings.default_context:,} tokens", settings.default_context)
+            self.context_combo.addItem(context_words(settings.default_context), settings.default_context)
             index = self.context_combo.count() - 1
         self.context_combo.setCurrentIndex(index)
         for widget in widgets:
