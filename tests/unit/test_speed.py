@@ -275,3 +275,34 @@ def test_each_answer_is_compared_with_the_prediction(
     rows = record.read_records(log)
     assert len(rows) == record.MAX_RECORDS and all("decode_ratio" in r for r in rows)
     mb.forget()
+
+
+def test_a_real_answer_is_recorded_next_to_its_prediction(
+    instruct_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real engine host: after the answer, its measured speed and the prediction
+    land in the record (on a short-lived thread, so the answer is not held up)."""
+    from app.core.engine import protocol as p
+    from app.core.engine.client import EngineClient
+    from app.core.engine.loader import load_model
+
+    pinned = tmp_path / "profile.json"
+    pinned.write_text(json.dumps(SLOW.to_dict()), encoding="utf-8")
+    monkeypatch.setenv(mb.PROFILE_ENV, str(pinned))
+    mb.forget()
+    client = EngineClient()
+    try:
+        load_model(client, instruct_model_path, wanted_ctx=1024)
+        sampling = p.SamplingParams(temperature=0.0, max_tokens=24, seed=1)
+        _text, stats = client.chat([{"role": "user", "content": "Count from one to twenty."}], sampling)
+    finally:
+        client.shutdown()
+    deadline = time.monotonic() + 10
+    while not record.read_records() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (kept,) = record.read_records()
+    assert kept["model"] == instruct_model_path.name
+    assert kept["measured_decode_tps"] == round(stats.engine.engine_eval_tokens_per_s, 2)
+    assert kept["generated_tokens"] == stats.engine.generated_tokens >= record.MIN_TOKENS
+    assert kept["predicted_decode_tps"] > 0 and kept["decode_ratio"] > 0
+    mb.forget()

@@ -308,6 +308,7 @@ class EngineClient:
                 raise
             done = time.perf_counter()
         assert isinstance(reply, p.ChatDone)
+        self._note_speed(reply.stats)
         return reply.text, ClientChatStats(
             engine=reply.stats,
             time_to_first_token_s=(arrivals[0][0] - sent) if arrivals else done - sent,
@@ -316,6 +317,14 @@ class EngineClient:
             source=LOCAL_PLACE,
             model=model,
         )
+
+    def _note_speed(self, stats: p.ChatStats) -> None:
+        """Measured vs predicted speed of this answer, logged and kept (app.core.speed.record)."""
+        loaded = self.loaded
+        if loaded is not None:
+            from app.core.speed.record import observe_in_background
+
+            observe_in_background(loaded.model_path, loaded.n_gpu_layers, stats)
 
     def embed(self, texts: list[str], model_path: Path | str | None = None) -> list[list[float]]:
         path = str(model_path or paths.default_embedding_model())
