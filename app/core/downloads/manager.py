@@ -286,17 +286,27 @@ class DownloadManager:
             with self._lock:
                 job.state, job.error = "queued", ""
         except HubError as exc:
-            with self._lock:
-                job.state, job.error = "failed", str(exc)
+            self._failed(job, token, str(exc))
         except Exception as exc:  # never lose the queue to an unexpected bug
             log.exception("Download of %s failed", job.filename)
-            with self._lock:
-                job.state, job.error = "failed", f"Unexpected problem: {exc}"
+            self._failed(job, token, f"Unexpected problem: {exc}")
         finally:
             with self._lock:
                 self._tokens.pop(job.id, None)
             self._save()
         return self.get(job.id)
+
+    def _failed(self, job: DownloadJob, token: CancelToken, text: str) -> None:
+        """The job ended in an error, unless the user paused or cancelled it meanwhile (a fast
+        failure can race their click): then their choice stands, not the error."""
+        with self._lock:
+            chosen = token.cancelled and token.reason in ("pause", "cancel")
+            if chosen:
+                job.state = "paused" if token.reason == "pause" else "cancelled"
+            else:
+                job.state, job.error = "failed", text
+        if chosen and job.state == "cancelled":
+            self._discard(job)
 
     def _choose_file(self, job: DownloadJob) -> None:
         """Look the job's name up in the repo's listing; take a stand-in if it is not there."""
