@@ -183,6 +183,8 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"  could not index {issue.path}: {issue.reason}")
     for issue in report.skipped:
         print(f"  skipped {issue.path}: {issue.reason}")
+    for issue in report.partial:
+        print(f"  indexed only in part {issue.path}: {issue.reason}")
     if report.note:
         print(report.note)
     if report.cancelled:

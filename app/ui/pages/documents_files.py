@@ -16,8 +16,15 @@ from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 ROOT_ROLE = Qt.ItemDataRole.UserRole  # the root path on top-level items
 COL_NAME, COL_STATUS, COL_DETAILS = 0, 1, 2
 
-_COLORS = {"indexed": "#2e7d32", "error": "#c62828", "skipped": "#8a6d00", "waiting": "#666666"}
+_COLORS = {
+    "indexed": "#2e7d32",
+    "partial": "#8a6d00",
+    "error": "#c62828",
+    "skipped": "#8a6d00",
+    "waiting": "#666666",
+}
 _TITLES = {"indexed": "Indexed", "error": "Could not read", "skipped": "Skipped"}
+PARTLY_INDEXED = "Partly indexed"
 
 
 def sentence(text: str) -> str:
@@ -36,6 +43,8 @@ def file_status(record: Any) -> tuple[str, str, str]:
         if record.n_pages:
             parts.append(f"{record.n_pages} page{'s' if record.n_pages != 1 else ''}")
         parts.append(f"{record.n_chunks} passage{'s' if record.n_chunks != 1 else ''}")
+        if record.error:  # indexed up to a limit, or without a part (an attachment): say which
+            return "partial", PARTLY_INDEXED, f"{', '.join(parts)}; {sentence(record.error)}"
         return kind, _TITLES[kind], ", ".join(parts)
     return kind, _TITLES[kind], sentence(record.error or "")
 
@@ -44,6 +53,8 @@ def _summary(counts: dict[str, int]) -> str:
     parts = []
     if counts.get("indexed"):
         parts.append(f"{counts['indexed']} indexed")
+    if counts.get("partial"):
+        parts.append(f"{counts['partial']} partly indexed")
     if counts.get("error"):
         parts.append(f"{counts['error']} could not be read")
     if counts.get("skipped"):
