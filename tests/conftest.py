@@ -23,6 +23,12 @@ os.environ.setdefault(
     "ENCLAVE_GGML_VARIANT_CACHE",
     os.path.join(tempfile.gettempdir(), f"enclave-tests-variants-{os.getpid()}.json"),
 )
+# Model lists show speeds predicted from this machine's speed profile (app/core/speed): the run
+# uses one fixed profile instead of measuring (10 s) in every fresh home. Tests of the benchmark
+# and its cache set or clear this themselves.
+os.environ.setdefault(
+    "ENCLAVE_SPEED_PROFILE", str(Path(__file__).resolve().parent / "fixtures" / "speed_profile.json")
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO_ROOT.parent / "shared" / "models"

@@ -17,6 +17,7 @@ from app.core import downloads as core_downloads
 from app.core.catalog import recommend
 from app.core.library import mark_used
 from app.core.settings import load_settings
+from app.core.speed.machine_bench import cached_profile
 from app.ui.pages.discover import RECOMMEND_TEXT
 from app.ui.pages.model_page import BEST_TEXT, COL_FILE, COL_FIT, COL_QUANT, COL_SIZE
 from tests.fakehub import FakeHub
@@ -366,7 +367,7 @@ def test_damaged_file_and_full_disk_are_said_in_plain_words(
 def test_recommended_model_button_queues_the_pick_for_this_computer(
     qtbot: Any, fake_hub: FakeHub, models_window: Any
 ) -> None:
-    entry, _fit = recommend(FAKE_HARDWARE)
+    entry, _fit = recommend(FAKE_HARDWARE, profile=cached_profile())  # the run's pinned speed
     fake_hub.add_repo(entry.repo_id)
     fake_hub.add_file(entry.repo_id, entry.filename, b"GGUF" + os.urandom(50_000))
     window = models_window()
@@ -384,7 +385,7 @@ def test_recommended_model_button_queues_the_pick_for_this_computer(
 def test_catalog_file_missing_downloads_the_same_quantization_and_says_so(
     qtbot: Any, fake_hub: FakeHub, models_window: Any
 ) -> None:
-    entry, _fit = recommend(FAKE_HARDWARE)
+    entry, _fit = recommend(FAKE_HARDWARE, profile=cached_profile())  # the run's pinned speed
     renamed = entry.filename.lower().replace(".gguf", "-v2.gguf")  # not the catalog's name
     fake_hub.add_repo(entry.repo_id)
     fake_hub.add_file(entry.repo_id, renamed, b"GGUF" + os.urandom(50_000))

@@ -78,6 +78,7 @@ def test_bandwidth_is_measured_with_threads() -> None:
 def test_profile_is_kept_per_machine_and_pinned_by_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv(mb.PROFILE_ENV, raising=False)  # the test run pins one (tests/conftest.py)
     here = hardware(16)
     measured = profile(cpu(10.0, 50.0))
     measured = mb.MachineProfile(**{**measured.__dict__, "machine_key": mb.machine_key(here)})

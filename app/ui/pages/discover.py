@@ -42,6 +42,8 @@ from app.ui.pages.models_common import (
     settings_can_fix,
     with_hardware,
 )
+from app.ui.speed_label import HEADER as SPEED_HEADER
+from app.ui.speed_label import show_prediction, speed_text, with_machine_profile
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -59,7 +61,8 @@ SORTS = [
     ("updated", "Recently updated"),
 ]
 RESULT_COLUMNS = ["Model", "Author", "Downloads", "Likes", "Updated", "License", "Access"]
-CATALOG_COLUMNS = ["Starter model", "Size", "Good for", "On this computer", ""]
+CATALOG_COLUMNS = ["Starter model", "Size", "Good for", "On this computer", SPEED_HEADER, ""]
+SPEED_COLUMN, BUTTON_COLUMN = 4, 5
 RECOMMEND_TEXT = "Get the recommended model for this computer"
 OFFLINE_TEXT = (
     "Offline mode is on: Enclave does not connect to the internet, so searching and "
@@ -85,7 +88,7 @@ class CatalogList(QTreeWidget):
         for column, mode in enumerate(
             [QHeaderView.ResizeMode.ResizeToContents] * 2
             + [QHeaderView.ResizeMode.Stretch]
-            + [QHeaderView.ResizeMode.ResizeToContents] * 2
+            + [QHeaderView.ResizeMode.ResizeToContents] * 3
         ):
             header.setSectionResizeMode(column, mode)
         self.entries: list[CatalogEntry] = []
@@ -107,6 +110,7 @@ class CatalogList(QTreeWidget):
                     entry.good_for,
                     "Checking…",
                     "",
+                    "",
                 ]
             )
             item.setToolTip(0, f"{entry.repo_id} — click to see its files and description")
@@ -116,7 +120,7 @@ class CatalogList(QTreeWidget):
             button = QPushButton("Download")
             button.setToolTip(f"Download {entry.filename} ({format_bytes(entry.size_bytes)})")
             button.clicked.connect(lambda _=False, e=entry: self.downloadRequested.emit(e))
-            self.setItemWidget(item, 4, button)
+            self.setItemWidget(item, BUTTON_COLUMN, button)
             self.buttons.append(button)
 
     def set_fits(self, fits: list[Fit]) -> None:
@@ -125,6 +129,16 @@ class CatalogList(QTreeWidget):
             item.setText(3, text)
             item.setToolTip(3, fit.summary)
 
+    def set_speeds(self, speeds: list[Any], known: bool = True) -> None:
+        """Predicted speed here per entry (None: too large, or this machine not measured)."""
+        for item, prediction in zip(self.items, speeds, strict=False):
+            if prediction is None:
+                item.setText(SPEED_COLUMN, "—" if known else "Unknown")
+                why = "Too large for this computer." if known else "This computer's speed is not known."
+                item.setToolTip(SPEED_COLUMN, why)
+            else:
+                show_prediction(item, SPEED_COLUMN, prediction)
+
     def set_downloads_enabled(self, enabled: bool, why: str = "") -> None:
         for button in self.buttons:
             button.setEnabled(enabled)
@@ -132,7 +146,7 @@ class CatalogList(QTreeWidget):
                 button.setToolTip(why)
 
     def _open(self, item: QTreeWidgetItem, column: int = 0) -> None:
-        if column == 4:
+        if column == BUTTON_COLUMN:
             return
         index = self.indexOfTopLevelItem(item)
         if 0 <= index < len(self.entries):
@@ -365,22 +379,39 @@ class DiscoverHome(QWidget):
             )
             return
 
+        def fits(_progress: ProgressFn, _cancel: CancelToken) -> Any:
+            from app.core.catalog import assess_catalog
+
+            return [f for _e, f in assess_catalog(hardware, entries)]
+
+        run_task(fits, name="catalog-fit", on_result=self.catalog.set_fits, on_error=self._catalog_failed)
+        # The recommendation must be fast enough here, so it waits for this machine's speed
+        # (kept: at once; the first time: measured in about 10 s, in a child process).
+        with_machine_profile(lambda profile: self._assess_speed(entries, hardware, profile))
+
+    def _assess_speed(self, entries: list[CatalogEntry], hardware: Any, profile: Any) -> None:
         def assess(_progress: ProgressFn, _cancel: CancelToken) -> Any:
-            from app.core.catalog import assess_catalog, recommend
+            from app.core.catalog import assess_catalog, assess_speeds, recommend
 
-            return [f for _e, f in assess_catalog(hardware, entries)], recommend(hardware, entries)
+            assessed = assess_catalog(hardware, entries)
+            chosen = recommend(hardware, entries, profile)
+            speeds = assess_speeds(assessed, profile)
+            index = next(i for i, (e, _f) in enumerate(assessed) if e.id == chosen[0].id)
+            return [f for _e, f in assessed], chosen, speeds, speeds[index], profile is not None
 
-        run_task(assess, name="catalog-fit", on_result=self._assessed, on_error=self._catalog_failed)
+        run_task(assess, name="catalog-speed", on_result=self._assessed, on_error=self._catalog_failed)
 
     def _assessed(self, result: Any) -> None:
-        fits, recommended = result
+        fits, recommended, speeds, speed, known = result
         self.catalog.set_fits(fits)
+        self.catalog.set_speeds(speeds, known)
         self.recommended = recommended
         entry, fit = recommended
         verdict, _level = fit_label(fit)
+        pace = f" · {speed_text(speed)}" if speed is not None else ""
         self.recommend_label.setText(
             f"Recommended here: <b>{entry.name}</b> · {format_bytes(entry.size_bytes)} · "
-            f"{verdict}. {entry.good_for}"
+            f"{verdict}{pace}. {entry.good_for}"
         )
         if self._recommend_pending:
             self._recommend_pending = False

@@ -34,6 +34,8 @@ from app.core.cancel import CancelToken
 from app.core.library import SOURCE_LABELS, LocalModel
 from app.ui.notice_bar import NoticeBar
 from app.ui.pages.models_common import fit_label, format_bytes, format_when, with_hardware
+from app.ui.speed_label import HEADER as SPEED_HEADER
+from app.ui.speed_label import SpeedColumn
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.ui.library")
 
-COLUMNS = ["Model", "From", "Size", "Last used", "On this computer"]
+COLUMNS = ["Model", "From", "Size", "Last used", "On this computer", SPEED_HEADER]
+SPEED_COLUMN = 5
 EMPTY_TEXT = "No models yet — get one in Discover, or add a model file you already have."
 MISSING_TEXT = "Missing: no longer at this place"
 MISSING_TIP = "{path} is no longer there (moved or deleted?). Remove it from the list, or put it back."
@@ -112,6 +115,7 @@ class LibraryPage(QWidget):
         self.tree.setObjectName("libraryList")
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
+        self.speeds = SpeedColumn(self.tree, SPEED_COLUMN)  # predicted speed of each model here
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         header = self.tree.header()
@@ -201,6 +205,7 @@ class LibraryPage(QWidget):
         selected = self.selected()
         self.models = models
         self.tree.clear()
+        self.speeds.reset()
         self.items = [self._item(model) for model in models]
         self.tree.addTopLevelItems(self.items)
         self.stack.setCurrentIndex(0 if models else 1)
@@ -257,6 +262,8 @@ class LibraryPage(QWidget):
         elif fit is not None:
             item.setToolTip(4, fit.summary)
         refusal = _policy_refusal(model)
+        if fit is not None and not model.missing and not refusal:
+            self.speeds.for_path(item, model.path, fit)
         if refusal and not model.missing:  # the organisation's allowed_models: listed, not usable
             item.setText(4, NOT_ALLOWED_TEXT)
             for column in range(len(COLUMNS)):
@@ -291,6 +298,8 @@ class LibraryPage(QWidget):
             if model.key == key:
                 item.setText(4, fit_label(fit)[0])
                 item.setToolTip(4, fit.summary)
+                if not _policy_refusal(model):
+                    self.speeds.for_path(item, model.path, fit)
 
     # -- actions -------------------------------------------------------------------------
     def selected(self) -> LocalModel | None:

@@ -34,6 +34,8 @@ from app.ui.pages.models_common import (
     settings_can_fix,
     with_hardware,
 )
+from app.ui.speed_label import HEADER as SPEED_HEADER
+from app.ui.speed_label import SpeedColumn
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
 
 if TYPE_CHECKING:
@@ -44,8 +46,8 @@ if TYPE_CHECKING:
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n.*?\n---\s*(?:\n|\Z)", re.DOTALL)
 _LEVEL_COLORS = {"good": "#1b7f3b", "ok": "#8a6d00", "slow": "#8a5a00", "bad": "#b3261e"}
 BEST_TEXT = "★ Best choice for this computer"
-COLUMNS = ["Quality", "File", "Size", "On this computer", ""]
-COL_QUANT, COL_FILE, COL_SIZE, COL_FIT, COL_ACTION = range(5)
+COLUMNS = ["Quality", "File", "Size", "On this computer", SPEED_HEADER, ""]
+COL_QUANT, COL_FILE, COL_SIZE, COL_FIT, COL_SPEED, COL_ACTION = range(6)
 HEADING_POINTS = {1: 17, 2: 14, 3: 12}
 # Bits per weight -> what a quantization means for a person choosing one.
 _QUALITY = [
@@ -135,6 +137,7 @@ class ModelPage(QWidget):
             mode = QHeaderView.ResizeMode.ResizeToContents
             header.setSectionResizeMode(column, mode)
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
+        self.speeds = SpeedColumn(self.files, COL_SPEED)  # predicted speed of each file here
         self.card = QTextBrowser()
         self.card.setObjectName("modelCard")
         self.card.setOpenExternalLinks(True)
@@ -160,6 +163,7 @@ class ModelPage(QWidget):
         self.hint.setText("Looking up the files on Hugging Face…")
         self.hint.show()
         self.files.clear()
+        self.speeds.reset()
         self.file_items.clear()
         self.download_buttons.clear()
         self.card.setMarkdown("")
@@ -307,6 +311,7 @@ class ModelPage(QWidget):
                 linkify(message), "warning", [("Open Settings", self.settingsRequested.emit)]
             )
         self.files.clear()
+        self.speeds.reset()
         self.file_items.clear()
         self.download_buttons.clear()
         if not details.files:
@@ -340,7 +345,7 @@ class ModelPage(QWidget):
             label = quant_label(quant, group[0].bits)
             parent: QTreeWidgetItem | None = None
             if len(group) > 1:  # several files of one quantization: a group row above them
-                parent = QTreeWidgetItem([label, f"{len(group)} files", "", "", ""])
+                parent = QTreeWidgetItem([label, f"{len(group)} files", "", "", "", ""])
                 font = QFont(parent.font(COL_QUANT))
                 font.setBold(True)
                 parent.setFont(COL_QUANT, font)
@@ -365,7 +370,7 @@ class ModelPage(QWidget):
         verdict, level = fit_label(fit)
         if best:
             verdict = f"{BEST_TEXT} — {verdict}"
-        row = QTreeWidgetItem([label, name, format_bytes(item.size), verdict, ""])
+        row = QTreeWidgetItem([label, name, format_bytes(item.size), verdict, "", ""])
         row.setToolTip(COL_FILE, item.filename)
         if fit is not None:
             row.setToolTip(COL_FIT, fit.summary)
@@ -382,6 +387,7 @@ class ModelPage(QWidget):
             self.files.addTopLevelItem(row)
         else:
             parent.addChild(row)
+        self.speeds.for_size(row, item.size, item.bits, fit)
         button = QPushButton("Download")
         button.setObjectName("bestDownload" if best else "fileDownload")
         button.setToolTip(f"Download {item.filename} ({format_bytes(item.size)})")
