@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QPushButton, QTreeWidget, QTreeWidgetItem
 
 from app.core.cancel import CancelToken
 from app.ui.tasks import ProgressFn, run_task
@@ -226,3 +226,30 @@ class SpeedColumn:
                 show_prediction(item, self.column, prediction)
         except RuntimeError:  # the row was deleted with its tree
             pass
+
+
+MEASURE_AGAIN_TEXT = "Measure speed again"
+
+
+def measure_again_button(on_measured: Callable[[], None]) -> QPushButton:
+    """A button that runs the machine benchmark again (e.g. after closing other programs) and
+    then calls `on_measured` so the page can show the new speeds."""
+    button = QPushButton(MEASURE_AGAIN_TEXT)
+    button.setObjectName("measureSpeedButton")
+    button.setToolTip(
+        "Measure this computer's speed again (about 10 seconds), for example after closing "
+        "other programs. The speeds shown and the recommendation follow."
+    )
+
+    def done(_profile: MachineProfile | None) -> None:
+        button.setEnabled(True)
+        button.setText(MEASURE_AGAIN_TEXT)
+        on_measured()
+
+    def clicked() -> None:
+        button.setEnabled(False)
+        button.setText("Measuring…")
+        with_machine_profile(done, again=True)
+
+    button.clicked.connect(clicked)
+    return button

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.core.catalog import predict_entry, recommend
 from app.core.fit import fit_for_size
@@ -135,3 +136,31 @@ def test_first_ask_measures_in_a_child_process_once(
     assert mb.load_profile(path=kept) == got[0]  # kept for next time
     speed_label.with_machine_profile(got.append)  # known now: at once, no second measurement
     assert got[2] is got[0]
+
+
+def test_measure_again_runs_the_benchmark_and_refreshes_discover(
+    qtbot: Any, models_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = tmp_path / "speed.json"
+    shutil.copyfile(mb.cache_file(), kept)  # start from the run's pinned profile, not measured
+    monkeypatch.setenv(mb.PROFILE_ENV, str(kept))
+    window = models_window()
+    window.show_page("discover")
+    home = window.models_area.discover.home
+    qtbot.waitUntil(lambda: home.recommended is not None, timeout=TIMEOUT)
+    assert mb.load_profile(path=kept).machine_key == "tests"  # type: ignore[union-attr]
+    qtbot.mouseClick(home.measure_button, Qt.MouseButton.LeftButton)
+    assert not home.measure_button.isEnabled() and home.measure_button.text() == "Measuring…"
+    qtbot.waitUntil(home.measure_button.isEnabled, timeout=60_000)
+    measured = mb.load_profile(path=kept)
+    assert measured is not None and measured.machine_key != "tests"  # really measured, and kept
+    expected = [speed_label.speed_text(s) or "—" for s in _speeds_for(home.catalog.entries, measured)]
+    qtbot.waitUntil(lambda: _catalog_speeds(home) == expected, timeout=TIMEOUT)
+
+
+def _speeds_for(entries: list[Any], profile: Any) -> list[Any]:
+    out = []
+    for entry in entries:
+        fit = fit_for_size(entry.size_bytes, FAKE_HARDWARE)
+        out.append(predict_entry(entry, profile, fit) if fit.fits else None)
+    return out

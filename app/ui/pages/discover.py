@@ -43,7 +43,7 @@ from app.ui.pages.models_common import (
     with_hardware,
 )
 from app.ui.speed_label import HEADER as SPEED_HEADER
-from app.ui.speed_label import show_prediction, speed_text, with_machine_profile
+from app.ui.speed_label import measure_again_button, show_prediction, speed_text, with_machine_profile
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -271,6 +271,8 @@ class DiscoverHome(QWidget):
         self.recommend_button.setObjectName("recommendButton")
         self.recommend_button.clicked.connect(self.get_recommended)
         card_layout.addWidget(self.recommend_button)
+        self.measure_button = measure_again_button(self.load_catalog)  # speeds follow the new measure
+        card_layout.addWidget(self.measure_button)
         layout.addWidget(card)
 
         self.catalog = CatalogList()
