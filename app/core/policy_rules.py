@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ def _match(name: str, pattern: str) -> bool:
 # -- models ---------------------------------------------------------------------------------
 def organisation_models_folder(policy: Policy | None = None) -> Path | None:
     folder = _policy(policy).models_folder
-    return Path(folder).expanduser() if folder else None
+    return Path(os.path.expandvars(folder)).expanduser() if folder else None
 
 
 def default_roots() -> list[Path]:

@@ -80,8 +80,12 @@ def parse_plist_bytes(data: bytes, origin: str) -> SourceReading:
 
 
 def mac_plist_paths(user: str | None = None) -> list[Path]:
-    user = user or getpass.getuser()
-    return [MAC_MANAGED_DIR / f"{BUNDLE_ID}.plist", MAC_MANAGED_DIR / user / f"{BUNDLE_ID}.plist"]
+    machine = MAC_MANAGED_DIR / f"{BUNDLE_ID}.plist"
+    try:
+        user = user or getpass.getuser()
+    except (OSError, KeyError):  # no login name to be found: the machine's profile still counts
+        return [machine]
+    return [machine, MAC_MANAGED_DIR / user / f"{BUNDLE_ID}.plist"]
 
 
 def read_plist_file(path: Path) -> SourceReading | None:
@@ -115,9 +119,11 @@ def _registry_values(hive_name: str) -> dict[str, Any] | None:  # pragma: no cov
         index = 0
         while True:
             try:
-                name, data, _kind = reg.EnumValue(key, index)
+                name, data, kind = reg.EnumValue(key, index)
             except OSError:
                 break
+            if kind == reg.REG_EXPAND_SZ:  # "%USERPROFILE%\models" means its expansion
+                data = reg.ExpandEnvironmentStrings(data)
             values[name] = data
             index += 1
     return values

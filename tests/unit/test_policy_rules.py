@@ -138,3 +138,13 @@ def test_a_server_pattern_never_matches_inside_a_path() -> None:
     corp = Policy(allowed_servers=("*.corp.example",))
     assert not server_allowed("https://elsewhere.example/x.corp.example", corp)
     assert not server_allowed("https://gpu.corp.example@elsewhere.example/v1", corp)
+
+
+def test_the_models_folder_may_name_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from app.core.policy_rules import organisation_models_folder
+
+    monkeypatch.setenv("SHARE_ROOT", str(tmp_path))
+    assert organisation_models_folder(Policy(models_folder="$SHARE_ROOT/models")) == tmp_path / "models"
+    assert organisation_models_folder(Policy()) is None
