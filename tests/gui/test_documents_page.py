@@ -82,7 +82,7 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     window = make_window()
     page = open_page(window)
     assert "No collection yet" in page.empty_label.text()
-    assert "built-in model" in page.embedding_bar.label.text()
+    assert "built-in model" in page.embedding_bar.label.toolTip()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Company", True))
     qtbot.mouseClick(page.collections_pane.new_button, Qt.MouseButton.LeftButton)
@@ -256,7 +256,7 @@ def test_rename_delete_and_no_embedding_model(
     assert done.args[1].vectors_computed == 0 and "keyword search" in (done.args[1].note or "")
     qtbot.waitUntil(lambda: "No embedding model" in page.note_label.text())
     page.set_embedding_model("")
-    assert "built-in model" in page.embedding_bar.label.text()
+    assert "built-in model" in page.embedding_bar.label.toolTip()
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Canteen", True))
     # The new model re-indexes Misc: wait until it is neither running nor queued (a queued

@@ -118,7 +118,7 @@ def test_search_shows_results_and_scrolling_loads_more(
 
     search(qtbot, home, "zzzz-nothing")
     assert results.topLevelItemCount() == 0
-    assert "No GGUF models match" in home.status.text()
+    assert "No models match" in home.status.text()
 
 
 def test_hub_trouble_is_said_in_plain_words(qtbot: Any, fake_hub: FakeHub, models_window: Any) -> None:
@@ -241,7 +241,7 @@ def test_download_appears_in_library_and_chat_loads_it(
     library = window.models_area.library
     window.show_page("library")
     qtbot.waitUntil(lambda: library.stack.currentIndex() == 1, timeout=TIMEOUT)
-    assert library.empty_label.text() == "No models yet — get one in Discover."
+    assert library.empty_label.text().startswith("No models yet — get one in Discover")
 
     open_discover(qtbot, window)
     page = open_model_page(qtbot, window, repo)
@@ -401,7 +401,7 @@ def test_catalog_file_missing_downloads_the_same_quantization_and_says_so(
     qtbot.waitUntil(lambda: row.note_label.isVisible(), timeout=TIMEOUT)
     assert entry.filename in row.note_label.text() and renamed in row.note_label.text()
     assert "same Q4_K_M quantization" in row.note_label.text()
-    assert renamed in row.name_label.text()
+    assert renamed in row.name_label.toolTip()  # the file one hover away; its name in words shown
 
 
 # -- offline ----------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_documents_page_saves_the_embedding_model_in_the_store_and_follows_it(
 ) -> None:
     window = make_window()
     page = documents_page(window)
-    assert page is not None and "built-in model" in page.embedding_bar.label.text()
+    assert page is not None and "built-in model" in page.embedding_bar.label.toolTip()
     heard: list[set[str]] = []
     window.settings_store.changed.connect(heard.append)
 
@@ -70,6 +70,6 @@ def test_documents_page_saves_the_embedding_model_in_the_store_and_follows_it(
     assert heard == [{"embedding_model"}]
 
     window.settings_store.update(embedding_model="")  # changed elsewhere (e.g. Settings)
-    assert "built-in model" in page.embedding_bar.label.text()
+    assert "built-in model" in page.embedding_bar.label.toolTip()
     assert not page.embedding_bar.builtin_button.isVisibleTo(page)
     assert load_settings().embedding_model == ""
