@@ -13,6 +13,7 @@ in one step (numbers as one view, strings skipped over), which brings that down 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import struct
@@ -363,6 +364,7 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
         )
     pooling_name = _POOLING_NAMES.get(int(pooling)) if pooling is not None else None
     no_kv = arch in NO_KV_CACHE_ARCHS
+    _check_epsilons(reader, arch)
     context_length = f.get_int("{arch}.context_length")
     if context_length > MAX_CONTEXT:
         raise GGUFError(
@@ -400,6 +402,22 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
         has_kv_cache=not no_kv,
         tensor_bytes=sizes.total,
     ))
+
+
+def _check_epsilons(reader: GGUFReader, arch: str) -> None:
+    """llama.cpp's norms assert eps >= 0 while answering: a NaN or negative epsilon in the file
+    would kill the engine at the first question."""
+    prefix = f"{arch}."
+    for key, field in reader.fields.items():
+        if not key.startswith(prefix) or "epsilon" not in key or not field.types:
+            continue
+        if field.types[0] not in (GGUFValueType.FLOAT32, GGUFValueType.FLOAT64):
+            continue
+        value = float(field.contents())
+        if not math.isfinite(value) or value < 0:
+            raise GGUFError(
+                "This model file is damaged: one of its normalisation settings is not a valid number."
+            )
 
 
 # What a person calls the numbers a damaged header can get wrong.

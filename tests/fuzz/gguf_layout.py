@@ -161,3 +161,20 @@ def read_layout(path: Path, max_header: int = 64 * 1024 * 1024) -> Layout:
         infos_end=infos_end,
         data_start=data_start,
     )
+
+
+def write_with_string(layout: Layout, key: str, value: str, dst: Path, alignment: int = 32) -> Path:
+    """A copy of the seed with one string value replaced (a hostile chat template, say), the
+    tensor data copied as is and realigned after the header that changed length."""
+    kv = next(k for k in layout.kvs if k.key == key)
+    assert kv.str_len_off is not None
+    encoded = value.encode("utf-8")
+    header = layout.header[: kv.str_len_off] + struct.pack("<Q", len(encoded)) + encoded
+    header += layout.header[kv.end : layout.infos_end]
+    header += b"\0" * (-len(header) % alignment)
+    with dst.open("wb") as out, layout.path.open("rb") as src:
+        out.write(header)
+        src.seek(layout.data_start)
+        while chunk := src.read(8 * 1024 * 1024):
+            out.write(chunk)
+    return dst

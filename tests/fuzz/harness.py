@@ -22,7 +22,7 @@ from tests.fuzz.plain import why_not_plain
 
 REPO = Path(__file__).resolve().parents[2]
 # No result for this long = a hang (a case normally takes milliseconds).
-WORKER_HANG_S = 30.0
+WORKER_HANG_S = 45.0
 BAD = ("traceback", "hang", "crash", "unclear")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.core.chat.prompt import build_messages, estimate_tokens
+from app.core.chat.prompt import TokenCounter, build_messages, message_tokens
 from app.core.chat.store import STATUS_COMPLETE, STATUS_ERROR, Message
 from app.core.engine import protocol as p
 
@@ -17,7 +17,7 @@ class ContextBudget:
     used_tokens: int
     n_ctx: int
     dropped_messages: int  # oldest messages that no longer fit
-    exact: bool  # counted by the engine (after an answer) rather than estimated
+    exact: bool  # counted by the model's tokenizer (or the engine, after an answer), not estimated
     forgotten_ids: frozenset[int] = frozenset()  # messages on screen the model no longer sees
 
 
@@ -27,26 +27,32 @@ def room_for_answer(sampling: p.SamplingParams, n_ctx: int) -> int:
 
 
 def measure_budget(
-    history: list[Message], draft: str, system_prompt: str, sampling: p.SamplingParams, n_ctx: int
+    history: list[Message],
+    draft: str,
+    system_prompt: str,
+    sampling: p.SamplingParams,
+    n_ctx: int,
+    count: TokenCounter | None = None,
 ) -> ContextBudget:
-    """The budget of the next answer to `history` plus the question being typed (`draft`)."""
+    """The budget of the next answer to `history` plus the question being typed (`draft`);
+    `count` is the model's token counter (None: estimate)."""
     draft = draft.strip()
     candidates = list(history)
     if draft:
         conversation_id = history[-1].conversation_id if history else 0
         candidates.append(Message(-1, conversation_id, "user", draft, STATUS_COMPLETE, 0.0))
     plan = build_messages(
-        candidates, system_prompt, n_ctx, reserve_for_answer=room_for_answer(sampling, n_ctx)
+        candidates, system_prompt, n_ctx, reserve_for_answer=room_for_answer(sampling, n_ctx), count=count
     )
     usable = [m for m in candidates if m.status != STATUS_ERROR and m.content.strip()]
     forgotten = frozenset(m.id for m in usable[: plan.dropped_messages] if m.id >= 0)
-    used, exact = plan.estimated_tokens, False
+    used, exact = plan.estimated_tokens, count is not None
     last = history[-1] if history else None
     if last is not None and last.role == "assistant" and not forgotten:
         # After an answer the engine's own count is known: its prompt plus what it wrote.
         prompt_tokens = last.stats.get("prompt_tokens")
         generated = last.stats.get("generated_tokens")
         if isinstance(prompt_tokens, int) and isinstance(generated, int):
-            used = prompt_tokens + generated + (estimate_tokens(draft) if draft else 0)
-            exact = not draft
+            used = prompt_tokens + generated + (message_tokens(draft, count) if draft else 0)
+            exact = not draft or count is not None
     return ContextBudget(used, n_ctx, plan.dropped_messages, exact, forgotten)

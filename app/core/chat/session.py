@@ -315,7 +315,9 @@ class ChatSession:
         sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
         n_ctx = self.service.n_ctx or 4096
         answer_room = room_for_answer(sampling, n_ctx)
-        prompt = build_messages(history, system_prompt, n_ctx, reserve_for_answer=answer_room)
+        prompt = build_messages(
+            history, system_prompt, n_ctx, reserve_for_answer=answer_room, count=self.service.token_counter()
+        )
         if prompt.dropped_messages:
             self.notice.emit(
                 f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", "info"
@@ -470,7 +472,9 @@ class ChatSession:
             return None
         system_prompt, settings = self.chat_settings()
         sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
-        return measure_budget(self.thread(), draft, system_prompt, sampling, n_ctx)
+        return measure_budget(
+            self.thread(), draft, system_prompt, sampling, n_ctx, count=self.service.token_counter()
+        )
 
     # ---- closing ------------------------------------------------------------------------
     def close(self) -> None:

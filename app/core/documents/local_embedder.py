@@ -96,11 +96,12 @@ class _Fitter:
 
 @functools.lru_cache(maxsize=4)
 def _vocab(path: str, size: int) -> _Fitter:
-    """A vocabulary-only load of the model (no weights): enough to count and cut tokens."""
-    from llama_cpp import Llama
+    """A vocabulary-only load of the model (no weights): enough to count and cut tokens. The
+    app's one vocabulary loader (engine/token_counter.py), shared with the chat's counter."""
+    from app.core.engine.token_counter import vocab_model
 
     _quiet_llama()
-    return _Fitter(Llama(model_path=path, vocab_only=True, verbose=False), EMBED_WINDOW)
+    return _Fitter(vocab_model(path), EMBED_WINDOW)
 
 
 def count_tokens_for(path: Path) -> tuple[Callable[[str], int], int]:

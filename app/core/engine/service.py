@@ -27,9 +27,11 @@ from psygnal import Signal
 
 from app.core.calls import CallSoon, call_now
 from app.core.cancel import Cancelled, CancelToken
+from app.core.engine import token_counter
 from app.core.engine.base import LOCAL_PLACE, Engine, EngineCrashed
 from app.core.engine.client import EngineClient
 from app.core.engine.queue import WINDOW, EngineJob, EngineQueue
+from app.core.engine.token_counter import TokenCounter
 
 log = logging.getLogger("enclave.engine.service")
 
@@ -188,6 +190,9 @@ class EngineService:
         self.hardware = hardware
         self.facts, self.plan = outcome.facts, outcome.plan
         self.loaded_wish = wish
+        # The model's own tokenizer for the context meter and the prompt budget; the engine
+        # host has just loaded this very file, so native code here meets nothing new.
+        token_counter.warm_in_background(wish.path)
         self.loaded_format = outcome.loaded.chat_format
         self.loaded.emit(outcome)
 
@@ -200,6 +205,13 @@ class EngineService:
     def needs_reload(self, context: int, chat_format: str) -> bool:
         loaded = self.loaded_wish
         return loaded is None or (loaded.context, loaded.chat_format) != (context, chat_format)
+
+    def token_counter(self) -> TokenCounter | None:
+        """The loaded local model's token counter, once its vocabulary is ready (never blocks);
+        None for a server or before that (callers estimate)."""
+        if self.remote is not None or self.loaded_wish is None:
+            return None
+        return token_counter.ready_counter(self.loaded_wish.path)
 
     # ---- failures the session sees ------------------------------------------------------
     def report_crash(self, exc: EngineCrashed) -> None:
