@@ -8,11 +8,14 @@ that a plan that "fits" really loads:
   n_layer + 1 - k, layer n_layer being the output). The input embedding always stays on the
   CPU; a model with tied embeddings gets a copy of it as its output matrix on the GPU.
 * KV cache: f16 K and V, per layer `cells x (n_head_kv x key_length + n_head_kv x
-  value_length) x 2 bytes`, living with its layer (offload_kqv). The context is padded to
-  256 cells; sliding-window layers keep only GGML_PAD(window + n_ubatch, 256) cells when the
-  engine loads with `swa_full=False` (which the plan asks for).
+  value_length) x 2 bytes`, living with its layer (offload_kqv). When the wanted context does
+  not fit that way, the plan stores K and V as q8_0 (34 bytes per 32 values, 0.53 of f16:
+  measured equal to llama.cpp's KV buffer) with flash attention, which llama.cpp needs for a
+  quantized V cache and which also drops the attention scores from the compute buffer. The
+  context is padded to 256 cells; sliding-window layers keep only GGML_PAD(window + n_ubatch,
+  256) cells when the engine loads with `swa_full=False` (which the plan asks for).
 * Compute buffer: the biggest intermediate of one micro-batch, which is either attention
-  (KQ scores, no flash attention) or the output logits (n_vocab x n_ubatch floats).
+  (KQ scores, unless flash attention) or the output logits (n_vocab x n_ubatch floats).
 
 The GPU keeps a reserve (see `gpu_reserve`), RAM too (`ram_reserve`). tests/unit/
 test_planner_accuracy.py loads real models with llama.cpp and compares its printed buffer sizes.
@@ -35,6 +38,10 @@ MIN_CTX = 2048
 N_BATCH = 512  # llama-cpp-python's default n_batch and n_ubatch
 KV_PAD = 256  # llama.cpp pads n_ctx and the SWA cache to 256 cells
 F16_BYTES = 2
+# Bytes per K/V value by cache type: q8_0 packs 32 values in 34 bytes (ggml's block_q8_0).
+KV_TYPE_BYTES = {"f16": 2.0, "q8_0": 34 / 32}
+# ggml_type ids llama.cpp takes for type_k / type_v.
+GGML_TYPE_IDS = {"f16": 1, "q8_0": 8}
 F32_BYTES = 4
 MAX_EMBED_SEQS = 256  # llama_max_parallel_sequences()
 
@@ -58,6 +65,9 @@ class OffloadPlan:
     n_batch: int = N_BATCH
     n_ubatch: int = N_BATCH
     swa_full: bool = False  # the KV sizes assume llama.cpp's small SWA cache
+    # "f16" (llama.cpp's default) or "q8_0": the conversation memory stored in 8 bits, with
+    # flash attention, when only that fits the wanted context (kv_reason says what it bought).
+    kv_type: str = "f16"
     gpu_budget_bytes: int = 0
     ram_budget_bytes: int = 0
 
@@ -133,25 +143,29 @@ def kv_cells(facts: ModelFacts, layer: int, n_ctx: int, *, swa_full: bool = Fals
     return size
 
 
-def layer_kv_bytes(facts: ModelFacts, layer: int, n_ctx: int, *, swa_full: bool = False) -> int:
+def layer_kv_bytes(
+    facts: ModelFacts, layer: int, n_ctx: int, *, swa_full: bool = False, kv_type: str = "f16"
+) -> int:
     if not facts.has_kv_cache:
         return 0
     swa = facts.swa_layers[layer]
     k_len = facts.key_length_swa if swa and facts.key_length_swa else facts.key_length
     v_len = facts.value_length_swa if swa and facts.value_length_swa else facts.value_length
     n_kv = facts.head_count_kv[layer]  # 0 for recurrent layers of hybrid models: no cache
-    per_cell = n_kv * (k_len + v_len) * F16_BYTES
-    return kv_cells(facts, layer, n_ctx, swa_full=swa_full) * per_cell
+    per_cell = n_kv * (k_len + v_len) * KV_TYPE_BYTES[kv_type]
+    return int(kv_cells(facts, layer, n_ctx, swa_full=swa_full) * per_cell)
 
 
-def kv_bytes(facts: ModelFacts, n_ctx: int, *, swa_full: bool = False) -> int:
+def kv_bytes(facts: ModelFacts, n_ctx: int, *, swa_full: bool = False, kv_type: str = "f16") -> int:
     return sum(
-        layer_kv_bytes(facts, il, n_ctx, swa_full=swa_full) for il in range(facts.block_count)
+        layer_kv_bytes(facts, il, n_ctx, swa_full=swa_full, kv_type=kv_type)
+        for il in range(facts.block_count)
     )
 
 
-def _attention_bytes(facts: ModelFacts, n_ctx: int) -> int:
-    """Peak of one layer's attention graph for a full micro-batch (no flash attention)."""
+def _attention_bytes(facts: ModelFacts, n_ctx: int, flash: bool = False) -> int:
+    """Peak of one layer's attention graph for a full micro-batch. Flash attention never holds
+    the KQ scores (it works through them in tiles)."""
     ubatch = ubatch_for(n_ctx)
     if facts.has_kv_cache:
         n_kv = max(
@@ -160,7 +174,7 @@ def _attention_bytes(facts: ModelFacts, n_ctx: int) -> int:
     else:
         n_kv = ubatch  # encoders attend within the batch only
     n_head = max(facts.head_count, default=1) or 1
-    scores = n_kv * ubatch * n_head * F32_BYTES  # KQ, softmaxed in place
+    scores = 0 if flash else n_kv * ubatch * n_head * F32_BYTES  # KQ, softmaxed in place
     mask = n_kv * ubatch * F32_BYTES
     ffn = facts.feed_forward_length or 4 * facts.embedding_length
     activations = ubatch * (2 * ffn + 4 * facts.embedding_length) * F32_BYTES
@@ -176,9 +190,9 @@ def _logits_bytes(facts: ModelFacts, n_ctx: int) -> int:
     return (facts.vocab_size + 3 * facts.embedding_length) * ubatch * F32_BYTES
 
 
-def compute_bytes(facts: ModelFacts, n_ctx: int) -> int:
+def compute_bytes(facts: ModelFacts, n_ctx: int, *, flash: bool = False) -> int:
     """Whole compute buffer on one device (what a CPU-only load prints)."""
-    graph = max(_attention_bytes(facts, n_ctx), _logits_bytes(facts, n_ctx))
+    graph = max(_attention_bytes(facts, n_ctx, flash), _logits_bytes(facts, n_ctx))
     return graph + _output_buffer(facts, n_ctx)
 
 
@@ -202,8 +216,11 @@ def _gpu_output_bytes(facts: ModelFacts) -> int:
     return output + facts.other_bytes
 
 
-def estimate_for_layers(facts: ModelFacts, n_ctx: int, n_gpu_layers: int) -> Usage:
-    """Bytes on each side when llama.cpp loads with these n_ctx and n_gpu_layers."""
+def estimate_for_layers(
+    facts: ModelFacts, n_ctx: int, n_gpu_layers: int, kv_type: str = "f16"
+) -> Usage:
+    """Bytes on each side when llama.cpp loads with these n_ctx and n_gpu_layers (and a
+    quantized KV cache, with flash attention, when kv_type is not f16)."""
     n_layer = facts.block_count
     k = max(0, min(n_gpu_layers, n_layer + 1))
     output_on_gpu = k >= 1  # the output layer is the first one offloaded
@@ -220,10 +237,10 @@ def estimate_for_layers(facts: ModelFacts, n_ctx: int, n_gpu_layers: int) -> Usa
     if output_on_gpu and not facts.tied_embeddings:
         ram_weights -= facts.output_bytes  # moved, not copied
 
-    gpu_kv = sum(layer_kv_bytes(facts, il, n_ctx) for il in gpu_blocks)
-    ram_kv = sum(layer_kv_bytes(facts, il, n_ctx) for il in cpu_blocks)
+    gpu_kv = sum(layer_kv_bytes(facts, il, n_ctx, kv_type=kv_type) for il in gpu_blocks)
+    ram_kv = sum(layer_kv_bytes(facts, il, n_ctx, kv_type=kv_type) for il in cpu_blocks)
 
-    attention = _attention_bytes(facts, n_ctx)
+    attention = _attention_bytes(facts, n_ctx, flash=kv_type != "f16")
     logits = _logits_bytes(facts, n_ctx)
     gpu_compute = ram_compute = 0
     if output_on_gpu:
@@ -283,12 +300,24 @@ def _context_candidates(facts: ModelFacts, wanted_ctx: int | None) -> list[int]:
     return candidates
 
 
-def _most_layers(facts: ModelFacts, n_ctx: int, budget: _Budget, cap: int) -> int | None:
+def _most_layers(
+    facts: ModelFacts, n_ctx: int, budget: _Budget, cap: int, kv_type: str = "f16"
+) -> int | None:
     """Largest n_gpu_layers <= cap whose usage fits; None if not even the CPU plan fits."""
     for k in range(cap, -1, -1):
-        if budget.fits(estimate_for_layers(facts, n_ctx, k)):
+        if budget.fits(estimate_for_layers(facts, n_ctx, k, kv_type)):
             return k
     return None
+
+
+def _kv_types(facts: ModelFacts) -> tuple[str, ...]:
+    """f16 first; q8_0 when the model has a KV cache whose rows pack into q8_0 blocks."""
+    if not facts.has_kv_cache:
+        return ("f16",)
+    dims = [facts.key_length, facts.value_length, facts.key_length_swa, facts.value_length_swa]
+    if any(d and d % 32 for d in dims):
+        return ("f16",)
+    return ("f16", "q8_0")
 
 
 def plan_offload(
@@ -312,15 +341,23 @@ def plan_offload(
         cap = max(0, min(cap, max_gpu_layers))
     candidates = _context_candidates(facts, wanted_ctx)
     full_tries = candidates[:1] if wanted_ctx else candidates
+    kv_types = _kv_types(facts)
 
+    # A compact (q8_0) KV cache before a shorter context: at each size, f16 first.
     if cap == full:
         for n_ctx in full_tries:
-            if budget.fits(estimate_for_layers(facts, n_ctx, full)):
-                return _make_plan(facts, hardware, budget, n_ctx, full, candidates[0], wanted_ctx)
+            for kv in kv_types:
+                if budget.fits(estimate_for_layers(facts, n_ctx, full, kv)):
+                    return _make_plan(facts, hardware, budget, n_ctx, full, candidates[0], wanted_ctx, kv)
     for n_ctx in candidates:
-        k = _most_layers(facts, n_ctx, budget, cap)
-        if k is not None:
-            return _make_plan(facts, hardware, budget, n_ctx, k, candidates[0], wanted_ctx)
+        best: tuple[int, str] | None = None
+        for kv in kv_types:
+            k = _most_layers(facts, n_ctx, budget, cap, kv)
+            # q8_0 only when it fits where f16 does not, or puts more layers on the GPU.
+            if k is not None and (best is None or k > best[0]):
+                best = (k, kv)
+        if best is not None:
+            return _make_plan(facts, hardware, budget, n_ctx, best[0], candidates[0], wanted_ctx, best[1])
     return _too_large(facts, hardware, budget, candidates[-1])
 
 
@@ -332,13 +369,28 @@ def _make_plan(
     k: int,
     first_ctx: int,
     wanted_ctx: int | None,
+    kv_type: str = "f16",
 ) -> OffloadPlan:
-    usage = estimate_for_layers(facts, n_ctx, k)
+    usage = estimate_for_layers(facts, n_ctx, k, kv_type)
     full = facts.block_count + 1
     verdict = "gpu_full" if k == full else "gpu_partial" if k > 0 else "cpu"
     reasons = _context_reasons(facts, n_ctx, first_ctx, wanted_ctx)
+    if kv_type != "f16":
+        reasons += (_kv_reason(facts, n_ctx, kv_type),)
     reasons += _memory_reasons(hardware, budget, usage, k)
-    return _plan(facts, budget, usage, n_ctx, k, True, verdict, _summary(facts, budget, k), reasons)
+    summary = _summary(facts, budget, k)
+    return _plan(facts, budget, usage, n_ctx, k, True, verdict, summary, reasons, kv_type)
+
+
+def _kv_reason(facts: ModelFacts, n_ctx: int, kv_type: str) -> str:
+    """What the compact conversation memory buys, in plain words."""
+    full = kv_bytes(facts, n_ctx)
+    compact = kv_bytes(facts, n_ctx, kv_type=kv_type)
+    return (
+        f"To keep a {n_ctx:,}-token context, Enclave stores the conversation memory in a "
+        f"compact 8-bit form: {_gb(compact)} instead of {_gb(full)} (answers stay practically "
+        "the same)."
+    )
 
 
 def _too_large(
@@ -369,6 +421,7 @@ def _plan(
     verdict: str,
     summary: str,
     reasons: tuple[str, ...],
+    kv_type: str = "f16",
 ) -> OffloadPlan:
     return OffloadPlan(
         n_gpu_layers=k,
@@ -387,6 +440,7 @@ def _plan(
         reasons=reasons,
         gpu_budget_bytes=budget.gpu_bytes,
         ram_budget_bytes=budget.ram_bytes,
+        kv_type=kv_type,
     )
 
 

@@ -241,7 +241,20 @@ def test_lower_context_preferred_to_fit_fully_on_gpu() -> None:
     full_at_8192 = estimate_for_layers(facts, 8192, 33).gpu
     free = (full_at_2048 + full_at_8192) / 2 + 512 * MIB
     plan = plan_offload(facts, make_hw(64, vram_gib=free / GIB + 1, free_gib=free / GIB))
+    # A compact (q8_0) KV cache keeps the longer context on the GPU, and the plan says so.
+    assert plan.verdict == "gpu_full" and plan.n_ctx == 8192 and plan.kv_type == "q8_0"
+    assert any("compact 8-bit" in reason for reason in plan.reasons)
+    # Too little even for that: a shorter context, all on the GPU, the normal cache.
+    compact_at_8192 = estimate_for_layers(facts, 8192, 33, "q8_0").gpu
+    free = compact_at_8192 - 64 * MIB + 512 * MIB  # just short of it (beside the 512 MiB reserve)
+    plan = plan_offload(facts, make_hw(64, vram_gib=free / GIB + 1, free_gib=free / GIB))
     assert plan.verdict == "gpu_full" and plan.n_ctx < 8192
+
+
+def test_compact_kv_cache_only_when_the_normal_one_does_not_fit() -> None:
+    facts = make_facts(n_layer=32, layer_mib=100, kv_heads=32)
+    plan = plan_offload(facts, make_hw(64, vram_gib=80, free_gib=80))
+    assert plan.kv_type == "f16" and plan.verdict == "gpu_full"
 
 
 # --- the two promises: never over budget, never more than a layer short ------------------------

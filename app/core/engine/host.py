@@ -59,6 +59,17 @@ from app.core.engine.tool_calls import (
 
 log = logging.getLogger("enclave.engine.host")
 
+
+def _kv_cache_args(kv_type: str) -> dict[str, Any]:
+    """Llama() arguments for the planner's KV cache type: a quantized cache needs flash
+    attention (llama.cpp refuses a quantized V cache without it)."""
+    if kv_type == "f16":
+        return {}
+    from app.core.planner import GGML_TYPE_IDS
+
+    type_id = GGML_TYPE_IDS[kv_type]
+    return {"type_k": type_id, "type_v": type_id, "flash_attn": True}
+
 PROGRESS_INTERVAL_S = 0.05
 
 # Test-only fault injection (set by tests, never by the app): simulate the native abort a
@@ -245,10 +256,11 @@ class HostEngine:
             sys.stderr.flush()
             os.abort()
         log.info(
-            "loading %s n_gpu_layers=%d n_ctx=%d",
+            "loading %s n_gpu_layers=%d n_ctx=%d kv=%s",
             os.path.basename(request.model_path),
             request.n_gpu_layers,
             request.n_ctx,
+            request.kv_type,
         )
         started = time.perf_counter()
         log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
@@ -263,6 +275,7 @@ class HostEngine:
                     n_batch=request.n_batch,
                     n_ubatch=request.n_ubatch,
                     swa_full=request.swa_full,
+                    **_kv_cache_args(request.kv_type),
                     n_threads=threads,
                     n_threads_batch=threads,
                     chat_format=None,

@@ -99,6 +99,7 @@ def load_model(
             n_batch=chosen.n_batch,
             n_ubatch=chosen.n_ubatch,
             swa_full=chosen.swa_full,
+            kv_type=chosen.kv_type,
             n_threads=n_threads,
             chat_format=chat_format,
         )

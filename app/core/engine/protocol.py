@@ -42,6 +42,7 @@ class LoadRequest:
     n_batch: int = 512
     n_ubatch: int = 512
     swa_full: bool = False  # False: llama.cpp's small sliding-window cache (what the planner sized)
+    kv_type: str = "f16"  # "q8_0": K and V stored in 8 bits, with flash attention (planner.py)
     chat_format: str | None = None  # None: the GGUF's own template, or a fallback by architecture
 
 
