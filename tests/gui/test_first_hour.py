@@ -167,7 +167,8 @@ def test_editing_shows_one_row_of_buttons_and_says_where_the_old_version_went(
     first.editor.setPlainText("First question, edited?")
     with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         first._submit_edit()
-    assert EDITED_NOTE in window.statusBar().currentMessage()
+        # Said at once (it stays 10 s: on a busy machine the answer can take longer).
+        assert EDITED_NOTE in window.statusBar().currentMessage()
     assert len(window.chat_view.widgets) == 2  # the later turn left the screen, and we said so
     assert window.chat_view.widgets[0].versions == (2, 2)
 
