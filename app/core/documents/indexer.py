@@ -24,7 +24,9 @@ import functools
 import hashlib
 import logging
 import os
+import queue
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -392,47 +394,40 @@ def index_collection(
         pending.clear()
 
     emit("indexing", 0, len(todo), 0, None, 0.0)
-    for seen, record in todo:
-        if cancelled():
-            break
-        emit(
-            "indexing",
-            files_done,
-            len(todo),
-            report.chunks_added,
-            display_path(seen.path),
-            bytes_done / total_bytes,
-        )
-        try:
-            sha = _sha256(seen.path)
-        except OSError as exc:
-            reason = f"cannot read ({exc.strerror})"
-            report.failed.append(_issue(seen.path, reason, "unreadable"))
-            store_issue(seen, record, "error", reason)
-            files_done += 1
-            bytes_done += seen.size
-            continue
-        if record is not None and record.sha256 == sha and record.status != "skipped":
-            index.touch_file(record.id, seen.size, seen.mtime_ns)  # copied or touched, same bytes
-            report.unchanged += 1
-            if record.status == "error":
-                report.failed.append(_issue(seen.path, record.error or "error", "error"))
-        else:
-            try:
-                extracted = extract_file(
-                    Path(seen.path),
-                    limits,
-                    on_status=functools.partial(
-                        emit,
-                        "indexing",
-                        files_done,
-                        len(todo),
-                        report.chunks_added,
-                        display_path(seen.path),
-                        bytes_done / total_bytes,
-                    ),
-                )
-            except ExtractionError as exc:
+    # Files are read, extracted and chunked on a second thread while this one embeds and
+    # stores the ones before them (one pipeline: the text of file N+1 is ready when the
+    # vectors of file N are). SQLite is written from this thread only.
+    def extraction_status(seen: _Seen, detail: str) -> None:
+        """What the extraction of a file says while it works (a page read with OCR)."""
+        current = display_path(seen.path)
+        emit("indexing", files_done, len(todo), report.chunks_added, current,
+             bytes_done / total_bytes, detail)  # fmt: skip
+
+    with _Prefetch(todo, config, limits, cancelled, extraction_status) as prepared:
+        for work in prepared:
+            if cancelled():
+                break  # files read ahead are read again on the next run
+            seen, record = work.seen, work.record
+            emit(
+                "indexing",
+                files_done,
+                len(todo),
+                report.chunks_added,
+                display_path(seen.path),
+                bytes_done / total_bytes,
+            )
+            if isinstance(work.outcome, OSError):
+                reason = f"cannot read ({work.outcome.strerror})"
+                report.failed.append(_issue(seen.path, reason, "unreadable"))
+                store_issue(seen, record, "error", reason)
+            elif work.outcome is None:
+                assert record is not None  # same bytes as stored: copied or touched
+                index.touch_file(record.id, seen.size, seen.mtime_ns)
+                report.unchanged += 1
+                if record.status == "error":
+                    report.failed.append(_issue(seen.path, record.error or "error", "error"))
+            elif isinstance(work.outcome, ExtractionError):
+                exc = work.outcome
                 log.info("cannot index %s: %s", display_path(Path(seen.path).name), exc.message)
                 report.failed.append(_issue(seen.path, exc.message, exc.kind))
                 index.store_file(
@@ -440,30 +435,19 @@ def index_collection(
                     seen.path,
                     size=seen.size,
                     mtime_ns=seen.mtime_ns,
-                    sha256=sha,
+                    sha256=work.sha256,
                     status="error",
                     error=exc.message,
                 )
             else:
-                passages = extracted.passages
-                pages = [p.page for p in passages if p.page is not None]
-                note = "; ".join(extracted.notes) or None
-                if note:
-                    report.partial.append(_issue(seen.path, note, "partial"))
-                pending.append(
-                    _Prepared(
-                        seen,
-                        sha,
-                        chunk_passages(passages, config),
-                        max(pages) if pages else None,
-                        record is None,
-                        note,
-                    )
-                )
-        files_done += 1
-        bytes_done += seen.size
-        if sum(len(p.chunks) for p in pending) >= batch_size:
-            flush(with_vectors=True)
+                prep = work.outcome
+                if prep.note:
+                    report.partial.append(_issue(seen.path, prep.note, "partial"))
+                pending.append(prep)
+            files_done += 1
+            bytes_done += seen.size
+            if sum(len(p.chunks) for p in pending) >= batch_size:
+                flush(with_vectors=True)
     # After Cancel the prepared files are stored without vectors (instant); the next run
     # embeds them, so no extraction work is thrown away.
     flush(with_vectors=not cancelled())
@@ -506,6 +490,111 @@ def index_collection(
         " (cancelled)" if report.cancelled else "",
     )
     return report
+
+
+PREFETCH_FILES = 8  # files extracted ahead of the embedder (bounds the memory held)
+
+
+@dataclass(slots=True)
+class _Work:
+    """One file of the run, read on the prefetch thread. `outcome`: the prepared chunks, the
+    extraction's refusal, the read error, or None (same bytes as stored)."""
+
+    seen: _Seen
+    record: FileRecord | None
+    sha256: str | None
+    outcome: _Prepared | ExtractionError | OSError | None
+
+
+class _Prefetch:
+    """Hash, extract and chunk the files to do, in order, on one worker thread, at most
+    PREFETCH_FILES ahead of the consumer. Iterating yields `_Work`; an unexpected error on the
+    worker is raised in the consumer. Leaving the `with` stops the worker."""
+
+    def __init__(
+        self,
+        todo: list[tuple[_Seen, FileRecord | None]],
+        config: ChunkConfig | None,
+        limits: Limits,
+        cancelled: Callable[[], bool],
+        on_status: Callable[[_Seen, str], None],
+    ) -> None:
+        self._todo = todo
+        self._on_status = on_status
+        self._config = config
+        self._limits = limits
+        self._cancelled = cancelled
+        self._queue: queue.Queue[_Work | BaseException | None] = queue.Queue(PREFETCH_FILES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-prefetch", daemon=True)
+
+    def __enter__(self) -> Iterator[_Work]:
+        self._thread.start()
+        return self._items()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a worker waiting to put
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+    def _items(self) -> Iterator[_Work]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _put(self, item: _Work | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for seen, record in self._todo:
+                if self._stop.is_set() or self._cancelled():
+                    break
+                if not self._put(self._one(seen, record)):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+            return
+        self._put(None)
+
+    def _one(self, seen: _Seen, record: FileRecord | None) -> _Work:
+        try:
+            sha = _sha256(seen.path)
+        except OSError as exc:
+            return _Work(seen, record, None, exc)
+        if record is not None and record.sha256 == sha and record.status != "skipped":
+            return _Work(seen, record, sha, None)
+        try:
+            extracted = extract_file(
+                Path(seen.path), self._limits, on_status=functools.partial(self._on_status, seen)
+            )
+        except ExtractionError as exc:
+            return _Work(seen, record, sha, exc)
+        passages = extracted.passages
+        pages = [p.page for p in passages if p.page is not None]
+        prepared = _Prepared(
+            seen,
+            sha,
+            chunk_passages(passages, self._config),
+            max(pages) if pages else None,
+            record is None,
+            "; ".join(extracted.notes) or None,
+        )
+        return _Work(seen, record, sha, prepared)
 
 
 def _batches(index: DocumentIndex, cid: int, size: int) -> Iterator[list[tuple[int, str]]]:
