@@ -62,7 +62,10 @@ def _print_profile(profile: Any) -> None:
     curve = ", ".join(f"{p.size_bytes / 1024**2:.0f} MB: {p.gb_per_s:.1f}" for p in cpu.bandwidth)
     print(f"  Memory read bandwidth (GB/s):  {curve}")
     print(f"  Matrix throughput:             {cpu.matmul_gflops:.0f} GFLOP/s (prompt reading)")
-    print(f"  Fixed cost per layer:          {cpu.layer_overhead_ms * 1000:.0f} µs per token")
+    if cpu.matvec_gb_per_s:
+        print(f"  One-token kernels:             {cpu.matvec_gb_per_s:.1f} GB/s of weights (writing)")
+    else:
+        print(f"  Fixed cost per layer:          {cpu.layer_overhead_ms * 1000:.0f} µs per token")
     print(f"  How: {cpu.how}")
     for gpu in profile.gpus:
         print(f"GPU {gpu.index}: {gpu.name} [{gpu.kind}]")

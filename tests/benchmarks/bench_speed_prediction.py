@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,16 +39,17 @@ def models() -> list[Path]:
     return [smol, Path(assemble())]
 
 
-def document_prompt(words: int = 1450) -> str:
+def document_prompt(words: int = 1050) -> str:
     """Real prose (this repository's README) cut to about 2,000 tokens, and a question."""
     text = (REPO / "README.md").read_text(encoding="utf-8").split()
     return "Answer from this document.\n\n" + " ".join(text[:words]) + "\n\nQuestion: what is Enclave?"
 
 
-def chat(model: Path, prompt: str, tokens: int) -> dict[str, object]:
+def chat(model: Path, prompt: str, tokens: int, threads: int = 0) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "app", "chat", str(model), "--prompt", prompt, "--max-tokens",
-         str(tokens), "--temperature", "0", "--seed", "1", "--ctx", "4096", "--json"],
+         str(tokens), "--temperature", "0", "--seed", "1", "--ctx", "4096", "--threads", str(threads),
+         "--json"],
         capture_output=True, text=True, check=True, timeout=600, cwd=REPO,
     )  # fmt: skip
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -57,21 +59,26 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="0: the engine's default (physical cores)"
+    )
     args = parser.parse_args()
 
     from app.core.gguf_facts import read_model_facts
     from app.core.speed.machine_bench import run_benchmark
     from app.core.speed.predict import predict_facts
 
-    before = run_benchmark()
+    threads = args.threads or None
+    before = run_benchmark(threads=threads)
+    print(json.dumps({"threads": before.threads, "load_average": os.getloadavg()[0]}))
     print(json.dumps({"benchmark_s": round(before.seconds, 2), "cpu": before.cpu.how,
                       "bandwidth_gb_s": [round(p.gb_per_s, 1) for p in before.cpu.bandwidth],
                       "matmul_gflops": round(before.cpu.matmul_gflops, 1),
-                      "layer_overhead_us": round(before.cpu.layer_overhead_ms * 1000, 1)}))  # fmt: skip
+                      "matvec_gb_s": round(before.cpu.matvec_gb_per_s, 1)}))  # fmt: skip
     rows = []
     for model in models():
-        decode = [chat(model, STORY, args.tokens) for _ in range(args.runs)]
-        docs = [chat(model, document_prompt(), 8) for _ in range(args.runs)]
+        decode = [chat(model, STORY, args.tokens, args.threads) for _ in range(args.runs)]
+        docs = [chat(model, document_prompt(), 8, args.threads) for _ in range(args.runs)]
         facts = read_model_facts(model)
         prompt_tokens = int(docs[0]["prompt_tokens"])  # type: ignore[call-overload]
         predicted = predict_facts(facts, before, prompt_tokens=prompt_tokens)
@@ -90,8 +97,8 @@ def main() -> None:
             "first_word_ratio": round(predicted.first_word_s / first, 3),
         }
         rows.append(row)
-        print(json.dumps(row))
-    after = run_benchmark()
+        print(json.dumps(row), flush=True)
+    after = run_benchmark(threads=threads)
     print(json.dumps({"benchmark_again_bandwidth_gb_s": [round(p.gb_per_s, 1) for p in after.cpu.bandwidth],
                       "matmul_gflops": round(after.cpu.matmul_gflops, 1)}))  # fmt: skip
     ok = all(0.8 <= r["decode_ratio"] <= 1.25 for r in rows)  # type: ignore[operator]

@@ -4,6 +4,7 @@ that must be fast enough, and the record of measured vs predicted speeds."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -28,10 +29,15 @@ GIB = 1024**3
 MIB = 1024**2
 
 
-def cpu(bandwidth: float, gflops: float, overhead_ms: float = 0.05) -> mb.DeviceSpeed:
+def cpu(bandwidth: float, gflops: float, overhead_ms: float = 0.05, matvec: float = 0.0) -> mb.DeviceSpeed:
     curve = (mb.BandwidthPoint(64 * MIB, bandwidth * 1.5), mb.BandwidthPoint(2 * GIB, bandwidth))
     return mb.DeviceSpeed(
-        "cpu", "Test CPU", bandwidth=curve, matmul_gflops=gflops, layer_overhead_ms=overhead_ms
+        "cpu",
+        "Test CPU",
+        bandwidth=curve,
+        matmul_gflops=gflops,
+        layer_overhead_ms=overhead_ms,
+        matvec_gb_per_s=matvec,
     )
 
 
@@ -39,8 +45,9 @@ def profile(cpu_speed: mb.DeviceSpeed, *gpus: mb.DeviceSpeed) -> mb.MachineProfi
     return mb.MachineProfile(mb.BENCH_VERSION, "test", time.time(), 5.0, 4, cpu_speed, tuple(gpus))
 
 
-# An old office laptop: dual-channel DDR3 (about 8 GB/s), 4 AVX2 cores (400 GFLOP/s in llama.cpp).
-SLOW = profile(cpu(8.0, 400.0, 0.1))
+# An old office laptop: dual-channel DDR3 (about 8 GB/s), 4 AVX2 cores (400 GFLOP/s in llama.cpp,
+# its one-token kernels through 10 GB/s of weights).
+SLOW = profile(cpu(8.0, 400.0, 0.1, matvec=10.0))
 # A workstation with a 24 GB GPU (RTX 4090-like: ~1 TB/s, tens of TFLOP/s).
 GPU = mb.DeviceSpeed(
     "cuda", "Test GPU", 0, (mb.BandwidthPoint(24 * GIB, 750.0),), 40_000.0, 0.02, measured=False
@@ -75,6 +82,13 @@ def test_bandwidth_is_measured_with_threads() -> None:
     assert all(0.5 < p.gb_per_s < 2000 for p in points)  # a real machine's memory, in GB/s
 
 
+def test_bandwidth_stops_at_its_deadline() -> None:
+    began = time.monotonic()
+    points = mb.measure_bandwidth(2, deadline=began)  # already late: one size, one pass
+    assert len(points) == 1 and points[0].size_bytes == mb.BUFFER_SIZES[0]
+    assert time.monotonic() - began < 5
+
+
 def test_profile_is_kept_per_machine_and_pinned_by_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,9 +118,13 @@ def test_the_benchmark_measures_llama_cpp_itself_in_under_ten_seconds() -> None:
     _quiet_llama()  # once per install, not per benchmark: llama.cpp's import and CPU-variant check
     began = time.monotonic()
     measured = mb.run_benchmark(hardware(16))
-    # 10 s is the budget on a quiet machine; one step may overrun it on a busy one (2 cores, 7 users).
-    assert time.monotonic() - began < 20
-    assert measured.cpu.matmul_gflops > 1 and measured.cpu.layer_overhead_ms >= 0
+    took = time.monotonic() - began
+    # 10 s on a quiet machine; on a shared one (this 2-core VM runs 7 engineers' tests) every step
+    # is slower by about the load per core, so the bound is scaled by it.
+    contention = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    assert took < 12 * contention, (took, contention)
+    assert measured.seconds == pytest.approx(took, abs=0.5)
+    assert measured.cpu.matmul_gflops > 0 and measured.cpu.matvec_gb_per_s > 0
     assert "llama.cpp on all-MiniLM" in measured.cpu.how, measured.notes
     assert measured.cpu.bandwidth and measured.gpus == ()
     assert mb.MachineProfile.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
@@ -150,12 +168,14 @@ def test_prediction_from_a_real_files_facts(instruct_model_path: Path) -> None:
     slow, fast = predict_facts(facts, SLOW), predict_facts(facts, FAST)
     assert slow.decode_tokens_per_s < fast.decode_tokens_per_s
     assert slow.first_word_s > fast.first_word_s
-    # By hand: bytes / (bandwidth x efficiency) + layers x overhead + vocabulary x logit cost.
+    # By hand: bytes / (bandwidth x efficiency) + layers x overhead + bytes / kernel throughput
+    # + vocabulary x logit cost.
     from app.core.speed import predict as pr
 
     seconds = (
         speed.decode_bytes / (SLOW.cpu.read_gb_per_s(speed.decode_bytes) * pr.CPU_BANDWIDTH_EFFICIENCY * 1e9)
         + 30 * SLOW.cpu.layer_overhead_ms / 1e3
+        + speed.decode_bytes / (SLOW.cpu.matvec_gb_per_s * 1e9)
         + 49152 * pr.LOGIT_NS * 1e-9
     )
     assert slow.decode_tokens_per_s == pytest.approx(1 / seconds)

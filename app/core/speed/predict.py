@@ -1,9 +1,12 @@
 """Predicted answer speed of one model file on this machine, from its facts and the benchmark.
 
 Writing (decode), per token:
-    bytes read / (bandwidth at that working set x efficiency)   the weights, once per token
-  + layers x fixed cost per layer                               graph and thread hand-offs
-  + vocabulary x cost per logit                                 the sampler chain over every token
+    bytes read / memory bandwidth at that working set x efficiency    fetching the weights
+  + bytes read / llama.cpp's one-token kernel throughput              dequantizing, dot products
+  + vocabulary x cost per logit                                       the sampler chain
+(fetching and computing add up rather than overlap: on a few cores llama.cpp is as much bound
+by its kernels as by memory, on many cores memory dominates; both are measured). A GPU's
+layers are read at its bandwidth plus a fixed cost per layer.
 Bytes read per token are the layers' weights plus the output matrix (the embedding matrix
 itself when the model ties them); the embedding table is otherwise only looked up, one row.
 Layers on a GPU are read at the GPU's bandwidth, the rest at the CPU's.
@@ -164,6 +167,8 @@ def predict(
     if cpu_bytes:
         bw = cpu.read_gb_per_s(int(cpu_bytes)) * CPU_BANDWIDTH_EFFICIENCY
         decode_s += cpu_bytes / (bw * 1e9) + speed.n_layers * (1 - f) * cpu.layer_overhead_ms / 1e3
+        if cpu.matvec_gb_per_s > 0:
+            decode_s += cpu_bytes / (cpu.matvec_gb_per_s * 1e9)
     if gpu is not None and gpu_bytes:
         decode_s += gpu_bytes / (gpu.read_gb_per_s(int(gpu_bytes)) * 1e9)
         decode_s += speed.n_layers * f * gpu.layer_overhead_ms / 1e3
