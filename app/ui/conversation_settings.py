@@ -359,7 +359,7 @@ class ConversationSettingsPanel(QFrame):
     def _fill_context(self, tokens: int, explicit: bool) -> None:
         combo = self.context_combo
         combo.clear()
-        combo.addItem(f"Default ({self._default_context:,} tokens)", 0)
+        combo.addItem(f"Default: {context_label(self._default_context)}", 0)
         choices = list(pr.CONTEXT_CHOICES)
         if explicit and tokens not in choices:
             choices = sorted([*choices, tokens])

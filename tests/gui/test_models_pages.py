@@ -100,7 +100,7 @@ def test_search_shows_results_and_scrolling_loads_more(
     results = home.results
     assert results.topLevelItemCount() == 30
     first = results.topLevelItem(0)
-    assert first.text(0) == "Llama-44"  # most downloaded first (every model here is a GGUF)
+    assert first.text(0) == "Llama 44"  # most downloaded first (every model here is a GGUF)
     assert first.text(1) == "maker2" and first.text(2) == "44K" and first.text(3) == "44"
     assert first.text(4) and first.text(5) == "llama3.2"
     assert first.text(6) == "Accept license first"

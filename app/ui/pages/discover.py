@@ -8,7 +8,6 @@ With offline mode on, the page says so and makes no network call at all.
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -32,7 +31,7 @@ from app.core.cancel import CancelToken
 from app.ui.notice_bar import NoticeBar
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.downloads_panel import DownloadsPanel
-from app.ui.pages.model_page import ModelPage
+from app.ui.pages.model_page import ModelPage, repo_title
 from app.ui.pages.models_common import (
     fit_label,
     format_bytes,
@@ -178,8 +177,8 @@ class ResultsList(QTreeWidget):
 
     def add_models(self, models: list[ModelSummary]) -> None:
         for model in models:
-            # "Qwen2.5-7B-Instruct", not "…-GGUF": every model here is one (the tooltip has the id).
-            name = re.sub(r"[-_. ]gguf$", "", model.repo_id.split("/", 1)[-1], flags=re.IGNORECASE)
+            # "Qwen2.5 7B Instruct", not "…-GGUF": every model here is one (the tooltip has the id).
+            name = repo_title(model.repo_id)
             access = "Accept license first" if model.gated else "Open"
             item = QTreeWidgetItem(
                 [

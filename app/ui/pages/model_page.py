@@ -71,6 +71,13 @@ def quant_label(quant: str, bits: float) -> str:
     return f"{words[0].upper()}{words[1:]} ({quant})" if words else quant
 
 
+def repo_title(repo_id: str) -> str:
+    """'Qwen2.5 7B Instruct' for 'bartowski/Qwen2.5-7B-Instruct-GGUF' (who published it is in
+    the facts line, the exact id in the tooltip)."""
+    name = re.sub(r"[-_. ]gguf$", "", repo_id.split("/", 1)[-1], flags=re.IGNORECASE)
+    return " ".join(w for w in re.split(r"[-_ ]+", name) if w) or repo_id
+
+
 def strip_front_matter(text: str) -> str:
     """A model card without its YAML header (license, tags...), ready for setMarkdown."""
     return _FRONT_MATTER.sub("", text, count=1).lstrip()
@@ -157,7 +164,8 @@ class ModelPage(QWidget):
         self._tasks.clear()
         self.repo_id = repo_id
         self.details = None
-        self.title.setText(repo_id)
+        self.title.setText(repo_title(repo_id))
+        self.title.setToolTip(repo_id)
         self.facts.setText("")
         self.notice.hide()
         self.hint.setText("Looking up the files on Hugging Face…")
@@ -292,7 +300,8 @@ class ModelPage(QWidget):
         """Fill the page (also used directly by tests and screenshots)."""
         self.repo_id = details.repo_id
         self.details, self.fits, self.best = details, list(fits), best
-        self.title.setText(details.repo_id)
+        self.title.setText(repo_title(details.repo_id))
+        self.title.setToolTip(f"{details.repo_id} on Hugging Face")
         facts = [
             f"by {details.author}",
             f"{format_count(details.downloads)} downloads",
