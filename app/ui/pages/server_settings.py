@@ -121,8 +121,8 @@ class ServerSettingsSection(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
 
-        self.embed_server = QRadioButton("Documents: embed with the server")
-        self.embed_local = QRadioButton("Documents: embed with the model on this computer")
+        self.embed_server = QRadioButton("Documents: prepare them for search on the server")
+        self.embed_local = QRadioButton("Documents: prepare them for search on this computer")
         self.embed_group = QButtonGroup(self)
         self.embed_group.addButton(self.embed_server)
         self.embed_group.addButton(self.embed_local)
