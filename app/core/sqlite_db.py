@@ -31,10 +31,17 @@ def open_database(path: Path) -> sqlite3.Connection:
 def _create_owner_only(path: Path) -> None:
     """The database holds conversations and document text: owner-only (0600). SQLite gives its
     -wal and -shm files the database file's mode, so creating the file first covers them."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    except OSError:
-        return  # sqlite3.connect reports the problem in its own words
+    # Only a file that is not there yet: closing any descriptor of a database file drops every
+    # POSIX lock this process holds on it, so an open() + close() beside a live connection (the
+    # window opens several) lets another process delete the WAL under it (SQLite's "how to
+    # corrupt": close() cancels locks). A new file has no connection yet.
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # created a moment ago by another connection's opener: already owner-only
+        except OSError:
+            return  # sqlite3.connect reports the problem in its own words
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         owner_only(file)  # also files an older version made with the default mode
 
