@@ -88,6 +88,7 @@ class ConversationList(QFrame):
 
         self.search = QLineEdit()
         self.search.setObjectName("conversationSearch")
+        self.search.setAccessibleName('Search conversations')
         self.search.setPlaceholderText("Search conversations  (Ctrl+K)")
         self.search.setClearButtonEnabled(True)
         self.search.installEventFilter(self)

@@ -150,6 +150,7 @@ class ConversationSettingsPanel(QFrame):
         layout.addWidget(explain)
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setObjectName("systemPromptEdit")
+        self.prompt_edit.setAccessibleName("Instructions for this chat")
         self.prompt_edit.setPlaceholderText("For example: You are a patient teacher. Answer in French.")
         self.prompt_edit.setMinimumHeight(90)
         self.prompt_edit.setMaximumHeight(140)

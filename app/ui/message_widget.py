@@ -117,6 +117,8 @@ def _small_button(text: str, tooltip: str) -> QToolButton:
     button.setObjectName("messageAction")
     button.setText(text)
     button.setToolTip(tooltip)
+    if not any(c.isalnum() for c in text):  # "‹" would be read as "left angle quotation mark"
+        button.setAccessibleName(tooltip)
     button.setAutoRaise(True)
     return button
 
@@ -234,6 +236,12 @@ class MessageWidget(QFrame):
         if stats is not None:
             self.message.stats = dict(stats)
         self.refresh()
+        if self.message.role == "assistant":
+            from app.ui.accessibility import announce
+
+            # Read out once, when it is finished (never word by word while it streams).
+            note = STATUS_NOTES.get(status, "")
+            announce(self, " ".join(x for x in (f"Answer: {self._text}" if self._text else "", note) if x))
 
     # ---- display ------------------------------------------------------------------------
     def refresh(self) -> None:

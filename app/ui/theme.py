@@ -9,6 +9,7 @@ Answers already on screen are drawn again so their code blocks match the new pal
 from __future__ import annotations
 
 import logging
+import re
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -47,7 +48,7 @@ def dark_palette() -> QPalette:
     alternate = QColor(0x2A, 0x2D, 0x34)
     text = QColor(0xE6, 0xE6, 0xE6)
     disabled = QColor(0x80, 0x80, 0x80)
-    highlight = QColor(0x3D, 0x7E, 0xD6)
+    highlight = QColor(0x2F, 0x6A, 0xC0)  # white on it: 5.3:1 (WCAG AA)
     palette = QPalette()
     roles = {
         QPalette.ColorRole.Window: window,
@@ -84,6 +85,34 @@ def dark_palette() -> QPalette:
     return palette
 
 
+# The style sheet's sizes are written in px for a 13 px (about 10 pt) system font; they are
+# turned into points relative to the font the OS gives the app, so the window follows the
+# user's font size (Settings > Accessibility > larger text) instead of staying at 14 px.
+SHEET_REFERENCE_PX = 13.0
+_FONT_SIZE = re.compile(r"font-size:\s*(\d+(?:\.\d+)?)px")
+
+
+def scale_font_sizes(sheet: str, base_point_size: float) -> str:
+    """Every `font-size: Npx` of the sheet as points relative to `base_point_size`."""
+    if base_point_size <= 0:
+        return sheet
+
+    def points(match: re.Match[str]) -> str:
+        return f"font-size: {float(match.group(1)) / SHEET_REFERENCE_PX * base_point_size:.1f}pt"
+
+    return _FONT_SIZE.sub(points, sheet)
+
+
+def light_palette(standard: QPalette) -> QPalette:
+    """Fusion's light palette with the colours that fall short of WCAG AA (4.5:1) darkened:
+    white text on the selection, and grey hints."""
+    palette = QPalette(standard)
+    palette.setColor(QPalette.ColorRole.Highlight, QColor(0x1F, 0x65, 0xA8))
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor(0xFF, 0xFF, 0xFF))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor(0x5A, 0x5E, 0x66))
+    return palette
+
+
 def os_prefers_dark() -> bool:
     scheme = QGuiApplication.styleHints().colorScheme()
     return bool(scheme == Qt.ColorScheme.Dark)
@@ -111,6 +140,7 @@ class ThemeManager(QObject):
         self._base_sheet = _base_style_sheet()
         self._fusion = False
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._on_os_scheme_changed)
+        app.fontChanged.connect(self._on_font_changed)
 
     def apply(self, theme: str) -> None:
         self.theme = theme if theme in THEMES else "system"
@@ -121,14 +151,19 @@ class ThemeManager(QObject):
         if dark:
             self.app.setPalette(dark_palette())
         else:
-            self.app.setPalette(self.app.style().standardPalette())
+            self.app.setPalette(light_palette(self.app.style().standardPalette()))
         # Set the sheet again: its palette() colours are resolved when it is applied.
-        self.app.setStyleSheet(self._base_sheet + (DARK_OVERRIDES if dark else ""))
+        sheet = scale_font_sizes(self._base_sheet, self.app.font().pointSizeF())
+        self.app.setStyleSheet(sheet + (DARK_OVERRIDES if dark else ""))
         changed = dark != self.dark
         self.dark = dark
         if changed:
             _redraw_answers()
             self.changed.emit(dark)
+
+    def _on_font_changed(self, _font: object) -> None:
+        """The OS font size changed (or the user picked larger text): the sheet's sizes follow."""
+        self.apply(self.theme)
 
     def _on_os_scheme_changed(self, _scheme: object) -> None:
         if self.theme == "system":

@@ -78,6 +78,7 @@ class CatalogList(QTreeWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("catalogList")
+        self.setAccessibleName('Recommended models')
         self.setColumnCount(len(CATALOG_COLUMNS))
         self.setHeaderLabels(CATALOG_COLUMNS)
         self.setRootIsDecorated(False)
@@ -161,6 +162,7 @@ class ResultsList(QTreeWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("resultsList")
+        self.setAccessibleName('Search results')
         self.setColumnCount(len(RESULT_COLUMNS))
         self.setHeaderLabels(RESULT_COLUMNS)
         self.setRootIsDecorated(False)
@@ -283,6 +285,7 @@ class DiscoverHome(QWidget):
         search_row = QHBoxLayout()
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("searchEdit")
+        self.search_edit.setAccessibleName('Search models on Hugging Face')
         self.search_edit.setPlaceholderText(
             "Search the models on Hugging Face, e.g. llama, qwen, mistral…"
         )

@@ -34,6 +34,7 @@ class CollectionsPane(QFrame):
         heading.setObjectName("sectionTitle")
         self.list = QListWidget()
         self.list.setObjectName("collectionsList")
+        self.list.setAccessibleName('Document collections')
         self.new_button = QPushButton("New collection…")
         self.new_button.setObjectName("newCollectionButton")
         layout.addWidget(heading)

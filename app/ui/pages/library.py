@@ -113,6 +113,7 @@ class LibraryPage(QWidget):
         self.stack = QStackedWidget()
         self.tree = QTreeWidget()
         self.tree.setObjectName("libraryList")
+        self.tree.setAccessibleName('Models on this computer')
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(COLUMNS)
         self.speeds = SpeedColumn(self.tree, SPEED_COLUMN)  # predicted speed of each model here
