@@ -304,8 +304,9 @@ def _no_connection(exc: BaseException) -> bool:
     """True when no connection could be opened: refused, unresolvable name, no route.
 
     httpx reports all of these as ConnectError (a failed TLS handshake too, which is not "no
-    network" and keeps the general wording). Causes are followed because huggingface_hub wraps
-    some errors (hf_hub_download's "not in the local cache either").
+    network": app.core.net.diagnose names the certificate problem before this is asked).
+    Causes are followed because huggingface_hub wraps some errors (hf_hub_download's "not in
+    the local cache either").
     """
     import httpx2
 
