@@ -65,7 +65,6 @@ class NetworkGate:
         self._wrote_env = False  # HF_HUB_OFFLINE=1 in os.environ is ours, not an input
         self._env_before: str | None = None  # its value before we wrote it
         self._state: dict[Purpose, str] = {}  # purpose -> closing error's class name ("" open)
-        self._opened = threading.Condition(self._lock)
 
     # -- inputs --------------------------------------------------------------------------
     def attach(self, store: SettingsStore) -> None:
@@ -146,8 +145,6 @@ class NetworkGate:
             self._apply_offline(bool(state["search"]))
             changed = state != self._state
             self._state = state
-            if not state["download"]:
-                self._opened.notify_all()
         if changed:
             log.info(
                 "network gate: %s",
@@ -169,18 +166,6 @@ class NetworkGate:
                     os.environ["HF_HUB_OFFLINE"] = self._env_before
             self._wrote_env = False
         sync_hub_constants(offline or self._env_offline())
-
-    def wait_until_open(self, purpose: Purpose, stop: threading.Event, poll: float = 0.5) -> bool:
-        """Block until `purpose` may connect (True) or `stop` is set (False).
-
-        Wakes on `refresh()` and polls meanwhile, for inputs that change without telling
-        (the environment, a settings file written by another process)."""
-        while not stop.is_set():
-            if self.is_open(purpose):
-                return True
-            with self._lock:
-                self._opened.wait(poll)
-        return False
 
     def reset(self) -> None:
         """Forget the store and undo the process-wide effects (tests; a window closing)."""
