@@ -17,9 +17,13 @@ from pathlib import Path
 from app.core.paths import owner_only
 
 
+IN_MEMORY = ":memory:"  # SQLite's name for a database that never touches the disk
+
+
 def open_database(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _create_owner_only(path)
+    if str(path) != IN_MEMORY:  # no folder and no empty ":memory:" file in the working folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_owner_only(path)
     db = sqlite3.connect(str(path), check_same_thread=False, timeout=30.0, isolation_level=None)
     db.row_factory = sqlite3.Row
     _set_wal(db)

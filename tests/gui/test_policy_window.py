@@ -79,7 +79,9 @@ def test_a_broken_policy_is_shown_and_read_strictly(
     qtbot: Any, models_window: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     use_raw_policy_file(monkeypatch, tmp_path, '{"allow_downloads": maybe}')
-    page = _settings(models_window())
+    window = models_window()
+    assert not window.notice.isHidden() and "could not be read in full" in window.notice.text
+    page = _settings(window)
     problems = [label.text() for label in page.policy_section.problem_labels]
     assert any("not valid JSON" in text for text in problems)
     assert any("strictest settings" in text for text in problems)
@@ -255,6 +257,9 @@ def test_keep_history_off_writes_no_conversation(
 ) -> None:
     use_policy(monkeypatch, tmp_path, keep_history=False)
     save_settings(Settings(scan_other_apps=False))
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # SQLite's ":memory:" must not become a file where the app runs
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
@@ -269,3 +274,4 @@ def test_keep_history_off_writes_no_conversation(
     assert not paths.database_path().exists()
     # the documents index (documents.db) holds documents the user chose to index, not chats
     assert not [p for p in paths.data_dir().rglob("enclave.db*")]
+    assert not list(workdir.iterdir())
