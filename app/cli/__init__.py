@@ -54,8 +54,24 @@ def run_cli(argv: list[str]) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    _say_policy_problems(args.command)
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+
+
+def _say_policy_problems(command: str) -> None:
+    """A policy Enclave could not read is never silent: one line on every command (the
+    strictest settings apply meanwhile); `enclave policy` itself says it in full."""
+    if command == "policy":
+        return
+    from app.core.policy import current_policy
+
+    if current_policy().problems:
+        print(
+            "enclave: your organisation's policy could not be read in full, so the strictest "
+            "settings apply. See: enclave policy",
+            file=sys.stderr,
+        )

@@ -86,6 +86,9 @@ class MainWindow(QMainWindow):
         self.store.purge_deleted()  # soft deletes whose Undo a crash cut short
         self.chat.refresh_list()
         self.chat.update_composer()
+        from app.ui.policy_view import show_policy_problems
+
+        show_policy_problems(self.notice, lambda: self.show_page("settings"))
 
     # ---- what pages and tests reach -----------------------------------------------------
     @property

@@ -4,12 +4,14 @@ note a locked control carries where it stands (the offline switch, the server, t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from app.core.policy import Policy, current_policy
 from app.core.policy_rules import explain
+from app.ui.notice_bar import NoticeBar
 
 LOCK = "🔒"
 # The keys as a person reads them (the files and the CLI use the key names).
@@ -37,6 +39,18 @@ def download_block_reason(policy: Policy | None = None) -> str:
     if policy.forbids_downloads:
         return str(DownloadsOffError())
     return ""
+
+
+POLICY_PROBLEM_NOTICE = (
+    "Your organisation's policy for Enclave could not be read in full, so Enclave uses its "
+    "strictest settings until IT fixes it. Settings says what is wrong."
+)
+
+
+def show_policy_problems(notice: NoticeBar, open_settings: Callable[[], None]) -> None:
+    """At start: a policy Enclave could not read is said at once, not only in Settings."""
+    if current_policy().problems:
+        notice.show_message(POLICY_PROBLEM_NOTICE, "warning", [("Open Settings", open_settings)])
 
 
 def lock_note(text: str, parent: QWidget | None = None) -> QLabel:

@@ -193,3 +193,14 @@ def test_chat_uses_the_default_model_and_preset(
     use_policy(monkeypatch, tmp_path)
     assert run_cli(ask) == 1
     assert "Give a model file" in capsys.readouterr().err
+
+
+def test_every_command_says_when_the_policy_is_broken(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
+) -> None:
+    use_raw_policy_file(monkeypatch, tmp_path, "not json")
+    assert run_cli(["models"]) == 0
+    assert "policy could not be read in full" in capsys.readouterr().err
+    use_policy(monkeypatch, tmp_path, offline_only=True)
+    assert run_cli(["models"]) == 0
+    assert "policy could not be read" not in capsys.readouterr().err
