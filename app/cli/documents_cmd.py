@@ -169,6 +169,10 @@ def run_index(args: argparse.Namespace) -> int:
             cancel.cancel()
             worker.join()
         if "error" in outcome:
+            from app.core.errors import PlainError
+
+            if isinstance(outcome["error"], PlainError):  # a full disk: a sentence, no traceback
+                return fail(str(outcome["error"]))
             raise outcome["error"]
         report: IndexReport = outcome["report"]
     if args.json:

@@ -110,7 +110,8 @@ class ChatPresenter:
 
     def _send(self, text: str) -> None:
         self.before_action()
-        self.session.send(text)
+        if not self.session.send(text) and not self.composer.edit.toPlainText().strip():
+            self.composer.edit.setPlainText(text)  # not sent (a full disk): the question is kept
 
     def new_chat(self) -> None:
         self.before_action()

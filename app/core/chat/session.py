@@ -57,6 +57,7 @@ from app.core.engine import protocol as p
 from app.core.engine.base import ClientChatStats, Engine, EngineCrashed, EngineError
 from app.core.engine.queue import WINDOW
 from app.core.engine.service import EngineService
+from app.core.errors import is_disk_full
 
 log = logging.getLogger("enclave.chat.session")
 
@@ -64,6 +65,10 @@ SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this o
 COLLECTIONS_KEY = "collections"  # where a conversation keeps its document collections
 LOOKING_THROUGH_DOCUMENTS = "Looking through your documents…"
 READING_QUESTION = "Reading your question…"
+DISK_FULL_NOTICE = (
+    "The disk is full: this chat could not be saved. Free some space; until then, what you "
+    "see here is not kept when Enclave closes."
+)
 
 # Makes the embedder the documents step uses, given the engine that answers: the window passes
 # one that follows Settings (bundled model, or the server's embeddings); None: the bundled model
@@ -103,6 +108,7 @@ class ChatSession:
         self._pending = self._new_chat_defaults()  # a new chat's settings until its first message
         self._pending_collections: list[str] = []
         self._answer: AnswerInProgress | None = None
+        self._unsaved_answer_id: int | None = None  # the answer a full disk kept from being saved
 
     # ---- what is on screen --------------------------------------------------------------
     @property
@@ -237,12 +243,25 @@ class ChatSession:
         text = text.strip()
         if not text or not self.can_send():
             return False
-        if self.conversation_id is None:
-            self._create_conversation(text)
-        assert self.conversation_id is not None
-        question = self.store.add_message(self.conversation_id, "user", text)
-        self.message_added.emit(question)
-        self._start_answer()
+        try:
+            if self.conversation_id is None:
+                self._create_conversation(text)
+            assert self.conversation_id is not None
+            question = self.store.add_message(self.conversation_id, "user", text)
+            self.message_added.emit(question)
+            self._start_answer()
+        except Exception as exc:
+            if self._said_disk_full(exc):
+                return False  # nothing was sent; the question goes back in the box
+            raise
+        return True
+
+    def _said_disk_full(self, exc: BaseException) -> bool:
+        """A full disk is said in a sentence (True); any other error is not ours to hide."""
+        if not is_disk_full(exc):
+            return False
+        log.warning("could not save the chat: the disk is full")
+        self.notice.emit(DISK_FULL_NOTICE, "error")
         return True
 
     def _create_conversation(self, first_question: str) -> None:
@@ -427,7 +446,16 @@ class ChatSession:
 
     def _save_progress(self, answer: AnswerInProgress) -> None:
         piece = "".join(answer.pieces[answer.saved_pieces :])
-        self.store.append_draft(answer.message.id, piece)
+        try:
+            self.store.append_draft(answer.message.id, piece)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            # The answer goes on on screen; said once, tried again at the next save.
+            if answer.message.id != self._unsaved_answer_id:
+                self._said_disk_full(exc)
+                self._unsaved_answer_id = answer.message.id
+            return
         answer.saved_pieces = len(answer.pieces)
 
     def _on_answer_done(self, message_id: int, future: Future[tuple[str, ClientChatStats]]) -> None:
@@ -451,7 +479,13 @@ class ChatSession:
             stats = {"error": "internal"}
         if answer.sources:
             stats["sources"] = answer.sources
-        self.store.finish_message(message_id, text, status, stats)
+        try:
+            self.store.finish_message(message_id, text, status, stats)
+        except Exception as exc:  # a full disk: the part saved so far comes back as interrupted
+            if not is_disk_full(exc):
+                raise
+            if message_id != self._unsaved_answer_id:
+                self._said_disk_full(exc)
         message = dataclasses.replace(answer.message, content=text, status=status, stats=stats)
         self._answer = None
         self.busy_changed.emit(False)

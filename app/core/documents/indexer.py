@@ -43,6 +43,7 @@ from app.core.documents.extract import (
     skip_reason,
 )
 from app.core.documents.index import DocumentIndex, FileRecord, display_path
+from app.core.errors import DiskFullError, is_disk_full
 
 log = logging.getLogger("enclave.documents.indexer")
 
@@ -216,6 +217,14 @@ class _Prepared:
     note: str | None = None  # what was left out (a limit reached), kept in the file's row
 
 
+class IndexDiskFullError(DiskFullError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The disk is full: the index of “{name}” could not be saved. What was indexed so far "
+            "is kept and can be searched; free some space, then index again to continue."
+        )
+
+
 def index_collection(
     index: DocumentIndex,
     name: str,
@@ -229,8 +238,32 @@ def index_collection(
     limits: Limits = DEFAULT_LIMITS,
 ) -> IndexReport:
     """Bring the collection's index up to date with its roots. Never raises for one bad file;
-    raises CollectionNotFound for an unknown name. See the module docstring. `limits` caps
-    what one file may cost (characters, pages, seconds, zip sizes; extract.Limits)."""
+    raises CollectionNotFound for an unknown name, IndexDiskFullError when the disk is full
+    (each file is stored whole or not at all, so a later run continues). See the module
+    docstring. `limits` caps what one file may cost (characters, pages, seconds, zip sizes;
+    extract.Limits)."""
+    try:
+        return _index_collection(
+            index, name, embedder, progress, cancel, config, batch_size, no_embedder_reason, limits
+        )
+    except Exception as exc:
+        if is_disk_full(exc):
+            log.warning("indexing stopped: the disk is full")
+            raise IndexDiskFullError(name) from exc
+        raise
+
+
+def _index_collection(
+    index: DocumentIndex,
+    name: str,
+    embedder: Embedder | None,
+    progress: ProgressCallback | None,
+    cancel: SupportsCancel | None,
+    config: ChunkConfig | None,
+    batch_size: int,
+    no_embedder_reason: str | None,
+    limits: Limits,
+) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(collection=name)
     collection = index.collection(name)

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.core.cancel import Cancelled
 from app.core.cancel import CancelToken as BaseCancelToken
 from app.core.downloads.progress import format_bytes
+from app.core.errors import DiskFullError
 from app.core.hub import HubError, InvalidNameError
 
 
@@ -30,6 +31,14 @@ class NotEnoughSpaceError(DownloadError):
             f"Not enough disk space: this model needs {format_bytes(needed)} but only "
             f"{format_bytes(free)} is free in {where}. Free some space or choose another "
             "models folder in Settings."
+        )
+
+
+class DiskFullDownloadError(DownloadError, DiskFullError):
+    def __init__(self, where: Path) -> None:
+        super().__init__(
+            f"The disk is full: the model could not be written to {where}. What was downloaded "
+            "so far is kept; free some space, then resume the download."
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from app.core.cancel import CancelToken as BaseCancelToken
 from app.core.downloads.errors import (
     CancelToken,
+    DiskFullDownloadError,
     DownloadCancelled,
     DownloadError,
     NotEnoughSpaceError,
@@ -43,6 +44,7 @@ from app.core.downloads.placement import (
 )
 from app.core.downloads.progress import Meter, ProgressCallback
 from app.core.downloads.transfer import configure_hf, fetch_part, is_transient
+from app.core.errors import is_disk_full
 from app.core.hub import (
     FilePart,
     NetworkError,
@@ -165,6 +167,8 @@ def download_model(
             except DownloadCancelled:
                 raise
             except Exception as exc:
+                if is_disk_full(exc):  # kept for a resume once there is room again
+                    raise DiskFullDownloadError(models_dir) from exc
                 if not is_transient(exc):
                     raise translate_error(exc, repo_id, token) from exc
                 failures = 0 if on_disk(index) > start_size else failures + 1
