@@ -271,9 +271,11 @@ class DiscoverHome(QWidget):
         self.recommend_button = QPushButton(RECOMMEND_TEXT)
         self.recommend_button.setObjectName("recommendButton")
         self.recommend_button.clicked.connect(self.get_recommended)
-        card_layout.addWidget(self.recommend_button)
         self.measure_button = measure_again_button(self.load_catalog)  # speeds follow the new measure
-        card_layout.addWidget(self.measure_button)
+        buttons = QVBoxLayout()  # one above the other: a small window keeps room for the words
+        buttons.addWidget(self.recommend_button)
+        buttons.addWidget(self.measure_button, 0, Qt.AlignmentFlag.AlignRight)
+        card_layout.addLayout(buttons)
         layout.addWidget(card)
 
         self.catalog = CatalogList()
