@@ -184,6 +184,7 @@ def test_models_folder_is_listed_read_only(
     assert item.text(1) == "Organisation" and str(model) in item.toolTip(0)
     library.tree.setCurrentItem(item)
     assert library.chat_button.isEnabled() and not library.delete_button.isEnabled()
+    assert library.delete_button.toolTip().startswith("Your organisation shares this model")
     page = _settings(window)
     before = window.settings.models_dir
     page.set_models_dir(str(shared / "mine"))

@@ -53,6 +53,7 @@ OTHER_APP_TIP = "This file belongs to {app}; Enclave uses it where it is and nev
 
 
 NOT_ALLOWED_TEXT = "Not allowed by your organisation"
+ORGANISATION_TIP = "Your organisation shares this model; Enclave uses it where it is and never deletes it."
 
 
 def _policy_refusal(model: LocalModel) -> str | None:
@@ -335,7 +336,9 @@ class LibraryPage(QWidget):
         if model is not None and not model.deletable:
             label = SOURCE_LABELS.get(model.source, model.source)
             self.delete_button.setEnabled(False)
-            self.delete_button.setToolTip(OTHER_APP_TIP.format(app=label))
+            self.delete_button.setToolTip(
+                ORGANISATION_TIP if model.source == "organisation" else OTHER_APP_TIP.format(app=label)
+            )
         else:
             self.delete_button.setToolTip("Delete this model's file from your computer")
 
