@@ -40,10 +40,11 @@ MAX_WATCHED_FOLDERS = 2000  # folders + files: inotify watches are a limited res
 PROGRESS_INTERVAL_S = 0.1
 CANCEL_POLL_S = 0.2  # how soon a cancelled run stops waiting for its turn at the engine
 # Chunks per embedding request: a chat answer waits for at most one such batch. Passages are
-# <= 256 tokens (~180 on average in the PostgreSQL manual), so 8 are ~1,500 tokens: about a
-# second on a 2-core CPU (~800-1,500 tokens/s, bench_embedding.py). Bigger requests are not
-# faster: the host decodes one passage at a time either way, and a request costs only a few
-# milliseconds of pipe and queue, so 8 keeps the chat's wait bounded at no speed cost.
+# <= 256 tokens (~160 on average in the PostgreSQL manual), so 8 are ~1,300 tokens: well under
+# a second on a 2-core CPU (onnxruntime, bench_embedding.py), and exactly one onnxruntime call
+# (onnx_runtime.ONNX_BATCH). A request costs only a few milliseconds of pipe and queue, and the
+# next files are extracted meanwhile (indexer.py), so 8 keeps the chat's wait short at no speed
+# cost.
 EMBED_BATCH = 8
 
 
