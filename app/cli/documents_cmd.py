@@ -124,6 +124,7 @@ def run_index(args: argparse.Namespace) -> int:
     from app.core.documents.extract import Limits
     from app.core.documents.index import DocumentIndex
     from app.core.documents.indexer import IndexReport, index_collection
+    from app.core.documents.priority import lower_for_indexing
     from app.core.settings import load_settings
 
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -139,14 +140,16 @@ def run_index(args: argparse.Namespace) -> int:
             index.create_collection(args.collection, args.paths)
         elif args.paths:
             index.add_roots(args.collection, args.paths)
-        embedder, why = _embedder(args)
-
         # The job runs on a worker thread, as in the app, so Ctrl+C here becomes a clean Cancel.
         cancel = CancelToken()
         outcome: dict[str, Any] = {}
 
         def work() -> None:
+            # Background work, so a chat answer in the window keeps its speed (priority.py);
+            # before the model loads, so the embedding runtime's threads inherit it.
+            lower_for_indexing()
             try:
+                embedder, why = _embedder(args)
                 outcome["report"] = index_collection(
                     index,
                     args.collection,
