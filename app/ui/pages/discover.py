@@ -109,7 +109,7 @@ class CatalogList(QTreeWidget):
                     format_bytes(entry.size_bytes),
                     entry.good_for,
                     "Checking…",
-                    "",
+                    "Checking…",
                     "",
                 ]
             )
