@@ -57,7 +57,15 @@ class DocumentsInChat:
         if sources:
             from app.ui.pages.citations import CitationsView, cannot_open_text
 
-            view = CitationsView(sources, widget.text)
+            message = widget.message
+            view = CitationsView(
+                sources,
+                widget.text,
+                can_use_more=self.session.can_use_more_passages(message),
+                can_summarise=True,
+            )
+            view.moreRequested.connect(lambda: self.session.more_passages(message))
+            view.summariseRequested.connect(self.session.summarise_document)
             view.missing.connect(lambda source: self.notice.show_message(cannot_open_text(source), "warning"))
             view.unopenable.connect(
                 lambda source: self.notice.show_message(cannot_open_text(source), "warning")

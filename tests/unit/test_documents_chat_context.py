@@ -107,3 +107,36 @@ def test_unknown_collection_and_no_match_are_explained(
     doc = prepare_document_messages(embedder, QUESTION, [], ["Gone"], 2048, 256, index=index)
     assert doc.sources == [] and doc.note and "Gone" in doc.note
     assert "no matching passages" in doc.messages[0]["content"]
+
+
+def test_more_passages_brings_more_sources_and_says_when_the_context_is_full(
+    tmp_path: Path,
+) -> None:
+    """"Use more passages": twice the passages when the context has room for them; when it has
+    none, the same as before and a sentence that says why. (Keywords only: the retrieval is not
+    what is tested here, the budget is.)"""
+    docs = tmp_path / "many"
+    docs.mkdir()
+    for i in range(30):
+        (docs / f"note{i:02d}.md").write_text(
+            f"# Holiday rule {i}\n\nRule {i}: the holiday allowance grows by {i} days after "
+            f"{i + 1} years; ask the office manager in room {100 + i}.\n"
+        )
+    with DocumentIndex(tmp_path / "many.db") as idx:
+        idx.create_collection("Rules", [docs])
+        index_collection(idx, "Rules", None)
+
+        def ask(n_ctx: int, scale: int) -> tuple[int, str | None]:
+            doc = prepare_document_messages(
+                None, "holiday allowance rule", [], ["Rules"], n_ctx=n_ctx, answer_tokens=256,
+                index=idx, passage_scale=scale,
+            )
+            return len(doc.sources), doc.note
+
+        usual, _ = ask(8192, 1)
+        more, _ = ask(8192, 2)
+        assert usual == 10 and more == 20  # twice the passages, from twice the files
+        small, _ = ask(640, 1)  # room for a few passages only
+        same, note = ask(640, 2)
+        assert same == small < 10
+        assert note is not None and "No more passages fit" in note

@@ -52,7 +52,7 @@ def test_plain_formats(tmp_path: Path) -> None:
     md.write_text("# Parking\n\nOpens at 6am.\n\n## Badges\n\nLost badges\ncost 15 euros.\n")
     assert [(p.text, p.heading) for p in extract(md)] == [
         ("Opens at 6am.", "Parking"),
-        ("Lost badges cost 15 euros.", "Badges"),
+        ("Lost badges cost 15 euros.", "Parking › Badges"),  # the heading path
     ]
     html = tmp_path / "page.html"
     html.write_text(

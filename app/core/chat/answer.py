@@ -20,6 +20,7 @@ class AnswerInProgress:
     saved_pieces: int = 0
     last_save: float = field(default_factory=time.monotonic)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # kept in the answer's stats at its end
     job: EngineJob[Any] | None = None
 
     @property

@@ -57,12 +57,15 @@ from app.core.engine import protocol as p
 from app.core.engine.base import ClientChatStats, Engine, EngineCrashed, EngineError
 from app.core.engine.queue import WINDOW
 from app.core.engine.service import EngineService
-from app.core.errors import is_disk_full
+from app.core.errors import PlainError, is_disk_full
 
 log = logging.getLogger("enclave.chat.session")
 
 SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
 COLLECTIONS_KEY = "collections"  # where a conversation keeps its document collections
+SUMMARISE_KEY = "summarise"  # a question's stats: "summarise this file" (its absolute path)
+PASSAGE_SCALE_KEY = "passage_scale"  # an answer's stats: how many times the usual passages
+MAX_PASSAGE_SCALE = 4  # "Use more passages" doubles up to this
 LOOKING_THROUGH_DOCUMENTS = "Looking through your documents…"
 READING_QUESTION = "Reading your question…"
 DISK_FULL_NOTICE = (
@@ -308,6 +311,42 @@ class ChatSession:
         self.thread_changed.emit()
         return True
 
+    def more_passages(self, message: Message) -> bool:
+        """Answer the same question again with twice the passages (a new version of this
+        answer): what the user asks for when an answer missed something in the documents."""
+        scale = int(message.stats.get(PASSAGE_SCALE_KEY, 1) or 1)
+        if scale >= MAX_PASSAGE_SCALE or not self.collections():
+            return False
+        if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
+            return False
+        self._start_answer(parent_id=message.parent_id, passage_scale=scale * 2)
+        return True
+
+    def can_use_more_passages(self, message: Message) -> bool:
+        return (
+            bool(message.stats.get("sources"))
+            and int(message.stats.get(PASSAGE_SCALE_KEY, 1) or 1) < MAX_PASSAGE_SCALE
+        )
+
+    def summarise_document(self, path: str) -> bool:
+        """"Summarise this document": a question in the conversation on screen (a new chat when
+        none is), answered by reading the whole file in parts (documents/summarise.py), with
+        progress in the answer's waiting line and Stop as for any answer."""
+        from pathlib import Path
+
+        if not path or not self.can_send():
+            return False
+        question = f"Summarise {Path(path).name}"
+        if self.conversation_id is None:
+            self._create_conversation(question)
+        assert self.conversation_id is not None
+        message = self.store.add_message(
+            self.conversation_id, "user", question, stats={SUMMARISE_KEY: path}
+        )
+        self.message_added.emit(message)
+        self._start_answer()
+        return True
+
     def stop(self) -> None:
         """Stop the answer being written; what it said so far stays, marked as stopped."""
         if self._answer is not None and self._answer.job is not None:
@@ -322,9 +361,10 @@ class ChatSession:
         return True
 
     # ---- the answer ---------------------------------------------------------------------
-    def _start_answer(self, parent_id: int | None = None) -> None:
+    def _start_answer(self, parent_id: int | None = None, passage_scale: int = 1) -> None:
         """Stream a new answer to the thread's last question (as a new version when parent_id
-        names a question that already has an answer)."""
+        names a question that already has an answer). `passage_scale`: times the usual number
+        of passages from the documents ("Use more passages")."""
         assert self.conversation_id is not None
         conversation_id = self.conversation_id
         history = self.store.messages(conversation_id)
@@ -355,6 +395,10 @@ class ChatSession:
         self._answer = answer
         self.busy_changed.emit(True)
         self.answer_started.emit(message)
+        summary_of = str(history[-1].stats.get(SUMMARISE_KEY) or "") if history else ""
+        if summary_of:
+            self._start_summary(answer, summary_of, n_ctx, sampling)
+            return
         self.waiting.emit(message, LOOKING_THROUGH_DOCUMENTS if self.collections() else READING_QUESTION)
 
         collections = [c for c in self.collections() if c]
@@ -371,10 +415,13 @@ class ChatSession:
             messages = prompt.messages
             if collections:
                 document_prompt = self._document_messages(
-                    engine, question, earlier, collections, n_ctx, answer_room, system_prompt
+                    engine, question, earlier, collections, n_ctx, answer_room, system_prompt,
+                    passage_scale,
                 )
                 sources = [source.to_dict() for source in document_prompt.sources]
-                self.call_soon(self._got_sources, message_id, sources, document_prompt.note)
+                self.call_soon(
+                    self._got_sources, message_id, sources, document_prompt.note, passage_scale
+                )
                 messages = document_prompt.messages
             token.raise_if_cancelled()
             return engine.chat(
@@ -390,6 +437,58 @@ class ChatSession:
             lambda future: self.call_soon(self._on_answer_done, message_id, future)
         )
 
+    def _start_summary(
+        self, answer: AnswerInProgress, path: str, n_ctx: int, sampling: p.SamplingParams
+    ) -> None:
+        """The answer to "Summarise <file>": the whole file read in parts on the engine queue."""
+        from pathlib import Path
+
+        from app.core.documents.summarise import summarise_document
+
+        message_id = answer.message.id
+        name = Path(path).name
+        self.waiting.emit(answer.message, f"Reading {name}…")
+
+        def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
+            result = summarise_document(
+                engine,
+                Path(path),
+                n_ctx,
+                sampling=dataclasses.replace(sampling, temperature=min(sampling.temperature, 0.3)),
+                on_progress=lambda step: self.call_soon(
+                    self._on_waiting_text, message_id, step.sentence(name)
+                ),
+                on_tokens=lambda text: self.call_soon(self._on_tokens, message_id, text),
+                cancel=token,
+            )
+            info = {
+                "summary_of": path,
+                "sections": result.sections,
+                "parts": result.parts,
+                "map_calls": result.map_calls,
+                "reduce_calls": result.reduce_calls,
+            }
+            self.call_soon(self._got_extra, message_id, {"summary": info}, result.notes)
+            return result.text, result.last_stats
+
+        answer.job = self.service.queue.submit(work, priority=WINDOW, name="summary")
+        answer.job.future.add_done_callback(
+            lambda future: self.call_soon(self._on_answer_done, message_id, future)
+        )
+
+    def _on_waiting_text(self, message_id: int, text: str) -> None:
+        answer = self._answer
+        if answer is not None and answer.message.id == message_id and not answer.pieces:
+            self.waiting.emit(answer.message, text)
+
+    def _got_extra(self, message_id: int, extra: dict[str, Any], notes: tuple[str, ...]) -> None:
+        answer = self._answer
+        if answer is None or answer.message.id != message_id:
+            return
+        answer.extra.update(extra)
+        for note in notes:
+            self.notice.emit(f"Not all of the document was read: {note}.", "info")
+
     def _document_messages(
         self,
         engine: Engine,
@@ -399,6 +498,7 @@ class ChatSession:
         n_ctx: int,
         answer_tokens: int,
         system_prompt: str,
+        passage_scale: int = 1,
     ) -> Any:
         """Passages for the question, and the prompt built around them (on the engine thread:
         embedding the question needs the engine, which answers one request at a time)."""
@@ -414,13 +514,22 @@ class ChatSession:
             answer_tokens,
             system_prompt,
             embedding_model=self.embedding_model() or None,
+            passage_scale=passage_scale,
         )
 
-    def _got_sources(self, message_id: int, sources: list[dict[str, Any]], note: str | None) -> None:
+    def _got_sources(
+        self,
+        message_id: int,
+        sources: list[dict[str, Any]],
+        note: str | None,
+        passage_scale: int = 1,
+    ) -> None:
         answer = self._answer
         if answer is None or answer.message.id != message_id:
             return
         answer.sources = sources
+        if passage_scale > 1:
+            answer.extra[PASSAGE_SCALE_KEY] = passage_scale
         if note:
             self.notice.emit(note, "info")
         files = len({str(source.get("file", "")) for source in sources})
@@ -473,12 +582,16 @@ class ChatSession:
         except EngineError as exc:
             text, status, failure = longer_text(answer.text, exc.partial_text), STATUS_INTERRUPTED, exc
             stats = {"error": exc.kind}
+        except PlainError as exc:  # e.g. the file to summarise cannot be read
+            text, status, failure = answer.text, STATUS_INTERRUPTED, exc
+            stats = {"error": "document"}
         except Exception as exc:  # a bug: keep the text, say so, log the traceback
             log.exception("answer failed")
             text, status, failure = answer.text, STATUS_INTERRUPTED, exc
             stats = {"error": "internal"}
         if answer.sources:
             stats["sources"] = answer.sources
+        stats.update(answer.extra)
         try:
             self.store.finish_message(message_id, text, status, stats)
         except Exception as exc:  # a full disk: the part saved so far comes back as interrupted

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("enclave.documents.chat")
 
 CANDIDATES = 12  # chunks retrieved before packing
+MAX_SOURCES = 10  # numbered sources in one prompt, at the usual passage budget
 HISTORY_SHARE = 0.35  # earlier turns may keep this share of the room, if they need it
 MESSAGE_OVERHEAD = 8  # turn markers and role names, per message
 
@@ -119,6 +120,7 @@ def prepare_document_messages(
     *,
     embedding_model: Path | str | None = None,
     index: DocumentIndex | None = None,
+    passage_scale: int = 1,
 ) -> DocumentPrompt:
     """Messages for one question over `collections` (see the module docstring).
 
@@ -126,10 +128,13 @@ def prepare_document_messages(
     host with `embedding_model`, default the bundled one), any `Embedder`, or None for keyword
     search only. `history_messages`: earlier turns as role/content dicts, WITHOUT the question.
     `index`: an open DocumentIndex (default: the app's, opened and closed here).
+    `passage_scale`: times the usual passages ("Use more passages"): more are retrieved and
+    may be sent, and earlier turns give up room to them first.
     """
     from app.core.documents.search import Searcher
 
     notes: list[str] = []
+    scale = max(1, passage_scale)
     embedder, why = _embedder_for(engine_client_or_embedder, embedding_model)
     instructions = prompting.SYSTEM_PROMPT
     if system_prompt.strip():
@@ -145,10 +150,14 @@ def prepare_document_messages(
         hits: list[Hit] = []
         if names and question.strip():
             try:
-                result = Searcher(idx, embedder, why).search(names, question, k=CANDIDATES)
+                result = Searcher(idx, embedder, why).search(
+                    names, question, k=CANDIDATES * scale
+                )
             except Exception as exc:  # the engine died or the model is broken: keywords still work
                 log.warning("document search with vectors failed: %s", type(exc).__name__)
-                result = Searcher(idx, None).search(names, question, k=CANDIDATES, mode="bm25")
+                result = Searcher(idx, None).search(
+                    names, question, k=CANDIDATES * scale, mode="bm25"
+                )
                 notes.append("The embedding model could not be used: keyword search (BM25) only.")
             hits = result.hits
             if result.note:
@@ -165,8 +174,10 @@ def prepare_document_messages(
     )
     room = max(0, n_ctx - answer_tokens - fixed)
     history_need = sum(_cost(m) for m in history_messages)
-    history_room = min(history_need, int(room * HISTORY_SHARE))
-    packed = prompting.pack_sources(hits, budget_tokens=room - history_room)
+    history_room = min(history_need, int(room * HISTORY_SHARE / scale))
+    packed = prompting.pack_sources(
+        hits, budget_tokens=room - history_room, max_sources=MAX_SOURCES * scale
+    )
     history = _fit_history(history_messages, room - packed.tokens)
     messages = prompting.build_messages(question, packed, history, system_prompt=instructions)
 
@@ -174,5 +185,10 @@ def prepare_document_messages(
         notes.append("No matching passages were found in the selected documents.")
     elif packed.dropped:
         log.info("%d retrieved passages did not fit the context", packed.dropped)
+        if scale > 1 and len(packed.sources) < MAX_SOURCES * scale:  # room, not the cap
+            notes.append(
+                f"No more passages fit this model's context ({n_ctx:,} tokens); a longer "
+                "context in the model's settings makes room for more."
+            )
     sources = [SourceRef(s.number, s.label, s.file, s.page, s.text) for s in packed.sources]
     return DocumentPrompt(messages, sources, " ".join(notes) or None)

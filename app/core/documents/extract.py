@@ -336,6 +336,17 @@ def clean(text: str) -> str:
 _clean = clean
 
 
+# Joins the levels of a heading path: "20.4. Resource Consumption › 20.4.1. Memory". The chunker
+# splits on it (chunking.HEADING_SEP) to find sections that belong together.
+HEADING_SEP = " › "
+_MAX_HEADING_DEPTH = 4  # deeper paths keep their last levels: the nearest titles say the most
+
+
+def heading_path(titles: Iterable[str]) -> str | None:
+    parts = [t for t in titles if t]
+    return HEADING_SEP.join(parts[-_MAX_HEADING_DEPTH:]) or None
+
+
 def paragraphs(text: str) -> list[str]:
     """Blank-line separated paragraphs, inner line breaks joined (hyphenation undone)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -379,14 +390,20 @@ _MD_SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 
 
 def _extract_markdown(path: Path, sink: Sink) -> None:
-    heading: str | None = None
+    levels: list[tuple[int, str]] = []  # the heading path: (level, title), outermost first
     buffer: list[str] = []
     in_fence = False
 
     def flush() -> None:
+        heading = heading_path(t for _, t in levels)
         for para in _paragraphs("\n".join(buffer)):
             sink.add(para, None, heading)
         buffer.clear()
+
+    def enter(level: int, title: str) -> None:
+        nonlocal levels
+        if title:
+            levels = [(lv, t) for lv, t in levels if lv < level] + [(level, title)]
 
     lines = _read_text(path, sink).splitlines()
     for line in lines:
@@ -397,72 +414,175 @@ def _extract_markdown(path: Path, sink: Sink) -> None:
         match = None if in_fence else _MD_HEADING.match(line)
         if match:
             flush()
-            heading = _clean(match.group(2)) or heading
+            enter(len(match.group(1)), _clean(match.group(2)))
             continue
-        if not in_fence and _MD_SETEXT.match(line) and buffer and buffer[-1].strip():
-            # "Title\n=====": the previous line was a heading
+        setext = None if in_fence else _MD_SETEXT.match(line)
+        if setext and buffer and buffer[-1].strip():
+            # "Title\n=====" (level 1) or "Title\n-----" (level 2): the previous line was a heading
             title = buffer.pop()
             flush()
-            heading = _clean(title)
+            enter(1 if setext.group(1).startswith("=") else 2, _clean(title))
             continue
         buffer.append(line)
     flush()
 
 
 class HTMLText(html.parser.HTMLParser):
-    """Block-level text with the current h1-h6 heading; script/style/nav dropped."""
+    """Block-level text under its heading path (h1-h6, and the term of a definition list:
+    a manual's "work_mem (integer)" is the title of the paragraphs that explain it). A table
+    row is one block ("cell | cell"). Scripts, styles, navigation bars and tables of contents
+    are dropped: they repeat on every page and match every question."""
 
     _BLOCK_TAGS = "p div li td th tr br section article blockquote pre dd dt table ul ol header "
-    _BLOCK_TAGS += "footer main aside figure figcaption h1 h2 h3 h4 h5 h6 title"
+    _BLOCK_TAGS += "footer main aside figure figcaption h1 h2 h3 h4 h5 h6 title dl caption"
     BLOCKS = frozenset(_BLOCK_TAGS.split())
-    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head", "nav"})
+    # Containers that are navigation by their class or role (DocBook, Sphinx, most sites).
+    _NAV_CLASSES = frozenset({"navheader", "navfooter", "toc", "navbar", "breadcrumb", "breadcrumbs",
+                              "sphinxsidebar", "related", "skip-link"})
+    _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+    _TERM_LEVEL = 10  # a <dt> sits under every h1-h6; nested lists go deeper
+    _CAPTION_LEVEL = 8  # a table's or figure's title: under the headings, above list terms
+    # A heading inside one of these belongs to it: when it closes, the text after it is under
+    # the heading from before ("Tip" boxes, DocBook's div.sect2, HTML5 sections).
+    _CONTAINERS = frozenset({"div", "section", "article", "aside"})
+    _ASIDES = frozenset({"note", "tip", "warning", "caution", "important", "admonition", "sidebar"})
+    _SCOPED_CLASSES = _ASIDES | {"example", "table", "figure"}
+    _SCOPED_PREFIXES = ("sect", "refsect", "section", "chapter", "appendix")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_navigation: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.keep_navigation = keep_navigation
         self.blocks: list[tuple[str, str | None]] = []
         self._buf: list[str] = []
         self._hidden = 0
-        self._in_heading = False
-        self._heading: str | None = None
+        self._skip: list[str] = []  # open tags of a navigation container being skipped
+        self._heading_level: int | None = None  # inside <hN> or <dt>: its level
+        self._path: list[tuple[int, str]] = []  # (level, title), outermost first
+        self._dl_depth = 0
         self._title: str | None = None
         self._in_title = False
+        self._row: list[str] | None = None  # cells of the table row being read
+        self._pre = 0  # inside <pre>: line breaks are the text's own
+        # Open containers: (tag, the heading path to restore when it closes or None, whether it
+        # is an aside: a "Note" box's title is a child of the section it sits in, whatever its
+        # <hN> says).
+        self._containers: list[tuple[str, list[tuple[int, str]] | None, bool]] = []
+
+    def _current(self) -> str | None:
+        return heading_path(t for _, t in self._path) or self._title
 
     def _flush(self) -> None:
-        text = _clean("".join(self._buf))
+        raw = "".join(self._buf)
+        # Outside <pre>, a line break in the markup is a space (the source's line wrapping).
+        text = _clean(raw) if self._pre else " ".join(raw.split())
         self._buf.clear()
         if not text:
             return
-        if self._in_heading:
-            self._heading = text
+        if self._heading_level is not None:
+            level = self._heading_level
+            if self._containers and self._containers[-1][2] and self._path:
+                level = max(level, self._path[-1][0] + 1)
+            self._path = [(lv, t) for lv, t in self._path if lv < level]
+            self._path.append((level, text.strip(" \t¶§#🔗")))
         elif self._in_title:
             self._title = text
+        elif self._row is not None:
+            self._row.append(text)
         else:
-            self.blocks.append((text, self._heading or self._title))
+            self.blocks.append((text, self._current()))
+
+    def _container(self, tag: str, attrs: list[tuple[str, str | None]]) -> tuple[bool, bool]:
+        """(scoped, aside) for an opening container tag."""
+        if tag != "div":
+            return True, tag == "aside"
+        classes = (dict(attrs).get("class") or "").split()
+        aside = any(c in self._ASIDES for c in classes)
+        scoped = aside or any(
+            c in self._SCOPED_CLASSES or c.startswith(self._SCOPED_PREFIXES) for c in classes
+        )
+        return scoped, aside
+
+    def _is_nav(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+        if self.keep_navigation:
+            return False
+        values = dict(attrs)
+        if (values.get("role") or "") == "navigation":
+            return True
+        classes = set((values.get("class") or "").split())
+        return tag in ("div", "ul", "table", "dl") and bool(classes & self._NAV_CLASSES)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.HIDDEN and tag != "head":
+        if self._skip:
+            if tag == self._skip[0]:
+                self._skip.append(tag)
+            return
+        if tag in self.HIDDEN and tag != "head" and not (tag == "nav" and self.keep_navigation):
             self._hidden += 1
             return
-        if tag in self.BLOCKS:
+        if self._is_nav(tag, attrs):
             self._flush()
-        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            self._in_heading = True
+            self._skip.append(tag)
+            return
+        if tag in self.BLOCKS:
+            self._flush()  # inside a table row, the text so far is the previous cell
+        if tag in self._CONTAINERS:
+            scoped, aside = self._container(tag, attrs)
+            self._containers.append((tag, list(self._path) if scoped else None, aside))
+        elif tag == "pre":
+            self._pre += 1
+        if tag in self._HEADINGS:
+            self._heading_level = self._HEADINGS[tag]
+        elif tag == "caption" or (tag == "p" and "title" in (dict(attrs).get("class") or "").split()
+                                  and self._containers and self._containers[-1][1] is not None):
+            # <caption>, or DocBook's <p class="title"> of a table, figure or example box
+            self._heading_level = self._CAPTION_LEVEL
+        elif tag == "dl":
+            self._dl_depth += 1
+        elif tag == "dt":
+            self._heading_level = self._TERM_LEVEL + self._dl_depth
+        elif tag == "tr":
+            self._row = []
         if tag == "title":
             self._in_title = True
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN and tag != "head":
+        if self._skip:
+            if tag == self._skip[0]:
+                self._skip.pop()
+            return
+        if tag in self.HIDDEN and tag != "head" and not (tag == "nav" and self.keep_navigation):
             self._hidden = max(0, self._hidden - 1)
             return
         if tag in self.BLOCKS:
             self._flush()
-        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            self._in_heading = False
+        if tag in self._CONTAINERS and any(c[0] == tag for c in self._containers):
+            while self._containers:  # unclosed inner tags close with their container
+                open_tag, saved, _aside = self._containers.pop()
+                if open_tag == tag:
+                    if saved is not None:
+                        self._path = saved
+                    break
+        elif tag == "pre":
+            self._pre = max(0, self._pre - 1)
+        if tag in self._HEADINGS or tag in ("dt", "caption") or (
+            tag == "p" and self._heading_level == self._CAPTION_LEVEL
+        ):
+            self._heading_level = None
+        elif tag == "dl":
+            # The list's terms end with it: the text after it is under the heading again.
+            self._path = [(lv, t) for lv, t in self._path if lv < self._TERM_LEVEL + self._dl_depth]
+            self._dl_depth = max(0, self._dl_depth - 1)
+        elif tag == "tr" and self._row is not None:
+            cells = [c for i, c in enumerate(self._row) if i == 0 or c != self._row[i - 1]]
+            self._row = None
+            if cells:
+                self.blocks.append((" | ".join(cells), self._current()))
         if tag == "title":
             self._in_title = False
 
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
+        if not self._hidden and not self._skip:
             self._buf.append(data)
 
     def close(self) -> None:
@@ -470,12 +590,17 @@ class HTMLText(html.parser.HTMLParser):
         self._flush()
 
 
-
 def html_blocks(markup: str) -> list[tuple[str, str | None]]:
-    """(text, heading) blocks of an HTML document (also EPUB chapters and HTML mail bodies)."""
+    """(text, heading) blocks of an HTML document (also EPUB chapters and HTML mail bodies).
+    A page that is nothing but navigation (a book's part page: its table of contents) keeps
+    that text: it is all the page says."""
     parser = HTMLText()
     parser.feed(markup)
     parser.close()
+    if not parser.blocks:
+        parser = HTMLText(keep_navigation=True)
+        parser.feed(markup)
+        parser.close()
     return parser.blocks
 
 
@@ -535,6 +660,7 @@ def _extract_docx(path: Path, sink: Sink) -> None:
 
     check_zip(path, sink.limits, "Word")
     document = docx.Document(str(path))
+    levels: list[tuple[int, str]] = []  # the heading path: (level, title), outermost first
     heading: str | None = None
     for block in document.iter_inner_content():
         if isinstance(block, Paragraph):
@@ -543,7 +669,10 @@ def _extract_docx(path: Path, sink: Sink) -> None:
                 continue
             style = (block.style.name if block.style is not None else "") or ""
             if style.startswith("Heading") or style == "Title":
-                heading = text
+                digits = style[len("Heading") :].strip()
+                level = 0 if style == "Title" else int(digits) if digits.isdigit() else 1
+                levels = [(lv, t) for lv, t in levels if lv < level] + [(level, text)]
+                heading = heading_path(t for _, t in levels)
                 continue
             if not sink.add(text, None, heading):
                 return
