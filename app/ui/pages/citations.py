@@ -1,5 +1,7 @@
 """The sources under an answer: "[1] report.pdf p. 3" links. Clicking one opens the file in the
-system's viewer; "Show passage" shows the text the answer was based on, in a small dialog.
+system's viewer; "Show passage" shows the text the answer was based on, in a small dialog;
+"Summarise" asks for a summary of the whole file. The title says how much of the documents the
+answer read ("Used 8 passages from 3 documents"), and "Use more passages" asks again with more.
 
 PDF pages: on Windows, Qt hands a file URL with a fragment to the shell as a URL, and the
 default PDF handlers there (Edge, Chrome, Acrobat in a browser) honour "#page=N". On Linux,
@@ -144,26 +146,50 @@ class CitationsView(QFrame):
     opened = Signal(object)  # SourceRef, after its file was handed to the system viewer
     missing = Signal(object)  # SourceRef whose file is gone
     unopenable = Signal(object)  # SourceRef whose file is there, but no program opened it
+    moreRequested = Signal()  # "Use more passages": ask the same question with more of them
+    summariseRequested = Signal(str)  # "Summarise": the whole file (its path)
 
     def __init__(
         self,
         sources: Sequence[SourceRef | Mapping[str, Any]],
         answer: str | None = None,
         parent: QWidget | None = None,
+        *,
+        can_use_more: bool = False,
+        can_summarise: bool = False,
     ) -> None:
+        """can_use_more: offer "Use more passages"; can_summarise: a "Summarise" button on
+        each file (the owner connects the signals to the chat session)."""
         super().__init__(parent)
         self.setObjectName("citations")
-        self.sources = cited_first([as_source(s) for s in sources], answer)
+        given = [as_source(s) for s in sources]
+        self.sources = cited_first(given, answer)
         self.groups = group_by_file(self.sources)
         self.links: list[QLabel] = []
         self.passage_buttons: list[QPushButton] = []
+        self.summarise_buttons: list[QPushButton] = []
         self.dialog: PassageDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
-        title = QLabel(_title(len(self.sources), len(self.groups)))
+        header = QHBoxLayout()
+        # What the answer read: every passage it was given, not only those it cites.
+        title = QLabel(used_text(len(given), len({s.file for s in given})))
         title.setObjectName("citationsTitle")
-        layout.addWidget(title)
+        header.addWidget(title)
+        self.more_button = QPushButton("Use more passages")
+        self.more_button.setObjectName("morePassagesButton")
+        self.more_button.setFlat(True)
+        self.more_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.more_button.setToolTip(
+            "Answer the same question again, reading about twice as many passages from your "
+            "documents. The answer you have now is kept as an earlier version."
+        )
+        self.more_button.clicked.connect(self.moreRequested.emit)
+        self.more_button.setVisible(can_use_more)
+        header.addWidget(self.more_button)
+        header.addStretch(1)
+        layout.addLayout(header)
         for group in self.groups:
             row = QHBoxLayout()
             first = group[0]
@@ -180,6 +206,18 @@ class CitationsView(QFrame):
             passage.clicked.connect(lambda _checked=False, g=group: self.show_passage(g))
             row.addWidget(link)
             row.addWidget(passage)
+            if can_summarise:
+                summarise = QPushButton("Summarise")
+                summarise.setObjectName("summariseButton")
+                summarise.setFlat(True)
+                summarise.setCursor(Qt.CursorShape.PointingHandCursor)
+                summarise.setToolTip(f"Read all of {Path(first.file).name} and summarise it")
+                summarise.setEnabled(Path(first.file).exists())
+                summarise.clicked.connect(
+                    lambda _checked=False, f=first.file: self.summariseRequested.emit(f)
+                )
+                row.addWidget(summarise)
+                self.summarise_buttons.append(summarise)
             row.addStretch(1)
             layout.addLayout(row)
             self.links.append(link)
@@ -202,9 +240,8 @@ class CitationsView(QFrame):
         return self.dialog
 
 
-def _title(passages: int, files: int) -> str:
-    """"Sources: 3 passages from 2 files" — how much of the documents the answer used."""
-    if passages <= 1:
-        return "Source"
-    plural = "files" if files != 1 else "file"
-    return f"Sources: {passages} passages from {files} {plural}"
+def used_text(passages: int, files: int) -> str:
+    """"Used 8 passages from 3 documents": how much of the documents the answer read."""
+    passage_word = "passage" if passages == 1 else "passages"
+    file_word = "document" if files == 1 else "documents"
+    return f"Used {passages} {passage_word} from {files} {file_word}"
