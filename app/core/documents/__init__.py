@@ -3,12 +3,14 @@ numbered sources in the prompt. No Qt here; every call that can take time blocks
 a worker thread (ui/tasks.py), with the progress callbacks and CancelToken it offers.
 
 Modules (import them directly; this package imports nothing so the CLI stays fast):
-    extract.py         files -> Passage(text, file, page, heading); ExtractionError per file
-    chunking.py        passages -> Chunk (~250 tokens, paragraph/sentence cuts, overlap)
+    extract.py         files -> Passage(text, file, page, heading path); ExtractionError per file
+    chunking.py        passages -> Chunk by sections (<= 256 model tokens, title line first)
     embedding.py       the Embedder protocol; batching and normalising helpers
     local_embedder.py  LocalEmbedder: llama-cpp-python in process (CLI, tests, benchmarks)
     index.py           DocumentIndex: the SQLite database, collections, files, chunks, vectors
     indexer.py         index_collection(): the incremental, cancellable, resumable job
     search.py          Searcher.search(): BM25, vectors, hybrid (reciprocal rank fusion)
     prompting.py       pack_sources(), build_messages(), citation_lines()
+    chat_context.py    prepare_document_messages(): a chat turn over collections
+    summarise.py       summarise_document(): a whole file, map-reduce within the context
 """
