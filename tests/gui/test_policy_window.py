@@ -156,6 +156,7 @@ def test_allowed_models_hides_and_refuses(
     library = window.models_area.library
     window.show_page("library")
     qtbot.waitUntil(lambda: library.tree.topLevelItemCount() == 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(library.fits) == 1, timeout=TIMEOUT)  # judged: it still says so
     item = library.tree.topLevelItem(0)
     assert item.text(4) == NOT_ALLOWED_TEXT and "does not allow the model" in item.toolTip(0)
     library.tree.setCurrentItem(item)

@@ -298,10 +298,11 @@ class LibraryPage(QWidget):
         self.fits[key] = fit
         for model, item in zip(self.models, self.items, strict=True):
             if model.key == key:
+                if _policy_refusal(model):
+                    continue  # it stays "Not allowed by your organisation", whatever it would do here
                 item.setText(4, fit_label(fit)[0])
                 item.setToolTip(4, fit.summary)
-                if not _policy_refusal(model):
-                    self.speeds.for_path(item, model.path, fit)
+                self.speeds.for_path(item, model.path, fit)
 
     # -- actions -------------------------------------------------------------------------
     def selected(self) -> LocalModel | None:
