@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -167,6 +168,133 @@ def build_index(embedder: Any, files: Sequence[Path], fresh: bool) -> tuple[Path
     return db, {**info, "cached": False}
 
 
+# ---- vectors computed ahead, in worker processes ----------------------------------------------
+# On a machine that other jobs keep busy, one embedding process gets a small slice of a core and
+# the manual takes hours. `--workers N` embeds the passages first in N one-thread processes and
+# keeps the vectors by text (the same model, the same fitting: the same vectors the indexer would
+# compute); the indexer then runs as usual with an embedder that looks them up. Vectors found in
+# earlier runs' databases are reused. Indexing time is then not a figure: it says so.
+
+CACHE_DIR = Path(tempfile.gettempdir()) / "enclave-bench-retrieval"
+
+
+def _vector_store(model_id: str) -> Any:
+    import sqlite3
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(model_id.encode()).hexdigest()[:12]
+    db = sqlite3.connect(CACHE_DIR / f"vectors-{name}.sqlite", timeout=60)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS v (h TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+    return db
+
+
+def _h(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class CachedEmbedder:
+    """`embedding.Embedder` that answers from the vector store, and embeds what is missing."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.db = _vector_store(inner.model_id)
+        self.computed = 0
+
+    def embed(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        found = {
+            h: np.frombuffer(blob, dtype=np.float32)
+            for h, blob in self.db.execute(
+                f"SELECT h, vec FROM v WHERE h IN ({','.join('?' * len(texts))})",
+                [_h(t) for t in texts],
+            )
+        } if texts else {}
+        missing = [t for t in texts if _h(t) not in found]
+        if missing:
+            vectors = self.inner.embed(missing)
+            self.computed += len(missing)
+            for t, v in zip(missing, vectors, strict=True):
+                found[_h(t)] = np.asarray(v, dtype=np.float32)
+                self.db.execute("INSERT OR REPLACE INTO v VALUES (?, ?)", (_h(t), found[_h(t)].tobytes()))
+            self.db.commit()
+        return np.vstack([found[_h(t)] for t in texts])
+
+
+def _seed_from_indexes(store: Any, model_id: str, dim: int) -> None:
+    """Vectors already in earlier runs' index databases (same model id) go to the store."""
+    import sqlite3
+
+    for db_path in CACHE_DIR.glob("*/index.db"):
+        try:
+            src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+            rows = src.execute(
+                "SELECT c.text, c.embedding FROM chunks c JOIN collections k ON k.id = c.collection_id"
+                " WHERE c.embedding IS NOT NULL AND k.embed_model_id = ?",
+                (model_id,),
+            ).fetchall()
+            src.close()
+        except sqlite3.Error:
+            continue
+        store.executemany(
+            "INSERT OR IGNORE INTO v VALUES (?, ?)",
+            [(_h(t), blob) for t, blob in rows if blob is not None and len(blob) == 4 * dim],
+        )
+    store.commit()
+
+
+def embed_ahead(files: Sequence[Path], model_id: str, dim: int, workers: int) -> int:
+    """Chunk the corpus as the indexer will, and embed the texts the store lacks in `workers`
+    one-thread processes. Returns how many were embedded."""
+    import subprocess
+    import sys
+
+    from app.core.documents.chunking import chunk_passages
+    from app.core.documents.extract import ExtractionError, extract
+
+    store = _vector_store(model_id)
+    _seed_from_indexes(store, model_id, dim)
+    texts: dict[str, str] = {}
+    for f in files:
+        try:
+            for chunk in chunk_passages(extract(f)):
+                texts[_h(chunk.text)] = chunk.text
+        except ExtractionError:
+            continue
+    have = {h for (h,) in store.execute("SELECT h FROM v")}
+    todo = [t for h, t in texts.items() if h not in have]
+    store.close()
+    print(f"  {len(texts)} passages, {len(texts) - len(todo)} vectors known, {len(todo)} to embed")
+    if not todo:
+        return 0
+    shards = [todo[i::workers] for i in range(workers)]
+    procs = []
+    for i, shard in enumerate(shards):
+        job = CACHE_DIR / f"shard-{os.getpid()}-{i}.json"
+        job.write_text(json.dumps(shard))
+        procs.append(subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_retrieval",
+                                       "--embed-shard", str(job)]))
+    for proc in procs:
+        proc.wait()
+    return len(todo)
+
+
+def embed_shard(job: Path) -> None:
+    """Worker: embed the texts of `job` with one thread, into the store, in small steps (so a
+    stopped run keeps what it did)."""
+    from app.core import paths
+    from app.core.documents.local_embedder import LocalEmbedder
+
+    texts = json.loads(job.read_text())
+    embedder = CachedEmbedder(LocalEmbedder(paths.default_embedding_model(), n_threads=1))
+    for start in range(0, len(texts), 16):
+        embedder.embed(texts[start : start + 16])
+    embedder.inner.close()
+
+
 # ---- rerankers ---------------------------------------------------------------------------------
 
 Reranker = Callable[[str, list[Any]], list[Any]]  # (question, hits) -> the same hits re-ordered
@@ -254,6 +382,9 @@ def main() -> None:
     ap.add_argument("--rerank-depth", type=int, default=20, help="hybrid passages the reranker sees")
     ap.add_argument("--fresh", action="store_true", help="rebuild the index even if one is cached")
     ap.add_argument("--show-misses", action="store_true", help="print the questions hybrid missed")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="embed ahead in this many one-thread processes (a busy machine)")
+    ap.add_argument("--embed-shard", type=Path, help=argparse.SUPPRESS)
     ap.add_argument(
         "--bm25-only", action="store_true",
         help="index without the embedding model (seconds, not minutes) and score BM25 alone",
@@ -263,6 +394,9 @@ def main() -> None:
         help="embedding threads (1 is fastest on a machine other jobs keep busy: no spinning)",
     )
     args = ap.parse_args()
+    if args.embed_shard:
+        embed_shard(args.embed_shard)
+        return
 
     if not PG_DOCS.is_dir():
         raise SystemExit(f"{PG_DOCS} is missing: apt-get install postgresql-doc-15")
@@ -277,6 +411,10 @@ def main() -> None:
     embedder = (
         None if args.bm25_only else LocalEmbedder(paths.default_embedding_model(), n_threads=args.threads)
     )
+    if embedder is not None and args.workers:
+        ahead = embed_ahead(files, embedder.model_id, embedder.dim, args.workers)
+        embedder = CachedEmbedder(embedder)
+        print(f"  embedded {ahead} passages ahead in {args.workers} processes")
     db, info = build_index(embedder, files, args.fresh)
     print(
         f"corpus: {info['files']} pages, {info['passages']} passages "
@@ -309,7 +447,7 @@ def main() -> None:
             json.dumps({"corpus": info, "results": summaries, "questions": per_question}, indent=1)
         )
     if embedder is not None:
-        embedder.close()
+        getattr(embedder, "inner", embedder).close()
 
 
 if __name__ == "__main__":
