@@ -265,12 +265,43 @@ def shoot_library(shots: Shots) -> None:
     shots.wait(lambda: all(library.tree.topLevelItem(i).text(4) != "Checking…" for i in range(3)))
     shots.capture(window, "library")
     window.settings_store.update(extra_model_dirs=[])
+    from app.core.library import forget_model
+
     for folder in (models, other):
         for file in folder.rglob("*.gguf"):
             file.unlink()
+            forget_model(file)
     library.refresh()
     shots.wait(lambda: library.stack.currentIndex() == 1)
     shots.capture(window, "library_empty")
+
+
+def shoot_documents(shots: Shots) -> None:
+    """A collection of a few office documents, indexed (text and Markdown: quick to index)."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from app.ui.pages.documents import documents_page
+
+    window = shots.window()
+    folder = shots.home / "Company docs"
+    (folder / "faq").mkdir(parents=True, exist_ok=True)
+    (folder / "parking.md").write_text("# Parking\n\nThe garage opens at 6am on weekdays.\n")
+    (folder / "holidays.md").write_text("# Holidays\n\nEmployees get 27 vacation days a year.\n")
+    (folder / "faq" / "badges.txt").write_text("Lost badges are replaced by the front desk.\n")
+    (folder / "faq" / "wifi.txt").write_text("The guest network is called Visitors.\n")
+    window.show_page("documents")
+    page = documents_page(window)
+    original = QInputDialog.getText, QFileDialog.getExistingDirectory
+    QInputDialog.getText = lambda *a, **k: ("Company", True)  # type: ignore[assignment]
+    QFileDialog.getExistingDirectory = lambda *a, **k: str(folder)  # type: ignore[assignment]
+    try:
+        page.collections_pane.new_button.click()
+        shots.wait(lambda: page.current_name == "Company", 5)
+        page.details.add_folder_button.click()
+        shots.wait(lambda: page.details.summary_label.text().startswith("4 documents indexed"), 300)
+    finally:
+        QInputDialog.getText, QFileDialog.getExistingDirectory = original  # type: ignore[assignment]
+    shots.capture(window, "documents")
 
 
 def shoot_settings(shots: Shots) -> None:
@@ -353,16 +384,32 @@ def shoot_chat(shots: Shots) -> None:
     )
     window.chat.refresh_list()
     window.open_model(instruct_model())
-    shots.wait(lambda: window.service.is_ready and not window.session.busy, 90)
+    shots.wait(lambda: window.service.is_ready and not window.session.busy, 300)
     window.chat.new_chat()
     window.session.base_sampling = p.SamplingParams(max_tokens=60, seed=4)
     window.composer.edit.setPlainText("Write two sentences about lighthouses.")
     window.composer._submit()
-    shots.wait(lambda: not window.composer.generating, 120)
+    shots.wait(lambda: not window.composer.generating, 600)  # a shared, busy machine is slow
     shots.capture(window, "chat")
     window.chat.new_chat()
     window.session.open_conversation(earlier.id)
     shots.capture(window, "chat_markdown")
+
+
+def shoot_small_window(shots: Shots) -> None:
+    """The smallest window (800×600) with Chat settings open: the conversation list steps
+    aside, the answer and its buttons stay whole (after shoot_chat: its conversation)."""
+    window = shots.window()
+    window.show_page("chat")
+    window.settings_button.setChecked(True)
+    for _ in range(3):  # a resize the layout had not made room for yet is asked again
+        window.resize(800, 600)
+        if shots.wait(lambda: window.width() == 800 and window.height() == 600, 2):
+            break
+    print(f"  window {window.width()}×{window.height()}, smallest {window.minimumSizeHint().width()} wide")
+    shots.capture(window, "small_window")
+    window.settings_button.setChecked(False)
+    window.resize(1180, 800)
 
 
 def main(argv: list[str]) -> int:
