@@ -343,7 +343,9 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
     arch = str(arch_field.contents())
     f = _Fields(reader, arch)
     n_layer = f.get_int("{arch}.block_count")
-    if not 0 <= n_layer <= MAX_LAYERS:
+    if not 1 <= n_layer <= MAX_LAYERS:  # llama.cpp asserts 0 < n_layer <= LLAMA_MAX_LAYERS
+        if f.raw("{arch}.block_count") is None:
+            raise GGUFError("This model file is damaged: it does not say how many layers the model has.")
         raise GGUFError(f"This model file is damaged: it says the model has {n_layer:,} layers.")
     sizes = _tensor_sizes(reader, n_layer)
     n_embd = f.get_int("{arch}.embedding_length")

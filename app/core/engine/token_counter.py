@@ -16,6 +16,7 @@ embedding model), so native code here never meets a file it has not already acce
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -39,25 +40,47 @@ def _key(path: Path | str) -> tuple[str, int, float]:
 
 
 def vocab_model(path: Path | str) -> Any:
-    """llama-cpp-python's Llama with only the vocabulary loaded (cached per file version)."""
+    """llama-cpp-python's model with only the vocabulary loaded (cached per file version):
+    `tokenize(bytes, add_bos, special)`, `token_bos()`, like Llama's."""
     key = _key(path)
     with _lock:
         found = _vocabularies.get(key)
     if found is not None:
         return found
-    from llama_cpp import Llama
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
 
     from app.core.engine.backends import load_backends
 
+    # llama.cpp's log goes through llama-cpp-python's logger: quiet at ERROR. Not Llama(...,
+    # verbose=False): that silences by pointing the whole process's fd 1 and 2 at /dev/null
+    # while it loads, which swallows what other threads print meanwhile (a CLI's "Serving at").
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     load_backends()  # the installers' portable build has no CPU backend until one is loaded
-    llm = Llama(model_path=key[0], vocab_only=True, verbose=False)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    llm = LlamaModel(path_model=key[0], params=params, verbose=True)
     with _lock:
         if len(_vocabularies) >= _MAX_KEPT:
             oldest = next(iter(_vocabularies))
             _vocabularies.pop(oldest)
             _counters.pop(oldest, None)
         return _vocabularies.setdefault(key, llm)
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free the vocabularies before the interpreter tears llama_cpp down under them (else
+    Llama.__del__ complains at exit)."""
+    with _lock:
+        models = list(_vocabularies.values())
+        _vocabularies.clear()
+        _counters.clear()
+    for llm in models:
+        try:
+            llm.close()
+        except Exception:  # exiting anyway
+            pass
 
 
 def counter_for(path: Path | str) -> TokenCounter:
