@@ -348,6 +348,8 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
             raise GGUFError("This model file is damaged: it does not say how many layers the model has.")
         raise GGUFError(f"This model file is damaged: it says the model has {n_layer:,} layers.")
     sizes = _tensor_sizes(reader, n_layer)
+    if sizes.total <= 0:
+        raise GGUFError("This model file is damaged or empty: it holds no weights.")
     n_embd = f.get_int("{arch}.embedding_length")
     head_count = f.per_layer("{arch}.attention.head_count", n_layer, 0)
     head_count_kv = _kv_heads(f, head_count, n_layer)
