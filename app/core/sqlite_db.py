@@ -16,7 +16,6 @@ from pathlib import Path
 
 from app.core.paths import owner_only
 
-
 IN_MEMORY = ":memory:"  # SQLite's name for a database that never touches the disk
 
 

@@ -243,7 +243,9 @@ class Composer(QFrame):
         self.edit = ComposerEdit()
         self.edit.setObjectName("composerEdit")
         self.edit.setAccessibleName('Your question')
-        self.edit.setAccessibleDescription('Type a question for the model; Enter sends it, Shift+Enter starts a new line.')
+        self.edit.setAccessibleDescription(
+            "Type a question for the model; Enter sends it, Shift+Enter starts a new line."
+        )
         self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
         self.edit.setFixedHeight(84)
         self.edit.setTabChangesFocus(True)  # Tab moves on to Send, as in any form
