@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -176,6 +177,7 @@ class CitationsView(QFrame):
         # What the answer read: every passage it was given, not only those it cites.
         title = QLabel(used_text(len(given), len({s.file for s in given})))
         title.setObjectName("citationsTitle")
+        title.setWordWrap(True)  # a narrow window: it wraps beside "Use more passages"
         header.addWidget(title)
         self.more_button = QPushButton("Use more passages")
         self.more_button.setObjectName("morePassagesButton")
@@ -198,14 +200,17 @@ class CitationsView(QFrame):
             link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                          | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
             link.setToolTip(f"Open {first.file}")
+            link.setWordWrap(True)  # a long file name wraps in a narrow window; the button stays whole
+            link.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             link.linkActivated.connect(lambda _href, s=first: self.open(s))
             passage = QPushButton("Show passages" if len(group) > 1 else "Show passage")
+            passage.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             passage.setObjectName("showPassageButton")
             passage.setFlat(True)
             passage.setCursor(Qt.CursorShape.PointingHandCursor)
             passage.clicked.connect(lambda _checked=False, g=group: self.show_passage(g))
             row.addWidget(link)
-            row.addWidget(passage)
+            row.addWidget(passage, 0, Qt.AlignmentFlag.AlignTop)
             if can_summarise:
                 summarise = QPushButton("Summarise")
                 summarise.setObjectName("summariseButton")
