@@ -1,17 +1,21 @@
 """Nothing lost, counted: real SIGKILLs at random moments, many times over.
 
 - chat: the app's chat (core ChatSession, real engine host, SmolLM2; tests/e2e/session_victim.py)
-  is killed mid-answer ENCLAVE_KILL_CHAT times (default 100), always into the same database:
+  is killed mid-answer ENCLAVE_KILL_CHAT times (default 12; the issue's 100 with
+  ENCLAVE_KILL_CHAT=100), always into the same database:
   every message it had reported finished is there, whole; `PRAGMA integrity_check` is ok after
   every kill; an answer cut off is marked interrupted.
 - download: `enclave download` (huggingface_hub against tests/fakehub.py) is killed with
   SIGKILL at a random point ENCLAVE_KILL_DOWNLOAD times (default 30); each resume ends in the
   file with the right SHA-256, and nothing unverified is ever in the models folder.
-- indexing: `enclave index` is killed at a random point ENCLAVE_KILL_INDEX times (default 30);
+- indexing: the indexer (tests/e2e/index_victim.py: app/core/documents/indexer.py with the bundled
+  embedding model, 8 passages a request as in the window) is killed at a random point
+  ENCLAVE_KILL_INDEX times (default 8; the issue's 30 with ENCLAVE_KILL_INDEX=30);
   after each kill the collection is searchable, the index is intact, every file it lists as
   indexed has all its passages, and the next run resumes (it never re-reads a stored file).
 
-Each test prints its counts (pytest -s shows them); README's "Privacy, proved" has the figures.
+The defaults keep the suite (and CI, .ci/run) within a few minutes on 2 cores; README's
+"Privacy, proved" says which counts ran where. Each test prints its counts (pytest -s).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def wait_gone(pid: int, timeout: float = 15) -> None:
 def test_sigkill_mid_answer_many_times_loses_no_finished_message(instruct_model_path: Path) -> None:
     from app.core.chat.store import STATUS_COMPLETE, STATUS_INTERRUPTED, STATUS_STREAMING, ChatStore
 
-    n = rounds("ENCLAVE_KILL_CHAT", 100)
+    n = rounds("ENCLAVE_KILL_CHAT", 12)
     rng = random.Random(12)
     db = paths.database_path()
     finished: dict[int, str] = {}  # message id -> sha256 of its text, as the app reported it
@@ -177,7 +181,8 @@ def test_kill_9_of_a_download_at_random_points_always_resumes_to_the_right_sha25
             if have >= point * size:
                 break
             time.sleep(0.002)
-        os.kill(child.pid, signal.SIGKILL)
+        if child.poll() is None:  # it may have finished first (a point past the end)
+            os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
         have = part.stat().st_size if part.exists() else 0
         if final.exists():
@@ -255,7 +260,7 @@ def test_kill_of_indexing_at_random_points_leaves_a_searchable_collection_that_r
     from app.core.documents.index import DocumentIndex, default_db_path
     from app.core.documents.search import Searcher
 
-    n = rounds("ENCLAVE_KILL_INDEX", 30)
+    n = rounds("ENCLAVE_KILL_INDEX", 8)
     rng = random.Random(7)
     corpus = make_corpus(tmp_path / "notes")
     # The reference: the same corpus indexed once without a kill.
