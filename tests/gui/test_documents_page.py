@@ -46,7 +46,8 @@ def make_docs(folder: Path) -> Path:
     sub = folder / "faq"
     sub.mkdir(exist_ok=True)
     (sub / "badges.txt").write_text("Lost badges are replaced by the front desk.\n")
-    (sub / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (sub / "photo.png").write_bytes(b"\x89PNG\r\n")  # a picture cut after its signature
+    (sub / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     shutil.copy(ENCRYPTED_PDF, folder / "secret.pdf")
     write_corrupt_pdf(folder / "broken.pdf")
     return folder
@@ -104,7 +105,8 @@ def test_collection_folder_statuses_search_citations_and_screenshot(
     assert status(page, "secret.pdf") == ("Could not read", "The PDF is password-protected.")
     assert status(page, "broken.pdf")[0] == "Could not read"
     assert "damaged" in status(page, "broken.pdf")[1]
-    assert status(page, "faq/photo.png") == ("Skipped", "Unsupported format (.png)")
+    assert status(page, "faq/photo.png") == ("Could not read", "The picture looks damaged.")
+    assert status(page, "faq/clip.mp4") == ("Skipped", "Unsupported format (.mp4)")
     assert status(page, "travel.docx")[0] == "Indexed"
     qtbot.waitUntil(lambda: "4 documents indexed" in page.details.summary_label.text())
     assert "could not be read" in page.details.summary_label.text()

@@ -265,7 +265,8 @@ def extract_file(
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ExtractionError("unreadable", f"cannot read the file ({exc.strerror})") from exc
+        why = exc.strerror or "it could not be opened"
+        raise ExtractionError("unreadable", f"cannot read the file ({why})") from exc
     if size == 0:
         raise ExtractionError("empty", "the file is empty")
     sink = Sink(path, limits, deadline=deadline, on_status=on_status)
@@ -278,7 +279,8 @@ def extract_file(
     except RecursionError as exc:
         raise ExtractionError("corrupt", f"the {name} file is nested too deeply to read") from exc
     except OSError as exc:
-        raise ExtractionError("unreadable", f"cannot read the file ({exc.strerror})") from exc
+        why = exc.strerror or "it could not be opened"
+        raise ExtractionError("unreadable", f"cannot read the file ({why})") from exc
     except Exception as exc:  # third-party parsers raise anything on a broken file
         log.info("extract failed for a %s file: %s", fmt, type(exc).__name__)
         raise ExtractionError("corrupt", f"the {name} file looks damaged") from exc

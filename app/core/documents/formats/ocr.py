@@ -152,6 +152,9 @@ def extract_image(path: Path, sink: Sink) -> None:
             picture = Image.open(path)
         except Image.DecompressionBombError as exc:
             raise ExtractionError("unsafe", "the picture is too large to read") from exc
+        except (Image.UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            # Pillow's "cannot identify image file" is an OSError: not a disk problem here.
+            raise ExtractionError("corrupt", "the picture looks damaged") from exc
     with picture:
         width, height = picture.size
         if width * height > MAX_IMAGE_PIXELS:
