@@ -116,7 +116,7 @@ def test_the_real_model_reads_every_section(service: Any, tmp_path: Path) -> Non
             summary_tokens=32,
         )
 
-    result = engine_service.queue.submit(work, name="test summary").future.result(timeout=300)
+    result = engine_service.queue.submit(work, name="test summary").future.result(timeout=280)
     requests = recorder[0].requests
     maps = [r for r in requests if r[0]["content"] == MAP_PROMPT]
     # One map call per section here: two sections together do not fit a part at this context.
@@ -151,7 +151,7 @@ def test_cancel_stops_between_parts(service: Any, tmp_path: Path) -> None:
         )
 
     with pytest.raises(Cancelled):
-        engine_service.queue.submit(work, name="test summary").future.result(timeout=300)
+        engine_service.queue.submit(work, name="test summary").future.result(timeout=280)
     assert [x.done for x in seen] == [0, 1]
 
 

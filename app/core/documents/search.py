@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from app.core.documents.embedding import Embedder, Vectors, as_unit_vectors
+from app.core.documents.extract import HEADING_SEP
 from app.core.documents.index import Collection, CollectionNotFound, DocumentIndex, StoredChunk
 
 log = logging.getLogger("enclave.documents.search")
@@ -43,6 +44,10 @@ RRF_K = 60  # the constant from Cormack et al. (2009); larger flattens the rank 
 # matched only common words; a vector hit more than VECTOR_GAP below the best cosine is noise.
 BM25_FLOOR = 0.3
 VECTOR_GAP = 0.2
+# BM25's share of the fused score (vectors count 1). Measured on PostgreSQL's manual
+# (tests/benchmarks/bench_retrieval.py): questions in a user's words rarely share a page's own
+# terms, so an equal vote let keyword noise push the page the vectors found down.
+BM25_WEIGHT = 0.5
 
 # In a big collection, a query word found in more than this share of chunks is dropped from the
 # BM25 query: its IDF is near zero, so it barely changes the ranking, but FTS5 would score every
@@ -95,7 +100,10 @@ _HEADING_MARKS = " \t¶§#🔗\u00a0"
 
 def source_label(file: str, page: int | None, page_end: int | None, heading: str | None) -> str:
     name = Path(file).name
-    heading = (heading or "").strip(_HEADING_MARKS)
+    # A heading path ("Manual › Chapter › Section › Term") is named by its last two levels:
+    # enough to find the place, short enough for a citation.
+    levels = [h.strip(_HEADING_MARKS) for h in (heading or "").split(HEADING_SEP)]
+    heading = HEADING_SEP.join([h for h in levels if h][-2:])
     if page is not None:
         if page_end is not None and page_end != page:
             return f"{name} pp. {page}-{page_end}"
@@ -222,9 +230,9 @@ class Searcher:
             ranked = vec
         else:
             fused: dict[int, float] = {}
-            for ranks in (bm25_rank, vec_rank):
+            for ranks, weight in ((bm25_rank, BM25_WEIGHT), (vec_rank, 1.0)):
                 for cid, r in ranks.items():
-                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + r)
+                    fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + r)
             ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
         top = ranked[:k]
         rows = self.index.chunks_by_id([cid for cid, _ in top])
