@@ -91,14 +91,15 @@ def test_unreadable_files_raise_per_file_errors(tmp_path: Path) -> None:
         extract(empty)
     assert info.value.kind == "empty"
 
-    blank_pdf = write_pdf(tmp_path / "scan.pdf", [[]])
-    with pytest.raises(ExtractionError, match="OCR"):
+    blank_pdf = write_pdf(tmp_path / "blank.pdf", [[]])  # no text and no picture to read
+    with pytest.raises(ExtractionError, match="no text found"):
         extract(blank_pdf)
 
 
 def test_skip_reason() -> None:
     assert skip_reason(Path("a.PDF")) is None
-    assert skip_reason(Path("photo.png")) == "unsupported format (.png)"
+    assert skip_reason(Path("photo.png")) is None  # read with OCR (formats/ocr.py)
+    assert skip_reason(Path("clip.mp4")) == "unsupported format (.mp4)"
     assert skip_reason(Path("Makefile")) == "unsupported format (no extension)"
     assert "too large" in (skip_reason(Path("x.pdf"), size=10**9) or "")
     assert skip_reason(Path("x.txt"), size=10**9) is None  # streamed, read up to a limit

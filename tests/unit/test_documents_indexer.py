@@ -64,7 +64,7 @@ def make_docs(folder: Path) -> Path:
     sub = folder / "sub"
     sub.mkdir(exist_ok=True)
     (sub / "faq.txt").write_text("Badges are replaced by the front desk.\n")
-    (sub / "photo.png").write_bytes(b"\x89PNG\r\n")
+    (sub / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (folder / ".git").mkdir(exist_ok=True)
     (folder / ".git" / "config").write_text("hidden, never indexed")
     shutil.copy(ENCRYPTED_PDF, folder / "secret.pdf")
@@ -102,7 +102,7 @@ def test_first_run_reports_failures_and_skips_and_goes_on(
         "broken.pdf": "corrupt",
     }
     assert [(Path(i.path).name, i.reason) for i in report.skipped] == [
-        ("photo.png", "unsupported format (.png)")
+        ("clip.mp4", "unsupported format (.mp4)")
     ]
     assert report.chunks_added == report.vectors_computed >= 4
     assert report.pages == 2

@@ -88,11 +88,11 @@ def test_pack_sources_numbers_within_budget_and_cites() -> None:
 def test_cli_index_search_and_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
     build_corpus(docs, n_code_questions=0, n_projects=0)
-    (docs / "photo.png").write_bytes(b"\x89PNG")
+    (docs / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
 
     assert run_cli(["index", "Company", str(docs)]) == 0
     out = capsys.readouterr().out
-    assert "12 added" in out and "skipped" in out and "photo.png" in out
+    assert "12 added" in out and "skipped" in out and "clip.mp4" in out
 
     assert run_cli(["search-docs", "Company", "portable PC missing", "--json", "-k", "2"]) == 0
     result = json.loads(capsys.readouterr().out)

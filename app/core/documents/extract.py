@@ -290,7 +290,7 @@ def extract_file(
                 "empty",
                 "no text found (a scanned PDF: turn on reading scanned pages in Settings)",
             )
-        if fmt in ("pdf", "image"):
+        if sink.ocr_pages:
             raise ExtractionError("empty", "no readable text found, not even in the scanned pages")
         raise ExtractionError("empty", "no text found")
     if sink.ocr_pages:

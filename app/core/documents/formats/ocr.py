@@ -167,5 +167,6 @@ def extract_image(path: Path, sink: Sink) -> None:
             picture.seek(index)
             sink.status(f"reading the text in the picture (page {index + 1} of {pages})")
             sink.n_pages = index + 1
+            sink.ocr_pages += 1
             if not ocr_into(sink, picture.convert("RGB"), index + 1 if frames > 1 else None, None):
                 break
