@@ -62,6 +62,8 @@ def not_ready(loading: bool) -> ApiError:
 _ENGINE_STATUS: dict[str, tuple[int, str, str]] = {
     p.ERROR_CONTEXT_TOO_LONG: (400, "invalid_request_error", "context_length_exceeded"),
     p.ERROR_BAD_REQUEST: (400, "invalid_request_error", "bad_request"),
+    # The model's chat template cannot format these messages: the request, as sent, cannot work.
+    p.ERROR_TEMPLATE: (400, "invalid_request_error", "template_failed"),
     p.ERROR_NOT_LOADED: (503, "server_error", "model_not_loaded"),
     p.ERROR_OUT_OF_MEMORY: (503, "server_error", "out_of_memory"),
     p.ERROR_UNREACHABLE: (502, "server_error", "upstream_unreachable"),
