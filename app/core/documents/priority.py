@@ -1,10 +1,10 @@
 """Indexing is background work: it runs at the lowest CPU priority, so a chat answer streaming
 beside it (the engine host runs at nice 5) and the window keep their speed on a 2-core laptop.
 
-Measured (tests/benchmarks/bench_chat_during_indexing.py): with `enclave index` at normal
-priority in another process, a chat answer fell from 78 to 3.4 tokens/s (llama.cpp's threads
-wait for each other at every step when one of them loses its core); at the lowest priority the
-indexer only gets what the answer leaves.
+Seen before (issue 11): with `enclave index` at normal priority in another process, a chat
+answer fell from 78 to 3.4 tokens/s (llama.cpp's threads wait for each other at every step when
+one of them loses its core). At the lowest priority the indexer only gets what the answer
+leaves (tests/benchmarks/bench_chat_during_indexing.py measures it; not yet on a quiet machine).
 
 Linux: SCHED_IDLE (runs only on a core nothing else wants; a waking chat thread preempts it at
 once), which is per thread and inherited by threads started after it. Elsewhere: the process's
