@@ -111,9 +111,9 @@ def test_the_real_model_reads_every_section(service: Any, tmp_path: Path) -> Non
         recorder.append(RecordingEngine(engine))
         return summarise_document(
             recorder[0], manual, N_CTX,
-            sampling=p.SamplingParams(temperature=0.0, seed=1, max_tokens=48),
+            sampling=p.SamplingParams(temperature=0.0, seed=1, max_tokens=24),
             on_progress=progress.append, on_tokens=streamed.append, cancel=token,
-            summary_tokens=32,
+            summary_tokens=16,
         )
 
     result = engine_service.queue.submit(work, name="test summary").future.result(timeout=280)
