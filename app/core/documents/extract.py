@@ -722,9 +722,12 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
                 page.close()
             sink.n_pages = index + 1
             if len(raw.strip()) < ocr.SCANNED_PAGE_MAX_CHARS and sink.limits.ocr:
-                if not _ocr_pdf_page(pdf, index, n_pages, sink, heading):
+                read = _ocr_pdf_page(pdf, index, n_pages, sink, heading)
+                if read is False:
                     break
-                continue
+                if read is True:
+                    continue
+                # None: no picture on the page; its little text is all there is.
             full = False
             for para in _pdf_paragraphs(raw):
                 if not sink.add(para, index + 1, heading):
@@ -736,9 +739,10 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
         pdf.close()
 
 
-def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str | None) -> bool:
+def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str | None) -> bool | None:
     """A page with (almost) no text layer: if it carries a picture, render it and read the
-    picture with OCR. False once the sink is full. A blank page costs nothing."""
+    picture with OCR. None when there is no picture (a blank or nearly empty page, read as
+    text), False once the sink is full."""
     import pypdfium2.raw as pdfium_c
 
     from app.core.documents.formats import ocr
@@ -747,7 +751,7 @@ def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str |
     try:
         has_picture = next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])), None)
         if has_picture is None:
-            return True
+            return None
         sink.status(f"reading scanned page {index + 1} of {n_pages} with OCR")
         bitmap = page.render(scale=ocr.RENDER_DPI / 72)
         try:

@@ -159,11 +159,20 @@ def _remaining(sink: Sink) -> Any:
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
+# Pictures attached to a mail are read with OCR only from this size: a scanned page or a photo
+# of a document is hundreds of KB; logos, signatures and icons are a few KB.
+MIN_ATTACHED_PICTURE_BYTES = 50_000
 
 
 def _add_attachments(sink: Sink, attachments: Iterable[tuple[str, bytes]], depth: int) -> None:
     """Each supported attachment through extract_file, from a private temporary copy."""
-    todo = [(name, data) for name, data in attachments if format_of(Path(name)) is not None]
+    todo = [
+        (name, data)
+        for name, data in attachments
+        if format_of(Path(name)) is not None
+        # A small picture in a mail is a logo or a signature, not a scanned page.
+        and not (format_of(Path(name)) == "image" and len(data) < MIN_ATTACHED_PICTURE_BYTES)
+    ]
     if not todo:
         return
     if depth + 1 > sink.limits.max_attachment_depth:
