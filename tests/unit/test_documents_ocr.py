@@ -118,7 +118,7 @@ def test_a_huge_picture_is_refused_before_decoding(tmp_path: Path) -> None:
 def test_a_page_with_little_text_and_no_picture_keeps_its_text(tmp_path: Path) -> None:
     """Short pages ("Due in 30 days.") are below the scan threshold; with no picture to read
     they are text pages, not scans, and nothing of them is lost."""
-    from tests.unit.test_documents_extract import write_pdf
+    from tests.fixtures.documents.builders import write_pdf
 
     pdf = write_pdf(tmp_path / "short.pdf", [["Invoice total 1,250 euros."], ["Due in 30 days."]])
     heard: list[str] = []
