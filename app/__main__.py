@@ -10,6 +10,11 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 # Nor does it pick up a token on its own (HF_TOKEN, its token file): app/core/net/tokens.py
 # decides what goes, and only the user's own token, only where a repo asks for it.
 os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+# onnxruntime (document embeddings, OCR) ships Microsoft's 1DS telemetry, which on Linux too
+# looks up and posts to mobile.events.data.microsoft.com from its own threads: off, read when
+# its environment starts (found by tests/privacy/test_no_egress.py: DNS queries from
+# onnxruntime_pybind11_state's threads during indexing).
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 import multiprocessing  # noqa: E402 (after the line above, on purpose)
 import sys  # noqa: E402

@@ -3,8 +3,8 @@
 
     python tests/privacy/egress_driver.py SCENARIO MODEL WORKDIR
 
-The window is started by the app's own code (`app.ui.launch.run_gui`, offscreen), with the
-model given as the app's command-line argument. Scenarios:
+The window is started by the app's own entry point (`app.__main__.main(["gui", MODEL])`, as
+the `enclave` command does, offscreen), with the model as its command-line argument. Scenarios:
 
 - local:   a chat with the model, a folder of documents indexed, a chat over those documents,
            a search of past conversations, the Library and Settings pages. Nothing asked of
@@ -266,7 +266,7 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.launch import run_gui
+    from app.__main__ import main as enclave  # the app's own entry: its first lines run
     from app.ui.main_window import MainWindow
 
     app = QApplication([sys.argv[0]])
@@ -283,7 +283,7 @@ def main() -> int:
         app.quit()
 
     QTimer.singleShot(0, drive)
-    code = run_gui([str(model)])
+    code = enclave(["gui", str(model)])
     if driver.hub is not None:
         driver.hub.stop()
     return code
