@@ -27,6 +27,10 @@ import numpy as np
 
 from app.core.documents.embedding import Vectors
 
+# onnxruntime phones home (an events endpoint) unless told not to; also when app.core is used
+# without app/__main__.py, which sets it first (tests/privacy proves 0 connections).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 log = logging.getLogger("enclave.documents.onnx")
 
 # Which GGUF has an ONNX twin: its file name and size (the bundled file, not a user's copy

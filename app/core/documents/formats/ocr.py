@@ -12,12 +12,17 @@ CPU-bound (seconds per page on 2 cores): call from a worker thread.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.core.documents.extract import ExtractionError, Sink, clean
+
+# onnxruntime phones home (an events endpoint) unless told not to; also when app.core is used
+# without app/__main__.py, which sets it first (tests/privacy proves 0 connections).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 log = logging.getLogger("enclave.documents.ocr")
 
