@@ -80,6 +80,23 @@ def test_download_places_verified_file_with_progress(
     assert len(_file_gets(hub)) == before
 
 
+def test_a_file_already_there_with_the_right_size_but_other_bytes_is_replaced(
+    hub: FakeHub, models: Path, data: bytes
+) -> None:
+    """Same size is not same file: a damaged or other version of the file at the final place
+    is hashed, found wrong and downloaded again; the right one is accepted without a transfer."""
+    final = models / REPO / NAME
+    final.parent.mkdir(parents=True)
+    final.write_bytes(b"GGUF" + bytes(SIZE - 4))  # right size, wrong bytes
+    path = download_model(REPO, NAME, settings=_settings(models))
+    assert path.read_bytes() == data
+    assert len(_file_gets(hub)) >= 1
+    before = len(_file_gets(hub))
+    seen: list[Progress] = []
+    assert download_model(REPO, NAME, settings=_settings(models), on_progress=seen.append) == path
+    assert len(_file_gets(hub)) == before and [p.state for p in seen] == ["verifying", "done"]
+
+
 def test_connection_drop_mid_file_resumes(hub: FakeHub, models: Path, data: bytes) -> None:
     hub.faults.drop_after = 1_200_000
     hub.faults.drop_times = 2

@@ -120,13 +120,21 @@ def download_model(
         revision, parts = resolve_parts(repo_id, filename, revision, settings=settings, token=token)
     parts = list(parts)
     finals = [safe_model_path(models_dir, repo_id, p.filename) for p in parts]
-    if all(f.is_file() and f.stat().st_size == p.size for f, p in zip(finals, parts, strict=True)):
-        return finals[0]
     for part in parts:
         if not part.sha256:
             raise DownloadError(
                 f"Hugging Face gives no checksum for {part.filename}, so Enclave cannot check it."
             )
+    if all(f.is_file() and f.stat().st_size == p.size for f, p in zip(finals, parts, strict=True)):
+        # Already there with the right size: the right bytes too? A file of the same size can
+        # still be damaged or another version; it is hashed before it counts as downloaded.
+        total = sum(p.size for p in parts)
+        meter = Meter(job_id, repo_id, parts[0].filename, total, callback=on_progress)
+        meter.report(0, "verifying", force=True)
+        if all(_sha256_of(f, cancel) == p.sha256 for f, p in zip(finals, parts, strict=True)):
+            meter.report(total, "done", force=True)
+            return finals[0]
+        log.warning("a model file on disk differs from the hub's; downloading it again")
     staged = [staging_path(models_dir, repo_id, p.filename) for p in parts]
     verified = [s.with_suffix("") for s in staged]  # "<file>" next to "<file>.part": checked
 
@@ -198,3 +206,15 @@ def download_model(
     prune_empty(models_dir.resolve() / STAGING_DIR)
     meter.report(total, "done", force=True)
     return finals[0]
+
+
+def _sha256_of(path: Path, cancel: BaseCancelToken) -> str:
+    """The file's SHA-256 (blocking, cancellable between 8 MB reads)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            check_cancelled(cancel)
+            digest.update(chunk)
+    return digest.hexdigest()
