@@ -32,14 +32,18 @@ QUOTE = [  # a question over documents whose answer quotes them (tests/benchmark
 CHAT = [{"role": "user", "content": "Write a short poem about the sea."}]
 
 
+def _loaded(model: Path, folder: Path) -> Iterator[tuple[HostEngine, Recorder]]:
+    host, conn = make_host(folder)
+    assert isinstance(host.load(p.LoadRequest(str(model), n_ctx=2048)), p.Loaded)
+    yield host, conn
+    host.unload()
+
+
 @pytest.fixture(scope="module")
 def smol(
     instruct_model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[HostEngine, Recorder]]:
-    host, conn = make_host(tmp_path_factory.mktemp("lookup"))
-    assert isinstance(host.load(p.LoadRequest(str(instruct_model_path), n_ctx=2048)), p.Loaded)
-    yield host, conn
-    host.unload()
+    yield from _loaded(instruct_model_path, tmp_path_factory.mktemp("lookup"))
 
 
 def run(host: HostEngine, messages: list[dict[str, Any]], lookup: str, monkeypatch: pytest.MonkeyPatch,
@@ -56,10 +60,7 @@ def gemma(
     chat_model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[HostEngine, Recorder]]:
     """Gemma 3 270M, a base model: it repeats what it was given, so its drafts get accepted."""
-    host, conn = make_host(tmp_path_factory.mktemp("lookup-gemma"))
-    assert isinstance(host.load(p.LoadRequest(str(chat_model_path), n_ctx=2048)), p.Loaded)
-    yield host, conn
-    host.unload()
+    yield from _loaded(chat_model_path, tmp_path_factory.mktemp("lookup-gemma"))
 
 
 def test_same_text_with_and_without_lookup_and_drafts_accepted(

@@ -69,6 +69,15 @@ def load_and_measure(path: Path, plan: OffloadPlan, embedding: bool) -> Measured
     return measured
 
 
+def predicted_by(plan: OffloadPlan) -> Measured:
+    """The plan's CPU-side bytes in MiB, as llama.cpp prints them."""
+    return Measured(
+        weights=plan.ram_weights_bytes / MIB,
+        kv=plan.ram_kv_bytes / MIB,
+        compute=plan.ram_compute_bytes / MIB,
+    )
+
+
 def cpu_only(hardware_ram: int = 64 * 1024**3) -> HardwareInfo:
     return HardwareInfo(hardware_ram, hardware_ram, 2, 2, "cpu", "os", (), False, ())
 
@@ -85,11 +94,7 @@ def test_chat_model_matches_llama_cpp(chat_model_path: Path, n_ctx: int) -> None
     plan = plan_offload(facts, cpu_only(), n_ctx)
     assert plan.n_ctx == n_ctx and plan.n_gpu_layers == 0
     got = load_and_measure(chat_model_path, plan, embedding=False)
-    predicted = Measured(
-        weights=plan.ram_weights_bytes / MIB,
-        kv=plan.ram_kv_bytes / MIB,
-        compute=plan.ram_compute_bytes / MIB,
-    )
+    predicted = predicted_by(plan)
     report = f"n_ctx={n_ctx} predicted={predicted} llama.cpp={got}"
     print(report)
     assert close(predicted.weights, got.weights), report
@@ -113,11 +118,7 @@ def test_compact_kv_cache_matches_llama_cpp_and_buys_the_context(instruct_model_
     assert plan.fits and plan.n_ctx == n_ctx and plan.kv_type == "q8_0", plan
     assert any("compact 8-bit" in r for r in plan.reasons), plan.reasons
     got = load_and_measure(instruct_model_path, plan, embedding=False)
-    predicted = Measured(
-        weights=plan.ram_weights_bytes / MIB,
-        kv=plan.ram_kv_bytes / MIB,
-        compute=plan.ram_compute_bytes / MIB,
-    )
+    predicted = predicted_by(plan)
     report = f"predicted={predicted} llama.cpp={got}"
     print(report)
     assert close(predicted.kv, got.kv), report
@@ -131,11 +132,7 @@ def test_embedding_model_matches_llama_cpp(embedding_model_path: Path) -> None:
     facts = read_model_facts(embedding_model_path)
     plan = plan_offload(facts, cpu_only(), 512)
     got = load_and_measure(embedding_model_path, plan, embedding=True)
-    predicted = Measured(
-        weights=plan.ram_weights_bytes / MIB,
-        kv=plan.ram_kv_bytes / MIB,
-        compute=plan.ram_compute_bytes / MIB,
-    )
+    predicted = predicted_by(plan)
     report = f"predicted={predicted} llama.cpp={got}"
     print(report)
     assert close(predicted.weights, got.weights), report
