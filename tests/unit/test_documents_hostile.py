@@ -68,7 +68,14 @@ limits = Limits(max_pages=int(sys.argv[2])) if len(sys.argv) > 2 else Limits()
 started = time.monotonic()
 out = extract_file(Path(sys.argv[1]), limits)
 chunks = chunk_passages(out.passages, count_tokens=estimate_tokens)
-print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} "
+# Linux keeps ru_maxrss across fork and exec, so a child of a big test process would report
+# its parent's peak; VmHWM belongs to this process's own memory map.
+try:
+    hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    peak_mb = int(hwm.split()[1]) // 1024
+except OSError:
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+print(f"{peak_mb} "
       f"{time.monotonic() - started:.2f} {len(chunks)} {out.n_pages} {out.notes!r}")
 """
 
