@@ -298,6 +298,8 @@ class LibraryPage(QWidget):
         self.fits[key] = fit
         for model, item in zip(self.models, self.items, strict=True):
             if model.key == key:
+                if model.missing:
+                    continue  # judged before the file went away: it stays "Missing"
                 if _policy_refusal(model):
                     continue  # it stays "Not allowed by your organisation", whatever it would do here
                 item.setText(4, fit_label(fit)[0])
