@@ -24,12 +24,12 @@ LOADER = """
 import sys, llama_cpp
 from app.core.engine.backends import load_backends
 load_backends()  # the portable (GGML_BACKEND_DL) build has no CPU backend until one is loaded
-from app.core.engine.host import _kv_cache_args
+from app.core.engine.host_load import kv_cache_args
 path, n_ctx, n_batch, n_ubatch, swa_full, embedding, kv_type = sys.argv[1:]
 llama_cpp.Llama(
     model_path=path, n_ctx=int(n_ctx), n_batch=int(n_batch), n_ubatch=int(n_ubatch),
     n_gpu_layers=0, swa_full=swa_full == "1", embedding=embedding == "1", verbose=True,
-    **_kv_cache_args(kv_type),
+    **kv_cache_args(kv_type),
 )
 """
 

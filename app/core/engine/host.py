@@ -10,15 +10,12 @@ the last lines when the host dies. The log never contains prompts or answers.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import logging
 import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -33,6 +30,13 @@ from app.core.engine.decode import (
     chat_prompt,
     completion_prompt,
     library_loop_wanted,
+)
+from app.core.engine.host_load import (
+    FAULT_ENV,
+    ProgressHook,
+    explain_load_failure,
+    kv_cache_args,
+    refuse_unreadable,
 )
 from app.core.engine.host_process import (
     physical_cores,
@@ -58,129 +62,6 @@ from app.core.engine.tool_calls import (
 )
 
 log = logging.getLogger("enclave.engine.host")
-
-
-def _kv_cache_args(kv_type: str) -> dict[str, Any]:
-    """Llama() arguments for the planner's KV cache type: a quantized cache needs flash
-    attention (llama.cpp refuses a quantized V cache without it)."""
-    if kv_type == "f16":
-        return {}
-    from app.core.planner import GGML_TYPE_IDS
-
-    type_id = GGML_TYPE_IDS[kv_type]
-    return {"type_k": type_id, "type_v": type_id, "flash_attn": True}
-
-PROGRESS_INTERVAL_S = 0.05
-
-# Test-only fault injection (set by tests, never by the app): simulate the native abort a
-# CUDA out-of-memory error causes when a model is loaded with GPU layers.
-FAULT_ENV = "ENCLAVE_ENGINE_FAULT"
-
-
-def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
-    """Turn llama.cpp's log after a failed load into (error kind, a sentence for people)."""
-    lowered = log_text.lower()
-    name = os.path.basename(model_path)
-    the_file = f"The model file {name}"
-    if "unknown model architecture" in lowered:
-        arch = ""
-        for line in log_text.splitlines():
-            if "unknown model architecture" in line.lower():
-                arch = line.split("unknown model architecture", 1)[1].strip(" :'\"\n")
-        what = f" ('{arch}')" if arch else ""
-        return (
-            p.ERROR_LOAD_FAILED,
-            f"{the_file} uses a model type{what} that this version of the engine cannot run yet.",
-        )
-    if any(s in lowered for s in ("out of memory", "failed to allocate", "unable to allocate")):
-        return (
-            p.ERROR_OUT_OF_MEMORY,
-            f"There was not enough memory to load {name}. Try a smaller model or context size.",
-        )
-    if "failed to read magic" in lowered or "invalid magic" in lowered:
-        return p.ERROR_LOAD_FAILED, f"{the_file} is not a GGUF model file."
-    found = _LOAD_PROBLEMS.search(log_text)
-    if found:
-        what = next(group for group in found.groups() if group is not None)
-        sentence = _LOAD_SENTENCES[found.lastgroup or ""]
-        return p.ERROR_LOAD_FAILED, sentence.format(the_file=the_file, what=what)
-    if "tensor" in lowered and ("data is not within" in lowered or "out of bounds" in lowered):
-        return p.ERROR_LOAD_FAILED, f"{the_file} is incomplete or damaged (truncated download?)."
-    return (
-        p.ERROR_LOAD_FAILED,
-        f"The engine could not load {name}: the file may be damaged, or made for a newer engine. "
-        "The engine log has the details.",
-    )
-
-
-# llama.cpp's own words for a file it refuses (llama-model-loader.cpp, gguf.cpp), and ours.
-_LOAD_PROBLEMS = re.compile(
-    r"tensor '(?P<shape>[^']+)' has wrong shape"
-    r"|tensor '(?P<missing>[^']+)' not found|missing tensor '(?P<missing2>[^']+)'"
-    r"|key not found in model: (?P<key>\S+)"
-    r"|tensor '(?P<offset>[^']+)' has offset|failed to read tensor data(?P<data>)"
-    r"|tensor '(?P<type>[^']+)' has invalid ggml type|invalid tensor type(?P<type2>)"
-    r"|duplicate(?:d)? tensor name '?(?P<dup>[^'\s]*)"
-    r"|key '?(?P<wrong>[^' ]+)'? has wrong type|wrong array length(?P<wrong2>)"
-    r"|tensor '(?P<bounds>[^']+)' data is not within the file bounds"
-)
-_DAMAGED = "{the_file} is damaged, or made by a converter this engine does not understand: "
-_LOAD_SENTENCES = {
-    "shape": _DAMAGED + "its tensor '{what}' does not have the shape its description promises.",
-    "missing": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
-    "missing2": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
-    "key": _DAMAGED + "it lacks the setting '{what}' its model type needs.",
-    "offset": _DAMAGED + "its tensor data is not where its header says.",
-    "data": _DAMAGED + "its tensor data is not where its header says.",
-    "type": "{the_file} uses a number format (for tensor '{what}') this engine does not know.",
-    "type2": "{the_file} uses a number format this engine does not know.",
-    "dup": _DAMAGED + "it lists the same tensor twice.",
-    "wrong": _DAMAGED + "its setting '{what}' has the wrong kind of value.",
-    "wrong2": _DAMAGED + "one of its settings has the wrong number of values.",
-    "bounds": "{the_file} is incomplete or damaged: its tensor '{what}' runs past the end of the file.",
-}
-
-
-class _ProgressHook:
-    """Injects llama.cpp's load progress callback into the params Llama() builds.
-
-    llama-cpp-python does not expose progress_callback, so for the duration of one load we wrap
-    llama_model_default_params (the host is single-threaded, so this is safe). Returning False
-    from the callback aborts the load: that is how Cancel works while loading.
-    """
-
-    def __init__(self, send: Any, cancel: p.CancelFlag) -> None:
-        self._send = send
-        self._cancel = cancel
-        self._last = 0.0
-        import llama_cpp.llama_cpp as raw
-
-        self._raw = raw
-
-        def on_progress(fraction: float, _data: ctypes.c_void_p) -> bool:
-            now = time.monotonic()
-            if now - self._last >= PROGRESS_INTERVAL_S or fraction >= 1.0:
-                self._last = now
-                self._send(p.LoadProgress(float(fraction)))
-            return not self._cancel.is_set()
-
-        self._callback = raw.llama_progress_callback(on_progress)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        original = self._raw.llama_model_default_params
-        callback = self._callback
-
-        def params_with_progress() -> Any:
-            params = original()
-            params.progress_callback = callback
-            return params
-
-        self._raw.llama_model_default_params = params_with_progress
-        try:
-            yield
-        finally:
-            self._raw.llama_model_default_params = original
 
 
 class HostEngine:
@@ -248,7 +129,7 @@ class HostEngine:
         fault = os.environ.get(FAULT_ENV, "")
         # "no_header_check": tests let llama.cpp meet a file it will abort on (one the check
         # does not know yet would), to prove the crash is reported with its cause.
-        refused = None if fault == "no_header_check" else _refuse_unreadable(request.model_path)
+        refused = None if fault == "no_header_check" else refuse_unreadable(request.model_path)
         if refused is not None:
             return refused
         if fault == "abort_on_gpu_load" and request.n_gpu_layers > 0:
@@ -264,7 +145,7 @@ class HostEngine:
         )
         started = time.perf_counter()
         log_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
-        hook = _ProgressHook(self.send, self.cancel)
+        hook = ProgressHook(self.send, self.cancel)
         threads = request.n_threads or physical_cores()
         try:
             with hook.installed():
@@ -275,7 +156,7 @@ class HostEngine:
                     n_batch=request.n_batch,
                     n_ubatch=request.n_ubatch,
                     swa_full=request.swa_full,
-                    **_kv_cache_args(request.kv_type),
+                    **kv_cache_args(request.kv_type),
                     n_threads=threads,
                     n_threads_batch=threads,
                     chat_format=None,
@@ -500,7 +381,7 @@ class HostEngine:
             if self.embed_llm is not None:
                 self.embed_llm.close()
                 self.embed_llm = None
-            refused = _refuse_unreadable(request.model_path)
+            refused = refuse_unreadable(request.model_path)
             if refused is not None:
                 return refused
             try:
@@ -518,19 +399,6 @@ class HostEngine:
             log.error("embedding failed: %s", type(exc).__name__)
             return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
         return p.Embeddings.of(vectors)
-
-
-def _refuse_unreadable(model_path: str) -> p.EngineError | None:
-    """Read the header with gguf_facts before llama.cpp sees the file: what it refuses (a
-    truncated or damaged file, impossible sizes) could make native code abort this process. One
-    check for every caller (window, CLI, API, documents), in plain words."""
-    from app.core.gguf_facts import GGUFError, read_model_facts
-
-    try:
-        read_model_facts(model_path)
-    except GGUFError as exc:
-        return p.EngineError(p.ERROR_LOAD_FAILED, str(exc))
-    return None
 
 
 def _rate(count: int, millis: float) -> float:
