@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -366,21 +367,22 @@ class LibraryPage(QWidget):
 
     def add_model_file(self, path: Path) -> None:
         """Keep the file in the list (checked and written on a worker), then show it selected."""
+        from app.core.library import add_model_file
 
-        def add(_progress: ProgressFn, _cancel: CancelToken) -> None:
-            from app.core.library import add_model_file
-
-            add_model_file(path)
-
-        def added(_result: object) -> None:
+        def added() -> None:
             self.notice.show_message(f"{path.name} is in your Library.", "info")
             self._select_after_scan = path
             self.refresh()
 
+        self._change_list("library-add", lambda: add_model_file(path), added)
+
+    def _change_list(self, name: str, change: Callable[[], None], then: Callable[[], None]) -> None:
+        """Write a change to the remembered list on a worker (library.json), then `then` on the
+        GUI thread; a refusal or a write error is said in the notice bar."""
         run_task(
-            add,
-            name="library-add",
-            on_result=added,
+            lambda _progress, _cancel: change(),
+            name=name,
+            on_result=lambda _result: then(),
             on_error=lambda exc: self.notice.show_message(str(exc), "error"),
         )
 
@@ -402,22 +404,13 @@ class LibraryPage(QWidget):
         if model is None or not model.removable:
             return
         path = model.path
+        from app.core.library import forget_model
 
-        def forget(_progress: ProgressFn, _cancel: CancelToken) -> None:
-            from app.core.library import forget_model
-
-            forget_model(path)
-
-        def done(_result: object) -> None:
+        def done() -> None:
             self.notice.show_message(f"{path.name} is off the list (the file was not touched).", "info")
             self.refresh()
 
-        run_task(
-            forget,
-            name="library-forget",
-            on_result=done,
-            on_error=lambda exc: self.notice.show_message(str(exc), "error"),
-        )
+        self._change_list("library-forget", lambda: forget_model(path), done)
 
     def show_selected_in_folder(self) -> None:
         model = self.selected()
