@@ -47,7 +47,9 @@ def test_server_section_saves_settings_and_the_key_and_tests_the_server(
         section.key_edit.setText(KEY)
         section.save_key()
         assert section.key_edit.text() == ""  # the box never keeps the key
-        qtbot.waitUntil(lambda: section.key_saved is True)
+        # The keyring write runs on the worker pool, which may still be busy asking the server
+        # (just started, one thread) for its models: give it time on a loaded machine.
+        qtbot.waitUntil(lambda: section.key_saved is True, timeout=30_000)
         assert get_server_key(address) == KEY and "password store" in section.status.text()
         assert KEY not in settings_file.read_text(encoding="utf-8")
 
