@@ -37,7 +37,8 @@ def test_the_last_model_loads_again_after_a_restart(qtbot, make_window, instruct
     )
     qtbot.waitUntil(lambda: again.service.is_ready, timeout=LOAD_TIMEOUT_MS)
     assert again.model_path == instruct_model_path
-    assert again.composer.send_button.isEnabled()
+    # The engine's "ready" reaches the composer through the event loop (gui_call_soon).
+    qtbot.waitUntil(again.composer.send_button.isEnabled, timeout=5_000)
 
 
 def test_a_moved_last_model_is_named_not_silently_forgotten(qtbot, make_window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
