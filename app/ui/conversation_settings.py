@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app.core.chat import presets as pr
 from app.core.engine.protocol import SamplingParams
+from app.core.i18n import translate
 
 EDIT_DELAY_MS = 300  # typing in the prompt is saved this long after the last key
 PANEL_WIDTH = 340
@@ -91,12 +92,12 @@ class ConversationSettingsPanel(QFrame):
         outer.setSpacing(0)
         header = QHBoxLayout()
         header.setContentsMargins(14, 10, 8, 6)
-        title = QLabel("Chat settings")
+        title = QLabel(translate("conversation_settings", "Chat settings"))
         title.setObjectName("settingsTitle")
         header.addWidget(title, 1)
         close = QToolButton()
         close.setText("✕")
-        close.setToolTip("Close the chat settings")
+        close.setToolTip(translate("conversation_settings", "Close the chat settings"))
         close.setAutoRaise(True)
         close.clicked.connect(self.closeRequested)
         header.addWidget(close)
@@ -120,9 +121,11 @@ class ConversationSettingsPanel(QFrame):
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
 
-        layout.addWidget(self._section("Preset"))
+        layout.addWidget(self._section(translate("conversation_settings", "Preset")))
         self.preset_combo = _combo("presetCombo")
-        self.preset_combo.setToolTip("Ready-made instructions and settings for common jobs")
+        self.preset_combo.setToolTip(
+            translate("conversation_settings", "Ready-made instructions and settings for common jobs")
+        )
         self.preset_combo.activated.connect(self._on_preset_activated)
         layout.addWidget(self.preset_combo)
         self.preset_hint = QLabel()
@@ -131,11 +134,15 @@ class ConversationSettingsPanel(QFrame):
         self.preset_hint.linkActivated.connect(lambda _link: self.reset_to_preset())
         layout.addWidget(self.preset_hint)
         preset_buttons = QHBoxLayout()
-        self.save_preset_button = QPushButton("Save as preset…")
-        self.save_preset_button.setToolTip("Keep these instructions and settings for other chats")
+        self.save_preset_button = QPushButton(translate("conversation_settings", "Save as preset…"))
+        self.save_preset_button.setToolTip(
+            translate("conversation_settings", "Keep these instructions and settings for other chats")
+        )
         self.save_preset_button.clicked.connect(self._ask_preset_name)
-        self.delete_preset_button = QPushButton("Delete preset")
-        self.delete_preset_button.setToolTip("Delete this preset of yours (this chat keeps its settings)")
+        self.delete_preset_button = QPushButton(translate("conversation_settings", "Delete preset"))
+        self.delete_preset_button.setToolTip(
+            translate("conversation_settings", "Delete this preset of yours (this chat keeps its settings)")
+        )
         self.delete_preset_button.clicked.connect(self.delete_current_preset)
         preset_buttons.addWidget(self.save_preset_button)
         preset_buttons.addWidget(self.delete_preset_button)
@@ -143,15 +150,22 @@ class ConversationSettingsPanel(QFrame):
         layout.addLayout(preset_buttons)
 
         layout.addSpacing(6)
-        layout.addWidget(self._section("Instructions for the assistant"))
-        explain = QLabel("The assistant reads these before every answer in this chat (the “system prompt”).")
+        layout.addWidget(self._section(translate("conversation_settings", "Instructions for the assistant")))
+        explain = QLabel(
+            translate(
+                "conversation_settings",
+                "The assistant reads these before every answer in this chat (the “system prompt”).",
+            )
+        )
         explain.setObjectName("settingsHint")
         explain.setWordWrap(True)
         layout.addWidget(explain)
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setObjectName("systemPromptEdit")
-        self.prompt_edit.setAccessibleName("Instructions for this chat")
-        self.prompt_edit.setPlaceholderText("For example: You are a patient teacher. Answer in French.")
+        self.prompt_edit.setAccessibleName(translate("conversation_settings", "Instructions for this chat"))
+        self.prompt_edit.setPlaceholderText(
+            translate("conversation_settings", "For example: You are a patient teacher. Answer in French.")
+        )
         self.prompt_edit.setMinimumHeight(90)
         self.prompt_edit.setMaximumHeight(140)
         self.prompt_edit.textChanged.connect(self._on_prompt_changed)
@@ -160,7 +174,7 @@ class ConversationSettingsPanel(QFrame):
         layout.addSpacing(6)
         self.advanced_button = QToolButton()
         self.advanced_button.setObjectName("advancedToggle")
-        self.advanced_button.setText("Advanced")
+        self.advanced_button.setText(translate("conversation_settings", "Advanced"))
         self.advanced_button.setCheckable(True)
         self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
@@ -184,7 +198,7 @@ class ConversationSettingsPanel(QFrame):
         layout = QVBoxLayout(holder)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        layout.addWidget(self._section("How it writes"))
+        layout.addWidget(self._section(translate("conversation_settings", "How it writes")))
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
@@ -209,28 +223,72 @@ class ConversationSettingsPanel(QFrame):
             return box
 
         self.temperature = double(
-            0.0, 2.0, 0.05, 2, "Higher: more varied and creative. Lower: steadier and more predictable."
+            0.0,
+            2.0,
+            0.05,
+            2,
+            translate(
+                "conversation_settings",
+                "Higher: more varied and creative. Lower: steadier and more predictable.",
+            ),
         )
-        self.top_p = double(0.0, 1.0, 0.05, 2, "Top-p: only the most likely words that add up to this share.")
-        self.top_k = integer(0, 1000, 5, "Top-k: choose among this many most likely words (0: no limit).")
-        self.min_p = double(0.0, 1.0, 0.01, 2, "Min-p: leave out words far less likely than the best one.")
-        self.repeat_penalty = double(0.5, 2.0, 0.05, 2, "Above 1 discourages repeating the same words.")
-        self.max_tokens = integer(1, 131072, 64, "The longest answer, in tokens (a token is about ¾ word).")
+        self.top_p = double(
+            0.0,
+            1.0,
+            0.05,
+            2,
+            translate(
+                "conversation_settings", "Top-p: only the most likely words that add up to this share."
+            ),
+        )
+        self.top_k = integer(
+            0,
+            1000,
+            5,
+            translate(
+                "conversation_settings", "Top-k: choose among this many most likely words (0: no limit)."
+            ),
+        )
+        self.min_p = double(
+            0.0,
+            1.0,
+            0.01,
+            2,
+            translate("conversation_settings", "Min-p: leave out words far less likely than the best one."),
+        )
+        self.repeat_penalty = double(
+            0.5,
+            2.0,
+            0.05,
+            2,
+            translate("conversation_settings", "Above 1 discourages repeating the same words."),
+        )
+        self.max_tokens = integer(
+            1,
+            131072,
+            64,
+            translate("conversation_settings", "The longest answer, in tokens (a token is about ¾ word)."),
+        )
         self.seed = QLineEdit()
         self.seed.setObjectName("seedEdit")
-        self.seed.setPlaceholderText("Random")
+        self.seed.setPlaceholderText(translate("conversation_settings", "Random"))
         self.seed.setValidator(QIntValidator(0, 2**31 - 1, self.seed))
-        self.seed.setToolTip("The same seed, question and settings give the same answer. Empty: random.")
+        self.seed.setToolTip(
+            translate(
+                "conversation_settings",
+                "The same seed, question and settings give the same answer. Empty: random.",
+            )
+        )
         self.seed.textChanged.connect(self._on_sampling_changed)
-        form.addRow("Creativity (temperature)", self.temperature)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Top-k", self.top_k)
-        form.addRow("Min-p", self.min_p)
-        form.addRow("Repetition penalty", self.repeat_penalty)
-        form.addRow("Longest answer (tokens)", self.max_tokens)
-        form.addRow("Seed", self.seed)
+        form.addRow(translate("conversation_settings", "Creativity (temperature)"), self.temperature)
+        form.addRow(translate("conversation_settings", "Top-p"), self.top_p)
+        form.addRow(translate("conversation_settings", "Top-k"), self.top_k)
+        form.addRow(translate("conversation_settings", "Min-p"), self.min_p)
+        form.addRow(translate("conversation_settings", "Repetition penalty"), self.repeat_penalty)
+        form.addRow(translate("conversation_settings", "Longest answer (tokens)"), self.max_tokens)
+        form.addRow(translate("conversation_settings", "Seed"), self.seed)
         layout.addLayout(form)
-        self.reset_button = QPushButton("Reset to the preset")
+        self.reset_button = QPushButton(translate("conversation_settings", "Reset to the preset"))
         self.reset_button.clicked.connect(self.reset_to_preset)
         reset_row = QHBoxLayout()
         reset_row.addStretch(1)
@@ -238,8 +296,8 @@ class ConversationSettingsPanel(QFrame):
         layout.addLayout(reset_row)
 
         layout.addSpacing(8)
-        layout.addWidget(self._section("Model memory and format"))
-        note = QLabel("These apply when the model is loaded again.")
+        layout.addWidget(self._section(translate("conversation_settings", "Model memory and format")))
+        note = QLabel(translate("conversation_settings", "These apply when the model is loaded again."))
         note.setObjectName("settingsHint")
         note.setWordWrap(True)
         layout.addWidget(note)
@@ -249,29 +307,41 @@ class ConversationSettingsPanel(QFrame):
         model_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.context_combo = _combo("contextCombo")
         self.context_combo.setToolTip(
-            "How much of the conversation the model can keep in mind. Bigger needs more memory; "
-            "Enclave lowers it if it does not fit this computer."
+            translate(
+                "conversation_settings",
+                "How much of the conversation the model can keep in mind. Bigger needs more memory; "
+                "Enclave lowers it if it does not fit this computer.",
+            )
         )
         self.context_combo.activated.connect(self._on_context_activated)
-        model_form.addRow("Context size", self.context_combo)
+        model_form.addRow(translate("conversation_settings", "Context size"), self.context_combo)
         self.format_combo = _combo("chatFormatCombo")
         self.format_combo.setToolTip(
-            "How the conversation is written for the model. Automatic uses the template inside "
-            "the model file; choose another only if answers look garbled. Saved for this model."
+            translate(
+                "conversation_settings",
+                "How the conversation is written for the model. Automatic uses the template inside "
+                "the model file; choose another only if answers look garbled. Saved for this model.",
+            )
         )
-        self.format_combo.addItem("Automatic (from the model)", pr.CHAT_FORMAT_AUTOMATIC)
+        self.format_combo.addItem(
+            translate("conversation_settings", "Automatic (from the model)"), pr.CHAT_FORMAT_AUTOMATIC
+        )
         for name in pr.CHAT_FORMATS:
             self.format_combo.addItem(name, name)
         self.format_combo.activated.connect(self._on_format_activated)
-        model_form.addRow("Chat format", self.format_combo)
+        model_form.addRow(translate("conversation_settings", "Chat format"), self.format_combo)
         layout.addLayout(model_form)
         self.model_status = QLabel()
         self.model_status.setObjectName("settingsHint")
         self.model_status.setWordWrap(True)
         layout.addWidget(self.model_status)
-        self.reload_button = QPushButton("Apply && reload")
+        self.reload_button = QPushButton(translate("conversation_settings", "Apply && reload"))
         self.reload_button.setObjectName("applyReloadButton")
-        self.reload_button.setToolTip("Load the model again with these settings (takes a few seconds)")
+        self.reload_button.setToolTip(
+            translate(
+                "conversation_settings", "Load the model again with these settings (takes a few seconds)"
+            )
+        )
         self.reload_button.clicked.connect(self.reloadRequested)
         reload_row = QHBoxLayout()
         reload_row.addStretch(1)
@@ -297,9 +367,11 @@ class ConversationSettingsPanel(QFrame):
             self._base_sampling = base_sampling or SamplingParams()
             self._default_context = default_context
             self.scope_label.setText(
-                "For the new chat: used from its first message."
+                translate("conversation_settings", "For the new chat: used from its first message.")
                 if new_chat
-                else "For this conversation only. Changes apply to the next answer."
+                else translate(
+                    "conversation_settings", "For this conversation only. Changes apply to the next answer."
+                )
             )
             self._presets = pr.all_presets()
             self._preset_name = str(settings.get(pr.KEY_PRESET) or "")
@@ -344,15 +416,24 @@ class ConversationSettingsPanel(QFrame):
         combo.clear()
         current = pr.find_preset(self._preset_name, self._presets) if self._preset_name else None
         if current is None:
-            combo.addItem("Custom", "")
+            combo.addItem(translate("conversation_settings", "Custom"), "")
         user_started = False
         for preset in self._presets:
             if not preset.built_in and not user_started:
                 user_started = True
                 combo.insertSeparator(combo.count())
-            combo.addItem(preset.name if preset.built_in else f"{preset.name}  (yours)", preset.name)
+            label = (
+                preset.name
+                if preset.built_in
+                else translate("conversation_settings", "{preset}  (yours)").format(preset=preset.name)
+            )
+            combo.addItem(label, preset.name)
             if not preset.built_in:
-                combo.setItemData(combo.count() - 1, "Your own preset", Qt.ItemDataRole.ToolTipRole)
+                combo.setItemData(
+                    combo.count() - 1,
+                    translate("conversation_settings", "Your own preset"),
+                    Qt.ItemDataRole.ToolTipRole,
+                )
             else:
                 combo.setItemData(combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         combo.setCurrentIndex(max(0, combo.findData(current.name if current else "")))
@@ -360,7 +441,12 @@ class ConversationSettingsPanel(QFrame):
     def _fill_context(self, tokens: int, explicit: bool) -> None:
         combo = self.context_combo
         combo.clear()
-        combo.addItem(f"Default: {context_label(self._default_context)}", 0)
+        combo.addItem(
+            translate("conversation_settings", "Default: {context}").format(
+                context=context_label(self._default_context)
+            ),
+            0,
+        )
         choices = list(pr.CONTEXT_CHOICES)
         if explicit and tokens not in choices:
             choices = sorted([*choices, tokens])
@@ -466,7 +552,12 @@ class ConversationSettingsPanel(QFrame):
 
     def _ask_preset_name(self) -> None:
         suggestion = self._preset_name if self.current_preset() and not self._is_built_in_current() else ""
-        name, ok = QInputDialog.getText(self, "Save as preset", "Name for this preset:", text=suggestion)
+        name, ok = QInputDialog.getText(
+            self,
+            translate("conversation_settings", "Save as preset"),
+            translate("conversation_settings", "Name for this preset:"),
+            text=suggestion,
+        )
         if ok and name.strip():
             self.save_preset_as(name)
 
@@ -481,14 +572,20 @@ class ConversationSettingsPanel(QFrame):
         try:
             preset = pr.save_user_preset(pr.Preset(name, self.system_prompt(), sampling, "Your preset"))
         except (ValueError, OSError) as exc:
-            self.preset_hint.setText(f"Not saved: {exc}")
+            self.preset_hint.setText(
+                translate("conversation_settings", "Not saved: {reason}").format(reason=exc)
+            )
             return str(exc)
         self._presets = pr.all_presets()
         self._preset_name = preset.name
         self._fill_presets()
         self._queue({pr.KEY_PRESET: preset.name}, now=True)
         self._update_preset_hint()
-        self.preset_hint.setText(f"Saved as “{preset.name}”. It is in the list for every chat.")
+        self.preset_hint.setText(
+            translate(
+                "conversation_settings", "Saved as “{preset}”. It is in the list for every chat."
+            ).format(preset=preset.name)
+        )
         return ""
 
     def delete_current_preset(self) -> None:
@@ -507,13 +604,20 @@ class ConversationSettingsPanel(QFrame):
         self.delete_preset_button.setVisible(preset is not None and not preset.built_in)
         self.reset_button.setEnabled(preset is not None and self.is_modified())
         if preset is None:
-            self.preset_hint.setText("Your own instructions and settings.")
+            self.preset_hint.setText(
+                translate("conversation_settings", "Your own instructions and settings.")
+            )
         elif self.is_modified():
             self.preset_hint.setText(
-                f"Changed from “{preset.name}”. <a href='reset'>Reset</a> or save it as your own preset."
+                translate(
+                    "conversation_settings",
+                    "Changed from “{preset}”. <a href='reset'>Reset</a> or save it as your own preset.",
+                ).format(preset=preset.name)
             )
         else:
-            self.preset_hint.setText(preset.description or "Your own preset.")
+            self.preset_hint.setText(
+                preset.description or translate("conversation_settings", "Your own preset.")
+            )
 
     def preset_values(self) -> dict[str, Any]:
         """For tests and diagnostics: what the panel shows, as plain values."""
