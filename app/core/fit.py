@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.core.i18n import translate, translate_noop
+
 if TYPE_CHECKING:
     from app.core.hardware import HardwareInfo
     from app.core.planner import OffloadPlan
@@ -46,7 +48,19 @@ class Fit:
         return _RANK.get(self.verdict, -1)
 
 
-UNKNOWN = Fit("unknown", "Enclave could not tell whether this model fits this computer.")
+_UNKNOWN_SUMMARY = translate_noop("fit", "Enclave could not tell whether this model fits this computer.")
+
+
+def unknown_fit() -> Fit:
+    """The verdict when nothing can be judged, in the chosen language (built when asked)."""
+    return Fit("unknown", translate("fit", _UNKNOWN_SUMMARY))
+
+
+def __getattr__(name: str) -> Fit:
+    # `UNKNOWN` is built when read, not at import: the translator is installed later.
+    if name == "UNKNOWN":
+        return unknown_fit()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _from_plan(plan: OffloadPlan) -> Fit:
@@ -69,7 +83,7 @@ def fit_for_size(size: int, hardware: HardwareInfo, wanted_ctx: int | None = Non
         plan = plan_from_file_size(size, hardware, wanted_ctx, n_layers_guess=_layers_guess(size))
     except Exception:  # the planner must never break a listing
         log.exception("Size-only plan failed for %d bytes", size)
-        return UNKNOWN
+        return unknown_fit()
     return _from_plan(plan)
 
 
@@ -85,7 +99,7 @@ def fit_for_path(path: Path, hardware: HardwareInfo, wanted_ctx: int | None = No
         try:
             size = path.stat().st_size
         except OSError:
-            return UNKNOWN
+            return unknown_fit()
         return fit_for_size(size, hardware, wanted_ctx)
 
 

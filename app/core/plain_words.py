@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import re
 
+from app.core.i18n import number, translate, translate_noop
+
 WORDS_PER_TOKEN = 0.75
 
 # Quantization families as file names spell them -> what they mean for a person choosing one.
 _QUALITY_BY_QUANT = [
-    (re.compile(r"^i?q1", re.IGNORECASE), "lowest"),
-    (re.compile(r"^i?q2", re.IGNORECASE), "low"),
-    (re.compile(r"^i?q3", re.IGNORECASE), "fair"),
-    (re.compile(r"^i?q4|^mxfp4", re.IGNORECASE), "good"),
-    (re.compile(r"^i?q5", re.IGNORECASE), "very good"),
-    (re.compile(r"^i?q6", re.IGNORECASE), "excellent"),
-    (re.compile(r"^i?q8", re.IGNORECASE), "near original"),
-    (re.compile(r"^(b?f16|fp16|f32|fp32)$", re.IGNORECASE), "original"),
+    (re.compile(r"^i?q1", re.IGNORECASE), translate_noop("plain_words", "lowest")),
+    (re.compile(r"^i?q2", re.IGNORECASE), translate_noop("plain_words", "low")),
+    (re.compile(r"^i?q3", re.IGNORECASE), translate_noop("plain_words", "fair")),
+    (re.compile(r"^i?q4|^mxfp4", re.IGNORECASE), translate_noop("plain_words", "good")),
+    (re.compile(r"^i?q5", re.IGNORECASE), translate_noop("plain_words", "very good")),
+    (re.compile(r"^i?q6", re.IGNORECASE), translate_noop("plain_words", "excellent")),
+    (re.compile(r"^i?q8", re.IGNORECASE), translate_noop("plain_words", "near original")),
+    (re.compile(r"^(b?f16|fp16|f32|fp32)$", re.IGNORECASE), translate_noop("plain_words", "original")),
 ]
 _QUANT_IN_NAME = re.compile(
     r"[-_.]((?:i?q\d(?:_[a-z0-9]+)*)|b?f16|fp16|f32|fp32|mxfp4)(?:[-_.]|$)", re.IGNORECASE
@@ -37,27 +39,32 @@ def round_words(tokens: float) -> str:
     count = words(tokens)
     if count >= 1000:
         count = int(count / 100) * 100
-    return f"about {count:,} words"
+    return translate("plain_words", "about {count} words").format(count=number(count))
 
 
 def context_words(tokens: int) -> str:
     """'about 6,100 words (8,192 tokens)': a context size, words first."""
-    return f"{round_words(tokens)} ({tokens:,} tokens)"
+    return translate("plain_words", "{words} ({count} tokens)").format(
+        words=round_words(tokens), count=number(tokens)
+    )
 
 
 def speed_text(tokens_per_s: float) -> str:
     """'about 31 words a second'."""
     per_second = tokens_per_s * WORDS_PER_TOKEN
-    shown = f"{per_second:.0f}" if per_second >= 2 else f"{per_second:.1f}"
-    return f"about {shown} words a second"
+    shown = number(per_second, 0) if per_second >= 2 else number(per_second, 1)
+    return translate("plain_words", "about {words} words a second").format(words=shown)
 
 
 def seconds_text(seconds: float) -> str:
     """'0.2 s', '7.9 s', '1 min 5 s'."""
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+        shown = number(seconds, 1) if seconds < 10 else number(seconds, 0)
+        return translate("plain_words", "{seconds} s").format(seconds=shown)
     minutes, rest = divmod(int(seconds + 0.5), 60)
-    return f"{minutes} min {rest} s"
+    return translate("plain_words", "{minutes} min {seconds} s").format(
+        minutes=number(minutes), seconds=number(rest)
+    )
 
 
 def quant_in_name(name: str) -> str | None:
@@ -71,4 +78,5 @@ def quality_of(quant: str | None) -> str:
     """'good' for Q4_K_M, 'near original' for Q8_0; '' when unknown."""
     if not quant:
         return ""
-    return next((word for pattern, word in _QUALITY_BY_QUANT if pattern.search(quant)), "")
+    word = next((word for pattern, word in _QUALITY_BY_QUANT if pattern.search(quant)), "")
+    return translate("plain_words", word) if word else ""

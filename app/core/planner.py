@@ -29,6 +29,7 @@ from pathlib import Path
 
 from app.core.gguf_facts import ModelFacts
 from app.core.hardware import GpuInfo, HardwareInfo
+from app.core.i18n import number, translate
 
 MIB = 1024**2
 GIB = 1024**3
@@ -386,11 +387,12 @@ def _kv_reason(facts: ModelFacts, n_ctx: int, kv_type: str) -> str:
     """What the compact conversation memory buys, in plain words."""
     full = kv_bytes(facts, n_ctx)
     compact = kv_bytes(facts, n_ctx, kv_type=kv_type)
-    return (
-        f"To keep a {n_ctx:,}-token context, Enclave stores the conversation memory in a "
-        f"compact 8-bit form: {_gb(compact)} instead of {_gb(full)} (answers stay practically "
-        "the same)."
-    )
+    return translate(
+        "planner",
+        "To keep a {tokens}-token context, Enclave stores the conversation memory in a "
+        "compact 8-bit form: {compact} instead of {full} (answers stay practically "
+        "the same).",
+    ).format(tokens=number(n_ctx), compact=_gb(compact), full=_gb(full))
 
 
 def _too_large(
@@ -401,12 +403,19 @@ def _too_large(
     have = hardware.available_ram_bytes + (budget.gpu.free_bytes if budget.gpu else 0)
     if hardware.unified_memory:
         have = hardware.available_ram_bytes
-    summary = f"Needs {_gb(needed)}, this computer has {_gb(have)} available"
+    summary = translate("planner", "Needs {needed}, this computer has {have} available").format(
+        needed=_gb(needed), have=_gb(have)
+    )
     reasons = (
-        f"Even with a {n_ctx}-token context and part on the GPU, the model does not fit in "
-        f"memory ({_gb(hardware.available_ram_bytes)} RAM free, "
-        f"{_gb(ram_reserve(hardware))} kept for the system).",
-        "Pick a smaller model or a smaller quantization (for example Q4_K_M instead of Q8_0).",
+        translate(
+            "planner",
+            "Even with a {tokens}-token context and part on the GPU, the model does not fit in "
+            "memory ({free} RAM free, {kept} kept for the system).",
+        ).format(tokens=n_ctx, free=_gb(hardware.available_ram_bytes), kept=_gb(ram_reserve(hardware))),
+        translate(
+            "planner",
+            "Pick a smaller model or a smaller quantization (for example Q4_K_M instead of Q8_0).",
+        ),
     )
     return _plan(facts, budget, usage, n_ctx, 0, False, "too_large", summary, reasons)
 
@@ -447,15 +456,17 @@ def _plan(
 def _summary(facts: ModelFacts, budget: _Budget, k: int) -> str:
     n_layer = facts.block_count
     if k == n_layer + 1:
-        return "Runs fully on your GPU"
+        return translate("planner", "Runs fully on your GPU")
     if k > 0:
         on_gpu = k - 1  # the output layer goes first, then repeating layers
         if on_gpu == 0:
-            return "Only the output layer on your GPU, the rest on the CPU: slower"
-        return f"{on_gpu} of {n_layer} layers on your GPU, the rest on the CPU: slower"
+            return translate("planner", "Only the output layer on your GPU, the rest on the CPU: slower")
+        return translate(
+            "planner", "{on_gpu} of {layers} layers on your GPU, the rest on the CPU: slower"
+        ).format(on_gpu=on_gpu, layers=n_layer)
     if budget.gpu is None:
-        return "Runs on the CPU (no usable GPU found): slower than on a GPU"
-    return "Runs on the CPU, the GPU has too little free memory: slower"
+        return translate("planner", "Runs on the CPU (no usable GPU found): slower than on a GPU")
+    return translate("planner", "Runs on the CPU, the GPU has too little free memory: slower")
 
 
 def _context_reasons(
@@ -464,13 +475,20 @@ def _context_reasons(
     reasons: list[str] = []
     if wanted_ctx and facts.context_length and wanted_ctx > facts.context_length:
         reasons.append(
-            f"The model was trained for at most {facts.context_length} tokens of context, "
-            f"so {wanted_ctx} was capped."
+            translate(
+                "planner",
+                "The model was trained for at most {trained} tokens of context, "
+                "so {wanted} was capped.",
+            ).format(trained=facts.context_length, wanted=wanted_ctx)
         )
     if n_ctx < first_ctx:
-        reasons.append(f"Context lowered from {first_ctx} to {n_ctx} tokens to fit in memory.")
+        reasons.append(
+            translate("planner", "Context lowered from {wanted} to {tokens} tokens to fit in memory.").format(
+                wanted=first_ctx, tokens=n_ctx
+            )
+        )
     else:
-        reasons.append(f"Context: {n_ctx} tokens.")
+        reasons.append(translate("planner", "Context: {tokens} tokens.").format(tokens=n_ctx))
     return tuple(reasons)
 
 
@@ -481,11 +499,21 @@ def _memory_reasons(
     gpu = budget.gpu
     if gpu is not None:
         reasons.append(
-            f"GPU {gpu.name}: plan uses {_gb(usage.gpu)} of {_gb(gpu.free_bytes)} free "
-            f"(keeping {_gb(gpu.free_bytes - budget.gpu_bytes)} for the driver and other apps)."
+            translate(
+                "planner",
+                "GPU {gpu}: plan uses {used} of {free} free "
+                "(keeping {kept} for the driver and other apps).",
+            ).format(
+                gpu=gpu.name,
+                used=_gb(usage.gpu),
+                free=_gb(gpu.free_bytes),
+                kept=_gb(gpu.free_bytes - budget.gpu_bytes),
+            )
         )
     reasons.append(
-        f"RAM: plan uses {_gb(usage.ram)} of {_gb(hardware.available_ram_bytes)} available."
+        translate("planner", "RAM: plan uses {used} of {available} available.").format(
+            used=_gb(usage.ram), available=_gb(hardware.available_ram_bytes)
+        )
     )
     reasons.extend(hardware.notes)
     return tuple(reasons)
@@ -493,8 +521,8 @@ def _memory_reasons(
 
 def _gb(n_bytes: int) -> str:
     if n_bytes >= GIB:
-        return f"{n_bytes / GIB:.1f} GB"
-    return f"{max(n_bytes, 0) / MIB:.0f} MB"
+        return translate("planner", "{size} GB").format(size=number(n_bytes / GIB, 1))
+    return translate("planner", "{size} MB").format(size=number(max(n_bytes, 0) / MIB, 0))
 
 
 # --- remote files -----------------------------------------------------------------------------
@@ -546,5 +574,7 @@ def plan_from_file_size(
 ) -> OffloadPlan:
     """A coarse plan from the size alone, for the download browser's "will it fit" badge."""
     plan = plan_offload(facts_from_file_size(file_size, n_layers_guess), hardware, wanted_ctx)
-    note = "Estimated from the file size only; the real plan is made once it is downloaded."
+    note = translate(
+        "planner", "Estimated from the file size only; the real plan is made once it is downloaded."
+    )
     return dataclasses.replace(plan, reasons=(*plan.reasons, note))
