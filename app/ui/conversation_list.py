@@ -36,13 +36,14 @@ from app.core.chat.export import (
     suggested_filename,
 )
 from app.core.chat.store import ChatStore, Conversation
+from app.core.i18n import translate, translate_noop
 
 log = logging.getLogger("enclave.ui.conversations")
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 TITLE_ROLE = Qt.ItemDataRole.UserRole + 1
-EMPTY_TEXT = "No conversations yet — ask a question to start one"
-NO_MATCH_TEXT = "No conversations match “{query}”"
+EMPTY_TEXT = translate_noop("conversation_list", "No conversations yet — ask a question to start one")
+NO_MATCH_TEXT = translate_noop("conversation_list", "No conversations match “{query}”")
 UNDO_MS = 8000
 NOTICE_MS = 6000
 SEARCH_DEBOUNCE_MS = 150
@@ -73,23 +74,25 @@ class ConversationList(QFrame):
         layout.setSpacing(6)
         top = QHBoxLayout()
         top.setSpacing(4)
-        self.new_button = QPushButton("+  New chat")
+        self.new_button = QPushButton(translate("conversation_list", "+  New chat"))
         self.new_button.setObjectName("newChatButton")
-        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.setToolTip(translate("conversation_list", "Start a new conversation (Ctrl+N)"))
         self.new_button.clicked.connect(self.newChatRequested)
         top.addWidget(self.new_button, 1)
         self.import_button = QToolButton()
         self.import_button.setObjectName("importButton")
-        self.import_button.setText("Import…")
-        self.import_button.setToolTip("Import a conversation saved as JSON by Enclave")
+        self.import_button.setText(translate("conversation_list", "Import…"))
+        self.import_button.setToolTip(
+            translate("conversation_list", "Import a conversation saved as JSON by Enclave")
+        )
         self.import_button.clicked.connect(self.import_conversation)
         top.addWidget(self.import_button)
         layout.addLayout(top)
 
         self.search = QLineEdit()
         self.search.setObjectName("conversationSearch")
-        self.search.setAccessibleName('Search conversations')
-        self.search.setPlaceholderText("Search conversations  (Ctrl+K)")
+        self.search.setAccessibleName(translate("conversation_list", "Search conversations"))
+        self.search.setPlaceholderText(translate("conversation_list", "Search conversations  (Ctrl+K)"))
         self.search.setClearButtonEnabled(True)
         self.search.installEventFilter(self)
         self.search.returnPressed.connect(self._open_first)
@@ -99,8 +102,11 @@ class ConversationList(QFrame):
             from app.ui.policy_view import lock_note
 
             self.history_lock = lock_note(
-                "Your organisation has turned off chat history: conversations are not saved and "
-                "are gone when Enclave closes."
+                translate(
+                    "conversation_list",
+                    "Your organisation has turned off chat history: conversations are not saved and "
+                    "are gone when Enclave closes.",
+                )
             )
             layout.addWidget(self.history_lock)
         self._search_timer = QTimer(self)
@@ -109,7 +115,7 @@ class ConversationList(QFrame):
         self._search_timer.timeout.connect(self._render)
         self.search.textChanged.connect(lambda _text: self._search_timer.start())
 
-        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label = QLabel(translate("conversation_list", EMPTY_TEXT))
         self.empty_label.setObjectName("sidebarEmpty")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -153,7 +159,7 @@ class ConversationList(QFrame):
         self.undo_label = QLabel()
         self.undo_label.setObjectName("undoLabel")
         strip.addWidget(self.undo_label, 1)
-        self.undo_button = QPushButton("Undo")
+        self.undo_button = QPushButton(translate("conversation_list", "Undo"))
         self.undo_button.setObjectName("undoButton")
         self.undo_button.clicked.connect(self.undo_delete)
         strip.addWidget(self.undo_button)
@@ -199,7 +205,7 @@ class ConversationList(QFrame):
         try:
             self.list.clear()
             for conversation, snippet in entries:
-                title = conversation.title or "New chat"
+                title = conversation.title or translate("conversation_list", "New chat")
                 if len(snippet) > SNIPPET_CHARS:
                     snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
                 item = QListWidgetItem(f"{title}\n{snippet}" if snippet else title)
@@ -212,7 +218,11 @@ class ConversationList(QFrame):
         finally:
             self._updating = False
         if not entries:
-            self.empty_label.setText(NO_MATCH_TEXT.format(query=query) if query else EMPTY_TEXT)
+            self.empty_label.setText(
+                translate("conversation_list", NO_MATCH_TEXT).format(query=query)
+                if query
+                else translate("conversation_list", EMPTY_TEXT)
+            )
         self.empty_label.setVisible(not entries)
         self.list.setVisible(bool(entries))
 
@@ -227,7 +237,7 @@ class ConversationList(QFrame):
         conversation = self.store.get_conversation(conversation_id) if self.store else None
         if conversation is None:
             conversation = next((c for c in self._all if c.id == conversation_id), None)
-        return (conversation.title if conversation else "") or "New chat"
+        return (conversation.title if conversation else "") or translate("conversation_list", "New chat")
 
     def _on_current(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if item is not None and not self._updating:
@@ -261,19 +271,27 @@ class ConversationList(QFrame):
         """The context menu of one conversation (actions have object names for tests)."""
         menu = QMenu(self)
         entries = (
-            ("renameAction", "Rename", lambda: self.begin_rename(conversation_id)),
+            (
+                "renameAction",
+                translate("conversation_list", "Rename"),
+                lambda: self.begin_rename(conversation_id),
+            ),
             (
                 "exportMarkdownAction",
-                "Export as Markdown…",
+                translate("conversation_list", "Export as Markdown…"),
                 lambda: self.export_conversation(conversation_id, "markdown"),
             ),
             (
                 "exportJsonAction",
-                "Export as JSON…",
+                translate("conversation_list", "Export as JSON…"),
                 lambda: self.export_conversation(conversation_id, "json"),
             ),
             (None, "", None),
-            ("deleteAction", "Delete", lambda: self.delete_conversation(conversation_id)),
+            (
+                "deleteAction",
+                translate("conversation_list", "Delete"),
+                lambda: self.delete_conversation(conversation_id),
+            ),
         )
         for name, text, slot in entries:
             if name is None or slot is None:
@@ -363,7 +381,7 @@ class ConversationList(QFrame):
         self.store.delete_conversation(conversation_id)
         self._pending_delete = conversation_id
         shown = title if len(title) <= 40 else title[:39] + "…"
-        self.undo_label.setText(f"Deleted “{shown}”")
+        self.undo_label.setText(translate("conversation_list", "Deleted “{title}”").format(title=shown))
         self.undo_label.setToolTip(title)
         self.undo_strip.show()
         self._undo_timer.start(self.undo_ms)
@@ -413,13 +431,13 @@ class ConversationList(QFrame):
         if conversation is None:
             return None
         if kind == "markdown":
-            suffix, name_filter, caption = ".md", "Markdown (*.md)", "Export as Markdown"
+            suffix = ".md"
+            name_filter = translate("conversation_list", "Markdown (*.md)")
+            caption = translate("conversation_list", "Export as Markdown")
         elif kind == "json":
-            suffix, name_filter, caption = (
-                ".json",
-                "Enclave conversation (*.json)",
-                "Export as JSON",
-            )
+            suffix = ".json"
+            name_filter = translate("conversation_list", "Enclave conversation (*.json)")
+            caption = translate("conversation_list", "Export as JSON")
         else:
             raise ValueError(f"unknown export kind {kind!r}")
         start = self._start_dir() / suggested_filename(conversation, suffix)
@@ -432,18 +450,21 @@ class ConversationList(QFrame):
         if kind == "markdown":
             text = export_markdown(self.store, conversation_id)
         else:
-            text = json.dumps(
-                export_json(self.store, conversation_id), ensure_ascii=False, indent=2
-            )
+            text = json.dumps(export_json(self.store, conversation_id), ensure_ascii=False, indent=2)
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
             log.warning("export failed: %s", type(exc).__name__)
-            self.show_notice(f"Could not save {path.name}: {exc.strerror or exc}", "error")
+            self.show_notice(
+                translate("conversation_list", "Could not save {file}: {reason}").format(
+                    file=path.name, reason=exc.strerror or exc
+                ),
+                "error",
+            )
             return None
         self._last_dir = str(path.parent)
-        self.show_notice(f"Saved “{path.name}”")
-        self.statusMessage.emit(f"Saved {path}")
+        self.show_notice(translate("conversation_list", "Saved “{file}”").format(file=path.name))
+        self.statusMessage.emit(translate("conversation_list", "Saved {path}").format(path=path))
         return path
 
     def import_conversation(self) -> Conversation | None:
@@ -452,9 +473,9 @@ class ConversationList(QFrame):
             return None
         chosen, _ = QFileDialog.getOpenFileName(
             self,
-            "Import a conversation",
+            translate("conversation_list", "Import a conversation"),
             str(self._start_dir()),
-            "Enclave conversation (*.json);;All files (*)",
+            translate("conversation_list", "Enclave conversation (*.json);;All files (*)"),
         )
         if not chosen:
             return None
@@ -469,7 +490,9 @@ class ConversationList(QFrame):
             self.search.clear()
         self._current_id = conversation.id
         self._reload()
-        self.show_notice(f"Imported “{conversation.title}”")
+        self.show_notice(
+            translate("conversation_list", "Imported “{title}”").format(title=conversation.title)
+        )
         self.conversationSelected.emit(conversation.id)
         self.conversationsChanged.emit()
         return conversation
