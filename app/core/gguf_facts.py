@@ -28,6 +28,7 @@ from gguf import GGUFReader, GGUFValueType, LlamaFileType
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from app.core.errors import PlainError
+from app.core.i18n import number, translate, translate_noop
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,9 @@ def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
     except Exception as exc:  # a header that parses but holds nonsense (wrong types, ...)
         log.info("unusable GGUF header in %s: %r", file, exc)
         raise GGUFError(
-            "This model file is damaged: its description holds values that make no sense."
+            translate(
+                "gguf_facts", "This model file is damaged: its description holds values that make no sense."
+            )
         ) from None
     finally:
         del reader  # drop the memory map now, so Windows lets the user delete the file
@@ -152,25 +155,35 @@ def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
 def _check_file(file: Path) -> int:
     try:
         if not file.exists():
-            raise GGUFError(f"The file {file} does not exist.")
+            raise GGUFError(translate("gguf_facts", "The file {file} does not exist.").format(file=file))
         if file.is_dir():
-            raise GGUFError(f"{file} is a folder, not a model file.")
+            raise GGUFError(
+                translate("gguf_facts", "{file} is a folder, not a model file.").format(file=file)
+            )
         size = file.stat().st_size
         with file.open("rb") as fh:
             magic = fh.read(4)
     except PermissionError as exc:
-        raise GGUFError(f"Enclave is not allowed to read {file}.") from exc
+        raise GGUFError(
+            translate("gguf_facts", "Enclave is not allowed to read {file}.").format(file=file)
+        ) from exc
     except OSError as exc:
-        raise GGUFError(f"The file {file} could not be read ({exc.strerror or exc}).") from exc
+        raise GGUFError(
+            translate("gguf_facts", "The file {file} could not be read ({reason}).").format(
+                file=file, reason=exc.strerror or exc
+            )
+        ) from exc
     if size == 0:
-        raise GGUFError("This file is empty; it is not a GGUF model.")
+        raise GGUFError(translate("gguf_facts", "This file is empty; it is not a GGUF model."))
     if magic != GGUF_MAGIC_BYTES:
         if GGUF_MAGIC_BYTES.startswith(magic):
-            raise GGUFError(
-                "This model file is incomplete (truncated): it stops in its first bytes."
-            )
-        raise GGUFError("This file is not a GGUF model.")
+            raise GGUFError(_truncated_at_start())
+        raise GGUFError(translate("gguf_facts", "This file is not a GGUF model."))
     return size
+
+
+def _truncated_at_start() -> str:
+    return translate("gguf_facts", "This model file is incomplete (truncated): it stops in its first bytes.")
 
 
 # The smallest a metadata entry (key length, 1-byte key, type, 1-byte value) and a tensor info
@@ -187,10 +200,14 @@ def _check_counts(file: Path, file_size: int) -> None:
         with file.open("rb") as handle:
             head = handle.read(24)
     except OSError as exc:
-        reason = exc.strerror or "input/output error"
-        raise GGUFError(f"The file {file} could not be read ({reason}).") from None
+        reason = exc.strerror or translate("gguf_facts", "input/output error")
+        raise GGUFError(
+            translate("gguf_facts", "The file {file} could not be read ({reason}).").format(
+                file=file, reason=reason
+            )
+        ) from None
     if len(head) < 24:
-        raise GGUFError("This model file is incomplete (truncated): it stops in its first bytes.")
+        raise GGUFError(_truncated_at_start())
     (version,) = struct.unpack_from("<I", head, 4)
     order = ">" if version & 0xFFFF == 0 else "<"  # a file written on a big-endian machine
     n_tensors, n_kv = struct.unpack_from(f"{order}QQ", head, 8)
@@ -198,11 +215,17 @@ def _check_counts(file: Path, file_size: int) -> None:
         log.info("impossible counts in %s: %d tensors, %d metadata entries", file, n_tensors, n_kv)
         if n_kv <= _PLAUSIBLE_COUNT and n_tensors <= _PLAUSIBLE_COUNT:  # a real header, cut short
             raise GGUFError(
-                "This model file is incomplete (truncated): it stops inside its header. "
-                "Download it again."
+                translate(
+                    "gguf_facts",
+                    "This model file is incomplete (truncated): it stops inside its header. "
+                    "Download it again.",
+                )
             )
         raise GGUFError(
-            "This model file is damaged: its header announces more entries than the file can hold."
+            translate(
+                "gguf_facts",
+                "This model file is damaged: its header announces more entries than the file can hold.",
+            )
         )
 
 
@@ -212,25 +235,40 @@ def _open_reader(file: Path, file_size: int) -> _HeaderReader:
     except _TruncatedData as exc:
         if exc.needed > 2 * file_size + 1024**3:  # no download stops at a few per cent
             raise GGUFError(
-                "This model file is damaged: its list of tensors points far past the end of the file."
+                translate(
+                    "gguf_facts",
+                    "This model file is damaged: its list of tensors points far past the end of the file.",
+                )
             ) from None
         have, need = _human(file_size), _human(exc.needed)
         if have == need:  # too close to tell apart in MB
-            have, need = f"{file_size:,} bytes", f"{exc.needed:,}"
+            have, need = (
+                translate("gguf_facts", "{count} bytes").format(count=number(file_size)),
+                number(exc.needed),
+            )
         raise GGUFError(
-            f"This model file is incomplete (truncated): it has {have} of the {need} it needs. "
-            "Download it again."
+            translate(
+                "gguf_facts",
+                "This model file is incomplete (truncated): it has {have} of the {need} it needs. "
+                "Download it again.",
+            ).format(have=have, need=need)
         ) from None
     except Exception as exc:
         log.info("GGUFReader failed on %s: %r", file, exc)
         version = re.search(r"version (\d+)", str(exc))
         if version:
             raise GGUFError(
-                f"This GGUF file uses format version {version.group(1)}, which Enclave cannot "
-                "read (it may be damaged, or made for a much newer or older program)."
+                translate(
+                    "gguf_facts",
+                    "This GGUF file uses format version {version}, which Enclave cannot "
+                    "read (it may be damaged, or made for a much newer or older program).",
+                ).format(version=version.group(1))
             ) from None
         raise GGUFError(
-            "This model file is incomplete (truncated) or damaged: its header could not be read."
+            translate(
+                "gguf_facts",
+                "This model file is incomplete (truncated) or damaged: its header could not be read.",
+            )
         ) from None
 
 
@@ -339,17 +377,27 @@ class _Fields:
 def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelFacts:
     arch_field = reader.fields.get("general.architecture")
     if arch_field is None:
-        raise GGUFError("This GGUF file does not say which model architecture it holds.")
+        raise GGUFError(
+            translate("gguf_facts", "This GGUF file does not say which model architecture it holds.")
+        )
     arch = str(arch_field.contents())
     f = _Fields(reader, arch)
     n_layer = f.get_int("{arch}.block_count")
     if not 1 <= n_layer <= MAX_LAYERS:  # llama.cpp asserts 0 < n_layer <= LLAMA_MAX_LAYERS
         if f.raw("{arch}.block_count") is None:
-            raise GGUFError("This model file is damaged: it does not say how many layers the model has.")
-        raise GGUFError(f"This model file is damaged: it says the model has {n_layer:,} layers.")
+            raise GGUFError(
+                translate(
+                    "gguf_facts", "This model file is damaged: it does not say how many layers the model has."
+                )
+            )
+        raise GGUFError(
+            translate(
+                "gguf_facts", "This model file is damaged: it says the model has {layers} layers."
+            ).format(layers=number(n_layer))
+        )
     sizes = _tensor_sizes(reader, n_layer)
     if sizes.total <= 0:
-        raise GGUFError("This model file is damaged or empty: it holds no weights.")
+        raise GGUFError(translate("gguf_facts", "This model file is damaged or empty: it holds no weights."))
     n_embd = f.get_int("{arch}.embedding_length")
     head_count = f.per_layer("{arch}.attention.head_count", n_layer, 0)
     head_count_kv = _kv_heads(f, head_count, n_layer)
@@ -363,8 +411,11 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
     if pooling is not None and int(pooling) not in _POOLING_NAMES and int(pooling) != -1:
         # llama.cpp aborts on a pooling type it does not know when it builds the graph.
         raise GGUFError(
-            f"This model file asks for a way of pooling embeddings (number {int(pooling)}) that "
-            "the engine does not know; it is damaged or made for a newer engine."
+            translate(
+                "gguf_facts",
+                "This model file asks for a way of pooling embeddings (number {pooling}) that "
+                "the engine does not know; it is damaged or made for a newer engine.",
+            ).format(pooling=int(pooling))
         )
     pooling_name = _POOLING_NAMES.get(int(pooling)) if pooling is not None else None
     no_kv = arch in NO_KV_CACHE_ARCHS
@@ -372,40 +423,44 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
     context_length = f.get_int("{arch}.context_length")
     if context_length > MAX_CONTEXT:
         raise GGUFError(
-            f"This model file is damaged: it says the model reads {context_length:,} tokens at once."
+            translate(
+                "gguf_facts", "This model file is damaged: it says the model reads {tokens} tokens at once."
+            ).format(tokens=number(context_length))
         )
-    return _checked(ModelFacts(
-        path=file,
-        file_size=file_size,
-        architecture=arch,
-        name=f.get_str("general.name") or file.stem,
-        size_label=f.get_str("general.size_label"),
-        quantization=_quantization(f, reader),
-        context_length=context_length,
-        block_count=n_layer,
-        layer_bytes=sizes.layers,
-        output_bytes=sizes.output,
-        token_embd_bytes=sizes.token_embd,
-        other_bytes=sizes.other,
-        head_count=head_count,
-        head_count_kv=head_count_kv,
-        embedding_length=n_embd,
-        key_length=key_length,
-        value_length=value_length,
-        sliding_window=window,
-        swa_layers=swa_layers,
-        has_chat_template=bool(template),
-        chat_template=template or None,
-        is_embedding_model=no_kv or pooling_name in ("mean", "cls", "last", "rank"),
-        pooling_type=pooling_name,
-        tied_embeddings=sizes.output == 0 and not no_kv,  # encoders have no output matrix
-        vocab_size=sizes.vocab or _array_len(reader, "tokenizer.ggml.tokens"),
-        feed_forward_length=f.get_int("{arch}.feed_forward_length"),
-        key_length_swa=f.get_int("{arch}.attention.key_length_swa", key_length),
-        value_length_swa=f.get_int("{arch}.attention.value_length_swa", value_length),
-        has_kv_cache=not no_kv,
-        tensor_bytes=sizes.total,
-    ))
+    return _checked(
+        ModelFacts(
+            path=file,
+            file_size=file_size,
+            architecture=arch,
+            name=f.get_str("general.name") or file.stem,
+            size_label=f.get_str("general.size_label"),
+            quantization=_quantization(f, reader),
+            context_length=context_length,
+            block_count=n_layer,
+            layer_bytes=sizes.layers,
+            output_bytes=sizes.output,
+            token_embd_bytes=sizes.token_embd,
+            other_bytes=sizes.other,
+            head_count=head_count,
+            head_count_kv=head_count_kv,
+            embedding_length=n_embd,
+            key_length=key_length,
+            value_length=value_length,
+            sliding_window=window,
+            swa_layers=swa_layers,
+            has_chat_template=bool(template),
+            chat_template=template or None,
+            is_embedding_model=no_kv or pooling_name in ("mean", "cls", "last", "rank"),
+            pooling_type=pooling_name,
+            tied_embeddings=sizes.output == 0 and not no_kv,  # encoders have no output matrix
+            vocab_size=sizes.vocab or _array_len(reader, "tokenizer.ggml.tokens"),
+            feed_forward_length=f.get_int("{arch}.feed_forward_length"),
+            key_length_swa=f.get_int("{arch}.attention.key_length_swa", key_length),
+            value_length_swa=f.get_int("{arch}.attention.value_length_swa", value_length),
+            has_kv_cache=not no_kv,
+            tensor_bytes=sizes.total,
+        )
+    )
 
 
 def _check_epsilons(reader: GGUFReader, arch: str) -> None:
@@ -420,23 +475,26 @@ def _check_epsilons(reader: GGUFReader, arch: str) -> None:
         value = float(field.contents())
         if not math.isfinite(value) or value < 0:
             raise GGUFError(
-                "This model file is damaged: one of its normalisation settings is not a valid number."
+                translate(
+                    "gguf_facts",
+                    "This model file is damaged: one of its normalisation settings is not a valid number.",
+                )
             )
 
 
 # What a person calls the numbers a damaged header can get wrong.
 _NUMBER_WORDS = {
-    "context_length": "context length",
-    "embedding_length": "embedding size",
-    "head_count": "number of attention heads",
-    "head_count_kv": "number of key/value heads",
-    "key_length": "key length",
-    "value_length": "value length",
-    "sliding_window": "sliding window",
-    "vocab_size": "vocabulary size",
-    "feed_forward_length": "feed-forward size",
-    "key_length_swa": "key length",
-    "value_length_swa": "value length",
+    "context_length": translate_noop("gguf_facts", "context length"),
+    "embedding_length": translate_noop("gguf_facts", "embedding size"),
+    "head_count": translate_noop("gguf_facts", "number of attention heads"),
+    "head_count_kv": translate_noop("gguf_facts", "number of key/value heads"),
+    "key_length": translate_noop("gguf_facts", "key length"),
+    "value_length": translate_noop("gguf_facts", "value length"),
+    "sliding_window": translate_noop("gguf_facts", "sliding window"),
+    "vocab_size": translate_noop("gguf_facts", "vocabulary size"),
+    "feed_forward_length": translate_noop("gguf_facts", "feed-forward size"),
+    "key_length_swa": translate_noop("gguf_facts", "key length"),
+    "value_length_swa": translate_noop("gguf_facts", "value length"),
 }
 
 
@@ -446,7 +504,11 @@ def _checked(facts: ModelFacts) -> ModelFacts:
         value = getattr(facts, name)
         values = value if isinstance(value, tuple) else (value,)
         if any(v is not None and v < 0 for v in values):
-            raise GGUFError(f"This model file is damaged: its {words} is negative.")
+            raise GGUFError(
+                translate("gguf_facts", "This model file is damaged: its {what} is negative.").format(
+                    what=translate("gguf_facts", words)
+                )
+            )
     return facts
 
 
@@ -550,7 +612,11 @@ def _is_swa(il: int, n_pattern: int, dense_first: bool) -> bool:
 
 
 def _human(n_bytes: int) -> str:
-    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+    for unit, size in (
+        (translate_noop("gguf_facts", "{size} GB"), 1024**3),
+        (translate_noop("gguf_facts", "{size} MB"), 1024**2),
+        (translate_noop("gguf_facts", "{size} KB"), 1024),
+    ):
         if n_bytes >= size:
-            return f"{n_bytes / size:.1f} {unit}"
-    return f"{n_bytes} bytes"
+            return translate("gguf_facts", unit).format(size=number(n_bytes / size, 1))
+    return translate("gguf_facts", "{count} bytes").format(count=n_bytes)
