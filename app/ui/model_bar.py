@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.i18n import number, translate, translate_noop
 from app.core.model_names import display_name
 from app.ui.elided import ElidedLabel
 
@@ -29,17 +30,18 @@ if TYPE_CHECKING:  # importing them pulls in numpy: not at start-up
     from app.core.planner import OffloadPlan
 
 
-NO_MODEL = "No model yet"
-NO_MODEL_HINT = "Get one in Discover, or open a model file you already have."
+NO_MODEL = translate_noop("model_bar", "No model yet")
+NO_MODEL_HINT = translate_noop("model_bar", "Get one in Discover, or open a model file you already have.")
 
 
 def human_bytes(n_bytes: float) -> str:
     value = float(n_bytes)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(value) < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+            decimals = 0 if unit in ("B", "KB") else 1
+            return translate("model_bar", "{amount} {unit}").format(amount=number(value, decimals), unit=unit)
         value /= 1024
-    return f"{value:.1f} TB"
+    return translate("model_bar", "{amount} {unit}").format(amount=number(value, 1), unit="TB")
 
 
 class FactsPanel(QFrame):
@@ -62,39 +64,78 @@ class FactsPanel(QFrame):
         gpu_layers = plan.n_gpu_layers
         quality = quality_of(facts.quantization)
         if gpu_layers <= 0:
-            where = "on the processor (CPU): slower than on a graphics card"
+            where = translate("model_bar", "on the processor (CPU): slower than on a graphics card")
         elif gpu_layers >= plan.total_layers:
-            where = "fully on the graphics card (GPU)"
+            where = translate("model_bar", "fully on the graphics card (GPU)")
         else:
-            where = "partly on the graphics card (GPU), the rest on the processor"
+            where = translate("model_bar", "partly on the graphics card (GPU), the rest on the processor")
         ram = plan.ram_weights_bytes + plan.ram_kv_bytes + plan.ram_compute_bytes
         gpu = plan.gpu_weights_bytes + plan.gpu_kv_bytes + plan.gpu_compute_bytes
         # Plain words first; the figures an expert looks for below them.
+        size = human_bytes(facts.file_size)
+        if quality:
+            size = translate("model_bar", "{size} · Quality: {quality}").format(size=size, quality=quality)
+        if gpu:
+            memory = translate("model_bar", "graphics card {gpu_memory} · RAM {ram}").format(
+                gpu_memory=human_bytes(gpu), ram=human_bytes(ram)
+            )
+        else:
+            memory = translate("model_bar", "RAM {ram}").format(ram=human_bytes(ram))
+        # Plain words first; the figures an expert looks for below them. (key, label, value):
+        # the key names the row for code and tests, the label is what a person reads.
         rows = [
-            ("Size", human_bytes(facts.file_size) + (f" · Quality: {quality}" if quality else "")),
-            ("Runs", where),
-            ("Memory", (f"graphics card {human_bytes(gpu)} · " if gpu else "") + f"RAM {human_bytes(ram)}"),
-            ("Remembers", f"{round_words(plan.n_ctx)} of a conversation"),
-            ("Made for", "conversations" if facts.has_chat_template else "continuing text (a base model)"),
-            ("Technical", ""),
-            ("Name in the file", facts.name or facts.path.name),
-            ("Architecture", facts.architecture),
-            ("Parameters", facts.size_label or "—"),
-            ("Quantization", facts.quantization),
-            ("Context", f"{plan.n_ctx:,} tokens (trained for {facts.context_length:,})"),
-            ("Chat template", "in the file" if facts.has_chat_template else "none (a standard one is used)"),
-            ("GPU layers", f"{gpu_layers} of {plan.total_layers}"),
+            ("Size", translate("model_bar", "Size:"), size),
+            ("Runs", translate("model_bar", "Runs:"), where),
+            ("Memory", translate("model_bar", "Memory:"), memory),
+            (
+                "Remembers",
+                translate("model_bar", "Remembers:"),
+                translate("model_bar", "{amount} of a conversation").format(amount=round_words(plan.n_ctx)),
+            ),
+            (
+                "Made for",
+                translate("model_bar", "Made for:"),
+                translate("model_bar", "conversations")
+                if facts.has_chat_template
+                else translate("model_bar", "continuing text (a base model)"),
+            ),
+            ("Technical", "", ""),
+            ("Name in the file", translate("model_bar", "Name in the file:"), facts.name or facts.path.name),
+            ("Architecture", translate("model_bar", "Architecture:"), facts.architecture),
+            ("Parameters", translate("model_bar", "Parameters:"), facts.size_label or "—"),
+            ("Quantization", translate("model_bar", "Quantization:"), facts.quantization),
+            (
+                "Context",
+                translate("model_bar", "Context:"),
+                translate("model_bar", "{tokens} tokens (trained for {trained})").format(
+                    tokens=number(plan.n_ctx), trained=number(facts.context_length)
+                ),
+            ),
+            (
+                "Chat template",
+                translate("model_bar", "Chat template:"),
+                translate("model_bar", "in the file")
+                if facts.has_chat_template
+                else translate("model_bar", "none (a standard one is used)"),
+            ),
+            (
+                "GPU layers",
+                translate("model_bar", "GPU layers:"),
+                translate("model_bar", "{layers} of {total}").format(
+                    layers=gpu_layers, total=plan.total_layers
+                ),
+            ),
         ]
-        for title, value in rows:
-            if title == "Technical":
-                heading = QLabel("Technical details")
+        for key, title, value in rows:
+            if key == "Technical":
+                heading = QLabel(translate("model_bar", "Technical details"))
                 heading.setObjectName("factsHeading")
                 self.form.addRow(heading)
                 continue
             label = QLabel(value)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.form.addRow(f"{title}:", label)
-            self.rows[title] = label
+            self.form.addRow(title, label)
+            self.rows[key] = label
 
 
 class ModelBar(QFrame):
@@ -110,37 +151,43 @@ class ModelBar(QFrame):
         outer.setContentsMargins(12, 8, 12, 8)
         outer.setSpacing(6)
         row = QHBoxLayout()
-        self.open_button = QPushButton("Open model…")
+        self.open_button = QPushButton(translate("model_bar", "Open model…"))
         self.open_button.setToolTip(
-            "Open a model file you already have (a .gguf file; or drop it on the window)"
+            translate(
+                "model_bar", "Open a model file you already have (a .gguf file; or drop it on the window)"
+            )
         )
         self.open_button.clicked.connect(self.openRequested)
         row.addWidget(self.open_button)
         texts = QVBoxLayout()
         texts.setSpacing(0)
-        self.name_label = ElidedLabel(NO_MODEL)  # a long name gives way in a narrow window
+        self.name_label = ElidedLabel(
+            translate("model_bar", NO_MODEL)
+        )  # a long name gives way in a narrow window
         self.name_label.setObjectName("modelName")
-        self.plan_label = QLabel(NO_MODEL_HINT)
+        self.plan_label = QLabel(translate("model_bar", NO_MODEL_HINT))
         self.plan_label.setObjectName("planSummary")
         self.plan_label.setWordWrap(True)
         texts.addWidget(self.name_label)
         texts.addWidget(self.plan_label)
         row.addLayout(texts, 1)
-        self.details_button = QPushButton("Details")
-        self.details_button.setToolTip("Size, quality, memory and the technical facts of this model")
+        self.details_button = QPushButton(translate("model_bar", "Details"))
+        self.details_button.setToolTip(
+            translate("model_bar", "Size, quality, memory and the technical facts of this model")
+        )
         self.details_button.setCheckable(True)
         self.details_button.setEnabled(False)
         row.addWidget(self.details_button)
-        self.load_button = QPushButton("Load")
+        self.load_button = QPushButton(translate("model_bar", "Load"))
         self.load_button.clicked.connect(self.loadRequested)
         self.load_button.hide()
         row.addWidget(self.load_button)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(translate("model_bar", "Cancel"))
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.cancel_button.hide()
         row.addWidget(self.cancel_button)
-        self.unload_button = QPushButton("Unload")
-        self.unload_button.setToolTip("Free the memory the model uses")
+        self.unload_button = QPushButton(translate("model_bar", "Unload"))
+        self.unload_button.setToolTip(translate("model_bar", "Free the memory the model uses"))
         self.unload_button.clicked.connect(self.unloadRequested)
         self.unload_button.hide()
         row.addWidget(self.unload_button)
@@ -148,7 +195,7 @@ class ModelBar(QFrame):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
-        self.progress.setFormat("Loading… %p%")
+        self.progress.setFormat(translate("model_bar", "Loading… %p%"))
         self.progress.hide()
         outer.addWidget(self.progress)
         self.facts_panel = FactsPanel()

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QStatusBar, QWidget
 
 from app.core.cancel import CancelToken
 from app.core.engine.service import EngineService
+from app.core.i18n import number, translate, translate_noop
 from app.core.model_names import display_name
 from app.core.settings import SettingsStore
 from app.ui.model_bar import NO_MODEL, NO_MODEL_HINT, ModelBar
@@ -21,10 +22,11 @@ from app.ui.tasks import ProgressFn, run_task
 
 log = logging.getLogger("enclave.ui.window")
 
-BASE_MODEL_NOTE = (
+BASE_MODEL_NOTE = translate_noop(
+    "model_presenter",
     "This is a base model: it continues text rather than answering questions, so its replies "
     "may ramble. For conversations, choose a model made for chat (its name usually says "
-    "“Instruct” or “Chat”): Discover recommends one for this computer."
+    "“Instruct” or “Chat”): Discover recommends one for this computer.",
 )
 
 # Settings that decide which engine answers.
@@ -102,9 +104,9 @@ class ModelPresenter:
         folder = self.settings_store.current.resolved_models_dir()
         path, _ = QFileDialog.getOpenFileName(
             self.dialog_parent,
-            "Open a model",
+            translate("model_presenter", "Open a model"),
             str(folder) if folder.exists() else "",
-            "GGUF models (*.gguf);;All files (*)",
+            translate("model_presenter", "GGUF models (*.gguf);;All files (*)"),
         )
         if path:
             self.open_model(Path(path))
@@ -117,18 +119,24 @@ class ModelPresenter:
         """Read the file's facts and plan on a worker, show them, then load with progress."""
         if self.service.is_remote:
             self.notice.show_message(
-                f"Answers come from the server {self.service.where} now. To use a model on this "
-                "computer, turn off “Use a server” in Settings.",
+                translate(
+                    "model_presenter",
+                    "Answers come from the server {server} now. To use a model on this "
+                    "computer, turn off “Use a server” in Settings.",
+                ).format(server=self.service.where),
                 "warning",
             )
             return
         if self.is_answering() or self.service.is_loading:
-            self.notice.show_message("Please wait: the engine is busy. Stop the answer first.", "warning")
+            self.notice.show_message(
+                translate("model_presenter", "Please wait: the engine is busy. Stop the answer first."),
+                "warning",
+            )
             return
         self.notice.hide()
         self.bar.set_state("loading")
         self.bar.name_label.setText(display_name(path))
-        self.bar.plan_label.setText("Reading the model file…")
+        self.bar.plan_label.setText(translate("model_presenter", "Reading the model file…"))
         wanted_ctx = self.wanted_context()
         settings = self.settings_store.current
         chat_format = settings.chat_format_overrides.get(str(path)) or None
@@ -153,7 +161,10 @@ class ModelPresenter:
             if not plan.fits:
                 self.bar.set_state("ready")
                 self.notice.show_message(
-                    f"{path.name} is too large for this computer: {plan.summary}", "error"
+                    translate("model_presenter", "{file} is too large for this computer: {reason}").format(
+                        file=path.name, reason=plan.summary
+                    ),
+                    "error",
                 )
                 return
             service.load(
@@ -180,7 +191,10 @@ class ModelPresenter:
             self.open_model(path)
         else:
             self.bar.plan_label.setText(
-                f"The model used last time ({path.name}) is no longer there. Open another one."
+                translate(
+                    "model_presenter",
+                    "The model used last time ({file}) is no longer there. Open another one.",
+                ).format(file=path.name)
             )
 
     def _open_default_model(self) -> None:
@@ -198,8 +212,11 @@ class ModelPresenter:
         def found(path: Any) -> None:
             if path is None:
                 self.bar.plan_label.setText(
-                    f"Your organisation's default model ({current_policy().default_model}) is not "
-                    "on this computer. Open another one."
+                    translate(
+                        "model_presenter",
+                        "Your organisation's default model ({model}) is not on this computer. "
+                        "Open another one.",
+                    ).format(model=current_policy().default_model)
                 )
             elif self.service.model_path is None and not self.service.is_remote:
                 self.open_model(path)
@@ -209,7 +226,9 @@ class ModelPresenter:
     def unload(self) -> None:
         self.service.unload()
         self.bar.set_state("ready")
-        self.bar.plan_label.setText("Unloaded: the memory is free. Click Load to use it again.")
+        self.bar.plan_label.setText(
+            translate("model_presenter", "Unloaded: the memory is free. Click Load to use it again.")
+        )
 
     # ---- what the service says ----------------------------------------------------------
     def _on_loaded(self, outcome: Any) -> None:
@@ -217,12 +236,15 @@ class ModelPresenter:
         self.bar.set_state("loaded")
         self.bar.show_model(outcome.facts, outcome.plan)
         self.status_bar.showMessage(
-            f"Loaded {path.name if path else ''} in {outcome.loaded.load_seconds:.1f} s", 8000
+            translate("model_presenter", "Loaded {file} in {seconds} s").format(
+                file=path.name if path else "", seconds=number(outcome.loaded.load_seconds, 1)
+            ),
+            8000,
         )
         if outcome.notice:
             self.notice.show_message(outcome.notice, "warning")
         elif not outcome.facts.has_chat_template:
-            self.notice.show_message(BASE_MODEL_NOTE, "info")
+            self.notice.show_message(translate("model_presenter", BASE_MODEL_NOTE), "info")
         try:
             self.settings_store.update(last_model=str(path or ""))
         except OSError as exc:
@@ -232,17 +254,19 @@ class ModelPresenter:
         path = self.service.model_path
         self.bar.set_state("ready" if path else "empty")
         message = getattr(exc, "message", None) or str(exc)
-        self.bar.plan_label.setText("Not loaded.")
+        self.bar.plan_label.setText(translate("model_presenter", "Not loaded."))
         self.notice.show_message(message, "error", details=getattr(exc, "log_tail", ""))
         log.warning("loading %s failed: %s", path.name if path else "the model", type(exc).__name__)
 
     def _on_load_cancelled(self) -> None:
         self.bar.set_state("ready")
-        self.bar.plan_label.setText("Loading cancelled.")
+        self.bar.plan_label.setText(translate("model_presenter", "Loading cancelled."))
 
     def _on_crashed(self, _exc: Exception) -> None:
         self.bar.set_state("ready")
-        self.bar.plan_label.setText("The engine stopped. Click “Reload model” to go on.")
+        self.bar.plan_label.setText(
+            translate("model_presenter", "The engine stopped. Click “Reload model” to go on.")
+        )
 
     def show_engine(self) -> None:
         """Local model strip, or which server answers."""
@@ -252,10 +276,15 @@ class ModelPresenter:
         if remote:
             self.bar.set_state("empty")
             self.bar.open_button.hide()
-            self.bar.name_label.setText(service.model_name or "No server model chosen")
+            self.bar.name_label.setText(
+                service.model_name or translate("model_presenter", "No server model chosen")
+            )
             self.bar.plan_label.setText(
-                f"Answers come from the server {service.where}: your messages go there, not to a "
-                "model on this computer."
+                translate(
+                    "model_presenter",
+                    "Answers come from the server {server}: your messages go there, not to a "
+                    "model on this computer.",
+                ).format(server=service.where)
             )
             self.bar.details_button.setEnabled(False)
         elif service.local.is_ready and service.facts is not None:
@@ -264,8 +293,8 @@ class ModelPresenter:
         elif service.model_path is not None:
             self.bar.set_state("ready")
             self.bar.name_label.setText(display_name(service.model_path))
-            self.bar.plan_label.setText("Not loaded. Click Load to use it.")
+            self.bar.plan_label.setText(translate("model_presenter", "Not loaded. Click Load to use it."))
         else:
             self.bar.set_state("empty")
-            self.bar.name_label.setText(NO_MODEL)
-            self.bar.plan_label.setText(NO_MODEL_HINT)
+            self.bar.name_label.setText(translate("model_bar", NO_MODEL))
+            self.bar.plan_label.setText(translate("model_bar", NO_MODEL_HINT))
