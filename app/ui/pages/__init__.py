@@ -15,9 +15,10 @@ def install_pages(window: MainWindow) -> None:
     from app.ui.pages.models import install_models_pages  # Discover, Library
 
     install_models_pages(window)
+    from app.core.i18n import translate
     from app.ui.pages.documents import DocumentsPage
 
-    window.add_page("documents", "Documents", DocumentsPage(window))
+    window.add_page("documents", translate("__init__", "Documents"), DocumentsPage(window))
     from app.ui.pages.models import install_settings_page  # last on the rail
 
     install_settings_page(window)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate, translate_noop
 from app.ui.notice_bar import NoticeBar
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.downloads_panel import DownloadsPanel
@@ -54,19 +55,42 @@ if TYPE_CHECKING:
 log = logging.getLogger("enclave.ui.discover")
 
 SORTS = [
-    ("downloads", "Most downloaded"),
-    ("likes", "Most liked"),
-    ("trending", "Trending"),
-    ("updated", "Recently updated"),
+    ("downloads", translate_noop("discover", "Most downloaded")),
+    ("likes", translate_noop("discover", "Most liked")),
+    ("trending", translate_noop("discover", "Trending")),
+    ("updated", translate_noop("discover", "Recently updated")),
 ]
-RESULT_COLUMNS = ["Model", "Author", "Downloads", "Likes", "Updated", "License", "Access"]
-CATALOG_COLUMNS = ["Starter model", "Size", "Good for", "On this computer", SPEED_HEADER, ""]
+RESULT_COLUMNS = [
+    translate_noop("discover", "Model"),
+    translate_noop("discover", "Author"),
+    translate_noop("discover", "Downloads"),
+    translate_noop("discover", "Likes"),
+    translate_noop("discover", "Updated"),
+    translate_noop("discover", "License"),
+    translate_noop("discover", "Access"),
+]
+CATALOG_COLUMNS = [
+    translate_noop("discover", "Starter model"),
+    translate_noop("discover", "Size"),
+    translate_noop("discover", "Good for"),
+    translate_noop("discover", "On this computer"),
+    SPEED_HEADER,
+    "",
+]
 SPEED_COLUMN, BUTTON_COLUMN = 4, 5
-RECOMMEND_TEXT = "Get the recommended model for this computer"
-OFFLINE_TEXT = (
+RECOMMEND_TEXT = translate_noop("discover", "Get the recommended model for this computer")
+OFFLINE_TEXT = translate_noop(
+    "discover",
     "Offline mode is on: Enclave does not connect to the internet, so searching and "
-    "downloading are off. The starter list below still shows what would suit this computer."
+    "downloading are off. The starter list below still shows what would suit this computer.",
 )
+
+
+def _catalog_columns() -> list[str]:
+    """The starter list's headings in the chosen language (the speed one is speed_label's)."""
+    texts = [translate("discover", text) if text else "" for text in CATALOG_COLUMNS]
+    texts[SPEED_COLUMN] = translate("speed_label", SPEED_HEADER)
+    return texts
 
 
 class CatalogList(QTreeWidget):
@@ -78,9 +102,9 @@ class CatalogList(QTreeWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("catalogList")
-        self.setAccessibleName('Recommended models')
+        self.setAccessibleName(translate("discover", "Recommended models"))
         self.setColumnCount(len(CATALOG_COLUMNS))
-        self.setHeaderLabels(CATALOG_COLUMNS)
+        self.setHeaderLabels(_catalog_columns())
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         header = self.header()
@@ -108,17 +132,26 @@ class CatalogList(QTreeWidget):
                     f"{entry.name}  ({entry.params})",
                     format_bytes(entry.size_bytes),
                     entry.good_for,
-                    "Checking…",
-                    "Checking…",
+                    translate("discover", "Checking…"),
+                    translate("discover", "Checking…"),
                     "",
                 ]
             )
-            item.setToolTip(0, f"{entry.repo_id} — click to see its files and description")
+            item.setToolTip(
+                0,
+                translate("discover", "{model} — click to see its files and description").format(
+                    model=entry.repo_id
+                ),
+            )
             item.setToolTip(2, entry.good_for)
             self.addTopLevelItem(item)
             self.items.append(item)
-            button = QPushButton("Download")
-            button.setToolTip(f"Download {entry.filename} ({format_bytes(entry.size_bytes)})")
+            button = QPushButton(translate("discover", "Download"))
+            button.setToolTip(
+                translate("discover", "Download {file} ({size})").format(
+                    file=entry.filename, size=format_bytes(entry.size_bytes)
+                )
+            )
             button.clicked.connect(lambda _=False, e=entry: self.downloadRequested.emit(e))
             self.setItemWidget(item, BUTTON_COLUMN, button)
             self.buttons.append(button)
@@ -133,8 +166,12 @@ class CatalogList(QTreeWidget):
         """Predicted speed here per entry (None: too large, or this machine not measured)."""
         for item, prediction in zip(self.items, speeds, strict=False):
             if prediction is None:
-                item.setText(SPEED_COLUMN, "—" if known else "Unknown")
-                why = "Too large for this computer." if known else "This computer's speed is not known."
+                item.setText(SPEED_COLUMN, "—" if known else translate("discover", "Unknown"))
+                why = (
+                    translate("discover", "Too large for this computer.")
+                    if known
+                    else translate("discover", "This computer's speed is not known.")
+                )
                 item.setToolTip(SPEED_COLUMN, why)
             else:
                 show_prediction(item, SPEED_COLUMN, prediction)
@@ -162,9 +199,9 @@ class ResultsList(QTreeWidget):
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("resultsList")
-        self.setAccessibleName('Search results')
+        self.setAccessibleName(translate("discover", "Search results"))
         self.setColumnCount(len(RESULT_COLUMNS))
-        self.setHeaderLabels(RESULT_COLUMNS)
+        self.setHeaderLabels([translate("discover", text) for text in RESULT_COLUMNS])
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         header = self.header()
@@ -181,7 +218,10 @@ class ResultsList(QTreeWidget):
         for model in models:
             # "Qwen2.5 7B Instruct", not "…-GGUF": every model here is one (the tooltip has the id).
             name = repo_title(model.repo_id)
-            access = "Accept license first" if model.gated else "Open"
+            if model.gated:
+                access = translate("discover", "Accept license first")
+            else:
+                access = translate("discover", "Open")
             item = QTreeWidgetItem(
                 [
                     name,
@@ -194,9 +234,12 @@ class ResultsList(QTreeWidget):
                 ]
             )
             item.setData(0, 256, model.repo_id)
-            item.setToolTip(0, f"{model.repo_id} — click to see its files")
+            tip = translate("discover", "{model} — click to see its files").format(model=model.repo_id)
+            item.setToolTip(0, tip)
             if model.gated:
-                item.setToolTip(6, "You must accept this model's license on Hugging Face first")
+                item.setToolTip(
+                    6, translate("discover", "You must accept this model's license on Hugging Face first")
+                )
             for column in (2, 3):
                 item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
             self.addTopLevelItem(item)
@@ -235,17 +278,17 @@ class DiscoverHome(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 8)
         layout.setSpacing(8)
-        title = QLabel("Discover models")
+        title = QLabel(translate("discover", "Discover models"))
         title.setObjectName("modelsTitle")
         layout.addWidget(title)
         self.offline_banner = QFrame()
         self.offline_banner.setObjectName("offlineBanner")
         banner = QHBoxLayout(self.offline_banner)
         banner.setContentsMargins(12, 8, 8, 8)
-        self.offline_label = QLabel(OFFLINE_TEXT)
+        self.offline_label = QLabel(translate("discover", OFFLINE_TEXT))
         self.offline_label.setWordWrap(True)
         banner.addWidget(self.offline_label, 1)
-        settings_button = QPushButton("Open Settings")
+        settings_button = QPushButton(translate("discover", "Open Settings"))
         settings_button.clicked.connect(self.settingsRequested)
         banner.addWidget(settings_button)
         layout.addWidget(self.offline_banner)
@@ -259,16 +302,16 @@ class DiscoverHome(QWidget):
         card_layout = QHBoxLayout(card)
         card_layout.setContentsMargins(14, 10, 14, 10)
         texts = QVBoxLayout()
-        heading = QLabel("New here? Start with the model that suits this computer.")
+        heading = QLabel(translate("discover", "New here? Start with the model that suits this computer."))
         heading.setObjectName("recommendHeading")
         heading.setWordWrap(True)  # a small window: it wraps rather than hold the window wide
-        self.recommend_label = QLabel("Checking this computer…")
+        self.recommend_label = QLabel(translate("discover", "Checking this computer…"))
         self.recommend_label.setObjectName("recommendDetail")
         self.recommend_label.setWordWrap(True)
         texts.addWidget(heading)
         texts.addWidget(self.recommend_label)
         card_layout.addLayout(texts, 1)
-        self.recommend_button = QPushButton(RECOMMEND_TEXT)
+        self.recommend_button = QPushButton(translate("discover", RECOMMEND_TEXT))
         self.recommend_button.setObjectName("recommendButton")
         self.recommend_button.clicked.connect(self.get_recommended)
         self.measure_button = measure_again_button(self.load_catalog)  # speeds follow the new measure
@@ -287,17 +330,17 @@ class DiscoverHome(QWidget):
         search_row = QHBoxLayout()
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("searchEdit")
-        self.search_edit.setAccessibleName('Search models on Hugging Face')
+        self.search_edit.setAccessibleName(translate("discover", "Search models on Hugging Face"))
         self.search_edit.setPlaceholderText(
-            "Search the models on Hugging Face, e.g. llama, qwen, mistral…"
+            translate("discover", "Search the models on Hugging Face, e.g. llama, qwen, mistral…")
         )
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.returnPressed.connect(self.search)
         self.sort_combo = QComboBox()
         for key, label in SORTS:
-            self.sort_combo.addItem(label, key)
+            self.sort_combo.addItem(translate("discover", label), key)
         self.sort_combo.currentIndexChanged.connect(self._sort_changed)
-        self.search_button = QPushButton("Search")
+        self.search_button = QPushButton(translate("discover", "Search"))
         self.search_button.setObjectName("searchButton")
         self.search_button.clicked.connect(self.search)
         search_row.addWidget(self.search_edit, 1)
@@ -309,7 +352,9 @@ class DiscoverHome(QWidget):
         self.results.openRequested.connect(self.openRequested)
         self.results.nearEnd.connect(self.load_more)
         layout.addWidget(self.results, 1)
-        self.status = QLabel("Search for a model above, or pick one of the starter models.")
+        self.status = QLabel(
+            translate("discover", "Search for a model above, or pick one of the starter models.")
+        )
         self.status.setObjectName("modelsHint")
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
@@ -335,11 +380,13 @@ class DiscoverHome(QWidget):
         self.offline_banner.setVisible(closed is not None)
         if closed is not None:
             plain = type(closed) is OfflineError  # the user's own switch: the banner's words
-            self.offline_label.setText(OFFLINE_TEXT if plain else str(closed))
+            self.offline_label.setText(translate("discover", OFFLINE_TEXT) if plain else str(closed))
         for widget in (self.search_edit, self.sort_combo, self.search_button):
             widget.setEnabled(not offline)
         why = "" if no_download is None else (
-            "Offline mode is on (see Settings)" if type(no_download) is OfflineError else str(no_download)
+            translate("discover", "Offline mode is on (see Settings)")
+            if type(no_download) is OfflineError
+            else str(no_download)
         )
         self.catalog.set_downloads_enabled(no_download is None, why)
         self.recommend_button.setEnabled(no_download is None)
@@ -369,7 +416,9 @@ class DiscoverHome(QWidget):
         self.catalog.set_entries(entries)
         self.apply_settings()
         if not entries:
-            self.recommend_label.setText("Your organisation allows none of the starter models.")
+            self.recommend_label.setText(
+                translate("discover", "Your organisation allows none of the starter models.")
+            )
             self.recommend_button.setEnabled(False)
             return
         with_hardware(self.window_, lambda hw: self._assess(entries, hw))
@@ -381,7 +430,9 @@ class DiscoverHome(QWidget):
     def _assess(self, entries: list[CatalogEntry], hardware: Any) -> None:
         if hardware is None:
             self.recommend_label.setText(
-                "Enclave could not examine this computer; the smallest model is a safe start."
+                translate(
+                    "discover", "Enclave could not examine this computer; the smallest model is a safe start."
+                )
             )
             return
 
@@ -414,10 +465,20 @@ class DiscoverHome(QWidget):
         self.recommended = recommended
         entry, fit = recommended
         verdict, _level = fit_label(fit)
-        pace = f" · {speed_text(speed)}" if speed is not None else ""
+        if speed is not None:
+            text = translate(
+                "discover", "Recommended here: <b>{model}</b> · {size} · {verdict} · {speed}. {good_for}"
+            )
+        else:
+            text = translate("discover", "Recommended here: <b>{model}</b> · {size} · {verdict}. {good_for}")
         self.recommend_label.setText(
-            f"Recommended here: <b>{entry.name}</b> · {format_bytes(entry.size_bytes)} · "
-            f"{verdict}{pace}. {entry.good_for}"
+            text.format(
+                model=entry.name,
+                size=format_bytes(entry.size_bytes),
+                verdict=verdict,
+                speed=speed_text(speed) if speed is not None else "",
+                good_for=entry.good_for,
+            )
         )
         if self._recommend_pending:
             self._recommend_pending = False
@@ -426,7 +487,9 @@ class DiscoverHome(QWidget):
     def get_recommended(self) -> None:
         if self.recommended is None:
             self._recommend_pending = True
-            self.recommend_label.setText("Checking this computer… the download starts next.")
+            self.recommend_label.setText(
+                translate("discover", "Checking this computer… the download starts next.")
+            )
             return
         self.download_entry(self.recommended[0])
 
@@ -442,8 +505,10 @@ class DiscoverHome(QWidget):
             return
         self._banner_job = (job.id, entry.name)
         self.notice.show_message(
-            f"Getting {entry.name} ({format_bytes(entry.size_bytes)}); see Downloads below. It "
-            "appears in your Library when it is done.",
+            translate(
+                "discover",
+                "Getting {model} ({size}); see Downloads below. It appears in your Library when it is done.",
+            ).format(model=entry.name, size=format_bytes(entry.size_bytes)),
             "info",
         )
 
@@ -451,7 +516,8 @@ class DiscoverHome(QWidget):
         if self._banner_job is not None and job.id == self._banner_job[0]:
             name = self._banner_job[1]
             self._banner_job = None
-            self.notice.show_message(f"{name} could not be downloaded: {job.error}", "error")
+            failed = translate("discover", "{model} could not be downloaded: {error}")
+            self.notice.show_message(failed.format(model=name, error=job.error), "error")
 
     def _banner_job_maybe_gone(self) -> None:
         if self._banner_job is None:
@@ -492,7 +558,11 @@ class DiscoverHome(QWidget):
             return
         self.loading = True
         generation = self.generation
-        self.status.setText("Searching Hugging Face…" if not pager.loaded else "Loading more…")
+        self.status.setText(
+            translate("discover", "Searching Hugging Face…")
+            if not pager.loaded
+            else translate("discover", "Loading more…")
+        )
 
         def fetch(_progress: ProgressFn, _cancel: CancelToken) -> list[ModelSummary]:
             return pager.next_page()
@@ -515,14 +585,16 @@ class DiscoverHome(QWidget):
         query = self.pager.query
         if count == 0:
             self.status.setText(
-                f"No models match “{query}”. Try a shorter or different word."
+                translate("discover", "No models match “{query}”. Try a shorter or different word.").format(
+                    query=query
+                )
                 if query
-                else "No models found."
+                else translate("discover", "No models found.")
             )
         elif self.pager.has_more:
-            self.status.setText(f"{count} models shown · scroll down for more")
+            self.status.setText(translate("discover", "%n models shown · scroll down for more", n=count))
         else:
-            self.status.setText(f"{count} models · that is all")
+            self.status.setText(translate("discover", "%n models · that is all", n=count))
         if self.pager.has_more:  # a short page may not fill the list: check once laid out
             QTimer.singleShot(50, self.results.check_end)
 
@@ -533,10 +605,14 @@ class DiscoverHome(QWidget):
 
         self.loading = False
         self.status.setText("")
-        text = str(exc) if isinstance(exc, HubError) else f"The search failed: {exc}"
-        actions = [("Try again", self.search)]
+        text = (
+            str(exc)
+            if isinstance(exc, HubError)
+            else translate("discover", "The search failed: {error}").format(error=exc)
+        )
+        actions = [(translate("discover", "Try again"), self.search)]
         if settings_can_fix(exc):
-            actions.append(("Open Settings", self.settingsRequested.emit))
+            actions.append((translate("discover", "Open Settings"), self.settingsRequested.emit))
         self.notice.show_message(linkify(text), "error", actions)
 
 

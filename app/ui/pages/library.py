@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.i18n import number, translate, translate_noop
 from app.core.library import SOURCE_LABELS, LocalModel
 from app.ui.notice_bar import NoticeBar
 from app.ui.pages.models_common import fit_label, format_bytes, format_when, with_hardware
@@ -45,16 +46,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.ui.library")
 
-COLUMNS = ["Model", "From", "Size", "Last used", "On this computer", SPEED_HEADER]
+COLUMNS = [
+    translate_noop("library", "Model"),
+    translate_noop("library", "From"),
+    translate_noop("library", "Size"),
+    translate_noop("library", "Last used"),
+    translate_noop("library", "On this computer"),
+    SPEED_HEADER,
+]
 SPEED_COLUMN = 5
-EMPTY_TEXT = "No models yet — get one in Discover, or add a model file you already have."
-MISSING_TEXT = "Missing: no longer at this place"
-MISSING_TIP = "{path} is no longer there (moved or deleted?). Remove it from the list, or put it back."
-OTHER_APP_TIP = "This file belongs to {app}; Enclave uses it where it is and never deletes it."
+EMPTY_TEXT = translate_noop(
+    "library", "No models yet — get one in Discover, or add a model file you already have."
+)
+MISSING_TEXT = translate_noop("library", "Missing: no longer at this place")
+MISSING_TIP = translate_noop(
+    "library", "{path} is no longer there (moved or deleted?). Remove it from the list, or put it back."
+)
+OTHER_APP_TIP = translate_noop(
+    "library", "This file belongs to {app}; Enclave uses it where it is and never deletes it."
+)
 
 
-NOT_ALLOWED_TEXT = "Not allowed by your organisation"
-ORGANISATION_TIP = "Your organisation shares this model; Enclave uses it where it is and never deletes it."
+NOT_ALLOWED_TEXT = translate_noop("library", "Not allowed by your organisation")
+ORGANISATION_TIP = translate_noop(
+    "library", "Your organisation shares this model; Enclave uses it where it is and never deletes it."
+)
+
+
+def _columns() -> list[str]:
+    """The list's column headings in the chosen language (the speed one is speed_label's)."""
+    return [translate("library", text) for text in COLUMNS[:SPEED_COLUMN]] + [
+        translate("speed_label", SPEED_HEADER)
+    ]
+
+
+def _source_label(source: str) -> str:
+    """Where a model comes from, in words (app.core.library's SOURCE_LABELS, translated)."""
+    label = SOURCE_LABELS.get(source)
+    return translate("library", label) if label is not None else source
 
 
 def _policy_refusal(model: LocalModel) -> str | None:
@@ -87,25 +116,27 @@ class LibraryPage(QWidget):
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(8)
         top = QHBoxLayout()
-        title = QLabel("Your models")
+        title = QLabel(translate("library", "Your models"))
         title.setObjectName("modelsTitle")
         top.addWidget(title)
         top.addStretch(1)
-        self.add_file_button = QPushButton("Add a model file…")
+        self.add_file_button = QPushButton(translate("library", "Add a model file…"))
         self.add_file_button.setToolTip(
-            "Keep a model file you already have in this list (it stays where it is)"
+            translate("library", "Keep a model file you already have in this list (it stays where it is)")
         )
         self.add_file_button.clicked.connect(self.choose_model_file)
         top.addWidget(self.add_file_button)
-        self.add_folder_button = QPushButton("Add a folder…")
-        self.add_folder_button.setToolTip("Also list every model in a folder of yours")
+        self.add_folder_button = QPushButton(translate("library", "Add a folder…"))
+        self.add_folder_button.setToolTip(translate("library", "Also list every model in a folder of yours"))
         self.add_folder_button.clicked.connect(self.choose_folder)
         top.addWidget(self.add_folder_button)
-        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button = QPushButton(translate("library", "Refresh"))
         self.refresh_button.clicked.connect(self.refresh)
         top.addWidget(self.refresh_button)
         layout.addLayout(top)
-        self.subtitle = QLabel("Models on this computer: Enclave's own and other apps'.")
+        self.subtitle = QLabel(
+            translate("library", "Models on this computer: Enclave's own and other apps'.")
+        )
         self.subtitle.setObjectName("modelsHint")
         self.subtitle.setWordWrap(True)
         layout.addWidget(self.subtitle)
@@ -115,9 +146,9 @@ class LibraryPage(QWidget):
         self.stack = QStackedWidget()
         self.tree = QTreeWidget()
         self.tree.setObjectName("libraryList")
-        self.tree.setAccessibleName('Models on this computer')
+        self.tree.setAccessibleName(translate("library", "Models on this computer"))
         self.tree.setColumnCount(len(COLUMNS))
-        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setHeaderLabels(_columns())
         self.speeds = SpeedColumn(self.tree, SPEED_COLUMN)  # predicted speed of each model here
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
@@ -133,12 +164,12 @@ class LibraryPage(QWidget):
         empty = QWidget()
         empty_layout = QVBoxLayout(empty)
         empty_layout.addStretch(1)
-        self.empty_label = QLabel(EMPTY_TEXT)
+        self.empty_label = QLabel(translate("library", EMPTY_TEXT))
         self.empty_label.setObjectName("emptyState")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         empty_layout.addWidget(self.empty_label)
-        go = QPushButton("Go to Discover")
+        go = QPushButton(translate("library", "Go to Discover"))
         go.setObjectName("modelsPrimary")
         go.clicked.connect(self.discoverRequested)
         row = QHBoxLayout()
@@ -153,16 +184,18 @@ class LibraryPage(QWidget):
         self.action_bar = QWidget()
         actions = QHBoxLayout(self.action_bar)
         actions.setContentsMargins(0, 0, 0, 0)
-        self.chat_button = QPushButton("Chat with this model")
+        self.chat_button = QPushButton(translate("library", "Chat with this model"))
         self.chat_button.setObjectName("modelsPrimary")
         self.chat_button.clicked.connect(self.chat_with_selected)
-        self.folder_button = QPushButton("Show in folder")
+        self.folder_button = QPushButton(translate("library", "Show in folder"))
         self.folder_button.clicked.connect(self.show_selected_in_folder)
-        self.delete_button = QPushButton("Delete…")
+        self.delete_button = QPushButton(translate("library", "Delete…"))
         self.delete_button.setObjectName("deleteButton")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.remove_button = QPushButton("Remove from list")
-        self.remove_button.setToolTip("Take this model off the list; its file is not touched")
+        self.remove_button = QPushButton(translate("library", "Remove from list"))
+        self.remove_button.setToolTip(
+            translate("library", "Take this model off the list; its file is not touched")
+        )
         self.remove_button.clicked.connect(self.remove_selected)
         actions.addWidget(self.chat_button)
         actions.addWidget(self.folder_button)
@@ -190,7 +223,7 @@ class LibraryPage(QWidget):
             self._dirty = True  # scan again when this one ends
             return
         settings = self.window_.settings
-        self.subtitle.setText("Looking for models…")
+        self.subtitle.setText(translate("library", "Looking for models…"))
 
         def scan(_progress: ProgressFn, _cancel: CancelToken) -> list[LocalModel]:
             from app.core.library import scan_library
@@ -201,7 +234,9 @@ class LibraryPage(QWidget):
 
     def _scan_failed(self, exc: Exception) -> None:
         self.subtitle.setText("")
-        self.notice.show_message(f"Enclave could not list your models: {exc}", "error")
+        self.notice.show_message(
+            translate("library", "Enclave could not list your models: {error}").format(error=exc), "error"
+        )
 
     def _scanned(self, models: list[LocalModel]) -> None:
         models = sorted(models, key=lambda m: (m.source != "enclave", -(m.last_used or 0), m.name.lower()))
@@ -217,13 +252,19 @@ class LibraryPage(QWidget):
         present = [m for m in models if not m.missing]
         total = format_bytes(sum(m.size for m in present))
         gone = len(models) - len(present)
-        self.subtitle.setText(
-            f"{len(present)} model{'s' if len(present) != 1 else ''} on this computer ({total}); "
-            f"{ours} downloaded with Enclave. Double-click one to chat with it."
-            + (f" {gone} no longer found." if gone else "")
-            if models
-            else "Models you download, open or add appear here."
-        )
+        if models:
+            subtitle = translate(
+                "library",
+                "%n models on this computer ({size}); {downloaded} downloaded with Enclave. "
+                "Double-click one to chat with it.",
+                n=len(present),
+            ).format(size=total, downloaded=number(ours))
+            if gone:
+                missing = translate("library", "{missing} no longer found.").format(missing=number(gone))
+                subtitle += " " + missing
+        else:
+            subtitle = translate("library", "Models you download, open or add appear here.")
+        self.subtitle.setText(subtitle)
         wanted = self._select_after_scan or (selected.path if selected else None)
         self._select_after_scan = None
         keep = next((i for i, m in enumerate(models) if wanted and m.path == wanted), 0)
@@ -240,11 +281,15 @@ class LibraryPage(QWidget):
         from app.core.model_names import display_name
         from app.core.plain_words import quality_of, quant_in_name
 
-        source = SOURCE_LABELS.get(model.source, model.source)
+        source = _source_label(model.source)
         # "Qwen2.5 7B Instruct · Quality: good"; the file, its publisher and place in the tooltip.
         quality = quality_of(quant_in_name(model.name))
-        name = display_name(model.name) + (f"  ·  Quality: {quality}" if quality else "")
-        publisher = f"from {model.repo_id}" if model.repo_id else ""
+        name = display_name(model.name) + (
+            "  ·  " + translate("library", "Quality: {quality}").format(quality=quality) if quality else ""
+        )
+        publisher = (
+            translate("library", "from {publisher}").format(publisher=model.repo_id) if model.repo_id else ""
+        )
         tip = "\n".join(x for x in (model.name, publisher, str(model.path)) if x)
         fit = self.fits.get(model.key)
         item = QTreeWidgetItem(
@@ -252,13 +297,13 @@ class LibraryPage(QWidget):
                 name,
                 source,
                 "—" if model.missing else format_bytes(model.size),
-                format_when(model.last_used) if model.last_used else "never",
-                MISSING_TEXT if model.missing else fit_label(fit)[0],
+                format_when(model.last_used) if model.last_used else translate("library", "never"),
+                translate("library", MISSING_TEXT) if model.missing else fit_label(fit)[0],
             ]
         )
         item.setToolTip(0, tip)
         if model.missing:
-            tip = MISSING_TIP.format(path=model.path)
+            tip = translate("library", MISSING_TIP).format(path=model.path)
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, tip)
                 item.setForeground(column, self.palette().placeholderText())
@@ -268,7 +313,7 @@ class LibraryPage(QWidget):
         if fit is not None and not model.missing and not refusal:
             self.speeds.for_path(item, model.path, fit)
         if refusal and not model.missing:  # the organisation's allowed_models: listed, not usable
-            item.setText(4, NOT_ALLOWED_TEXT)
+            item.setText(4, translate("library", NOT_ALLOWED_TEXT))
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, refusal)
                 item.setForeground(column, self.palette().placeholderText())
@@ -331,20 +376,22 @@ class LibraryPage(QWidget):
         self.delete_button.setVisible(model is None or not model.removable)
         refusal = _policy_refusal(model) if model is not None else None
         if model is not None and model.missing:
-            self.chat_button.setToolTip(MISSING_TIP.format(path=model.path))
+            self.chat_button.setToolTip(translate("library", MISSING_TIP).format(path=model.path))
         elif refusal:
             self.chat_button.setEnabled(False)
             self.chat_button.setToolTip(refusal)
         else:
             self.chat_button.setToolTip("")
         if model is not None and not model.deletable:
-            label = SOURCE_LABELS.get(model.source, model.source)
+            label = _source_label(model.source)
             self.delete_button.setEnabled(False)
             self.delete_button.setToolTip(
-                ORGANISATION_TIP if model.source == "organisation" else OTHER_APP_TIP.format(app=label)
+                translate("library", ORGANISATION_TIP)
+                if model.source == "organisation"
+                else translate("library", OTHER_APP_TIP).format(app=label)
             )
         else:
-            self.delete_button.setToolTip("Delete this model's file from your computer")
+            self.delete_button.setToolTip(translate("library", "Delete this model's file from your computer"))
 
     def chat_with_selected(self) -> None:
         model = self.selected()
@@ -360,7 +407,10 @@ class LibraryPage(QWidget):
     # -- adding and removing -------------------------------------------------------------
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Add a model file", str(Path.home()), "Model files (*.gguf);;All files (*)"
+            self,
+            translate("library", "Add a model file"),
+            str(Path.home()),
+            translate("library", "Model files (*.gguf);;All files (*)"),
         )
         if path:
             self.add_model_file(Path(path))
@@ -370,7 +420,8 @@ class LibraryPage(QWidget):
         from app.core.library import add_model_file
 
         def added() -> None:
-            self.notice.show_message(f"{path.name} is in your Library.", "info")
+            added_text = translate("library", "{file} is in your Library.").format(file=path.name)
+            self.notice.show_message(added_text, "info")
             self._select_after_scan = path
             self.refresh()
 
@@ -387,7 +438,9 @@ class LibraryPage(QWidget):
         )
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of models", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self, translate("library", "Add a folder of models"), str(Path.home())
+        )
         if folder:
             self.add_folder(Path(folder))
 
@@ -396,7 +449,8 @@ class LibraryPage(QWidget):
         folders = list(self.window_.settings.extra_model_dirs)
         if str(folder) not in folders:
             self.window_.settings_store.update(extra_model_dirs=[*folders, str(folder)])
-        self.notice.show_message(f"Models in {folder} are listed here from now on.", "info")
+        listed = translate("library", "Models in {folder} are listed here from now on.").format(folder=folder)
+        self.notice.show_message(listed, "info")
         self.mark_dirty()
 
     def remove_selected(self) -> None:
@@ -407,7 +461,8 @@ class LibraryPage(QWidget):
         from app.core.library import forget_model
 
         def done() -> None:
-            self.notice.show_message(f"{path.name} is off the list (the file was not touched).", "info")
+            text = translate("library", "{file} is off the list (the file was not touched).")
+            self.notice.show_message(text.format(file=path.name), "info")
             self.refresh()
 
         self._change_list("library-forget", lambda: forget_model(path), done)
@@ -423,9 +478,12 @@ class LibraryPage(QWidget):
             return
         answer = QMessageBox.question(
             self,
-            "Delete this model?",
-            f"Delete {model.name} ({format_bytes(model.size)}) from this computer?\n\n"
-            "You can download it again later from Discover.",
+            translate("library", "Delete this model?"),
+            translate(
+                "library",
+                "Delete {model} ({size}) from this computer?\n\n"
+                "You can download it again later from Discover.",
+            ).format(model=model.name, size=format_bytes(model.size)),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -434,7 +492,9 @@ class LibraryPage(QWidget):
         loaded = self.window_.model_path if self.window_.service.local.is_ready else None
         if loaded is not None and loaded in (model.path, *model.parts):
             self.notice.show_message(
-                "This model is open in the chat. Unload it first (Chat page), then delete it.",
+                translate(
+                    "library", "This model is open in the chat. Unload it first (Chat page), then delete it."
+                ),
                 "warning",
             )
             return
@@ -447,7 +507,8 @@ class LibraryPage(QWidget):
 
         def done(_result: object) -> None:
             self.fits.pop(model.key, None)
-            self.notice.show_message(f"{model.name} was deleted.", "info")
+            deleted = translate("library", "{model} was deleted.").format(model=model.name)
+            self.notice.show_message(deleted, "info")
             self.refresh()
 
         run_task(

@@ -17,6 +17,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate
 from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, run_task
 
@@ -139,7 +140,8 @@ class ModelsArea(QObject):
     def _download_finished(self, job: DownloadJob) -> None:
         if self.library_holder.page is not None:
             self.library_holder.page.mark_dirty()
-        self.window.statusBar().showMessage(f"{job.filename} is downloaded: it is in your Library.", 10_000)
+        downloaded = translate("models", "{file} is downloaded: it is in your Library.")
+        self.window.statusBar().showMessage(downloaded.format(file=job.filename), 10_000)
 
     def _model_loaded(self, _outcome: object) -> None:
         """Every model the user opens stays in the Library, wherever its file is."""
@@ -181,8 +183,8 @@ class ModelsArea(QObject):
 def install_models_pages(window: MainWindow) -> ModelsArea:
     """Discover and Library on the rail (Settings comes last: `install_settings_page`)."""
     area = ModelsArea(window)
-    window.add_page("discover", "Discover", area.discover_holder)
-    window.add_page("library", "Library", area.library_holder)
+    window.add_page("discover", translate("models", "Discover"), area.discover_holder)
+    window.add_page("library", translate("models", "Library"), area.library_holder)
     window.models_area = area  # the window, tests and screenshots reach it
     QTimer.singleShot(RESUME_DELAY_MS, area.resume_downloads)
     return area
@@ -193,4 +195,4 @@ def install_settings_page(window: MainWindow) -> None:
     area: ModelsArea | None = getattr(window, "models_area", None)
     if area is None:
         area = install_models_pages(window)
-    window.add_page("settings", "Settings", area.settings_holder)
+    window.add_page("settings", translate("models", "Settings"), area.settings_holder)

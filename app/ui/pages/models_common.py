@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.cancel import CancelToken
 from app.core.downloads import format_bytes
+from app.core.i18n import number, translate
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -33,9 +34,15 @@ _URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:)]")
 
 def format_count(n: int) -> str:
     """12 -> "12", 12_345 -> "12.3K", 4_500_000 -> "4.5M"."""
-    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+    for limit in (1_000_000_000, 1_000_000, 1_000):
         if n >= limit:
-            return f"{n / limit:.1f}".rstrip("0").rstrip(".") + suffix
+            value = float(f"{n / limit:.1f}")
+            shown = number(value, 0 if value == int(value) else 1)
+            if limit == 1_000_000_000:
+                return translate("models_common", "{count}B").format(count=shown)
+            if limit == 1_000_000:
+                return translate("models_common", "{count}M").format(count=shown)
+            return translate("models_common", "{count}K").format(count=shown)
     return str(n)
 
 
@@ -56,48 +63,50 @@ def format_when(value: str | float | None, now: float | None = None) -> str:
     age = (now if now is not None else time.time()) - seconds
     days = int(age // 86400)
     if age < 3600:
-        return "just now" if age < 120 else f"{int(age // 60)} minutes ago"
+        if age < 120:
+            return translate("models_common", "just now")
+        return translate("models_common", "%n minutes ago", n=int(age // 60))
     if days < 1:
-        hours = int(age // 3600)
-        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
+        return translate("models_common", "%n hours ago", n=int(age // 3600))
     if days == 1:
-        return "yesterday"
+        return translate("models_common", "yesterday")
     if days < 31:
-        return f"{days} days ago"
+        return translate("models_common", "%n days ago", n=days)
     if days < 365:
-        months = days // 30
-        return "1 month ago" if months <= 1 else f"{months} months ago"
-    years = days // 365
-    return "1 year ago" if years == 1 else f"{years} years ago"
+        return translate("models_common", "%n months ago", n=max(1, days // 30))
+    return translate("models_common", "%n years ago", n=days // 365)
 
 
 def format_duration(seconds: float | None) -> str:
     if seconds is None or seconds < 0 or seconds != seconds:  # NaN check
         return ""
     if seconds < 60:
-        return f"{max(1, int(seconds))} s left"
+        return translate("models_common", "{seconds} s left").format(seconds=max(1, int(seconds)))
     if seconds < 3600:
-        return f"{int(seconds // 60)} min left"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min left"
+        return translate("models_common", "{minutes} min left").format(minutes=int(seconds // 60))
+    return translate("models_common", "{hours} h {minutes} min left").format(
+        hours=int(seconds // 3600), minutes=int(seconds % 3600 // 60)
+    )
 
 
 def fit_label(fit: Fit | None) -> tuple[str, str]:
     """(short verdict, level) for a Fit; level is good / ok / slow / bad / unknown."""
     if fit is None:
-        return "Checking…", "unknown"
+        return translate("models_common", "Checking…"), "unknown"
     if fit.verdict == "gpu_full":
-        return "Runs fully on your GPU", "good"
+        return translate("models_common", "Runs fully on your GPU"), "good"
     if fit.verdict == "gpu_partial":
         total = max(fit.total_layers - 1, 0)  # the planner counts the output layer too
         on_gpu = max(fit.n_gpu_layers - 1, 0)
         # Plain words here; how many layers is in the tooltip (the planner's summary).
-        return ("Partly on the GPU: a little slower" if total and on_gpu * 2 >= total
-                else "Partly on the GPU: slower"), "ok"  # fmt: skip
+        if total and on_gpu * 2 >= total:
+            return translate("models_common", "Partly on the GPU: a little slower"), "ok"
+        return translate("models_common", "Partly on the GPU: slower"), "ok"
     if fit.verdict == "cpu":
-        return "On the processor only: slow", "slow"
+        return translate("models_common", "On the processor only: slow"), "slow"
     if fit.verdict == "too_large":
-        return "Too large for this computer", "bad"
-    return "Unknown", "unknown"
+        return translate("models_common", "Too large for this computer"), "bad"
+    return translate("models_common", "Unknown"), "unknown"
 
 
 def linkify(text: str) -> str:
