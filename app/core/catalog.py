@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from app.core import paths
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +72,9 @@ def load_catalog(path: Path | None = None) -> list[CatalogEntry]:
         raw = json.loads(path.read_text(encoding="utf-8"))
         entries = [CatalogEntry(**item) for item in raw["models"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CatalogError(f"The starter model list could not be read ({path}).") from exc
+        raise CatalogError(
+            translate("catalog", "The starter model list could not be read ({path}).").format(path=path)
+        ) from exc
     return sorted(entries, key=lambda e: e.size_bytes)
 
 
@@ -110,7 +113,7 @@ def recommend(
     """The model 'Get the recommended model for this computer' downloads."""
     assessed = [(e, f) for e, f in assess_catalog(hardware, entries) if e.general]
     if not assessed:
-        raise CatalogError("The starter model list is empty.")
+        raise CatalogError(translate("catalog", "The starter model list is empty."))
     if profile is not None:
         fitting = [(e, f) for e, f in assessed if f.fits]
         if not fitting:
@@ -149,31 +152,55 @@ def pick_file(
         return exact, ""
     files = list(details.files)
     if not files:
-        raise NotFoundError(f"The file {wanted} in {details.repo_id}")
+        raise NotFoundError(
+            translate("catalog", "The file {file} in {repo}").format(file=wanted, repo=details.repo_id)
+        )
     quant = parse_quant(wanted)
-    missing = f"The starter list names {wanted}, which {details.repo_id} does not have"
     same = [f for f in files if quant != "other" and f.quant == quant]
     if same:
         chosen = max(same, key=lambda f: (_likeness(f.filename, wanted), not f.is_split, -f.size))
-        return chosen, f"{missing}; downloading {chosen.filename} instead (the same {quant} quantization)."
+        note = translate(
+            "catalog",
+            "The starter list names {wanted}, which {repo} does not have; "
+            "downloading {chosen} instead (the same {quant} quantization).",
+        )
+        return chosen, note.format(wanted=wanted, repo=details.repo_id, chosen=chosen.filename, quant=quant)
     from app.core.fit import best_index, fit_for_size
 
     facts = hardware() if hardware is not None else None
+    near = quant if quant != "other" else "Q4_K_M"  # the catalog's usual balance
     if facts is not None:
         fits = [fit_for_size(f.size, facts) for f in files]
         best = best_index([f.size for f in files], fits)
         if best is None:
             raise HubError(
-                f"{missing}, and none of its other files fits this computer. "
-                "Choose another starter model."
+                translate(
+                    "catalog",
+                    "The starter list names {wanted}, which {repo} does not have, "
+                    "and none of its other files fits this computer. "
+                    "Choose another starter model.",
+                ).format(wanted=wanted, repo=details.repo_id)
             )
         chosen = files[best]
-        why = "the best fit for this computer"
+        note = translate(
+            "catalog",
+            "The starter list names {wanted}, which {repo} does not have; "
+            "downloading {chosen} instead ({quant}, the best fit for this computer).",
+        )
     else:
-        near = quant if quant != "other" else "Q4_K_M"  # the catalog's usual balance
         chosen = min(files, key=lambda f: (abs(f.bits - quant_bits(near)), f.size))
-        why = f"the nearest quantization to {near}"
-    return chosen, f"{missing}; downloading {chosen.filename} instead ({chosen.quant}, {why})."
+        note = translate(
+            "catalog",
+            "The starter list names {wanted}, which {repo} does not have; "
+            "downloading {chosen} instead ({quant}, the nearest quantization to {near}).",
+        )
+    return chosen, note.format(
+        wanted=wanted,
+        repo=details.repo_id,
+        chosen=chosen.filename,
+        quant=chosen.quant,
+        near=near,
+    )
 
 
 def _likeness(name: str, wanted: str) -> float:

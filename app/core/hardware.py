@@ -23,6 +23,8 @@ from typing import Any
 
 import psutil
 
+from app.core.i18n import translate
+
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
@@ -92,7 +94,9 @@ def _load_nvml(notes: list[str]) -> Any | None:
     try:
         return importlib.import_module("pynvml")
     except Exception:  # ImportError, or a broken install raising anything at import
-        notes.append("The NVIDIA GPU library (nvidia-ml-py) is not installed; using the CPU.")
+        notes.append(
+            translate("hardware", "The NVIDIA GPU library (nvidia-ml-py) is not installed; using the CPU.")
+        )
         return None
 
 
@@ -104,13 +108,17 @@ def _nvidia_gpus(nvml: ModuleType | None, notes: list[str]) -> tuple[GpuInfo, ..
         lib.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
         log.info("NVML init failed: %s", exc)
-        notes.append("No NVIDIA GPU driver found; the model will run on the CPU.")
+        notes.append(translate("hardware", "No NVIDIA GPU driver found; the model will run on the CPU."))
         return ()
     try:
         return _read_nvidia(lib, notes)
     except Exception as exc:
         log.warning("NVML query failed: %s", exc)
-        notes.append(f"Could not read the NVIDIA GPU ({_text(exc)}); models will run on the CPU.")
+        notes.append(
+            translate(
+                "hardware", "Could not read the NVIDIA GPU ({reason}); models will run on the CPU."
+            ).format(reason=_text(exc))
+        )
         return ()
     finally:
         # Shutting down a half-initialised NVML cannot be helped and must not crash.
@@ -141,9 +149,15 @@ def _read_nvidia(lib: Any, notes: list[str]) -> tuple[GpuInfo, ...]:
             )
         except Exception as exc:
             log.warning("NVML device %d unreadable: %s", index, exc)
-            notes.append(f"GPU {index} could not be read ({_text(exc)}) and is left out.")
+            notes.append(
+                translate("hardware", "GPU {number} could not be read ({reason}) and is left out.").format(
+                    number=index, reason=_text(exc)
+                )
+            )
     if count == 0:
-        notes.append("The NVIDIA driver reports no GPU; the model will run on the CPU.")
+        notes.append(
+            translate("hardware", "The NVIDIA driver reports no GPU; the model will run on the CPU.")
+        )
     return tuple(gpus)
 
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from app.core import paths
 from app.core.errors import PlainError
+from app.core.i18n import translate, translate_noop
 from app.core.settings import Settings, atomic_write_text, load_settings
 
 if TYPE_CHECKING:
@@ -48,12 +49,13 @@ log = logging.getLogger(__name__)
 GGUF_MAGIC = b"GGUF"
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 _OLLAMA_MODEL = "application/vnd.ollama.image.model"
+# Shown as translate("library", label); product names stay as they are.
 SOURCE_LABELS = {
     "enclave": "Enclave",
-    "organisation": "Organisation",
-    "extra": "Your folder",
-    "opened": "Your file",
-    "hf-cache": "Hugging Face cache",
+    "organisation": translate_noop("library", "Organisation"),
+    "extra": translate_noop("library", "Your folder"),
+    "opened": translate_noop("library", "Your file"),
+    "hf-cache": translate_noop("library", "Hugging Face cache"),
     "lmstudio": "LM Studio",
     "gpt4all": "GPT4All",
     "ollama": "Ollama",
@@ -245,9 +247,7 @@ def scan_ollama(root: Path | None = None) -> list[LocalModel]:
     return list(found.values())
 
 
-def scan_library(
-    settings: Settings | None = None, *, other_apps: bool | None = None
-) -> list[LocalModel]:
+def scan_library(settings: Settings | None = None, *, other_apps: bool | None = None) -> list[LocalModel]:
     """All models, ours first; the same file reached twice is listed once."""
     settings = settings if settings is not None else load_settings()
     scan_others = settings.scan_other_apps if other_apps is None else other_apps
@@ -355,11 +355,14 @@ def mark_used(path: Path, when: float | None = None) -> None:
 def add_model_file(path: Path) -> None:
     """Keep a model file in the Library without opening it (Library -> Add a model file)."""
     if not path.is_file():
-        raise LibraryError(f"{path.name} is not there any more.")
+        raise LibraryError(translate("library", "{file} is not there any more.").format(file=path.name))
     if not _is_gguf(path):
         raise LibraryError(
-            f"{path.name} is not a model file Enclave can use (it must be a GGUF file, "
-            "the kind of file Discover downloads)."
+            translate(
+                "library",
+                "{file} is not a model file Enclave can use (it must be a GGUF file, "
+                "the kind of file Discover downloads).",
+            ).format(file=path.name)
         )
     with _write_lock:
         added = _load_added()
@@ -381,17 +384,23 @@ def delete_model(model: LocalModel, settings: Settings | None = None) -> None:
     settings = settings if settings is not None else load_settings()
     root = settings.resolved_models_dir().resolve()
     if not model.deletable:
-        label = SOURCE_LABELS.get(model.source, model.source)
+        label = SOURCE_LABELS.get(model.source)
+        where = translate("library", label) if label is not None else model.source
         raise LibraryError(
-            f"This model belongs to {label}; Enclave only uses it and will not delete it. "
-            f"Remove it from {label} instead."
+            translate(
+                "library",
+                "This model belongs to {source}; Enclave only uses it and will not delete it. "
+                "Remove it from {source} instead.",
+            ).format(source=where)
         )
     targets = model.parts or [model.path]
     for target in targets:
         real = target.resolve()
         if not real.is_relative_to(root) or real == root:
             raise LibraryError(
-                f"Refused to delete {target}: it is outside Enclave's models folder."
+                translate(
+                    "library", "Refused to delete {file}: it is outside Enclave's models folder."
+                ).format(file=target)
             )
     for target in targets:
         try:
@@ -399,7 +408,11 @@ def delete_model(model: LocalModel, settings: Settings | None = None) -> None:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise LibraryError(f"Could not delete {target.name}: {exc.strerror}.") from exc
+            raise LibraryError(
+                translate("library", "Could not delete {file}: {reason}.").format(
+                    file=target.name, reason=exc.strerror
+                )
+            ) from exc
     folder = targets[0].parent
     while folder != root and folder.is_relative_to(root):
         try:
