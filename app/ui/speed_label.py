@@ -18,6 +18,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QPushButton, QTreeWidget, QTreeWidgetItem
 
 from app.core.cancel import CancelToken
+from app.core.i18n import number, translate, translate_noop
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.ui.speed")
 
-HEADER = "Speed here"
-MEASURING_TEXT = "Measuring…"
+HEADER = translate_noop("speed_label", "Speed here")
+MEASURING_TEXT = translate_noop("speed_label", "Measuring…")
 SLOW_COLOR = "#8a5a00"
 
 ProfileCallback = Callable[["MachineProfile | None"], None]
@@ -58,9 +59,7 @@ def with_machine_profile(callback: ProfileCallback, *, again: bool = False) -> N
         from app.core.speed import machine_bench
 
         if not again:
-            profile = machine_bench.load_profile(
-                None if machine_bench.pinned() else detect_hardware_safely()
-            )
+            profile = machine_bench.load_profile(None if machine_bench.pinned() else detect_hardware_safely())
             if profile is not None:
                 machine_bench.remember(profile)
                 return profile
@@ -92,10 +91,10 @@ def forget_profile() -> None:
 
 def _seconds(value: float) -> str:
     if value < 1:
-        return "under a second"
+        return translate("speed_label", "under a second")
     if value < 90:
-        return f"{value:.0f} s"
-    return f"{value / 60:.0f} min"
+        return translate("speed_label", "{seconds} s").format(seconds=number(value))
+    return translate("speed_label", "{minutes} min").format(minutes=number(value / 60))
 
 
 def speed_text(prediction: Prediction | None) -> str:
@@ -104,36 +103,53 @@ def speed_text(prediction: Prediction | None) -> str:
         return ""
     words = prediction.words_per_s
     if words < 1:
-        rate = "less than a word a second"
+        rate = translate("speed_label", "less than a word a second")
     elif words < 100:
-        rate = f"about {words:.0f} word{'s' if round(words) != 1 else ''} a second"
+        rate = translate("speed_label", "about %n words a second", n=round(words))
     else:
-        rate = f"about {round(words, -1):.0f} words a second"
-    return f"{rate} · first word after {_seconds(prediction.first_word_s)}"
+        rate = translate("speed_label", "about %n words a second", n=int(round(words, -1)))
+    return translate("speed_label", "{speed} · first word after {time}").format(
+        speed=rate, time=_seconds(prediction.first_word_s)
+    )
 
 
 def speed_tooltip(prediction: Prediction | None) -> str:
     if prediction is None:
-        return "This computer's speed is being measured (a few seconds, once)."
+        return translate("speed_label", "This computer's speed is being measured (a few seconds, once).")
     from app.core.speed.predict import FAST_FIRST_WORD_S, FAST_TOKENS_PER_S
 
-    basis = (
-        "from this file's own description"
-        if prediction.exact
-        else "from the file's size only (an estimate; the real figure comes after download)"
-    )
+    if prediction.exact:
+        basis = translate("speed_label", "Predicted for this computer, from this file's own description:")
+    else:
+        basis = translate(
+            "speed_label",
+            "Predicted for this computer, from the file's size only (an estimate; the real figure "
+            "comes after download):",
+        )
     lines = [
-        f"Predicted for this computer, {basis}:",
-        f"writes about {prediction.decode_tokens_per_s:.1f} tokens a second, which is about "
-        f"{prediction.words_per_s:.1f} words a second (words ≈ tokens × 0.75: a model writes "
-        "in pieces of words called tokens).",
-        f"For a question about your documents (about {prediction.prompt_tokens:,} tokens to "
-        f"read first), the first word comes after about {_seconds(prediction.first_word_s)}.",
+        basis,
+        translate(
+            "speed_label",
+            "writes about {tokens_per_second} tokens a second, which is about "
+            "{words_per_second} words a second (words ≈ tokens × 0.75: a model writes "
+            "in pieces of words called tokens).",
+        ).format(
+            tokens_per_second=number(prediction.decode_tokens_per_s, 1),
+            words_per_second=number(prediction.words_per_s, 1),
+        ),
+        translate(
+            "speed_label",
+            "For a question about your documents (about {tokens} tokens to "
+            "read first), the first word comes after about {time}.",
+        ).format(tokens=number(prediction.prompt_tokens), time=_seconds(prediction.first_word_s)),
     ]
     if not prediction.fast_enough:
         lines.append(
-            f"That is slow here (comfortable: at least {FAST_TOKENS_PER_S:.0f} tokens a second "
-            f"and the first word within {FAST_FIRST_WORD_S:.0f} s)."
+            translate(
+                "speed_label",
+                "That is slow here (comfortable: at least {tokens_per_second} tokens a second "
+                "and the first word within {seconds} s).",
+            ).format(tokens_per_second=number(FAST_TOKENS_PER_S), seconds=number(FAST_FIRST_WORD_S))
         )
     return "\n".join(lines)
 
@@ -192,20 +208,24 @@ class SpeedColumn:
 
     def _blank(self, item: QTreeWidgetItem) -> None:
         item.setText(self.column, "—")
-        item.setToolTip(self.column, "Too large for this computer, so no speed to predict.")
+        item.setToolTip(
+            self.column, translate("speed_label", "Too large for this computer, so no speed to predict.")
+        )
 
     def _start(self, item: QTreeWidgetItem, compute: Callable[[MachineProfile], Any]) -> None:
         generation = self.generation
         if not item.text(self.column):
-            item.setText(self.column, MEASURING_TEXT)
+            item.setText(self.column, translate("speed_label", MEASURING_TEXT))
             item.setToolTip(self.column, speed_tooltip(None))
 
         def got_profile(profile: MachineProfile | None) -> None:
             if generation != self.generation:
                 return
             if profile is None:
-                item.setText(self.column, "Unknown")
-                item.setToolTip(self.column, "This computer's speed could not be measured.")
+                item.setText(self.column, translate("speed_label", "Unknown"))
+                item.setToolTip(
+                    self.column, translate("speed_label", "This computer's speed could not be measured.")
+                )
                 return
 
             def work(_progress: ProgressFn, _cancel: CancelToken) -> Any:
@@ -221,34 +241,40 @@ class SpeedColumn:
         try:
             if prediction is None:  # an embedding model, or a file that cannot be read
                 item.setText(self.column, "—")
-                item.setToolTip(self.column, "Enclave cannot predict a writing speed for this file.")
+                item.setToolTip(
+                    self.column,
+                    translate("speed_label", "Enclave cannot predict a writing speed for this file."),
+                )
             else:
                 show_prediction(item, self.column, prediction)
         except RuntimeError:  # the row was deleted with its tree
             pass
 
 
-MEASURE_AGAIN_TEXT = "Measure speed again"
+MEASURE_AGAIN_TEXT = translate_noop("speed_label", "Measure speed again")
 
 
 def measure_again_button(on_measured: Callable[[], None]) -> QPushButton:
     """A button that runs the machine benchmark again (e.g. after closing other programs) and
     then calls `on_measured` so the page can show the new speeds."""
-    button = QPushButton(MEASURE_AGAIN_TEXT)
+    button = QPushButton(translate("speed_label", MEASURE_AGAIN_TEXT))
     button.setObjectName("measureSpeedButton")
     button.setToolTip(
-        "Measure this computer's speed again (about 10 seconds), for example after closing "
-        "other programs. The speeds shown and the recommendation follow."
+        translate(
+            "speed_label",
+            "Measure this computer's speed again (about 10 seconds), for example after closing "
+            "other programs. The speeds shown and the recommendation follow.",
+        )
     )
 
     def done(_profile: MachineProfile | None) -> None:
         button.setEnabled(True)
-        button.setText(MEASURE_AGAIN_TEXT)
+        button.setText(translate("speed_label", MEASURE_AGAIN_TEXT))
         on_measured()
 
     def clicked() -> None:
         button.setEnabled(False)
-        button.setText("Measuring…")
+        button.setText(translate("speed_label", MEASURING_TEXT))
         with_machine_profile(done, again=True)
 
     button.clicked.connect(clicked)
