@@ -18,21 +18,29 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.downloads import DownloadJob, Progress
+from app.core.i18n import translate, translate_noop
 from app.core.model_names import display_name
 from app.core.plain_words import quality_of, quant_in_name
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.models_common import format_bytes, format_duration, linkify
 
 _STATE_TEXT = {
-    "queued": "Waiting to start",
-    "paused": "Paused",
-    "cancelled": "Cancelled",
-    "done": "Downloaded — it is in your Library",
+    "queued": translate_noop("downloads_panel", "Waiting to start"),
+    "paused": translate_noop("downloads_panel", "Paused"),
+    "cancelled": translate_noop("downloads_panel", "Cancelled"),
+    "done": translate_noop("downloads_panel", "Downloaded — it is in your Library"),
 }
 _PHASE_TEXT = {
-    "checking": "Starting…",
-    "verifying": "Checking the file…",
+    "checking": translate_noop("downloads_panel", "Starting…"),
+    "verifying": translate_noop("downloads_panel", "Checking the file…"),
 }
+
+
+def _of(done: float, total: float) -> str:
+    """'1.2 GB of 4.6 GB'."""
+    return translate("downloads_panel", "{done} of {total}").format(
+        done=format_bytes(done), total=format_bytes(total)
+    )
 
 
 class DownloadRow(QFrame):
@@ -51,9 +59,9 @@ class DownloadRow(QFrame):
         self.name_label.setObjectName("downloadName")
         self.name_label.setTextFormat(Qt.TextFormat.RichText)
         top.addWidget(self.name_label, 1)
-        self.pause_button = QPushButton("Pause")
-        self.cancel_button = QPushButton("Cancel")
-        self.clear_button = QPushButton("Remove from list")
+        self.pause_button = QPushButton(translate("downloads_panel", "Pause"))
+        self.cancel_button = QPushButton(translate("downloads_panel", "Cancel"))
+        self.clear_button = QPushButton(translate("downloads_panel", "Remove from list"))
         for button in (self.pause_button, self.cancel_button, self.clear_button):
             top.addWidget(button)
         layout.addLayout(top)
@@ -90,15 +98,21 @@ class DownloadRow(QFrame):
         self.state = job.state
         # "Llama 3.2 3B Instruct · Quality: good"; the file and where it comes from in the tooltip.
         quality = quality_of(quant_in_name(job.filename))
-        plain = display_name(job.filename) + (f" · Quality: {quality}" if quality else "")
+        plain = display_name(job.filename)
+        if quality:
+            plain += " · " + translate("downloads_panel", "Quality: {quality}").format(quality=quality)
         self.name_label.setText(f"<b>{escape(plain)}</b>")
-        self.name_label.setToolTip(f"{job.filename}\nfrom {job.repo_id}")
+        tip = translate("downloads_panel", "{file}\nfrom {publisher}")
+        self.name_label.setToolTip(tip.format(file=job.filename, publisher=job.repo_id))
         self.note_label.setText(job.note)
         self.note_label.setVisible(bool(job.note))
         active = job.state in ("queued", "downloading")
-        self.pause_button.setText(
-            "Pause" if active else "Try again" if job.state in ("failed", "cancelled") else "Resume"
-        )
+        if active:
+            self.pause_button.setText(translate("downloads_panel", "Pause"))
+        elif job.state in ("failed", "cancelled"):
+            self.pause_button.setText(translate("downloads_panel", "Try again"))
+        else:
+            self.pause_button.setText(translate("downloads_panel", "Resume"))
         self.pause_button.setVisible(job.state != "done")
         self.cancel_button.setVisible(job.state in ("queued", "downloading", "paused"))
         self.clear_button.setVisible(job.state in ("done", "failed", "cancelled"))
@@ -109,37 +123,42 @@ class DownloadRow(QFrame):
         self.progress.setValue(int(1000 * (1.0 if job.state == "done" else fraction)))
         self.progress.setVisible(job.state not in ("cancelled",))
         if job.state == "failed":
-            self.status_label.setText(linkify(job.error or "The download failed."))
+            failed = job.error or translate("downloads_panel", "The download failed.")
+            self.status_label.setText(linkify(failed))
             return
-        text = _STATE_TEXT.get(job.state, "")
+        state_text = _STATE_TEXT.get(job.state)
+        text = translate("downloads_panel", state_text) if state_text else ""
         waiting = self._controller.offline_reason() if job.state == "queued" else None
         if waiting is not None:
             from app.core.hub import OfflineError
 
             text = (
-                "Waiting: offline mode is on (turn it off in Settings to download)"
+                translate(
+                    "downloads_panel", "Waiting: offline mode is on (turn it off in Settings to download)"
+                )
                 if type(waiting) is OfflineError
-                else f"Waiting. {waiting}"
+                else translate("downloads_panel", "Waiting. {reason}").format(reason=waiting)
             )
         if job.state in ("paused", "queued") and job.total:
-            text += f" · {format_bytes(job.downloaded)} of {format_bytes(job.total)}"
+            text += " · " + _of(job.downloaded, job.total)
         if job.state == "done" and job.total:
             text += f" · {format_bytes(job.total)}"
         if job.state == "downloading":
-            text = "Downloading…"
+            text = translate("downloads_panel", "Downloading…")
         self.status_label.setText(text)
 
     def show_progress(self, report: Progress) -> None:
         if self.state not in ("downloading", "queued"):
             return
         self.progress.setValue(int(1000 * report.fraction))
-        parts = [f"{format_bytes(report.downloaded)} of {format_bytes(report.total)}"]
+        parts = [_of(report.downloaded, report.total)]
         if report.state in _PHASE_TEXT:
-            parts.insert(0, _PHASE_TEXT[report.state])
+            parts.insert(0, translate("downloads_panel", _PHASE_TEXT[report.state]))
         elif report.state == "retrying":
-            parts.insert(0, report.message or "Connection problem; trying again")
+            retrying = report.message or translate("downloads_panel", "Connection problem; trying again")
+            parts.insert(0, retrying)
         elif report.speed > 0:
-            parts.append(f"{format_bytes(report.speed)}/s")
+            parts.append(translate("downloads_panel", "{size}/s").format(size=format_bytes(report.speed)))
             left = format_duration(report.eta)
             if left:
                 parts.append(left)
@@ -160,11 +179,11 @@ class DownloadsPanel(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(4)
         header = QHBoxLayout()
-        title = QLabel("Downloads")
+        title = QLabel(translate("downloads_panel", "Downloads"))
         title.setObjectName("modelsSection")
         header.addWidget(title)
         header.addStretch(1)
-        self.library_button = QPushButton("Open Library")
+        self.library_button = QPushButton(translate("downloads_panel", "Open Library"))
         self.library_button.clicked.connect(self.libraryRequested)
         header.addWidget(self.library_button)
         layout.addLayout(header)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate, translate_noop
 from app.ui.notice_bar import NoticeBar
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.models_common import (
@@ -45,30 +46,48 @@ if TYPE_CHECKING:
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---\s*\n.*?\n---\s*(?:\n|\Z)", re.DOTALL)
 _LEVEL_COLORS = {"good": "#1b7f3b", "ok": "#8a6d00", "slow": "#8a5a00", "bad": "#b3261e"}
-BEST_TEXT = "★ Best choice for this computer"
-COLUMNS = ["Quality", "File", "Size", "On this computer", SPEED_HEADER, ""]
+BEST_TEXT = translate_noop("model_page", "★ Best choice for this computer")
+COLUMNS = [
+    translate_noop("model_page", "Quality"),
+    translate_noop("model_page", "File"),
+    translate_noop("model_page", "Size"),
+    translate_noop("model_page", "On this computer"),
+    SPEED_HEADER,
+    "",
+]
 COL_QUANT, COL_FILE, COL_SIZE, COL_FIT, COL_SPEED, COL_ACTION = range(6)
 HEADING_POINTS = {1: 17, 2: 14, 3: 12}
 # Bits per weight -> what a quantization means for a person choosing one.
 _QUALITY = [
-    (3.0, "smallest, lowest quality"),
-    (4.0, "small, fair quality"),
-    (5.0, "balanced, the usual choice"),
-    (6.0, "high quality"),
-    (7.0, "very high quality"),
-    (9.0, "near original, large"),
-    (33.0, "original, largest"),
+    (3.0, translate_noop("model_page", "smallest, lowest quality")),
+    (4.0, translate_noop("model_page", "small, fair quality")),
+    (5.0, translate_noop("model_page", "balanced, the usual choice")),
+    (6.0, translate_noop("model_page", "high quality")),
+    (7.0, translate_noop("model_page", "very high quality")),
+    (9.0, translate_noop("model_page", "near original, large")),
+    (33.0, translate_noop("model_page", "original, largest")),
 ]
 
 
 def quality_words(bits: float) -> str:
-    return next((words for limit, words in _QUALITY if bits < limit), "")
+    words = next((words for limit, words in _QUALITY if bits < limit), "")
+    return translate("model_page", words) if words else ""
 
 
 def quant_label(quant: str, bits: float) -> str:
     """'Balanced, the usual choice (Q4_K_M)': what it means first, its name after."""
     words = quality_words(bits)
-    return f"{words[0].upper()}{words[1:]} ({quant})" if words else quant
+    if not words:
+        return quant
+    quality = f"{words[0].upper()}{words[1:]}"
+    return translate("model_page", "{quality} ({quant})").format(quality=quality, quant=quant)
+
+
+def _columns() -> list[str]:
+    """The file list's headings in the chosen language (the speed one is speed_label's)."""
+    texts = [translate("model_page", text) if text else "" for text in COLUMNS]
+    texts[COL_SPEED] = translate("speed_label", SPEED_HEADER)
+    return texts
 
 
 def repo_title(repo_id: str) -> str:
@@ -107,7 +126,7 @@ class ModelPage(QWidget):
         layout.setContentsMargins(16, 10, 16, 10)
         layout.setSpacing(8)
         top = QHBoxLayout()
-        self.back_button = QPushButton("← Back to Discover")
+        self.back_button = QPushButton(translate("model_page", "← Back to Discover"))
         self.back_button.setObjectName("backButton")
         self.back_button.clicked.connect(self.backRequested)
         top.addWidget(self.back_button)
@@ -133,7 +152,7 @@ class ModelPage(QWidget):
         self.files = QTreeWidget()
         self.files.setObjectName("fileTree")
         self.files.setColumnCount(len(COLUMNS))
-        self.files.setHeaderLabels(COLUMNS)
+        self.files.setHeaderLabels(_columns())
         self.files.setRootIsDecorated(False)
         self.files.setUniformRowHeights(False)
         self.files.setIndentation(14)
@@ -168,7 +187,7 @@ class ModelPage(QWidget):
         self.title.setToolTip(repo_id)
         self.facts.setText("")
         self.notice.hide()
-        self.hint.setText("Looking up the files on Hugging Face…")
+        self.hint.setText(translate("model_page", "Looking up the files on Hugging Face…"))
         self.hint.show()
         self.files.clear()
         self.speeds.reset()
@@ -182,7 +201,7 @@ class ModelPage(QWidget):
         if closed is not None:
             self.hint.hide()
             self.notice.show_message(
-                str(closed), "info", [("Open Settings", self.settingsRequested.emit)]
+                str(closed), "info", [(translate("model_page", "Open Settings"), self.settingsRequested.emit)]
             )
             return
         self._highlight = highlight
@@ -255,17 +274,21 @@ class ModelPage(QWidget):
     def _show_error(self, exc: Exception) -> None:
         from app.core.hub import GatedModelError, HubError
 
-        actions = [("Open Settings", self.settingsRequested.emit)] if settings_can_fix(exc) else []
+        open_settings = (translate("model_page", "Open Settings"), self.settingsRequested.emit)
+        actions = [open_settings] if settings_can_fix(exc) else []
         # A gated model is not broken: the user has a step to take.
         level = "warning" if isinstance(exc, GatedModelError) else "error"
-        text = str(exc) if isinstance(exc, HubError) else f"Something went wrong: {exc}"
+        if isinstance(exc, HubError):
+            text = str(exc)
+        else:
+            text = translate("model_page", "Something went wrong: {error}").format(error=exc)
         self.notice.show_message(linkify(text), level, actions)
 
     def _got_card(self, repo_id: str, text: str) -> None:
         if repo_id != self.repo_id:
             return
         body = strip_front_matter(text)
-        self.card.setMarkdown(body or "*This model has no description.*")
+        self.card.setMarkdown(body or translate("model_page", "*This model has no description.*"))
         self._tame_headings()
 
     def _tame_headings(self) -> None:
@@ -291,7 +314,7 @@ class ModelPage(QWidget):
             return
         if isinstance(exc, GatedModelError):
             self._show_error(exc)
-        self.card.setMarkdown("*The description could not be loaded.*")
+        self.card.setMarkdown(translate("model_page", "*The description could not be loaded.*"))
 
     # -- showing -------------------------------------------------------------------------
     def show_details(
@@ -301,47 +324,52 @@ class ModelPage(QWidget):
         self.repo_id = details.repo_id
         self.details, self.fits, self.best = details, list(fits), best
         self.title.setText(repo_title(details.repo_id))
-        self.title.setToolTip(f"{details.repo_id} on Hugging Face")
+        on_hub = translate("model_page", "{model} on Hugging Face")
+        self.title.setToolTip(on_hub.format(model=details.repo_id))
         facts = [
-            f"by {details.author}",
-            f"{format_count(details.downloads)} downloads",
-            f"{format_count(details.likes)} likes",
-            f"updated {format_when(details.last_modified)}",
-            f"license: {details.license or 'not stated'}",
+            translate("model_page", "by {author}").format(author=details.author),
+            translate("model_page", "{count} downloads").format(count=format_count(details.downloads)),
+            translate("model_page", "{count} likes").format(count=format_count(details.likes)),
+            translate("model_page", "updated {when}").format(when=format_when(details.last_modified)),
+            translate("model_page", "license: {license}").format(
+                license=details.license or translate("model_page", "not stated")
+            ),
         ]
         if details.gated:
-            facts.append("asks you to accept its license")
+            facts.append(translate("model_page", "asks you to accept its license"))
         self.facts.setText(" · ".join(facts))
         if details.gated and not self.notice.isVisible():
             from app.core.hub import GatedModelError
 
             message = str(GatedModelError(details.repo_id, has_token=has_token))
-            self.notice.show_message(
-                linkify(message), "warning", [("Open Settings", self.settingsRequested.emit)]
-            )
+            open_settings = (translate("model_page", "Open Settings"), self.settingsRequested.emit)
+            self.notice.show_message(linkify(message), "warning", [open_settings])
         self.files.clear()
         self.speeds.reset()
         self.file_items.clear()
         self.download_buttons.clear()
         if not details.files:
             self.hint.setText(
-                "Your organisation does not allow any file of this model."
+                translate("model_page", "Your organisation does not allow any file of this model.")
                 if self.hidden_by_policy
-                else "This model has no GGUF files Enclave can use."
+                else translate("model_page", "This model has no GGUF files Enclave can use.")
             )
             self.hint.show()
             return
         best_file = details.files[best] if best is not None else None
         if best_file is not None:
             self.hint.setText(
-                "The highlighted file is the best choice for this computer. "
-                "Smaller files run faster; larger ones answer a little better."
+                translate(
+                    "model_page",
+                    "The highlighted file is the best choice for this computer. "
+                    "Smaller files run faster; larger ones answer a little better.",
+                )
             )
         else:
             self.hint.setText(
-                "None of these files fits this computer well. Try a smaller model."
+                translate("model_page", "None of these files fits this computer well. Try a smaller model.")
                 if fits and all(f.verdict == "too_large" for f in fits)
-                else "Pick a file to download. Smaller files run faster."
+                else translate("model_page", "Pick a file to download. Smaller files run faster.")
             )
         from app.ui.policy_view import download_block_reason
 
@@ -354,7 +382,8 @@ class ModelPage(QWidget):
             label = quant_label(quant, group[0].bits)
             parent: QTreeWidgetItem | None = None
             if len(group) > 1:  # several files of one quantization: a group row above them
-                parent = QTreeWidgetItem([label, f"{len(group)} files", "", "", "", ""])
+                files_text = translate("model_page", "%n files", n=len(group))
+                parent = QTreeWidgetItem([label, files_text, "", "", "", ""])
                 font = QFont(parent.font(COL_QUANT))
                 font.setBold(True)
                 parent.setFont(COL_QUANT, font)
@@ -375,10 +404,14 @@ class ModelPage(QWidget):
         name = item.filename.rsplit("/", 1)[-1]
         if item.is_split:
             stem = re.sub(r"-\d{5}-of-\d{5}\.gguf$", "", name, flags=re.IGNORECASE)
-            name = f"{stem}  (one model in {len(item.parts)} parts)"
+            name = translate("model_page", "{name}  (one model in {parts} parts)").format(
+                name=stem, parts=len(item.parts)
+            )
         verdict, level = fit_label(fit)
         if best:
-            verdict = f"{BEST_TEXT} — {verdict}"
+            verdict = translate("model_page", "{best} — {verdict}").format(
+                best=translate("model_page", BEST_TEXT), verdict=verdict
+            )
         row = QTreeWidgetItem([label, name, format_bytes(item.size), verdict, "", ""])
         row.setToolTip(COL_FILE, item.filename)
         if fit is not None:
@@ -397,9 +430,13 @@ class ModelPage(QWidget):
         else:
             parent.addChild(row)
         self.speeds.for_size(row, item.size, item.bits, fit)
-        button = QPushButton("Download")
+        button = QPushButton(translate("model_page", "Download"))
         button.setObjectName("bestDownload" if best else "fileDownload")
-        button.setToolTip(f"Download {item.filename} ({format_bytes(item.size)})")
+        button.setToolTip(
+            translate("model_page", "Download {file} ({size})").format(
+                file=item.filename, size=format_bytes(item.size)
+            )
+        )
         from app.ui.policy_view import download_block_reason
 
         blocked = download_block_reason()
@@ -431,10 +468,12 @@ class ModelPage(QWidget):
             return
         button = self.download_buttons.get(filename)
         if button is not None:
-            button.setText("Queued ✓")
+            button.setText(translate("model_page", "Queued ✓"))
             button.setEnabled(False)
         if self.downloads.offline():
-            self.notice.show_message("Added to Downloads. It starts when offline mode is off.", "info")
+            self.notice.show_message(
+                translate("model_page", "Added to Downloads. It starts when offline mode is off."), "info"
+            )
 
     def best_filename(self) -> str | None:
         if self.details is None or self.best is None:
