@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate
 from app.core.plain_words import context_words
 from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, run_task
@@ -71,7 +72,7 @@ class SettingsPage(QWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(10)
-        title = QLabel("Settings")
+        title = QLabel(translate("settings_page", "Settings"))
         title.setObjectName("modelsTitle")
         layout.addWidget(title)
         from app.ui.policy_view import PolicySection
@@ -79,11 +80,14 @@ class SettingsPage(QWidget):
         self.policy_section = PolicySection()  # what IT has set, with a lock (app/core/policy.py)
         layout.addWidget(self.policy_section)
 
-        layout.addWidget(self._section("Hugging Face account"))
+        layout.addWidget(self._section(translate("settings_page", "Hugging Face account")))
         token_help = QLabel(
-            "Some models ask you to accept their license before downloading. For those, create "
-            f'a “Read” token at <a href="{TOKEN_PAGE}">huggingface.co/settings/tokens</a> and '
-            "paste it here. It is kept in your computer's password store, never in a file."
+            translate(
+                "settings_page",
+                "Some models ask you to accept their license before downloading. For those, create "
+                'a “Read” token at <a href="{url}">huggingface.co/settings/tokens</a> and '
+                "paste it here. It is kept in your computer's password store, never in a file.",
+            ).format(url=TOKEN_PAGE)
         )
         token_help.setWordWrap(True)
         token_help.setOpenExternalLinks(True)
@@ -92,28 +96,33 @@ class SettingsPage(QWidget):
         row = QHBoxLayout()
         self.token_edit = QLineEdit()
         self.token_edit.setObjectName("tokenEdit")
-        self.token_edit.setAccessibleName('Hugging Face token')
-        self.token_edit.setAccessibleDescription("Kept in your computer's password store, never in a file.")
+        self.token_edit.setAccessibleName(translate("settings_page", "Hugging Face token"))
+        self.token_edit.setAccessibleDescription(
+            translate("settings_page", "Kept in your computer's password store, never in a file.")
+        )
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.token_edit.setPlaceholderText("hf_…")
         self.token_edit.returnPressed.connect(self.save_token)
-        self.save_token_button = QPushButton("Save token")
+        self.save_token_button = QPushButton(translate("settings_page", "Save token"))
         self.save_token_button.clicked.connect(self.save_token)
-        self.remove_token_button = QPushButton("Remove token")
+        self.remove_token_button = QPushButton(translate("settings_page", "Remove token"))
         self.remove_token_button.clicked.connect(self.remove_token)
         row.addWidget(self.token_edit, 1)
         row.addWidget(self.save_token_button)
         row.addWidget(self.remove_token_button)
         layout.addLayout(row)
-        self.token_status = QLabel("Checking…")
+        self.token_status = QLabel(translate("settings_page", "Checking…"))
         self.token_status.setObjectName("tokenStatus")
         self.token_status.setWordWrap(True)
         layout.addWidget(self.token_status)
         # Another program's token (HF_TOKEN, the HF token file): never used unless chosen here or
         # in the window's one question about it (app/core/net/tokens.py).
         self.other_token_check = QCheckBox(
-            "Use a Hugging Face token another program left on this computer, for models that "
-            "need an account"
+            translate(
+                "settings_page",
+                "Use a Hugging Face token another program left on this computer, for models that "
+                "need an account",
+            )
         )
         self.other_token_check.setObjectName("otherTokenCheck")
         self.other_token_check.toggled.connect(
@@ -121,30 +130,32 @@ class SettingsPage(QWidget):
         )
         layout.addWidget(self.other_token_check)
 
-        layout.addWidget(self._section("Internet"))
+        layout.addWidget(self._section(translate("settings_page", "Internet")))
         self.offline_check = QCheckBox(
-            "Offline mode: never connect to the internet (no search, no downloads)"
+            translate(
+                "settings_page", "Offline mode: never connect to the internet (no search, no downloads)"
+            )
         )
         self.offline_check.toggled.connect(lambda on: self._set("offline_mode", bool(on)))
         layout.addWidget(self.offline_check)
         self._add_internet_lock(layout)
 
-        layout.addWidget(self._section("Models"))
+        layout.addWidget(self._section(translate("settings_page", "Models")))
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         folder_row = QHBoxLayout()
         self.folder_edit = QLineEdit()
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setObjectName("modelsFolder")
-        self.folder_edit.setAccessibleName('Models folder')
-        self.choose_button = QPushButton("Choose…")
+        self.folder_edit.setAccessibleName(translate("settings_page", "Models folder"))
+        self.choose_button = QPushButton(translate("settings_page", "Choose…"))
         self.choose_button.clicked.connect(self.choose_folder)
-        self.open_folder_button = QPushButton("Open")
+        self.open_folder_button = QPushButton(translate("settings_page", "Open"))
         self.open_folder_button.clicked.connect(self.open_folder)
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(self.choose_button)
         folder_row.addWidget(self.open_folder_button)
-        form.addRow("Models folder:", folder_row)
+        form.addRow(translate("settings_page", "Models folder:"), folder_row)
         self._add_folder_lock(form)
         self.context_combo = QComboBox()
         self.context_combo.setMinimumWidth(180)
@@ -154,27 +165,36 @@ class SettingsPage(QWidget):
         self.context_combo.currentIndexChanged.connect(
             lambda _i: self._set("default_context", int(self.context_combo.currentData()))
         )
-        form.addRow("Conversation memory:", self.context_combo)
+        form.addRow(translate("settings_page", "Conversation memory:"), self.context_combo)
         layout.addLayout(form)
         context_help = QLabel(
-            "How much text a conversation can hold. Larger needs more memory; Enclave lowers "
-            "it automatically when a model would not fit."
+            translate(
+                "settings_page",
+                "How much text a conversation can hold. Larger needs more memory; Enclave lowers "
+                "it automatically when a model would not fit.",
+            )
         )
         context_help.setObjectName("modelsHint")
         context_help.setWordWrap(True)
         layout.addWidget(context_help)
         self.other_apps_check = QCheckBox(
-            "Also list models from other apps (LM Studio, GPT4All, Ollama, Hugging Face cache)"
+            translate(
+                "settings_page",
+                "Also list models from other apps (LM Studio, GPT4All, Ollama, Hugging Face cache)",
+            )
         )
         self.other_apps_check.toggled.connect(lambda on: self._set("scan_other_apps", bool(on)))
         layout.addWidget(self.other_apps_check)
-        layout.addWidget(self._section("Documents"))
+        layout.addWidget(self._section(translate("settings_page", "Documents")))
         self.ocr_check = QCheckBox(
-            "Read scanned pages and pictures (slower: a few seconds per page)"
+            translate("settings_page", "Read scanned pages and pictures (slower: a few seconds per page)")
         )
         self.ocr_check.setToolTip(
-            "Text recognition (OCR) runs on this computer; it applies the next time a folder "
-            "is indexed."
+            translate(
+                "settings_page",
+                "Text recognition (OCR) runs on this computer; it applies the next time a folder "
+                "is indexed.",
+            )
         )
         self.ocr_check.toggled.connect(lambda on: self._set("read_scanned_pages", bool(on)))
         layout.addWidget(self.ocr_check)
@@ -200,11 +220,16 @@ class SettingsPage(QWidget):
         self.internet_lock: QLabel | None = None
         if policy.forces_offline:
             self.internet_lock = lock_note(
-                "Your organisation keeps Enclave offline: this cannot be turned off."
+                translate(
+                    "settings_page", "Your organisation keeps Enclave offline: this cannot be turned off."
+                )
             )
         elif policy.forbids_downloads:
             self.internet_lock = lock_note(
-                "Your organisation has turned off downloads: search works, downloading does not."
+                translate(
+                    "settings_page",
+                    "Your organisation has turned off downloads: search works, downloading does not.",
+                )
             )
         if self.internet_lock is not None:
             layout.addWidget(self.internet_lock)
@@ -216,7 +241,10 @@ class SettingsPage(QWidget):
         shared = organisation_models_folder()
         self.folder_lock = (
             lock_note(
-                f"Your organisation's models come from {shared} too. Enclave only reads that folder."
+                translate(
+                    "settings_page",
+                    "Your organisation's models come from {folder} too. Enclave only reads that folder.",
+                ).format(folder=shared)
             )
             if shared is not None
             else None
@@ -261,14 +289,17 @@ class SettingsPage(QWidget):
         try:
             changed = self.store.update(**{name: value})
         except OSError as exc:  # the value still applies while the app runs
-            self.saved_label.setText(f"Could not save the settings: {exc.strerror or exc}")
+            not_saved = translate("settings_page", "Could not save the settings: {error}")
+            self.saved_label.setText(not_saved.format(error=exc.strerror or exc))
             return
         except ValueError:
             log.warning("setting %s refused a value of type %s", name, type(value).__name__)
-            self.saved_label.setText("That value cannot be used for this setting.")
+            self.saved_label.setText(
+                translate("settings_page", "That value cannot be used for this setting.")
+            )
             return
         if changed:
-            self.saved_label.setText("Saved.")
+            self.saved_label.setText(translate("settings_page", "Saved."))
 
     def _on_store_changed(self, names: set[str]) -> None:
         """A setting changed (here or anywhere): show it, and tell the listening pages."""
@@ -278,7 +309,9 @@ class SettingsPage(QWidget):
 
     def choose_folder(self) -> None:
         start = str(self.store.current.resolved_models_dir())
-        folder = QFileDialog.getExistingDirectory(self, "Choose the models folder", start)
+        folder = QFileDialog.getExistingDirectory(
+            self, translate("settings_page", "Choose the models folder"), start
+        )
         if folder:
             self.set_models_dir(folder)
 
@@ -319,15 +352,15 @@ class SettingsPage(QWidget):
         self.has_token = saved
         self.remove_token_button.setEnabled(saved)
         self.token_status.setText(
-            "✓ A token is saved in your computer's password store."
+            translate("settings_page", "✓ A token is saved in your computer's password store.")
             if saved
-            else "No token saved. Most models do not need one."
+            else translate("settings_page", "No token saved. Most models do not need one.")
         )
 
     def save_token(self) -> None:
         token = self.token_edit.text().strip()
         if not token:
-            self.token_status.setText("Paste your token in the box first.")
+            self.token_status.setText(translate("settings_page", "Paste your token in the box first."))
             return
         self._run_token_change(token)
 
@@ -352,9 +385,11 @@ class SettingsPage(QWidget):
             self.save_token_button.setEnabled(True)
             self._show_token_state(saved)
             if token and saved:
-                self.token_status.setText("✓ Token saved in your computer's password store.")
+                self.token_status.setText(
+                    translate("settings_page", "✓ Token saved in your computer's password store.")
+                )
             elif not token:
-                self.token_status.setText("Token removed.")
+                self.token_status.setText(translate("settings_page", "Token removed."))
             self.changed.emit("token")
 
         def failed(exc: Exception) -> None:
