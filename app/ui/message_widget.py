@@ -30,17 +30,26 @@ from app.core.chat.store import (
     Message,
 )
 from app.core.engine.base import LOCAL_PLACE
+from app.core.i18n import translate, translate_noop
 from app.core.model_names import display_name
 from app.ui.markdown_render import finished_length
 
-ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+ROLE_TITLES = {
+    "user": translate_noop("message_widget", "You"),
+    "assistant": translate_noop("message_widget", "Assistant"),
+    "system": translate_noop("message_widget", "System"),
+}
 STATUS_NOTES = {
-    STATUS_INTERRUPTED: "Interrupted: the engine stopped before this answer was finished.",
-    STATUS_CANCELLED: "Stopped.",
-    STATUS_ERROR: "Failed.",
+    STATUS_INTERRUPTED: translate_noop(
+        "message_widget", "Interrupted: the engine stopped before this answer was finished."
+    ),
+    STATUS_CANCELLED: translate_noop("message_widget", "Stopped."),
+    STATUS_ERROR: translate_noop("message_widget", "Failed."),
 }
 COPIED_FOR_MS = 1500
-CUT_AT_LIMIT = "Cut off: the answer reached its length limit. Ask “go on” for the rest."
+CUT_AT_LIMIT = translate_noop(
+    "message_widget", "Cut off: the answer reached its length limit. Ask “go on” for the rest."
+)
 
 
 def stats_line(stats: dict[str, object]) -> str:
@@ -51,17 +60,21 @@ def stats_line(stats: dict[str, object]) -> str:
     parts: list[str] = []
     rate = stats.get("tokens_per_s")
     if isinstance(rate, (int, float)) and rate > 0:
-        parts.append(f"Speed: {speed_text(rate)}")
+        parts.append(translate("message_widget", "Speed: {speed}").format(speed=speed_text(rate)))
     ttft = stats.get("time_to_first_token_s")
     if isinstance(ttft, (int, float)):
-        parts.append(f"first word after {seconds_text(ttft)}")
+        parts.append(translate("message_widget", "first word after {time}").format(time=seconds_text(ttft)))
     model = stats.get("model")
     if isinstance(model, str) and model:
         parts.append(display_name(model) if model.lower().endswith(".gguf") else model)
     source = stats.get("source")
     if isinstance(source, str) and source:
         # Where the answer was made: the user's words went there.
-        parts.append("on this computer" if source == LOCAL_PLACE else f"from the server {source}")
+        parts.append(
+            translate("message_widget", "on this computer")
+            if source == LOCAL_PLACE
+            else translate("message_widget", "from the server {server}").format(server=source)
+        )
     return " · ".join(parts)
 
 
@@ -71,7 +84,11 @@ def stats_details(stats: dict[str, object]) -> str:
     from app.core.chat.export import stats_line as figures
 
     line = figures(dict(stats))
-    return f"{line} (a token is about ¾ of a word)" if line else ""
+    return (
+        translate("message_widget", "{figures} (a token is about ¾ of a word)").format(figures=line)
+        if line
+        else ""
+    )
 
 
 def is_dark_palette() -> bool:
@@ -142,7 +159,11 @@ class MessageWidget(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 10, 14, 8)
         layout.setSpacing(4)
-        self.role_label = QLabel(ROLE_TITLES.get(message.role, message.role))
+        self.role_label = QLabel(
+            translate("message_widget", ROLE_TITLES[message.role])
+            if message.role in ROLE_TITLES
+            else message.role
+        )
         self.role_label.setObjectName("messageRole")
         layout.addWidget(self.role_label)
         self.body = MessageText()
@@ -158,17 +179,24 @@ class MessageWidget(QFrame):
         self.footer.setObjectName("messageFooter")
         self.footer.setWordWrap(True)
         footer_row.addWidget(self.footer, 1)
-        self.previous_button = _small_button("‹", "Earlier version")
+        self.previous_button = _small_button("‹", translate("message_widget", "Earlier version"))
         self.version_label = QLabel()
         self.version_label.setObjectName("messageFooter")
-        self.next_button = _small_button("›", "Later version")
+        self.next_button = _small_button("›", translate("message_widget", "Later version"))
         self.previous_button.clicked.connect(lambda: self.versionRequested.emit(self.message, -1))
         self.next_button.clicked.connect(lambda: self.versionRequested.emit(self.message, +1))
-        self.copy_button = _small_button("Copy", "Copy this message")
+        self.copy_button = _small_button(
+            translate("message_widget", "Copy"), translate("message_widget", "Copy this message")
+        )
         self.copy_button.clicked.connect(self.copy_text)
-        self.edit_button = _small_button("Edit", "Edit this message and send it again")
+        self.edit_button = _small_button(
+            translate("message_widget", "Edit"),
+            translate("message_widget", "Edit this message and send it again"),
+        )
         self.edit_button.clicked.connect(self.start_editing)
-        self.regenerate_button = _small_button("Regenerate", "Write this answer again")
+        self.regenerate_button = _small_button(
+            translate("message_widget", "Regenerate"), translate("message_widget", "Write this answer again")
+        )
         self.regenerate_button.clicked.connect(lambda: self.regenerateRequested.emit(self.message))
         for widget in (
             self.previous_button,
@@ -240,8 +268,13 @@ class MessageWidget(QFrame):
             from app.ui.accessibility import announce
 
             # Read out once, when it is finished (never word by word while it streams).
-            note = STATUS_NOTES.get(status, "")
-            announce(self, " ".join(x for x in (f"Answer: {self._text}" if self._text else "", note) if x))
+            note = translate("message_widget", STATUS_NOTES[status]) if status in STATUS_NOTES else ""
+            said = (
+                translate("message_widget", "Answer: {answer}").format(answer=self._text)
+                if self._text
+                else ""
+            )
+            announce(self, " ".join(x for x in (said, note) if x))
 
     # ---- display ------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -255,16 +288,18 @@ class MessageWidget(QFrame):
         else:
             self.body.setPlainText(self._text if self._text else (self._waiting_text if streaming else ""))
         footer = stats_line(self.message.stats) if self.message.role == "assistant" else ""
-        note = STATUS_NOTES.get(status, "")
+        note = translate("message_widget", STATUS_NOTES[status]) if status in STATUS_NOTES else ""
         if not note and self.message.stats.get("finish_reason") == "length":
-            note = CUT_AT_LIMIT
+            note = translate("message_widget", CUT_AT_LIMIT)
         self.footer.setText(" — ".join(x for x in (footer, note) if x))
         self.footer.setToolTip(stats_details(self.message.stats) if self.message.role == "assistant" else "")
         number, count = self.versions
         has_versions = count > 1
         for widget in (self.previous_button, self.version_label, self.next_button):
             widget.setVisible(has_versions and not streaming)
-        self.version_label.setText(f"{number}/{count}")
+        self.version_label.setText(
+            translate("message_widget", "{number}/{count}").format(number=number, count=count)
+        )
         self.previous_button.setEnabled(number > 1)
         self.next_button.setEnabled(number < count)
         self.copy_button.setVisible(not streaming and bool(self._text))
@@ -275,11 +310,14 @@ class MessageWidget(QFrame):
         """Mark a message the model no longer sees (left out to fit its context)."""
         marker = self.forgotten_marker
         if forgotten and marker is None:
-            marker = QLabel("Not in the model's memory")
+            marker = QLabel(translate("message_widget", "Not in the model's memory"))
             marker.setObjectName("forgottenMarker")
             marker.setToolTip(
-                "This conversation is longer than the model's context: the oldest messages "
-                "are left out of what the model sees when it answers."
+                translate(
+                    "message_widget",
+                    "This conversation is longer than the model's context: the oldest messages "
+                    "are left out of what the model sees when it answers.",
+                )
             )
             self.footer_row.insertWidget(0, marker)
             self.forgotten_marker = marker
@@ -302,9 +340,10 @@ class MessageWidget(QFrame):
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
         # Say it worked: the button reads "Copied" for a moment.
-        self.copy_button.setText("Copied ✓")
+        self.copy_button.setText(translate("message_widget", "Copied ✓"))
         button = self.copy_button  # the timer goes with the button if the message is closed first
-        QTimer.singleShot(COPIED_FOR_MS, button, lambda: button.setText("Copy"))
+        copy = translate("message_widget", "Copy")
+        QTimer.singleShot(COPIED_FOR_MS, button, lambda: button.setText(copy))
 
     def _on_link(self, url: QUrl) -> None:
         if url.scheme() == "copy":
@@ -321,9 +360,9 @@ class MessageWidget(QFrame):
         self.editor.setObjectName("messageEditor")
         self.editor.setMinimumHeight(80)
         buttons = QHBoxLayout()
-        send = QPushButton("Send")
+        send = QPushButton(translate("message_widget", "Send"))
         send.setObjectName("editSend")
-        cancel = QPushButton("Cancel")
+        cancel = QPushButton(translate("message_widget", "Cancel"))
         buttons.addStretch(1)
         buttons.addWidget(cancel)
         buttons.addWidget(send)
