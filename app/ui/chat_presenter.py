@@ -14,21 +14,24 @@ from app.core.chat.session import ChatSession
 from app.core.chat.store import Message
 from app.core.engine.base import EngineCrashed
 from app.core.engine.service import EngineService
+from app.core.i18n import translate, translate_noop
 from app.ui.chat_view import ChatView, Composer
 from app.ui.conversation_list import ConversationList
 from app.ui.message_widget import MessageWidget
 from app.ui.notice_bar import NoticeBar
 
-EMPTY_NO_MODEL = (
+EMPTY_NO_MODEL = translate_noop(
+    "chat_presenter",
     "To chat, Enclave needs a model: the program that writes the answers. It can choose one "
     "that suits this computer and download it for you — one click below.\n"
     "Already have a model file (.gguf)? Click “Open model…” above, or drop it on this window.\n"
-    "Your conversations stay on this computer."
+    "Your conversations stay on this computer.",
 )
-EMPTY_READY = "Ask a question below to start."
-EDITED_NOTE = (
+EMPTY_READY = translate_noop("chat_presenter", "Ask a question below to start.")
+EDITED_NOTE = translate_noop(
+    "chat_presenter",
     "Your edited question is a new version. The earlier question and its answers are kept: "
-    "use ‹ › beside the question to switch between them."
+    "use ‹ › beside the question to switch between them.",
 )
 
 
@@ -61,6 +64,7 @@ class ChatPresenter:
         self.before_action = before_action
         self.streaming: MessageWidget | None = None  # the widget of the answer being written
         self.link_dialog: QDialog | None = None  # the last "open this link?" question
+        self._destination_shown: str | None = None  # the "answered by the server" notice shown
         self._bind()
 
     def _bind(self) -> None:
@@ -100,7 +104,7 @@ class ChatPresenter:
         self.before_action()
         if self.session.edit_and_resend(message, text):
             # The later messages leave the screen: say where they are.
-            self.status_bar.showMessage(EDITED_NOTE, 10_000)
+            self.status_bar.showMessage(translate("chat_presenter", EDITED_NOTE), 10_000)
 
     def _open_link(self, _message: Message, url: QUrl) -> None:
         """A link in an answer: the browser only after the user saw the address and said yes."""
@@ -169,13 +173,13 @@ class ChatPresenter:
         details = getattr(exc, "log_tail", "")
         actions: list[tuple[str, Any]] = []
         if isinstance(exc, EngineCrashed) and self.service.model_path is not None:
-            actions.append(("Reload model", self.reload_model))
+            actions.append((translate("chat_presenter", "Reload model"), self.reload_model))
         message = getattr(exc, "message", None) or str(exc)
         if answer.content:  # the session kept what had arrived
-            message += " What had arrived is kept, marked as interrupted."
-        self.notice.show_message(
-            message + ("\nLast engine log lines:\n" + details if details else ""), "error", actions, details
-        )
+            message += " " + translate("chat_presenter", "What had arrived is kept, marked as interrupted.")
+        if details:
+            message += "\n" + translate("chat_presenter", "Last engine log lines:") + "\n" + details
+        self.notice.show_message(message, "error", actions, details)
         self.update_composer()
 
     def _on_busy(self, busy: bool) -> None:
@@ -197,7 +201,10 @@ class ChatPresenter:
     def update_composer(self, *_args: Any) -> None:
         ready = self.service.is_ready
         self.composer.set_can_send(
-            ready, "Load a model first" if not self.service.is_remote else "Choose a server model in Settings"
+            ready,
+            translate("chat_presenter", "Load a model first")
+            if not self.service.is_remote
+            else translate("chat_presenter", "Choose a server model in Settings"),
         )
         self._update_empty_state()
         self._show_destination()
@@ -206,7 +213,8 @@ class ChatPresenter:
         service = self.service
         newcomer = not service.is_ready and not service.is_remote and service.model_path is None
         self.chat_view.set_empty_text(
-            EMPTY_READY if service.is_ready else EMPTY_NO_MODEL, offer_start=newcomer
+            translate("chat_presenter", EMPTY_READY if service.is_ready else EMPTY_NO_MODEL),
+            offer_start=newcomer,
         )
 
     def _show_destination(self) -> None:
@@ -214,5 +222,6 @@ class ChatPresenter:
         text = self.session.destination_notice()
         if text:
             self.notice.show_message(text, "info")
-        elif self.notice.text.startswith("This chat is answered by the server"):
-            self.notice.hide()
+            self._destination_shown = text
+        elif self._destination_shown is not None and self.notice.text == self._destination_shown:
+            self.notice.hide()  # (compared with what was shown: the sentence is translated)

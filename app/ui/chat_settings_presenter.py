@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QBoxLayout, QToolButton
 
 from app.core.chat.session import ChatSession
 from app.core.engine.service import EngineService
+from app.core.i18n import number, translate
 from app.core.settings import SettingsStore
 from app.ui.chat_view import ChatView, Composer
 from app.ui.context_meter import ContextMeter
@@ -135,31 +136,51 @@ class ChatSettingsPresenter(QObject):
         needs_reload = False
         loaded = service.loaded_wish
         if path is None:
-            status = "Open a model to choose its context size and chat format."
+            status = translate(
+                "chat_settings_presenter", "Open a model to choose its context size and chat format."
+            )
         elif not service.local.is_ready or loaded is None:
-            status = f"Not loaded. “Apply & reload” loads {path.name} with these settings."
+            status = translate(
+                "chat_settings_presenter", "Not loaded. “Apply & reload” loads {file} with these settings."
+            ).format(file=path.name)
             needs_reload = True
         else:
             loaded_ctx = service.plan.n_ctx if service.plan is not None else 0
-            fmt = "the model's own" if service.loaded_format == "gguf-template" else service.loaded_format
-            status = f"Loaded with a context of {loaded_ctx:,} tokens; chat format: {fmt}."
+            fmt = (
+                translate("chat_settings_presenter", "the model's own")
+                if service.loaded_format == "gguf-template"
+                else service.loaded_format
+            )
+            status = translate(
+                "chat_settings_presenter", "Loaded with a context of {tokens} tokens; chat format: {format}."
+            ).format(tokens=number(loaded_ctx), format=fmt)
             if 0 < loaded_ctx < loaded.context:
-                status += (
-                    f" (You asked for {loaded.context:,}: this model and computer allow {loaded_ctx:,}.)"
-                )
+                status += " " + translate(
+                    "chat_settings_presenter",
+                    "(You asked for {asked}: this model and computer allow {allowed}.)",
+                ).format(asked=number(loaded.context), allowed=number(loaded_ctx))
             needs_reload = service.needs_reload(wanted, chosen_format)
             if needs_reload:
-                status += " Your new choice takes effect after “Apply & reload”."
+                status += " " + translate(
+                    "chat_settings_presenter", "Your new choice takes effect after “Apply & reload”."
+                )
         panel.set_model(path.name if path else "", chosen_format, status, needs_reload)
 
     def apply_and_reload(self) -> None:
         """Load the model again with the chosen context size and chat format."""
         self.flush()
         if self.service.model_path is None:
-            self.notice.show_message("Open a model first: click “Open model…”.", "warning")
+            self.notice.show_message(
+                translate("chat_settings_presenter", "Open a model first: click “Open model…”."), "warning"
+            )
             return
         if self.session.busy or self.service.is_loading:
-            self.notice.show_message("Wait for the answer to finish (or press Stop), then reload.", "warning")
+            self.notice.show_message(
+                translate(
+                    "chat_settings_presenter", "Wait for the answer to finish (or press Stop), then reload."
+                ),
+                "warning",
+            )
             return
         self.reload_model()
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat.store import Message
+from app.core.i18n import number, translate
 from app.ui.message_widget import MessageWidget
 
 VersionsFor = Callable[[Message], tuple[int, int]]
@@ -59,13 +60,13 @@ class ChatView(QScrollArea):
         self.empty_label.setWordWrap(True)
         self._layout.addWidget(self.empty_label)
         # A newcomer has no model file: one click gets the one that suits this computer.
-        self.start_button = QPushButton("Get the recommended model for this computer")
+        self.start_button = QPushButton(translate("chat_view", "Get the recommended model for this computer"))
         self.start_button.setObjectName("recommendButton")  # the primary look of Discover's own
         self.start_button.clicked.connect(self.startRequested)
         self.start_button.hide()
         self._layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignHCenter)
         # Between the messages the model no longer sees (too old for its context) and the rest.
-        self.memory_divider = QLabel("Earlier messages are beyond the model's memory")
+        self.memory_divider = QLabel(translate("chat_view", "Earlier messages are beyond the model's memory"))
         self.memory_divider.setObjectName("memoryDivider")
         self.memory_divider.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.memory_divider.hide()
@@ -132,7 +133,11 @@ class ChatView(QScrollArea):
     def _update_earlier_button(self) -> None:
         hidden = self._first_rendered
         self.earlier_button.setVisible(hidden > 0)
-        self.earlier_button.setText(f"Show {min(hidden, PAGE_SIZE)} earlier messages ({hidden} not shown)")
+        self.earlier_button.setText(
+            translate(
+                "chat_view", "Show %n earlier messages ({hidden} not shown)", n=min(hidden, PAGE_SIZE)
+            ).format(hidden=number(hidden))
+        )
 
     def _make_widget(self, message: Message) -> MessageWidget:
         versions = self._versions_for(message) if self._versions_for else (1, 1)
@@ -242,11 +247,15 @@ class Composer(QFrame):
         outer.addLayout(self._under_row)
         self.edit = ComposerEdit()
         self.edit.setObjectName("composerEdit")
-        self.edit.setAccessibleName('Your question')
+        self.edit.setAccessibleName(translate("chat_view", "Your question"))
         self.edit.setAccessibleDescription(
-            "Type a question for the model; Enter sends it, Shift+Enter starts a new line."
+            translate(
+                "chat_view", "Type a question for the model; Enter sends it, Shift+Enter starts a new line."
+            )
         )
-        self.edit.setPlaceholderText("Ask anything — Enter to send, Shift+Enter for a new line")
+        self.edit.setPlaceholderText(
+            translate("chat_view", "Ask anything — Enter to send, Shift+Enter for a new line")
+        )
         self.edit.setFixedHeight(84)
         self.edit.setTabChangesFocus(True)  # Tab moves on to Send, as in any form
         self.edit.submitted.connect(self._submit)
@@ -258,7 +267,7 @@ class Composer(QFrame):
         self.narrow = False
         layout.addWidget(self.tools_box)
         layout.addWidget(self.edit, 1)
-        self.send_button = QPushButton("Send")
+        self.send_button = QPushButton(translate("chat_view", "Send"))
         self.send_button.setObjectName("sendButton")
         self.send_button.setMinimumWidth(90)
         self.send_button.clicked.connect(self._on_button)
@@ -311,7 +320,9 @@ class Composer(QFrame):
         return self._generating
 
     def _update_button(self) -> None:
-        self.send_button.setText("Stop" if self._generating else "Send")
+        self.send_button.setText(
+            translate("chat_view", "Stop") if self._generating else translate("chat_view", "Send")
+        )
         self.send_button.setEnabled(self._generating or self._can_send)
 
     def _on_button(self) -> None:
