@@ -9,6 +9,7 @@ from html import escape
 
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from app.core.i18n import translate, translate_noop
 from app.core.policy import Policy, current_policy
 from app.core.policy_rules import explain
 from app.ui.notice_bar import NoticeBar
@@ -16,16 +17,16 @@ from app.ui.notice_bar import NoticeBar
 LOCK = "🔒"
 # The keys as a person reads them (the files and the CLI use the key names).
 KEY_LABELS = {
-    "offline_only": "Internet",
-    "allow_downloads": "Downloads",
-    "allowed_models": "Models allowed",
-    "models_folder": "Organisation's models folder",
-    "allowed_servers": "Company servers",
-    "allow_api": "Local API",
-    "api_hosts": "API addresses",
-    "default_model": "Default model",
-    "default_preset": "Default preset",
-    "keep_history": "Chat history",
+    "offline_only": translate_noop("policy_view", "Internet"),
+    "allow_downloads": translate_noop("policy_view", "Downloads"),
+    "allowed_models": translate_noop("policy_view", "Models allowed"),
+    "models_folder": translate_noop("policy_view", "Organisation's models folder"),
+    "allowed_servers": translate_noop("policy_view", "Company servers"),
+    "allow_api": translate_noop("policy_view", "Local API"),
+    "api_hosts": translate_noop("policy_view", "API addresses"),
+    "default_model": translate_noop("policy_view", "Default model"),
+    "default_preset": translate_noop("policy_view", "Default preset"),
+    "keep_history": translate_noop("policy_view", "Chat history"),
 }
 
 
@@ -41,16 +42,21 @@ def download_block_reason(policy: Policy | None = None) -> str:
     return ""
 
 
-POLICY_PROBLEM_NOTICE = (
+POLICY_PROBLEM_NOTICE = translate_noop(
+    "policy_view",
     "Your organisation's policy for Enclave could not be read in full, so Enclave uses its "
-    "strictest settings until IT fixes it. Settings says what is wrong."
+    "strictest settings until IT fixes it. Settings says what is wrong.",
 )
 
 
 def show_policy_problems(notice: NoticeBar, open_settings: Callable[[], None]) -> None:
     """At start: a policy Enclave could not read is said at once, not only in Settings."""
     if current_policy().problems:
-        notice.show_message(POLICY_PROBLEM_NOTICE, "warning", [("Open Settings", open_settings)])
+        notice.show_message(
+            translate("policy_view", POLICY_PROBLEM_NOTICE),
+            "warning",
+            [(translate("policy_view", "Open Settings"), open_settings)],
+        )
 
 
 def lock_note(text: str, parent: QWidget | None = None) -> QLabel:
@@ -73,10 +79,12 @@ class PolicySection(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(6)
-        self.title = QLabel(f"{LOCK} Set by your organisation")
+        self.title = QLabel(translate("policy_view", "{lock} Set by your organisation").format(lock=LOCK))
         self.title.setObjectName("modelsSection")
         layout.addWidget(self.title)
-        intro = QLabel("Your IT department has set these. You cannot change them here.")
+        intro = QLabel(
+            translate("policy_view", "Your IT department has set these. You cannot change them here.")
+        )
         intro.setObjectName("modelsHint")
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -96,12 +104,25 @@ class PolicySection(QFrame):
             self._layout.addWidget(label)
             self.problem_labels.append(label)
         for item in explain(policy):
-            name = KEY_LABELS.get(item.key, item.key)
-            label = QLabel(f"{LOCK} <b>{escape(name)}</b>: {escape(item.value)}. {escape(item.sentence)}")
+            name = translate("policy_view", KEY_LABELS[item.key]) if item.key in KEY_LABELS else item.key
+            label = QLabel(
+                translate("policy_view", "{lock} <b>{setting}</b>: {value}. {explanation}").format(
+                    lock=LOCK,
+                    setting=escape(name),
+                    value=escape(item.value),
+                    explanation=escape(item.sentence),
+                )
+            )
             label.setObjectName("policyRow")
             label.setWordWrap(True)
-            label.setToolTip(f"{item.key}, set in {item.source}")
-            label.setAccessibleName(f"{name}: {item.value}. {item.sentence}")
+            label.setToolTip(
+                translate("policy_view", "{key}, set in {source}").format(key=item.key, source=item.source)
+            )
+            label.setAccessibleName(
+                translate("policy_view", "{setting}: {value}. {explanation}").format(
+                    setting=name, value=item.value, explanation=item.sentence
+                )
+            )
             self._layout.addWidget(label)
             self.rows[item.key] = label
         self.setVisible(bool(self.rows or self.problem_labels))
