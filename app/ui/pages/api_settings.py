@@ -27,14 +27,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api.controller import API_SETTINGS, LOOPBACK
+from app.core.i18n import translate, translate_noop
 from app.ui.observe import observe
 
 log = logging.getLogger("enclave.ui.api_settings")
 
 EVERYWHERE = "0.0.0.0"
-NETWORK_WARNING = (
+NETWORK_WARNING = translate_noop(
+    "api_settings",
     "Other computers on your network can then use the model if they have the key, and what "
-    "they send travels unencrypted. Turn this on only on a network you trust."
+    "they send travels unencrypted. Turn this on only on a network you trust.",
 )
 
 
@@ -62,11 +64,13 @@ class ApiSettingsSection(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        title = QLabel("Other programs")
+        title = QLabel(translate("api_settings", "Other programs"))
         title.setObjectName("modelsSection")
         layout.addWidget(title)
         self.enable_check = QCheckBox(
-            "Let other programs on this computer use the model (OpenAI-compatible API)"
+            translate(
+                "api_settings", "Let other programs on this computer use the model (OpenAI-compatible API)"
+            )
         )
         self.enable_check.setObjectName("apiEnable")
         self.enable_check.toggled.connect(lambda on: self._update(api_enabled=bool(on)))
@@ -80,8 +84,11 @@ class ApiSettingsSection(QWidget):
         if self.api_forbidden:
             layout.addWidget(lock_note(self.api_forbidden))
         hint = QLabel(
-            "Programs written for OpenAI (editors, scripts, chat apps) can then ask the model that "
-            "is loaded here. Your own questions in this window always go first."
+            translate(
+                "api_settings",
+                "Programs written for OpenAI (editors, scripts, chat apps) can then ask the model that "
+                "is loaded here. Your own questions in this window always go first.",
+            )
         )
         hint.setObjectName("modelsHint")
         hint.setWordWrap(True)
@@ -95,39 +102,45 @@ class ApiSettingsSection(QWidget):
         self.port_spin.setKeyboardTracking(False)  # apply the number typed, not each digit
         self.port_spin.setMaximumWidth(110)
         self.port_spin.valueChanged.connect(lambda value: self._update(api_port=int(value)))
-        form.addRow("Port:", self.port_spin)
+        form.addRow(translate("api_settings", "Port:"), self.port_spin)
         url_row = QHBoxLayout()
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("apiUrl")
-        self.url_edit.setAccessibleName('Address other programs use')
+        self.url_edit.setAccessibleName(translate("api_settings", "Address other programs use"))
         self.url_edit.setReadOnly(True)
-        self.copy_url_button = QPushButton("Copy")
-        self.copy_url_button.clicked.connect(lambda: self._copy(self.url_edit.text(), "Address copied."))
+        self.copy_url_button = QPushButton(translate("api_settings", "Copy"))
+        self.copy_url_button.clicked.connect(
+            lambda: self._copy(self.url_edit.text(), translate("api_settings", "Address copied."))
+        )
         url_row.addWidget(self.url_edit, 1)
         url_row.addWidget(self.copy_url_button)
-        form.addRow("Base URL:", url_row)
+        form.addRow(translate("api_settings", "Base URL:"), url_row)
         key_row = QHBoxLayout()
         self.key_edit = QLineEdit()
         self.key_edit.setObjectName("apiKey")
-        self.key_edit.setAccessibleName('Key other programs use')
+        self.key_edit.setAccessibleName(translate("api_settings", "Key other programs use"))
         self.key_edit.setReadOnly(True)
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.copy_key_button = QPushButton("Copy")
-        self.copy_key_button.clicked.connect(lambda: self._copy(self._key, "Key copied."))
-        self.new_key_button = QPushButton("New key")
-        self.new_key_button.setToolTip("Make a new key; programs using the old one must get the new one.")
+        self.copy_key_button = QPushButton(translate("api_settings", "Copy"))
+        self.copy_key_button.clicked.connect(
+            lambda: self._copy(self._key, translate("api_settings", "Key copied."))
+        )
+        self.new_key_button = QPushButton(translate("api_settings", "New key"))
+        self.new_key_button.setToolTip(
+            translate("api_settings", "Make a new key; programs using the old one must get the new one.")
+        )
         self.new_key_button.clicked.connect(self.new_key)
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.copy_key_button)
         key_row.addWidget(self.new_key_button)
-        form.addRow("API key:", key_row)
+        form.addRow(translate("api_settings", "API key:"), key_row)
         layout.addLayout(form)
         self.key_note = QLabel("")
         self.key_note.setObjectName("modelsHint")
         self.key_note.setWordWrap(True)
         layout.addWidget(self.key_note)
 
-        self.network_check = QCheckBox("Allow other computers on the network")
+        self.network_check = QCheckBox(translate("api_settings", "Allow other computers on the network"))
         self.network_check.setObjectName("apiNetwork")
         self.network_check.toggled.connect(
             lambda on: self._update(api_host=EVERYWHERE if on else LOOPBACK)
@@ -135,9 +148,14 @@ class ApiSettingsSection(QWidget):
         layout.addWidget(self.network_check)
         if self.network_forbidden and not self.api_forbidden:
             layout.addWidget(
-                lock_note("Your organisation allows the API on this computer only, not on the network.")
+                lock_note(
+                    translate(
+                        "api_settings",
+                        "Your organisation allows the API on this computer only, not on the network.",
+                    )
+                )
             )
-        self.network_warning = QLabel(NETWORK_WARNING)
+        self.network_warning = QLabel(translate("api_settings", NETWORK_WARNING))
         self.network_warning.setObjectName("documentsNote")
         self.network_warning.setProperty("level", "warning")
         self.network_warning.setWordWrap(True)
@@ -177,7 +195,8 @@ class ApiSettingsSection(QWidget):
         try:
             self.store.update(**changes)
         except OSError as exc:
-            self._show_state(f"Could not save the settings: {exc.strerror or exc}")
+            not_saved = translate("api_settings", "Could not save the settings: {error}")
+            self._show_state(not_saved.format(error=exc.strerror or exc))
         except ValueError as exc:
             self._show_state(str(exc))
 
@@ -198,14 +217,21 @@ class ApiSettingsSection(QWidget):
         self.key_edit.setText(key)
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Normal if new else QLineEdit.EchoMode.Password)
         if new and saved:
-            self.key_note.setText("A new key: copy it now into the programs that will use Enclave.")
+            self.key_note.setText(
+                translate("api_settings", "A new key: copy it now into the programs that will use Enclave.")
+            )
         elif new:
             self.key_note.setText(
-                "A new key. Your computer's password store could not keep it, so it works until "
-                "Enclave closes."
+                translate(
+                    "api_settings",
+                    "A new key. Your computer's password store could not keep it, so it works until "
+                    "Enclave closes.",
+                )
             )
         else:
-            self.key_note.setText("Programs send this key with each request. Copy copies it.")
+            self.key_note.setText(
+                translate("api_settings", "Programs send this key with each request. Copy copies it.")
+            )
 
     def new_key(self) -> None:
         """Make a new key; the running server accepts only the new one from now on."""

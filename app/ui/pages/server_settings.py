@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate, translate_noop
 from app.core.settings import SettingsStore
 from app.ui.observe import observe
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
@@ -36,8 +37,8 @@ from app.ui.tasks import ProgressFn, TaskHandle, run_task
 log = logging.getLogger("enclave.ui.server_settings")
 
 OUR_SETTINGS = {"engine_mode", "server_url", "server_model", "server_embeddings"}
-KEY_SAVED_HINT = "A key is saved in your computer's password store"
-NO_KEY_HINT = "Paste the key here (leave empty if the server needs none)"
+KEY_SAVED_HINT = translate_noop("server_settings", "A key is saved in your computer's password store")
+NO_KEY_HINT = translate_noop("server_settings", "Paste the key here (leave empty if the server needs none)")
 
 
 class ServerSettingsSection(QWidget):
@@ -61,19 +62,22 @@ class ServerSettingsSection(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
-        title = QLabel("Company server")
+        title = QLabel(translate("server_settings", "Company server"))
         title.setObjectName("modelsSection")
         layout.addWidget(title)
         hint = QLabel(
-            "Enclave can use a model on your company's server (one that speaks the OpenAI API) "
-            "instead of the model on this computer. Your messages then go to that server. Your "
-            "IT department can tell you its address and give you a key."
+            translate(
+                "server_settings",
+                "Enclave can use a model on your company's server (one that speaks the OpenAI API) "
+                "instead of the model on this computer. Your messages then go to that server. Your "
+                "IT department can tell you its address and give you a key.",
+            )
         )
         hint.setWordWrap(True)
         hint.setObjectName("modelsHint")
         layout.addWidget(hint)
 
-        self.use_switch = QCheckBox("Use a server instead of this computer")
+        self.use_switch = QCheckBox(translate("server_settings", "Use a server instead of this computer"))
         self.use_switch.setObjectName("serverSwitch")
         self.use_switch.toggled.connect(
             lambda on: self._save(engine_mode="server" if on else "local")
@@ -86,37 +90,41 @@ class ServerSettingsSection(QWidget):
         self.address_edit.setObjectName("serverAddress")
         self.address_edit.setPlaceholderText("http://ai-server:8000")
         self.address_edit.editingFinished.connect(self.save_address)
-        form.addRow("Address:", self.address_edit)
+        form.addRow(translate("server_settings", "Address:"), self.address_edit)
 
         key_row = QHBoxLayout()
         self.key_edit = QLineEdit()
         self.key_edit.setObjectName("serverKey")
-        self.key_edit.setAccessibleName('Company server key')
-        self.key_edit.setAccessibleDescription("Kept in your computer's password store.")
+        self.key_edit.setAccessibleName(translate("server_settings", "Company server key"))
+        self.key_edit.setAccessibleDescription(
+            translate("server_settings", "Kept in your computer's password store.")
+        )
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_edit.setPlaceholderText(NO_KEY_HINT)
+        self.key_edit.setPlaceholderText(translate("server_settings", NO_KEY_HINT))
         self.key_edit.editingFinished.connect(self.save_key)
-        self.forget_key_button = QPushButton("Forget key")
+        self.forget_key_button = QPushButton(translate("server_settings", "Forget key"))
         self.forget_key_button.setEnabled(False)
         self.forget_key_button.clicked.connect(self.forget_key)
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.forget_key_button)
-        form.addRow("Key:", key_row)
+        form.addRow(translate("server_settings", "Key:"), key_row)
 
         model_row = QHBoxLayout()
         self.model_combo = QComboBox()
         self.model_combo.setObjectName("serverModel")
-        self.model_combo.setAccessibleName('Model on the company server')
+        self.model_combo.setAccessibleName(translate("server_settings", "Model on the company server"))
         self.model_combo.setMinimumWidth(220)
         self.model_combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.model_combo.setPlaceholderText("Press Test to see the server's models")
+        self.model_combo.setPlaceholderText(
+            translate("server_settings", "Press Test to see the server's models")
+        )
         self.model_combo.currentTextChanged.connect(self._model_chosen)
-        self.test_button = QPushButton("Test")
+        self.test_button = QPushButton(translate("server_settings", "Test"))
         self.test_button.setObjectName("serverTest")
         self.test_button.clicked.connect(self.test)
         model_row.addWidget(self.model_combo, 1)
         model_row.addWidget(self.test_button)
-        form.addRow("Model:", model_row)
+        form.addRow(translate("server_settings", "Model:"), model_row)
         layout.addLayout(form)
 
         self.status = QLabel("")
@@ -124,8 +132,12 @@ class ServerSettingsSection(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
 
-        self.embed_server = QRadioButton("Documents: prepare them for search on the server")
-        self.embed_local = QRadioButton("Documents: prepare them for search on this computer")
+        self.embed_server = QRadioButton(
+            translate("server_settings", "Documents: prepare them for search on the server")
+        )
+        self.embed_local = QRadioButton(
+            translate("server_settings", "Documents: prepare them for search on this computer")
+        )
         self.embed_group = QButtonGroup(self)
         self.embed_group.addButton(self.embed_server)
         self.embed_group.addButton(self.embed_local)
@@ -133,8 +145,11 @@ class ServerSettingsSection(QWidget):
         layout.addWidget(self.embed_server)
         layout.addWidget(self.embed_local)
         embed_hint = QLabel(
-            "With the server, your documents' text is sent to it for indexing. Changing this "
-            "indexes your collections again."
+            translate(
+                "server_settings",
+                "With the server, your documents' text is sent to it for indexing. Changing this "
+                "indexes your collections again.",
+            )
         )
         embed_hint.setWordWrap(True)
         embed_hint.setObjectName("modelsHint")
@@ -151,9 +166,14 @@ class ServerSettingsSection(QWidget):
         if allowed is None:
             return
         self.policy_lock = lock_note(
-            "Your organisation does not allow a server: answers come from this computer only."
+            translate(
+                "server_settings",
+                "Your organisation does not allow a server: answers come from this computer only.",
+            )
             if not allowed
-            else f"Your organisation allows only these servers: {', '.join(allowed)}."
+            else translate(
+                "server_settings", "Your organisation allows only these servers: {servers}."
+            ).format(servers=", ".join(allowed))
         )
         layout.addWidget(self.policy_lock)
 
@@ -183,7 +203,8 @@ class ServerSettingsSection(QWidget):
         try:
             self.store.update(**changes)
         except OSError as exc:
-            self.status.setText(f"Could not save the settings: {exc.strerror or exc}")
+            not_saved = translate("server_settings", "Could not save the settings: {error}")
+            self.status.setText(not_saved.format(error=exc.strerror or exc))
             return False
         return True
 
@@ -227,7 +248,8 @@ class ServerSettingsSection(QWidget):
     def _show_key_state(self, saved: bool) -> None:
         self.key_saved = saved
         self.forget_key_button.setEnabled(saved)
-        self.key_edit.setPlaceholderText(KEY_SAVED_HINT if saved else NO_KEY_HINT)
+        hint = KEY_SAVED_HINT if saved else NO_KEY_HINT
+        self.key_edit.setPlaceholderText(translate("server_settings", hint))
 
     def save_key(self) -> None:
         key = self.key_edit.text().strip()
@@ -235,7 +257,11 @@ class ServerSettingsSection(QWidget):
             return  # an empty box never deletes a saved key: "Forget key" does
         url = self.store.current.server_url
         if not url:
-            self.status.setText("Enter the server's address first: the key is kept for that server.")
+            self.status.setText(
+                translate(
+                    "server_settings", "Enter the server's address first: the key is kept for that server."
+                )
+            )
             return
         self._change_key(url, key)
 
@@ -259,7 +285,9 @@ class ServerSettingsSection(QWidget):
             self._key_in_flight = ""
             self._show_key_state(saved)
             self.status.setText(
-                "✓ Key saved in your computer's password store." if key and saved else "Key forgotten."
+                translate("server_settings", "✓ Key saved in your computer's password store.")
+                if key and saved
+                else translate("server_settings", "Key forgotten.")
             )
 
         def failed(exc: Exception) -> None:
@@ -273,12 +301,12 @@ class ServerSettingsSection(QWidget):
         """Ask the server for its models (and the chosen model for one token), off the GUI."""
         url = self.address_edit.text().strip() or self.store.current.server_url
         if not url:
-            self.status.setText("Enter the server's address first.")
+            self.status.setText(translate("server_settings", "Enter the server's address first."))
             return
         typed_key = self.key_edit.text().strip() or self._key_in_flight
         model = self.model_combo.currentText().strip()
         self.test_button.setEnabled(False)
-        self.status.setText("Testing…")
+        self.status.setText(translate("server_settings", "Testing…"))
 
         def work(_progress: ProgressFn, _cancel: CancelToken) -> tuple[bool, str, list[str]]:
             from app.core.engine.base import EngineError
@@ -307,7 +335,7 @@ class ServerSettingsSection(QWidget):
 
     def _test_failed(self, exc: Exception) -> None:
         self.test_button.setEnabled(True)
-        self.status.setText(f"The test failed: {exc}")
+        self.status.setText(translate("server_settings", "The test failed: {error}").format(error=exc))
 
     def show_models(self, models: list[str]) -> None:
         """Offer the server's models; keep the chosen one if the server has it, else choose the
