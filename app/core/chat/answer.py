@@ -43,10 +43,6 @@ def answer_stats(stats: ClientChatStats) -> dict[str, Any]:
     }
 
 
-def count_of(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def longer_text(streamed: str, partial: str) -> str:
     """What arrived: the session saw every piece; the engine's copy may have one more."""
     return partial if len(partial) > len(streamed) else streamed

@@ -46,17 +46,23 @@ from app.core.chat.store import (
     Conversation,
     ImportedMessage,
 )
+from app.core.i18n import number, translate, translate_noop
 
 FORMAT_NAME = "enclave-conversation"
 FORMAT_VERSION = 2
 ROLES = ("system", "user", "assistant")
 STATUSES = (STATUS_COMPLETE, STATUS_STREAMING, STATUS_INTERRUPTED, STATUS_CANCELLED, STATUS_ERROR)
-ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+# Written as translate("export", ...) into a Markdown export.
+ROLE_TITLES = {
+    "user": translate_noop("export", "You"),
+    "assistant": translate_noop("export", "Assistant"),
+    "system": translate_noop("export", "System"),
+}
 STATUS_NOTES = {
-    STATUS_CANCELLED: "stopped by the user",
-    STATUS_INTERRUPTED: "interrupted",
-    STATUS_ERROR: "failed",
-    STATUS_STREAMING: "still being written",
+    STATUS_CANCELLED: translate_noop("export", "stopped by the user"),
+    STATUS_INTERRUPTED: translate_noop("export", "interrupted"),
+    STATUS_ERROR: translate_noop("export", "failed"),
+    STATUS_STREAMING: translate_noop("export", "still being written"),
 }
 MAX_MESSAGES = 100_000
 
@@ -66,13 +72,15 @@ def stats_line(stats: dict[str, Any]) -> str:
     parts: list[str] = []
     tokens = stats.get("generated_tokens")
     if isinstance(tokens, int) and not isinstance(tokens, bool):
-        parts.append(f"{tokens} tokens")
+        parts.append(translate("export", "%n tokens", n=tokens))
     rate = stats.get("tokens_per_s")
     if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0:
-        parts.append(f"{rate:.1f} tokens/s")
+        parts.append(translate("export", "{rate} tokens/s").format(rate=number(rate, 1)))
     ttft = stats.get("time_to_first_token_s")
     if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
-        parts.append(f"first token {ttft * 1000:.0f} ms")
+        parts.append(
+            translate("export", "first token {milliseconds} ms").format(milliseconds=number(ttft * 1000))
+        )
     model = stats.get("model")
     if isinstance(model, str) and model:
         parts.append(model)
@@ -82,7 +90,9 @@ def stats_line(stats: dict[str, Any]) -> str:
 def _require(store: ChatStore, conversation_id: int) -> Conversation:
     conversation = store.get_conversation(conversation_id)
     if conversation is None:
-        raise ValueError(f"There is no conversation {conversation_id}.")
+        raise ValueError(
+            translate("export", "There is no conversation {number}.").format(number=conversation_id)
+        )
     return conversation
 
 
@@ -93,19 +103,21 @@ def _when(timestamp: float) -> str:
 def export_markdown(store: ChatStore, conversation_id: int) -> str:
     """The active thread as Markdown: title, model, system prompt, then each turn."""
     conversation = _require(store, conversation_id)
-    lines = [f"# {conversation.title or 'New chat'}", ""]
+    lines = [f"# {conversation.title or translate('export', 'New chat')}", ""]
     if conversation.model_path:
-        lines.append(f"- Model: {Path(conversation.model_path).name}")
-    lines.append(f"- Started: {_when(conversation.created_at)}")
+        lines.append(translate("export", "- Model: {file}").format(file=Path(conversation.model_path).name))
+    lines.append(translate("export", "- Started: {when}").format(when=_when(conversation.created_at)))
     lines.append("")
     if conversation.system_prompt.strip():
-        lines += ["## System prompt", "", conversation.system_prompt.strip(), ""]
+        lines += [translate("export", "## System prompt"), "", conversation.system_prompt.strip(), ""]
     for message in store.messages(conversation_id):
-        lines += [f"## {ROLE_TITLES.get(message.role, message.role.title())}", ""]
-        lines += [message.content.rstrip() or "*(empty)*", ""]
+        role = message.role
+        title = translate("export", ROLE_TITLES[role]) if role in ROLE_TITLES else role.title()
+        lines += [f"## {title}", ""]
+        lines += [message.content.rstrip() or translate("export", "*(empty)*"), ""]
         footer = [stats_line(message.stats)] if message.role == "assistant" else []
         if message.status in STATUS_NOTES:
-            footer.append(STATUS_NOTES[message.status])
+            footer.append(translate("export", STATUS_NOTES[message.status]))
         footer = [part for part in footer if part]
         if footer:
             lines += [f"*{' — '.join(footer)}*", ""]
@@ -116,7 +128,7 @@ def export_json(store: ChatStore, conversation_id: int) -> dict[str, Any]:
     """The whole conversation in the versioned "enclave-conversation" format (module doc)."""
     conversation = _require(store, conversation_id)
     messages = store.all_messages(conversation_id)
-    file_id = {m.id: number for number, m in enumerate(messages, start=1)}
+    file_id = {m.id: position for position, m in enumerate(messages, start=1)}
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -142,10 +154,10 @@ def export_json(store: ChatStore, conversation_id: int) -> dict[str, Any]:
     }
 
 
-def _text(data: dict[str, Any], key: str, where: str) -> str:
+def _text(data: dict[str, Any], key: str) -> str:
     value = data.get(key, "")
     if not isinstance(value, str):
-        raise ValueError(f"{where}: “{key}” should be text.")
+        raise ValueError(translate("export", "The file: “{key}” should be text.").format(key=key))
     return value
 
 
@@ -154,25 +166,43 @@ def _number(value: Any) -> bool:
 
 
 def _parse_message(index: int, raw: Any) -> ImportedMessage:
-    where = f"Message {index + 1}"
+    where = index + 1
     if not isinstance(raw, dict):
-        raise ValueError(f"{where} is not an object with a role and content.")
+        raise ValueError(
+            translate("export", "Message {number} is not an object with a role and content.").format(
+                number=where
+            )
+        )
     role = raw.get("role")
     if role not in ROLES:
-        raise ValueError(f"{where} has the role {role!r}; expected user, assistant or system.")
+        raise ValueError(
+            translate(
+                "export", "Message {number} has the role {role}; expected user, assistant or system."
+            ).format(number=where, role=repr(role))
+        )
     if not isinstance(raw.get("content"), str):
-        raise ValueError(f"{where} has no text content.")
+        raise ValueError(translate("export", "Message {number} has no text content.").format(number=where))
     status = raw.get("status", STATUS_COMPLETE)
     if status not in STATUSES:
-        raise ValueError(f"{where} has an unknown status {status!r}.")
+        raise ValueError(
+            translate("export", "Message {number} has an unknown status {status}.").format(
+                number=where, status=repr(status)
+            )
+        )
     created_at = raw.get("created_at")
     if created_at is not None and not _number(created_at):
-        raise ValueError(f"{where}: “created_at” should be a number of seconds.")
+        raise ValueError(
+            translate("export", "Message {number}: “created_at” should be a number of seconds.").format(
+                number=where
+            )
+        )
     stats = raw.get("stats", {})
     if stats is None:
         stats = {}
     if not isinstance(stats, dict):
-        raise ValueError(f"{where}: “stats” should be an object.")
+        raise ValueError(
+            translate("export", "Message {number}: “stats” should be an object.").format(number=where)
+        )
     return ImportedMessage(role, raw["content"], status, created_at, dict(stats))
 
 
@@ -182,38 +212,49 @@ def import_json(store: ChatStore, data: Any) -> Conversation:
     Checks the whole file first, so a bad file adds nothing. ValueError says what is wrong.
     """
     if not isinstance(data, dict):
-        raise ValueError("This file is not an Enclave conversation (expected a JSON object).")
+        raise ValueError(
+            translate("export", "This file is not an Enclave conversation (expected a JSON object).")
+        )
     if data.get("format") != FORMAT_NAME:
         raise ValueError(
-            "This file is not an Enclave conversation (its “format” is missing or different)."
+            translate(
+                "export", "This file is not an Enclave conversation (its “format” is missing or different)."
+            )
         )
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError("This conversation file has no version number.")
+        raise ValueError(translate("export", "This conversation file has no version number."))
     if version > FORMAT_VERSION:
         raise ValueError(
-            f"This conversation was saved by a newer Enclave (format version {version}); "
-            "update Enclave to open it."
+            translate(
+                "export",
+                "This conversation was saved by a newer Enclave (format version {version}); "
+                "update Enclave to open it.",
+            ).format(version=version)
         )
     if version < 1:
-        raise ValueError(f"Unknown conversation format version {version}.")
-    title = _text(data, "title", "The file")
-    model_path = _text(data, "model_path", "The file")
-    system_prompt = _text(data, "system_prompt", "The file")
+        raise ValueError(
+            translate("export", "Unknown conversation format version {version}.").format(version=version)
+        )
+    title = _text(data, "title")
+    model_path = _text(data, "model_path")
+    system_prompt = _text(data, "system_prompt")
     settings = data.get("settings", {})
     if settings is None:
         settings = {}
     if not isinstance(settings, dict):
-        raise ValueError("The file: “settings” should be an object.")
+        raise ValueError(translate("export", "The file: “settings” should be an object."))
     raw_messages = data.get("messages")
     if not isinstance(raw_messages, list):
-        raise ValueError("The file has no list of messages.")
+        raise ValueError(translate("export", "The file has no list of messages."))
     if len(raw_messages) > MAX_MESSAGES:
-        raise ValueError(f"The file has too many messages ({len(raw_messages)}).")
+        raise ValueError(
+            translate("export", "The file has too many messages ({count}).").format(count=len(raw_messages))
+        )
     messages = [_parse_message(i, raw) for i, raw in enumerate(raw_messages)]
     parents, current = _tree(data, raw_messages) if version >= 2 else (None, None)
     return store.import_conversation(
-        title or "Imported chat",
+        title or translate("export", "Imported chat"),
         messages,
         model_path=model_path,
         system_prompt=system_prompt,
@@ -228,22 +269,28 @@ def _tree(data: dict[str, Any], raw_messages: list[Any]) -> tuple[list[int | Non
     index_of: dict[int, int] = {}
     parents: list[int | None] = []
     for index, raw in enumerate(raw_messages):
-        where = f"Message {index + 1}"
-        number, parent = raw.get("id"), raw.get("parent")
-        if not isinstance(number, int) or isinstance(number, bool) or number in index_of:
-            raise ValueError(f"{where} has no “id” of its own.")
+        where = index + 1
+        file_id, parent = raw.get("id"), raw.get("parent")
+        if not isinstance(file_id, int) or isinstance(file_id, bool) or file_id in index_of:
+            raise ValueError(
+                translate("export", "Message {number} has no “id” of its own.").format(number=where)
+            )
         if parent is None:
             parents.append(None)
         elif isinstance(parent, int) and not isinstance(parent, bool) and parent in index_of:
             parents.append(index_of[parent])
         else:
-            raise ValueError(f"{where}: its “parent” is not a message before it.")
-        index_of[number] = index
+            raise ValueError(
+                translate("export", "Message {number}: its “parent” is not a message before it.").format(
+                    number=where
+                )
+            )
+        index_of[file_id] = index
     current = data.get("current")
     if current is None:
         return parents, None
     if isinstance(current, bool) or current not in index_of:
-        raise ValueError("The file: “current” is not one of its messages.")
+        raise ValueError(translate("export", "The file: “current” is not one of its messages."))
     return parents, index_of[current]
 
 
@@ -252,16 +299,22 @@ def import_json_file(store: ChatStore, path: Path) -> Conversation:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ValueError(f"Could not read {Path(path).name}: {exc.strerror or exc}.") from exc
+        raise ValueError(
+            translate("export", "Could not read {file}: {reason}.").format(
+                file=Path(path).name, reason=exc.strerror or exc
+            )
+        ) from exc
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{Path(path).name} is not a JSON file.") from exc
+        raise ValueError(
+            translate("export", "{file} is not a JSON file.").format(file=Path(path).name)
+        ) from exc
     return import_json(store, data)
 
 
 def suggested_filename(conversation: Conversation, suffix: str) -> str:
     """A safe file name from the title: 'What is the capital of France.md'."""
     name = "".join(ch if ch.isalnum() or ch in " -_.,()" else " " for ch in conversation.title)
-    name = " ".join(name.split()).strip(" .")[:80] or "Conversation"
+    name = " ".join(name.split()).strip(" .")[:80] or translate("export", "Conversation")
     return f"{name}{suffix}"

@@ -25,6 +25,7 @@ from typing import Any
 
 from app.core import paths
 from app.core.engine.protocol import SamplingParams
+from app.core.i18n import translate, translate_noop
 from app.core.settings import atomic_write_text
 
 log = logging.getLogger("enclave.chat.presets")
@@ -37,7 +38,7 @@ KEY_SAMPLING = "sampling"  # dict: some or all SamplingParams fields
 KEY_CONTEXT = "context_size"  # int: wanted context in tokens; absent = the app's default
 OWNED_KEYS = (KEY_PRESET, KEY_SAMPLING, KEY_CONTEXT)
 
-DEFAULT_PRESET = "Helpful assistant"
+DEFAULT_PRESET = translate_noop("presets", "Helpful assistant")
 
 # Context sizes offered to the user (the planner lowers a choice that does not fit).
 CONTEXT_CHOICES = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -110,54 +111,54 @@ BUILT_IN: tuple[Preset, ...] = (
         "You are a helpful, friendly assistant. Answer clearly and to the point. "
         "If you are not sure about something, say so.",
         SamplingParams(temperature=0.7),
-        "Everyday questions and answers.",
+        translate_noop("presets", "Everyday questions and answers."),
         built_in=True,
     ),
     Preset(
-        "Summarize",
+        translate_noop("presets", "Summarize"),
         "Summarize the text the user gives you in a few short bullet points. Keep the key "
         "facts, names, dates and numbers. Do not add anything that is not in the text.",
         SamplingParams(temperature=0.3, top_p=0.9, max_tokens=512),
-        "Short bullet points of a text you paste.",
+        translate_noop("presets", "Short bullet points of a text you paste."),
         built_in=True,
     ),
     Preset(
-        "Rewrite formally",
+        translate_noop("presets", "Rewrite formally"),
         "Rewrite the user's text in a clear, formal and polite business tone. Keep the meaning "
         "and the language of the original. Reply with the rewritten text only.",
         SamplingParams(temperature=0.4, top_p=0.9),
-        "Turns a draft into a professional message.",
+        translate_noop("presets", "Turns a draft into a professional message."),
         built_in=True,
     ),
     Preset(
-        "Explain like I'm new",
+        translate_noop("presets", "Explain like I'm new"),
         "Explain things in simple words for someone who is new to the topic. Use short "
         "sentences and an everyday example. Avoid jargon, or explain it when you need it.",
         SamplingParams(temperature=0.6),
-        "Simple explanations without jargon.",
+        translate_noop("presets", "Simple explanations without jargon."),
         built_in=True,
     ),
     Preset(
-        "Translate to English",
+        translate_noop("presets", "Translate to English"),
         "Translate the user's text into English. Keep the meaning, tone and formatting. "
         "Reply with the translation only, without comments.",
         SamplingParams(temperature=0.2, top_p=0.9, repeat_penalty=1.0),
-        "Any language in, English out.",
+        translate_noop("presets", "Any language in, English out."),
         built_in=True,
     ),
     Preset(
-        "Creative writing",
+        translate_noop("presets", "Creative writing"),
         "You are an imaginative writer. Write vivid, original text in the style the user asks for.",
         SamplingParams(temperature=1.0, top_p=0.95, min_p=0.05, max_tokens=2048),
-        "Stories, poems, ideas: more varied answers.",
+        translate_noop("presets", "Stories, poems, ideas: more varied answers."),
         built_in=True,
     ),
     Preset(
-        "Precise (code and facts)",
+        translate_noop("presets", "Precise (code and facts)"),
         "You are a careful expert. Give exact, correct answers. For code, reply with complete, "
         "working code in fenced blocks and a short explanation.",
         SamplingParams(temperature=0.2, top_p=0.9, top_k=20, max_tokens=2048),
-        "Steadier answers for code, numbers and facts.",
+        translate_noop("presets", "Steadier answers for code, numbers and facts."),
         built_in=True,
     ),
 )
@@ -304,9 +305,11 @@ def save_user_preset(preset: Preset, path: Path | None = None) -> Preset:
     reserved: ValueError."""
     name = preset.name.strip()
     if not name:
-        raise ValueError("A preset needs a name.")
+        raise ValueError(translate("presets", "A preset needs a name."))
     if is_built_in(name):
-        raise ValueError(f"“{name}” is a built-in preset; choose another name.")
+        raise ValueError(
+            translate("presets", "“{preset}” is a built-in preset; choose another name.").format(preset=name)
+        )
     path = path or presets_path()
     saved = dataclasses.replace(preset, name=name, built_in=False)
     presets = load_user_presets(path)
@@ -333,6 +336,19 @@ def delete_user_preset(name: str, path: Path | None = None) -> bool:
 
 def is_built_in(name: str) -> bool:
     return any(p.name.casefold() == name.strip().casefold() for p in BUILT_IN)
+
+
+def shown_name(preset: Preset) -> str:
+    """The name a person reads: a built-in preset's in the chosen language (its English name
+    stays the key settings keep); the user's own as typed."""
+    return translate("presets", preset.name) if preset.built_in else preset.name
+
+
+def shown_description(preset: Preset) -> str:
+    """The description a person reads (translated for built-in presets)."""
+    if preset.built_in and preset.description:
+        return translate("presets", preset.description)
+    return preset.description
 
 
 def all_presets(path: Path | None = None) -> list[Preset]:

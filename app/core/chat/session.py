@@ -40,7 +40,7 @@ from psygnal import Signal
 from app.core.calls import CallSoon, call_now
 from app.core.cancel import Cancelled, CancelToken
 from app.core.chat import presets as chat_presets
-from app.core.chat.answer import AnswerInProgress, answer_stats, count_of, longer_text
+from app.core.chat.answer import AnswerInProgress, answer_stats, longer_text
 from app.core.chat.budget import ContextBudget, measure_budget, room_for_answer
 from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
@@ -58,6 +58,7 @@ from app.core.engine.base import ClientChatStats, Engine, EngineCrashed, EngineE
 from app.core.engine.queue import WINDOW
 from app.core.engine.service import EngineService
 from app.core.errors import PlainError, is_disk_full
+from app.core.i18n import translate, translate_noop
 
 log = logging.getLogger("enclave.chat.session")
 
@@ -66,11 +67,13 @@ COLLECTIONS_KEY = "collections"  # where a conversation keeps its document colle
 SUMMARISE_KEY = "summarise"  # a question's stats: "summarise this file" (its absolute path)
 PASSAGE_SCALE_KEY = "passage_scale"  # an answer's stats: how many times the usual passages
 MAX_PASSAGE_SCALE = 4  # "Use more passages" doubles up to this
-LOOKING_THROUGH_DOCUMENTS = "Looking through your documents…"
-READING_QUESTION = "Reading your question…"
-DISK_FULL_NOTICE = (
+# Shown as translate("session", ...).
+LOOKING_THROUGH_DOCUMENTS = translate_noop("session", "Looking through your documents…")
+READING_QUESTION = translate_noop("session", "Reading your question…")
+DISK_FULL_NOTICE = translate_noop(
+    "session",
     "The disk is full: this chat could not be saved. Free some space; until then, what you "
-    "see here is not kept when Enclave closes."
+    "see here is not kept when Enclave closes.",
 )
 
 # Makes the embedder the documents step uses, given the engine that answers: the window passes
@@ -138,10 +141,11 @@ class ChatSession:
             return None
         if self.conversation_id is not None and self.thread():
             return None
-        return (
-            f"This chat is answered by the server {self.service.where}: your messages, and "
-            "passages from documents you choose, are sent to it."
-        )
+        return translate(
+            "session",
+            "This chat is answered by the server {server}: your messages, and "
+            "passages from documents you choose, are sent to it.",
+        ).format(server=self.service.where)
 
     # ---- which conversation -------------------------------------------------------------
     @staticmethod
@@ -264,7 +268,7 @@ class ChatSession:
         if not is_disk_full(exc):
             return False
         log.warning("could not save the chat: the disk is full")
-        self.notice.emit(DISK_FULL_NOTICE, "error")
+        self.notice.emit(translate("session", DISK_FULL_NOTICE), "error")
         return True
 
     def _create_conversation(self, first_question: str) -> None:
@@ -329,20 +333,18 @@ class ChatSession:
         )
 
     def summarise_document(self, path: str) -> bool:
-        """"Summarise this document": a question in the conversation on screen (a new chat when
+        """ "Summarise this document": a question in the conversation on screen (a new chat when
         none is), answered by reading the whole file in parts (documents/summarise.py), with
         progress in the answer's waiting line and Stop as for any answer."""
         from pathlib import Path
 
         if not path or not self.can_send():
             return False
-        question = f"Summarise {Path(path).name}"
+        question = translate("session", "Summarise {file}").format(file=Path(path).name)
         if self.conversation_id is None:
             self._create_conversation(question)
         assert self.conversation_id is not None
-        message = self.store.add_message(
-            self.conversation_id, "user", question, stats={SUMMARISE_KEY: path}
-        )
+        message = self.store.add_message(self.conversation_id, "user", question, stats={SUMMARISE_KEY: path})
         self.message_added.emit(message)
         self._start_answer()
         return True
@@ -356,7 +358,9 @@ class ChatSession:
         if self.busy:
             return False
         if not self.service.is_ready:
-            self.notice.emit("Load a model first: open one with “Open model…”.", "warning")
+            self.notice.emit(
+                translate("session", "Load a model first: open one with “Open model…”."), "warning"
+            )
             return False
         return True
 
@@ -379,7 +383,10 @@ class ChatSession:
         )
         if prompt.dropped_messages:
             self.notice.emit(
-                f"The {prompt.dropped_messages} oldest messages were left out to fit the context.", "info"
+                translate("session", "The {count} oldest messages were left out to fit the context.").format(
+                    count=prompt.dropped_messages
+                ),
+                "info",
             )
         sampling = dataclasses.replace(
             sampling, max_tokens=min(sampling.max_tokens, max(64, n_ctx - prompt.estimated_tokens))
@@ -399,7 +406,8 @@ class ChatSession:
         if summary_of:
             self._start_summary(answer, summary_of, n_ctx, sampling)
             return
-        self.waiting.emit(message, LOOKING_THROUGH_DOCUMENTS if self.collections() else READING_QUESTION)
+        waiting = LOOKING_THROUGH_DOCUMENTS if self.collections() else READING_QUESTION
+        self.waiting.emit(message, translate("session", waiting))
 
         collections = [c for c in self.collections() if c]
         question = history[-1].content if history else ""
@@ -415,13 +423,17 @@ class ChatSession:
             messages = prompt.messages
             if collections:
                 document_prompt = self._document_messages(
-                    engine, question, earlier, collections, n_ctx, answer_room, system_prompt,
+                    engine,
+                    question,
+                    earlier,
+                    collections,
+                    n_ctx,
+                    answer_room,
+                    system_prompt,
                     passage_scale,
                 )
                 sources = [source.to_dict() for source in document_prompt.sources]
-                self.call_soon(
-                    self._got_sources, message_id, sources, document_prompt.note, passage_scale
-                )
+                self.call_soon(self._got_sources, message_id, sources, document_prompt.note, passage_scale)
                 messages = document_prompt.messages
             token.raise_if_cancelled()
             return engine.chat(
@@ -447,7 +459,7 @@ class ChatSession:
 
         message_id = answer.message.id
         name = Path(path).name
-        self.waiting.emit(answer.message, f"Reading {name}…")
+        self.waiting.emit(answer.message, translate("session", "Reading {file}…").format(file=name))
 
         def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
             result = summarise_document(
@@ -487,7 +499,10 @@ class ChatSession:
             return
         answer.extra.update(extra)
         for note in notes:
-            self.notice.emit(f"Not all of the document was read: {note}.", "info")
+            self.notice.emit(
+                translate("session", "Not all of the document was read: {reason}.").format(reason=note),
+                "info",
+            )
 
     def _document_messages(
         self,
@@ -536,11 +551,13 @@ class ChatSession:
         if sources:
             self.waiting.emit(
                 answer.message,
-                f"Reading your question and {count_of(len(sources), 'passage')} from "
-                f"{count_of(files, 'document')}…",
+                translate("session", "Reading your question and {passages} from {documents}…").format(
+                    passages=translate("session", "%n passages", n=len(sources)),
+                    documents=translate("session", "%n documents", n=files),
+                ),
             )
         else:
-            self.waiting.emit(answer.message, READING_QUESTION)
+            self.waiting.emit(answer.message, translate("session", READING_QUESTION))
 
     def _on_tokens(self, message_id: int, text: str) -> None:
         answer = self._answer
@@ -633,5 +650,3 @@ class ChatSession:
         if answer.job is not None:
             answer.job.cancel()
         self.store.finish_message(answer.message.id, answer.text, STATUS_CANCELLED, {})
-
-

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import paths
+from app.core.i18n import translate
 from app.core.sqlite_db import immediate_transaction, open_database
 
 STATUS_COMPLETE = "complete"
@@ -208,9 +209,7 @@ class ChatStore:
         with self._lock:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(
-                    f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-                )
+                self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     def _mark_interrupted(self) -> None:
         with self._transaction() as db:
@@ -221,9 +220,7 @@ class ChatStore:
             for message_id in cut_off:
                 saved = self._draft_text(db, message_id)
                 if saved:
-                    db.execute(
-                        "UPDATE messages SET content = content || ? WHERE id = ?", (saved, message_id)
-                    )
+                    db.execute("UPDATE messages SET content = content || ? WHERE id = ?", (saved, message_id))
             db.execute(
                 "UPDATE messages SET status = ? WHERE status = ?",
                 (STATUS_INTERRUPTED, STATUS_STREAMING),
@@ -268,14 +265,10 @@ class ChatStore:
     def get_conversation(self, conversation_id: int) -> Conversation | None:
         """The conversation, also a deleted one (its `deleted_at` is then set)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-            ).fetchone()
+            row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         return _conversation(row) if row else None
 
-    def update_conversation(
-        self, conversation_id: int, *, touch: bool = True, **fields: Any
-    ) -> None:
+    def update_conversation(self, conversation_id: int, *, touch: bool = True, **fields: Any) -> None:
         """Change title, model_path, system_prompt or settings.
 
         `touch=False` keeps `updated_at` (a rename should not move the chat to the top).
@@ -310,9 +303,7 @@ class ChatStore:
     def restore_conversation(self, conversation_id: int) -> None:
         """Undo `delete_conversation` (nothing happens once it was purged)."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
-            )
+            db.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,))
 
     def purge_deleted(self, older_than_s: float = 0.0, conversation_id: int | None = None) -> int:
         """Remove for good conversations deleted at least `older_than_s` seconds ago.
@@ -403,9 +394,7 @@ class ChatStore:
                 else:
                     wanted = parents[index]
                     parent = None if wanted is None else ids[wanted]
-                status = (
-                    STATUS_INTERRUPTED if message.status == STATUS_STREAMING else message.status
-                )
+                status = STATUS_INTERRUPTED if message.status == STATUS_STREAMING else message.status
                 cursor = db.execute(
                     "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
                     " created_at, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -458,9 +447,7 @@ class ChatStore:
                         "SELECT conversation_id FROM messages WHERE id = ?", (parent,)
                     ).fetchone()
                     if owner is None or owner[0] != conversation_id:
-                        raise ValueError(
-                            f"message {parent} is not in conversation {conversation_id}"
-                        )
+                        raise ValueError(f"message {parent} is not in conversation {conversation_id}")
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, status,"
                 " created_at, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -471,9 +458,7 @@ class ChatStore:
                 "UPDATE conversations SET updated_at = ?, current_leaf_id = ? WHERE id = ?",
                 (now, message_id, conversation_id),
             )
-        return Message(
-            message_id, conversation_id, role, content, status, now, dict(stats or {}), parent
-        )
+        return Message(message_id, conversation_id, role, content, status, now, dict(stats or {}), parent)
 
     def update_message(
         self,
@@ -496,9 +481,7 @@ class ChatStore:
         if not assignments:
             return
         with self._transaction() as db:
-            db.execute(
-                f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", (*values, message_id)
-            )
+            db.execute(f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", (*values, message_id))
 
     def append_draft(self, message_id: int, piece: str) -> None:
         """Save the text a streaming answer gained since its last save (a small insert)."""
@@ -599,9 +582,7 @@ class ChatStore:
             ).fetchone()
             if row is None:
                 raise ValueError(f"no message {message_id}")
-            db.execute(
-                "UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (row[0], row[1])
-            )
+            db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (row[0], row[1]))
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -647,6 +628,6 @@ def title_from_question(question: str, limit: int = 60) -> str:
     """A conversation title from the first question: its first line, cut at a word."""
     line = " ".join(question.strip().split())
     if len(line) <= limit:
-        return line or "New chat"
+        return line or translate("store", "New chat")
     cut = line[:limit].rsplit(" ", 1)[0]
     return (cut or line[:limit]) + "…"
