@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.core.i18n import translate
 from app.core.net import tokens
 from app.core.net.errors import (  # re-exported: the names the app has always used
     CertificateError as CertificateError,
@@ -112,26 +113,84 @@ class GatedModelError(HubError):
         self.repo_id = repo_id
         self.url = model_page_url(repo_id)
         if has_token:
-            text = (
-                f"This model needs your approval first. Open {self.url} , accept its license "
-                "with your Hugging Face account, then try again."
+            text = translate(
+                "hub",
+                "This model needs your approval first. Open {address} , accept its license "
+                "with your Hugging Face account, then try again.",
             )
         else:
-            text = (
-                f"This model needs a Hugging Face account. Open {self.url} and accept its "
-                "license, then add your Hugging Face token in Settings and try again."
+            text = translate(
+                "hub",
+                "This model needs a Hugging Face account. Open {address} and accept its "
+                "license, then add your Hugging Face token in Settings and try again.",
             )
-        super().__init__(text)
+        super().__init__(text.format(address=self.url))
 
 
 class NotFoundError(HubError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"{what} was not found on Hugging Face. Check the name and try again.")
+    """Nothing of that name on the hub. Build it with one of the classmethods (each a whole
+    sentence to translate); `NotFoundError(what)` puts a phrase of the caller's in front."""
+
+    def __init__(self, what: str = "", *, text: str = "") -> None:
+        super().__init__(
+            text
+            or translate("hub", "{what} was not found on Hugging Face. Check the name and try again.").format(
+                what=what
+            )
+        )
+
+    @classmethod
+    def file(cls, filename: str, repo_id: str) -> NotFoundError:
+        return cls(
+            text=translate(
+                "hub",
+                "The file {file} in {model} was not found on Hugging Face. Check the name and try again.",
+            ).format(file=filename, model=repo_id)
+        )
+
+    @classmethod
+    def any_file(cls, repo_id: str) -> NotFoundError:
+        return cls(
+            text=translate(
+                "hub",
+                "That file in {model} was not found on Hugging Face. Check the name and try again.",
+            ).format(model=repo_id)
+        )
+
+    @classmethod
+    def version(cls, repo_id: str) -> NotFoundError:
+        return cls(
+            text=translate(
+                "hub",
+                "That version of {model} was not found on Hugging Face. Check the name and try again.",
+            ).format(model=repo_id)
+        )
+
+    @classmethod
+    def model(cls, repo_id: str = "") -> NotFoundError:
+        if not repo_id:
+            return cls(
+                text=translate(
+                    "hub", "The model was not found on Hugging Face. Check the name and try again."
+                )
+            )
+        return cls(
+            text=translate(
+                "hub",
+                "The model {model} was not found on Hugging Face. Check the name and try again.",
+            ).format(model=repo_id)
+        )
+
+    @classmethod
+    def that(cls) -> NotFoundError:
+        return cls(text=translate("hub", "That was not found on Hugging Face. Check the name and try again."))
 
 
 class InvalidNameError(HubError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"{name!r} is not a valid model or file name.")
+        super().__init__(
+            translate("hub", "{name} is not a valid model or file name.").format(name=repr(name))
+        )
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -341,24 +400,27 @@ def translate_error(exc: BaseException, repo_id: str = "", token: str | bool | N
     if isinstance(exc, hf_errors.GatedRepoError):
         return GatedModelError(repo_id, has_token=bool(token or resolve_token()))
     if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return NotFoundError(f"That version of {repo_id}")
+        return NotFoundError.version(repo_id)
     if isinstance(exc, (hf_errors.RemoteEntryNotFoundError, hf_errors.EntryNotFoundError)):
-        return NotFoundError(f"That file in {repo_id}")
+        return NotFoundError.any_file(repo_id)
     if isinstance(exc, hf_errors.RepositoryNotFoundError):
         status = exc.response.status_code if exc.response is not None else 404
         if status in (401, 403):
             return GatedModelError(repo_id, has_token=bool(token or resolve_token()))
-        return NotFoundError(f"The model {repo_id}" if repo_id else "The model")
+        return NotFoundError.model(repo_id)
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         if status in (401, 403):
             return GatedModelError(repo_id, has_token=bool(token or resolve_token()))
         if status == 404:
-            return NotFoundError(f"The model {repo_id}" if repo_id else "That")
-        return NetworkError(f"the hub answered {status}" if status else "")
+            return NotFoundError.model(repo_id) if repo_id else NotFoundError.that()
+        detail = translate("hub", "the hub answered {status}").format(status=status) if status else ""
+        return NetworkError(detail)
     if isinstance(exc, (httpx2.TransportError, TimeoutError, ConnectionError)):
         return NetworkError(type(exc).__name__)
-    return HubError(f"Something went wrong talking to Hugging Face: {exc}")
+    return HubError(
+        translate("hub", "Something went wrong talking to Hugging Face: {problem}").format(problem=exc)
+    )
 
 
 def _license(info: ModelInfo) -> str | None:

@@ -9,6 +9,7 @@ from app.core.cancel import CancelToken as BaseCancelToken
 from app.core.downloads.progress import format_bytes
 from app.core.errors import DiskFullError
 from app.core.hub import HubError, InvalidNameError
+from app.core.i18n import translate
 
 
 class DownloadError(HubError):
@@ -18,9 +19,12 @@ class DownloadError(HubError):
 class VerificationError(DownloadError):
     def __init__(self, filename: str) -> None:
         super().__init__(
-            f"The downloaded file {filename} is damaged: its checksum does not match the one "
-            "Hugging Face published. It was deleted and not added to your models; "
-            "please download it again."
+            translate(
+                "errors",
+                "The downloaded file {file} is damaged: its checksum does not match the one "
+                "Hugging Face published. It was deleted and not added to your models; "
+                "please download it again.",
+            ).format(file=filename)
         )
 
 
@@ -28,17 +32,22 @@ class NotEnoughSpaceError(DownloadError):
     def __init__(self, needed: int, free: int, where: Path) -> None:
         self.needed, self.free = needed, free
         super().__init__(
-            f"Not enough disk space: this model needs {format_bytes(needed)} but only "
-            f"{format_bytes(free)} is free in {where}. Free some space or choose another "
-            "models folder in Settings."
+            translate(
+                "errors",
+                "Not enough disk space: this model needs {needed} but only {free} is free in "
+                "{folder}. Free some space or choose another models folder in Settings.",
+            ).format(needed=format_bytes(needed), free=format_bytes(free), folder=where)
         )
 
 
 class DiskFullDownloadError(DownloadError, DiskFullError):
     def __init__(self, where: Path) -> None:
         super().__init__(
-            f"The disk is full: the model could not be written to {where}. What was downloaded "
-            "so far is kept; free some space, then resume the download."
+            translate(
+                "errors",
+                "The disk is full: the model could not be written to {folder}. What was "
+                "downloaded so far is kept; free some space, then resume the download.",
+            ).format(folder=where)
         )
 
 
@@ -46,7 +55,10 @@ class UnsafePathError(DownloadError, InvalidNameError):
     def __init__(self, name: str) -> None:
         DownloadError.__init__(
             self,
-            f"Refused to save {name!r}: that name would put the file outside the models folder.",
+            translate(
+                "errors",
+                "Refused to save {name}: that name would put the file outside the models folder.",
+            ).format(name=repr(name)),
         )
 
 
@@ -55,8 +67,13 @@ class DownloadCancelled(Cancelled):
     offline (the network gate closed: the download waits for it)."""
 
     def __init__(self, reason: str = "cancel") -> None:
-        texts = {"pause": "Download paused.", "offline": "Download waiting: Enclave is offline."}
-        super().__init__(texts.get(reason, "Download cancelled."))
+        if reason == "pause":
+            text = translate("errors", "Download paused.")
+        elif reason == "offline":
+            text = translate("errors", "Download waiting: Enclave is offline.")
+        else:
+            text = translate("errors", "Download cancelled.")
+        super().__init__(text)
         self.reason = reason
 
 

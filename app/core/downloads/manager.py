@@ -30,6 +30,7 @@ from app.core.downloads.model import download_model
 from app.core.downloads.placement import discard_partial, safe_model_path
 from app.core.downloads.progress import Progress, ProgressCallback
 from app.core.hub import FilePart, HubError, OfflineError
+from app.core.i18n import translate
 from app.core.net.gate import gate
 from app.core.settings import Settings, atomic_write_text, load_settings
 
@@ -289,7 +290,9 @@ class DownloadManager:
             self._failed(job, token, str(exc))
         except Exception as exc:  # never lose the queue to an unexpected bug
             log.exception("Download of %s failed", job.filename)
-            self._failed(job, token, f"Unexpected problem: {exc}")
+            self._failed(
+                job, token, translate("manager", "Unexpected problem: {problem}").format(problem=exc)
+            )
         finally:
             with self._lock:
                 self._tokens.pop(job.id, None)

@@ -51,6 +51,7 @@ from app.core.hub import (
     model_files,
     translate_error,
 )
+from app.core.i18n import number, translate
 from app.core.net.gate import gate
 from app.core.settings import Settings, load_settings
 
@@ -73,7 +74,7 @@ def resolve_parts(
     if found is None:
         from app.core.hub import NotFoundError
 
-        raise NotFoundError(f"The file {filename} in {repo_id}")
+        raise NotFoundError.file(filename, repo_id)
     return details.revision, list(found.parts)
 
 
@@ -123,7 +124,9 @@ def download_model(
     for part in parts:
         if not part.sha256:
             raise DownloadError(
-                f"Hugging Face gives no checksum for {part.filename}, so Enclave cannot check it."
+                translate(
+                    "model", "Hugging Face gives no checksum for {file}, so Enclave cannot check it."
+                ).format(file=part.filename)
             )
     if all(f.is_file() and f.stat().st_size == p.size for f, p in zip(finals, parts, strict=True)):
         # Already there with the right size: the right bytes too? A file of the same size can
@@ -181,15 +184,15 @@ def download_model(
                     raise translate_error(exc, repo_id, token) from exc
                 failures = 0 if on_disk(index) > start_size else failures + 1
                 if failures >= max_failures:
-                    raise NetworkError("the download kept failing") from exc
+                    raise NetworkError(translate("model", "the download kept failing")) from exc
                 wait = min(backoff_max, backoff_base * 2 ** max(failures - 1, 0))
-                log.warning(
-                    "Download of %s interrupted (%s); retrying in %.0f s", part.filename, exc, wait
-                )
+                log.warning("Download of %s interrupted (%s); retrying in %.0f s", part.filename, exc, wait)
                 meter.report(
                     before + on_disk(index),
                     "retrying",
-                    f"Connection problem; trying again in {wait:.0f} s",
+                    translate("model", "Connection problem; trying again in {seconds} s").format(
+                        seconds=number(wait)
+                    ),
                     force=True,
                 )
                 if cancel.wait(wait):

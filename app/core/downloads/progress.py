@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.core.i18n import number, translate
+
 PROGRESS_INTERVAL = 0.1
 
 
@@ -32,11 +34,19 @@ ProgressCallback = Callable[[Progress], None]
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+    """A size as people read it: "512 B", "4.7 GB" (French writes "4,7 Go")."""
+    if abs(n) < 1000:
+        return translate("progress", "{amount} B").format(amount=number(n))
+    n /= 1000
+    if abs(n) < 1000:
+        return translate("progress", "{amount} KB").format(amount=number(n, 1))
+    n /= 1000
+    if abs(n) < 1000:
+        return translate("progress", "{amount} MB").format(amount=number(n, 1))
+    n /= 1000
+    if abs(n) < 1000:
+        return translate("progress", "{amount} GB").format(amount=number(n, 1))
+    return translate("progress", "{amount} TB").format(amount=number(n / 1000, 1))
 
 
 @dataclass

@@ -13,20 +13,23 @@ import ssl
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from app.core.i18n import translate, translate_noop
 from app.core.net.errors import CertificateError, HubError, ProxyError
 from app.core.net.proxy import proxy_for
 
-# OpenSSL's reasons, in words a non-technical person can pass on to IT
+# OpenSSL's reasons, in words a non-technical person can pass on to IT (translated where used)
+_UNTRUSTED = translate_noop("diagnose", "it was issued by an authority this computer does not trust")
+_OTHER_ADDRESS = translate_noop("diagnose", "it was made out for another address")
 _WHY = (
-    ("unable to get local issuer", "it was issued by an authority this computer does not trust"),
-    ("self-signed", "it was issued by an authority this computer does not trust"),
-    ("self signed", "it was issued by an authority this computer does not trust"),
-    ("unable to verify the first", "it was issued by an authority this computer does not trust"),
-    ("expired", "it has expired"),
-    ("not yet valid", "it is not valid yet (is this computer's clock right?)"),
-    ("hostname mismatch", "it was made out for another address"),
-    ("ip address mismatch", "it was made out for another address"),
-    ("revoked", "it has been revoked"),
+    ("unable to get local issuer", _UNTRUSTED),
+    ("self-signed", _UNTRUSTED),
+    ("self signed", _UNTRUSTED),
+    ("unable to verify the first", _UNTRUSTED),
+    ("expired", translate_noop("diagnose", "it has expired")),
+    ("not yet valid", translate_noop("diagnose", "it is not valid yet (is this computer's clock right?)")),
+    ("hostname mismatch", _OTHER_ADDRESS),
+    ("ip address mismatch", _OTHER_ADDRESS),
+    ("revoked", translate_noop("diagnose", "it has been revoked")),
 )
 _STATUS = re.compile(r"^\s*(\d{3})\b")
 
@@ -65,8 +68,8 @@ def certificate_reason(exc: BaseException) -> str | None:
         return None
     for needle, words in _WHY:
         if needle in text:
-            return words
-    return "this computer does not accept it"
+            return translate("diagnose", words)
+    return translate("diagnose", "this computer does not accept it")
 
 
 def is_certificate_error(exc: BaseException) -> bool:
@@ -88,7 +91,8 @@ def connection_problem(exc: BaseException, url: str) -> HubError | None:
     for item in _chain(exc):
         if isinstance(item, httpx2.ProxyError):
             match = _STATUS.match(str(item))
-            return ProxyError(proxy or "set for this computer", host, int(match.group(1)) if match else 0)
+            status = int(match.group(1)) if match else 0
+            return ProxyError(proxy or translate("diagnose", "set for this computer"), host, status)
     if proxy is not None:
         for item in _chain(exc):
             # With a proxy, every connection opens to the proxy: one that fails never reached it.

@@ -9,6 +9,7 @@ original exception stays in `__cause__` for the log.
 from __future__ import annotations
 
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 
 class HubError(PlainError):
@@ -21,8 +22,11 @@ class OfflineError(HubError):
     def __init__(self, text: str = "") -> None:
         super().__init__(
             text
-            or "Offline mode is on, so Enclave does not connect to the internet. "
-            "Turn it off in Settings to search or download models."
+            or translate(
+                "errors",
+                "Offline mode is on, so Enclave does not connect to the internet. "
+                "Turn it off in Settings to search or download models.",
+            )
         )
 
 
@@ -31,8 +35,11 @@ class EnvironmentOfflineError(OfflineError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Offline mode is on for this computer (HF_HUB_OFFLINE is set), so Enclave does not "
-            "connect to the internet. The models already on this computer work as usual."
+            translate(
+                "errors",
+                "Offline mode is on for this computer (HF_HUB_OFFLINE is set), so Enclave does not "
+                "connect to the internet. The models already on this computer work as usual.",
+            )
         )
 
 
@@ -41,8 +48,11 @@ class PolicyOfflineError(OfflineError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Your organisation has set Enclave to work offline, so it does not connect to the "
-            "internet. The models already on this computer work as usual."
+            translate(
+                "errors",
+                "Your organisation has set Enclave to work offline, so it does not connect to the "
+                "internet. The models already on this computer work as usual.",
+            )
         )
 
 
@@ -51,15 +61,26 @@ class DownloadsOffError(OfflineError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Your organisation has switched model downloads off in Enclave. Ask your IT "
-            "department for the model you need."
+            translate(
+                "errors",
+                "Your organisation has switched model downloads off in Enclave. Ask your IT "
+                "department for the model you need.",
+            )
         )
 
 
 class NetworkError(HubError):
     def __init__(self, detail: str = "") -> None:
-        text = "Could not reach Hugging Face. Check your internet connection and try again."
-        super().__init__(f"{text} ({detail})" if detail else text)
+        if detail:  # what went wrong, in a few words (or the exception's name)
+            text = translate(
+                "errors",
+                "Could not reach Hugging Face. Check your internet connection and try again. ({detail})",
+            ).format(detail=detail)
+        else:
+            text = translate(
+                "errors", "Could not reach Hugging Face. Check your internet connection and try again."
+            )
+        super().__init__(text)
 
 
 class UnreachableError(NetworkError):
@@ -68,8 +89,11 @@ class UnreachableError(NetworkError):
     def __init__(self) -> None:
         HubError.__init__(
             self,
-            "Enclave cannot reach Hugging Face. Check your internet connection, or turn on "
-            "offline mode in Settings to work with the models already on this computer.",
+            translate(
+                "errors",
+                "Enclave cannot reach Hugging Face. Check your internet connection, or turn on "
+                "offline mode in Settings to work with the models already on this computer.",
+            ),
         )
 
 
@@ -79,18 +103,20 @@ class CertificateError(NetworkError):
     def __init__(self, host: str, why: str, proxy: str | None) -> None:
         self.host, self.why, self.proxy = host, why, proxy
         if proxy:
-            text = (
-                f"Enclave connected through the proxy {proxy}, but could not trust the security "
-                f"certificate it was shown for {host}: {why}. Your company's proxy probably "
+            text = translate(
+                "errors",
+                "Enclave connected through the proxy {proxy}, but could not trust the security "
+                "certificate it was shown for {host}: {why}. Your company's proxy probably "
                 "inspects secure connections; ask your IT department to add the company "
-                "certificate to this computer's certificate store, then try again."
-            )
+                "certificate to this computer's certificate store, then try again.",
+            ).format(proxy=proxy, host=host, why=why)
         else:
-            text = (
-                f"Enclave could not trust the security certificate of {host}: {why}. If your "
+            text = translate(
+                "errors",
+                "Enclave could not trust the security certificate of {host}: {why}. If your "
                 "company inspects secure connections, ask your IT department to add the "
-                "company certificate to this computer's certificate store, then try again."
-            )
+                "company certificate to this computer's certificate store, then try again.",
+            ).format(host=host, why=why)
         HubError.__init__(self, text)
 
 
@@ -100,19 +126,22 @@ class ProxyError(NetworkError):
     def __init__(self, proxy: str, host: str, status: int = 0) -> None:
         self.proxy, self.host, self.status = proxy, host, status
         if status == 407:
-            text = (
-                f"The proxy {proxy} asks for a user name and password that Enclave does not "
+            text = translate(
+                "errors",
+                "The proxy {proxy} asks for a user name and password that Enclave does not "
                 "have. Ask your IT department, or put them into the proxy address "
-                "(HTTPS_PROXY=http://name:password@host:port), then try again."
-            )
+                "(HTTPS_PROXY=http://name:password@host:port), then try again.",
+            ).format(proxy=proxy)
         elif status:
-            text = (
-                f"The proxy {proxy} refused the connection to {host} (it answered {status}). "
-                "Ask your IT department whether Hugging Face may be reached through it."
-            )
+            text = translate(
+                "errors",
+                "The proxy {proxy} refused the connection to {host} (it answered {status}). "
+                "Ask your IT department whether Hugging Face may be reached through it.",
+            ).format(proxy=proxy, host=host, status=status)
         else:
-            text = (
-                f"Enclave could not connect to the proxy {proxy} that this computer is set to "
-                "use. Check the proxy settings, or ask your IT department, then try again."
-            )
+            text = translate(
+                "errors",
+                "Enclave could not connect to the proxy {proxy} that this computer is set to "
+                "use. Check the proxy settings, or ask your IT department, then try again.",
+            ).format(proxy=proxy)
         HubError.__init__(self, text)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from app.core.i18n import translate
+
 log = logging.getLogger("app.core.net")
 
 T = TypeVar("T")
@@ -48,13 +50,13 @@ def other_token() -> tuple[str, str] | None:
     for name in _ENV_NAMES:
         value = (os.environ.get(name) or "").strip()
         if value:
-            return f"the {name} environment variable", value
+            return translate("tokens", "the {name} environment variable").format(name=name), value
     path = other_token_file()
     try:
         value = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return (f"the file {path}", value) if value else None
+    return (translate("tokens", "the file {path}").format(path=path), value) if value else None
 
 
 def stored_token(explicit: str | None = None) -> str | None:
