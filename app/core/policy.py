@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.i18n import translate, translate_noop
+
 BOOL_KEYS = ("offline_only", "allow_downloads", "allow_api", "keep_history")
 LIST_KEYS = ("allowed_models", "allowed_servers", "api_hosts")
 TEXT_KEYS = ("models_folder", "default_model", "default_preset")
@@ -57,10 +59,12 @@ STRICTEST: dict[str, Any] = {
     "allow_api": False,
     "keep_history": False,
 }
-STRICTEST_SOURCE = "strictest reading (the policy could not be read in full)"
-STRICTEST_WORDS = (
+# Kept in English in `Policy.sources` (is_strict_fallback compares it); translated where shown.
+STRICTEST_SOURCE = translate_noop("policy", "strictest reading (the policy could not be read in full)")
+STRICTEST_WORDS = translate_noop(
+    "policy",
     "Until it is fixed, Enclave uses the strictest settings: no internet, no downloads, no "
-    "company server, no local API, and conversations are not saved."
+    "company server, no local API, and conversations are not saved.",
 )
 
 
@@ -165,16 +169,33 @@ def parse_values(raw: Mapping[str, Any], origin: str) -> SourceReading:
                 values[key] = _as_text(value)
             else:
                 problems.append(
-                    f"{origin}: “{name}” is not a policy key Enclave knows (a typo?)."
+                    translate(
+                        "policy", "{origin}: “{key}” is not a policy key Enclave knows (a typo?)."
+                    ).format(origin=origin, key=name)
                 )
-        except ValueError as exc:
-            problems.append(f"{origin}: “{name}” {exc}.")
+        except ValueError:
+            problems.append(_bad_value(origin, str(name), key))
     return SourceReading(origin, values, tuple(problems))
+
+
+def _bad_value(origin: str, name: str, key: str) -> str:
+    """The sentence for a value of the wrong type (what _as_bool, _as_list, _as_text refuse)."""
+    if key in BOOL_KEYS:
+        text = translate("policy", "{origin}: “{key}” should be true or false.")
+    elif key in LIST_KEYS:
+        text = translate("policy", "{origin}: “{key}” should be a list of texts.")
+    else:
+        text = translate("policy", "{origin}: “{key}” should be a text that is not empty.")
+    return text.format(origin=origin, key=name)
 
 
 def unreadable(origin: str, why: str) -> SourceReading:
     """A source that exists but cannot be read at all."""
-    return SourceReading(origin, {}, (f"{origin} could not be read: {why}.",))
+    return SourceReading(
+        origin,
+        {},
+        (translate("policy", "{origin} could not be read: {why}.").format(origin=origin, why=why),),
+    )
 
 
 # -- merging --------------------------------------------------------------------------------
@@ -194,7 +215,7 @@ def merge(readings: Sequence[SourceReading]) -> Policy:
             if key not in values:
                 values[key] = value
                 sources[key] = STRICTEST_SOURCE
-        problems.append(STRICTEST_WORDS)
+        problems.append(translate("policy", STRICTEST_WORDS))
     return Policy(**values, sources=sources, problems=tuple(problems))
 
 
@@ -222,4 +243,3 @@ def reload_policy() -> Policy:
     global _current
     _current = load_policy()
     return _current
-

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from app.core.i18n import translate
 from app.core.policy import STRICTEST_SOURCE, Policy, current_policy
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -129,10 +130,11 @@ def model_refusal(
     if model_allowed(path.name, repo_id, policy):
         return None
     shown = f"{repo_id}/{path.name}" if repo_id else path.name
-    return (
-        f"Your organisation does not allow the model {shown} on this computer. Models allowed: "
-        f"{', '.join(policy.allowed_models) or 'none'}. Ask your IT department if you need it."
-    )
+    return translate(
+        "policy_rules",
+        "Your organisation does not allow the model {model} on this computer. Models allowed: "
+        "{allowed}. Ask your IT department if you need it.",
+    ).format(model=shown, allowed=_listed(policy.allowed_models))
 
 
 def download_refusal(
@@ -143,10 +145,10 @@ def download_refusal(
     network gate's question (app/core/net)."""
     policy = _policy(policy)
     if not model_allowed(filename, repo_id, policy):
-        return (
-            f"Your organisation does not allow the model {repo_id}/{Path(filename).name}, so it "
-            "cannot be downloaded."
-        )
+        return translate(
+            "policy_rules",
+            "Your organisation does not allow the model {model}, so it cannot be downloaded.",
+        ).format(model=f"{repo_id}/{Path(filename).name}")
     return shared_folder_refusal(models_dir, policy)
 
 
@@ -154,10 +156,11 @@ def shared_folder_refusal(folder: Path, policy: Policy | None = None) -> str | N
     """Why Enclave may not write into this folder (it is in the organisation's), else None."""
     shared = organisation_models_folder(policy)
     if shared is not None and _inside(folder, shared):
-        return (
-            f"{folder} is your organisation's shared models folder: Enclave only reads it. "
-            "Choose another models folder in Settings for your own downloads."
-        )
+        return translate(
+            "policy_rules",
+            "{folder} is your organisation's shared models folder: Enclave only reads it. "
+            "Choose another models folder in Settings for your own downloads.",
+        ).format(folder=folder)
     return None
 
 
@@ -219,11 +222,13 @@ def server_refusal(url: str, policy: Policy | None = None) -> str | None:
         return None
     allowed = policy.allowed_servers or ()
     if not allowed:
-        return "Your organisation does not allow answers from a server: models run on this computer only."
-    return (
-        f"Your organisation does not allow the server {url}. Servers allowed: "
-        f"{', '.join(allowed)}."
-    )
+        return translate(
+            "policy_rules",
+            "Your organisation does not allow answers from a server: models run on this computer only.",
+        )
+    return translate(
+        "policy_rules", "Your organisation does not allow the server {server}. Servers allowed: {allowed}."
+    ).format(server=url, allowed=", ".join(allowed))
 
 
 # -- the local API --------------------------------------------------------------------------
@@ -252,12 +257,15 @@ def api_host_allowed(host: str, policy: Policy | None = None) -> bool:
 def api_refusal(host: str, policy: Policy | None = None) -> str | None:
     policy = _policy(policy)
     if policy.forbids_api:
-        return "Your organisation has turned off the local API: other programs cannot use Enclave's model."
-    if not api_host_allowed(host, policy):
-        return (
-            f"Your organisation does not allow the API on {host}. Addresses allowed: "
-            f"{', '.join(policy.api_hosts or ()) or 'none'}."
+        return translate(
+            "policy_rules",
+            "Your organisation has turned off the local API: other programs cannot use Enclave's model.",
         )
+    if not api_host_allowed(host, policy):
+        return translate(
+            "policy_rules",
+            "Your organisation does not allow the API on {address}. Addresses allowed: {allowed}.",
+        ).format(address=host, allowed=_listed(policy.api_hosts or ()))
     return None
 
 
@@ -271,58 +279,64 @@ class Explained:
 
 
 def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
+    return translate("policy_rules", "yes") if value else translate("policy_rules", "no")
 
 
 def _listed(items: tuple[str, ...]) -> str:
-    return ", ".join(items) if items else "none"
+    return ", ".join(items) if items else translate("policy_rules", "none")
 
 
 def _sentence(policy: Policy, key: str) -> tuple[str, str]:
     value = getattr(policy, key)
     if key == "offline_only":
         return _yes_no(value), (
-            "Enclave never connects to the internet: no search and no downloads."
+            translate("policy_rules", "Enclave never connects to the internet: no search and no downloads.")
             if value
-            else "Enclave may connect to the internet for search and downloads."
+            else translate("policy_rules", "Enclave may connect to the internet for search and downloads.")
         )
     if key == "allow_downloads":
         return _yes_no(value), (
-            "Models can be downloaded."
+            translate("policy_rules", "Models can be downloaded.")
             if value
-            else "Downloading models is turned off: use the models already on this computer."
+            else translate(
+                "policy_rules", "Downloading models is turned off: use the models already on this computer."
+            )
         )
     if key == "allowed_models":
         return _listed(value), (
-            "Only these models can be found and opened; others are hidden or refused."
+            translate(
+                "policy_rules", "Only these models can be found and opened; others are hidden or refused."
+            )
             if value
-            else "No model is allowed on this computer."
+            else translate("policy_rules", "No model is allowed on this computer.")
         )
     if key == "models_folder":
-        return value, "Models come from this folder too. Enclave only reads it, never writes there."
+        return value, translate(
+            "policy_rules", "Models come from this folder too. Enclave only reads it, never writes there."
+        )
     if key == "allowed_servers":
         return _listed(value), (
-            "Only these company servers can answer instead of this computer."
+            translate("policy_rules", "Only these company servers can answer instead of this computer.")
             if value
-            else "Answers come from this computer only, never from a server."
+            else translate("policy_rules", "Answers come from this computer only, never from a server.")
         )
     if key == "allow_api":
         return _yes_no(value), (
-            "Other programs may use Enclave's model through the local API."
+            translate("policy_rules", "Other programs may use Enclave's model through the local API.")
             if value
-            else "The local API is off: other programs cannot use Enclave's model."
+            else translate("policy_rules", "The local API is off: other programs cannot use Enclave's model.")
         )
     if key == "api_hosts":
-        return _listed(value), "The local API may only listen on these addresses."
+        return _listed(value), translate("policy_rules", "The local API may only listen on these addresses.")
     if key == "default_model":
-        return value, "This model opens when you have not chosen one yourself."
+        return value, translate("policy_rules", "This model opens when you have not chosen one yourself.")
     if key == "default_preset":
-        return value, "New conversations start with this preset."
+        return value, translate("policy_rules", "New conversations start with this preset.")
     if key == "keep_history":
         return _yes_no(value), (
-            "Conversations are saved on this computer."
+            translate("policy_rules", "Conversations are saved on this computer.")
             if value
-            else "Conversations are not saved: they are gone when Enclave closes."
+            else translate("policy_rules", "Conversations are not saved: they are gone when Enclave closes.")
         )
     return str(value), ""
 
@@ -332,7 +346,10 @@ def explain(policy: Policy | None = None) -> list[Explained]:
     out = []
     for key in policy.set_keys():
         value, sentence = _sentence(policy, key)
-        out.append(Explained(key, value, sentence, policy.sources.get(key, "")))
+        source = policy.sources.get(key, "")
+        if source == STRICTEST_SOURCE:  # kept in English in `sources`: translated to be shown
+            source = translate("policy", STRICTEST_SOURCE)
+        out.append(Explained(key, value, sentence, source))
     return out
 
 

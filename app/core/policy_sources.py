@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app.core.i18n import translate
 from app.core.policy import SourceReading, parse_values, unreadable
 
 BUNDLE_ID = "com.enclave.desktop"  # build.spec BUNDLE_ID: the profile's PayloadType
@@ -33,18 +34,38 @@ ENV_VAR = "ENCLAVE_POLICY_FILE"
 HIVE_LABELS = {"HKEY_LOCAL_MACHINE": "HKLM", "HKEY_CURRENT_USER": "HKCU"}
 
 
+def _unreadable(origin: str, sentence: str, line: int = 0) -> SourceReading:
+    """A source that cannot be read at all, with the whole (translated) sentence that says why:
+    `{origin}` and `{line}` in it are filled here (unreadable() takes the OS's own reason). The
+    sentence may hold braces of its own ("{ ... }"), so they are replaced, not format()ted."""
+    return SourceReading(origin, {}, (sentence.replace("{line}", str(line)).replace("{origin}", origin),))
+
+
 # -- JSON files (Linux, ENCLAVE_POLICY_FILE) ------------------------------------------------
 def parse_json_bytes(data: bytes, origin: str) -> SourceReading:
     try:
         raw = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return unreadable(origin, "it is not a UTF-8 text file")
+        return _unreadable(
+            origin, translate("policy_sources", "{origin} could not be read: it is not a UTF-8 text file.")
+        )
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
-        where = f" (line {line})" if line else ""
-        return unreadable(origin, f"it is not valid JSON{where}")
+        if line:
+            text = translate(
+                "policy_sources", "{origin} could not be read: it is not valid JSON (line {line})."
+            )
+            return _unreadable(origin, text, line)
+        return _unreadable(
+            origin, translate("policy_sources", "{origin} could not be read: it is not valid JSON.")
+        )
     if not isinstance(raw, dict):
-        return unreadable(origin, "it should hold one JSON object, { ... }")
+        return _unreadable(
+            origin,
+            translate(
+                "policy_sources", "{origin} could not be read: it should hold one JSON object, { ... }."
+            ),
+        )
     return parse_values(raw, origin)
 
 
@@ -54,7 +75,11 @@ def read_json_file(path: Path, *, must_exist: bool = False) -> SourceReading | N
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        return unreadable(origin, "there is no such file") if must_exist else None
+        if not must_exist:
+            return None
+        return _unreadable(
+            origin, translate("policy_sources", "{origin} could not be read: there is no such file.")
+        )
     except OSError as exc:
         return unreadable(origin, exc.strerror or str(exc))
     return parse_json_bytes(data, origin)
@@ -71,9 +96,15 @@ def parse_plist_bytes(data: bytes, origin: str) -> SourceReading:
     try:
         raw = plistlib.loads(data)
     except Exception:  # plistlib raises several types (InvalidFileException, ExpatError...)
-        return unreadable(origin, "it is not a valid property list")
+        return _unreadable(
+            origin,
+            translate("policy_sources", "{origin} could not be read: it is not a valid property list."),
+        )
     if not isinstance(raw, dict):
-        return unreadable(origin, "it should hold a dictionary of keys")
+        return _unreadable(
+            origin,
+            translate("policy_sources", "{origin} could not be read: it should hold a dictionary of keys."),
+        )
     # Profiles installed by MDM tools add their own bookkeeping keys; they are not ours.
     ours = {k: v for k, v in raw.items() if not str(k).startswith("Payload")}
     return parse_values(ours, origin)
