@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 
+from app.core.i18n import translate
+
 
 class Cancelled(Exception):
     """Raised by work that noticed its token was cancelled."""
 
-    def __init__(self, message: str = "Cancelled.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(translate("cancel", "Cancelled.") if message is None else message)
 
 
 class CancelToken:

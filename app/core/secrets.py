@@ -16,6 +16,7 @@ import logging
 import secrets
 
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,11 @@ def set_token(token: str) -> None:
         keyring.set_password(SERVICE, USERNAME, token)
     except Exception as exc:
         raise SecretsError(
-            "Your computer's password store could not save the Hugging Face token. "
-            "Unlock it (or install one) and try again."
+            translate(
+                "secrets",
+                "Your computer's password store could not save the Hugging Face token. "
+                "Unlock it (or install one) and try again.",
+            )
         ) from exc
 
 
@@ -66,7 +70,7 @@ def delete_token() -> None:
             keyring.delete_password(SERVICE, USERNAME)
     except Exception as exc:
         raise SecretsError(
-            "Your computer's password store could not remove the Hugging Face token."
+            translate("secrets", "Your computer's password store could not remove the Hugging Face token.")
         ) from exc
 
 
@@ -113,8 +117,11 @@ def set_server_key(server_url: str, key: str) -> None:
         keyring.set_password(SERVICE, server_key_name(server_url), key)
     except Exception as exc:
         raise SecretsError(
-            "Your computer's password store could not save the server key. "
-            "Unlock it (or install one) and try again."
+            translate(
+                "secrets",
+                "Your computer's password store could not save the server key. "
+                "Unlock it (or install one) and try again.",
+            )
         ) from exc
 
 
@@ -126,7 +133,9 @@ def delete_server_key(server_url: str) -> None:
         with contextlib.suppress(PasswordDeleteError):  # nothing saved: already gone
             keyring.delete_password(SERVICE, server_key_name(server_url))
     except Exception as exc:
-        raise SecretsError("Your computer's password store could not remove the server key.") from exc
+        raise SecretsError(
+            translate("secrets", "Your computer's password store could not remove the server key.")
+        ) from exc
 
 
 # ---- the local API's key ------------------------------------------------------------------
@@ -154,8 +163,11 @@ def set_api_key(key: str) -> None:
         keyring.set_password(SERVICE, API_KEY_USERNAME, key)
     except Exception as exc:
         raise SecretsError(
-            "Your computer's password store could not save the API key. "
-            "Unlock it (or install one) and try again."
+            translate(
+                "secrets",
+                "Your computer's password store could not save the API key. "
+                "Unlock it (or install one) and try again.",
+            )
         ) from exc
 
 

@@ -28,6 +28,7 @@ from app.core.cancel import Cancelled, CancelToken
 from app.core.engine import protocol as p
 from app.core.engine.base import LOCAL_PLACE, ClientChatStats, EngineCrashed, EngineError
 from app.core.engine.crash_cause import crash_sentence, explain_crash
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.engine.client")
 
@@ -295,7 +296,7 @@ class EngineClient:
 
         with self._lock:
             if self.loaded is None and self.is_running is False:
-                raise EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+                raise EngineError(p.ERROR_NOT_LOADED, translate("client", "No model is loaded."))
             self._cancel.clear()
             if stop is not None and stop.cancelled:
                 self._cancel.set()  # the host stops at its first check and reports "cancelled"

@@ -13,6 +13,8 @@ import re
 import signal
 from dataclasses import dataclass
 
+from app.core.i18n import translate, translate_noop
+
 # What the crash was, for callers that react (retry with fewer GPU layers only on memory).
 CAUSE_OUT_OF_MEMORY = "out_of_memory"
 CAUSE_UNSUPPORTED = "unsupported_architecture"
@@ -33,24 +35,31 @@ _ASSERT = re.compile(r"\.(?:c|cc|cpp|cu|m|mm|h|hpp):\d+: \S|GGML_ASSERT\(|Assert
 _SOURCE_PATH = re.compile(r"^\S*[/\\]([^/\\\s]+\.(?:c|cc|cpp|cu|m|mm|h|hpp):\d+: )")
 _ARCH = re.compile(r"unknown model architecture:?\s*'?([^'\s]*)'?", re.IGNORECASE)
 
+# Translated where the sentence is made (explain_crash runs in the app, not in the host).
 _SIGNAL_WORDS = {
-    "SIGSEGV": "a memory access error in the engine's native code",
-    "SIGBUS": "the model file could not be read any more (it changed, shrank or its disk went away)",
-    "SIGFPE": "an arithmetic error (such as a division by zero) in the engine's native code",
-    "SIGILL": "an instruction this processor does not have",
-    "SIGABRT": "the engine's native code gave up (abort)",
-    "SIGKILL": (
-        "it was killed from outside, by the system (often because the computer ran out of memory) "
-        "or by another program"
+    "SIGSEGV": translate_noop("crash_cause", "a memory access error in the engine's native code"),
+    "SIGBUS": translate_noop(
+        "crash_cause", "the model file could not be read any more (it changed, shrank or its disk went away)"
     ),
-    "SIGTERM": "it was asked to stop by another program",
+    "SIGFPE": translate_noop(
+        "crash_cause", "an arithmetic error (such as a division by zero) in the engine's native code"
+    ),
+    "SIGILL": translate_noop("crash_cause", "an instruction this processor does not have"),
+    "SIGABRT": translate_noop("crash_cause", "the engine's native code gave up (abort)"),
+    "SIGKILL": translate_noop(
+        "crash_cause",
+        "it was killed from outside, by the system (often because the computer ran out of memory) "
+        "or by another program",
+    ),
+    "SIGTERM": translate_noop("crash_cause", "it was asked to stop by another program"),
 }
+_SOME_SIGNAL = translate_noop("crash_cause", "a signal from the system")
 
 
 @dataclass(frozen=True)
 class CrashCause:
     kind: str  # CAUSE_*
-    sentence: str  # what happened, for people; no advice
+    sentence: str  # what happened, for people (a clause: "it ran out of memory"); no advice
     signal_name: str | None = None
     log_line: str = ""  # the engine's own line that shows it, when there is one
 
@@ -69,39 +78,63 @@ def explain_crash(exit_code: int | None, log_tail: str, *, killed_on_purpose: bo
     name = signal_name(exit_code)
     lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
     if killed_on_purpose:
-        return CrashCause(CAUSE_STOPPED_ON_PURPOSE, "it was stopped on request", name)
+        return CrashCause(
+            CAUSE_STOPPED_ON_PURPOSE, translate("crash_cause", "it was stopped on request"), name
+        )
     if exit_code is None:
-        return CrashCause(CAUSE_NO_ANSWER, "it stopped answering", None, _last(lines))
+        return CrashCause(
+            CAUSE_NO_ANSWER, translate("crash_cause", "it stopped answering"), None, _last(lines)
+        )
     memory = _last_match(lines, _MEMORY)
     if memory:
-        return CrashCause(CAUSE_OUT_OF_MEMORY, "it ran out of memory", name, memory)
+        return CrashCause(CAUSE_OUT_OF_MEMORY, translate("crash_cause", "it ran out of memory"), name, memory)
     arch = _last_match(lines, _ARCH)
     if arch:
         found = _ARCH.search(arch)
-        what = f" ('{found.group(1)}')" if found and found.group(1) else ""
-        return CrashCause(
-            CAUSE_UNSUPPORTED, f"the model's architecture{what} is not supported by this engine", name, arch
-        )
+        if found and found.group(1):
+            what = translate(
+                "crash_cause", "the model's architecture ('{architecture}') is not supported by this engine"
+            ).format(architecture=found.group(1))
+        else:
+            what = translate("crash_cause", "the model's architecture is not supported by this engine")
+        return CrashCause(CAUSE_UNSUPPORTED, what, name, arch)
     failed = _last_match(lines, _ASSERT)
     if failed:
-        return CrashCause(CAUSE_ASSERT, "llama.cpp stopped on one of its internal checks", name, failed)
+        return CrashCause(
+            CAUSE_ASSERT,
+            translate("crash_cause", "llama.cpp stopped on one of its internal checks"),
+            name,
+            failed,
+        )
     if name is not None:
-        words = _SIGNAL_WORDS.get(name, "a signal from the system")
-        return CrashCause(CAUSE_SIGNAL, f"it ended with {name}: {words}", name, _last(lines))
-    return CrashCause(CAUSE_EXIT, f"it exited with code {exit_code}", None, _last(lines))
+        words = translate("crash_cause", _SIGNAL_WORDS.get(name, _SOME_SIGNAL))
+        sentence = translate("crash_cause", "it ended with {signal}: {meaning}").format(
+            signal=name, meaning=words
+        )
+        return CrashCause(CAUSE_SIGNAL, sentence, name, _last(lines))
+    sentence = translate("crash_cause", "it exited with code {code}").format(code=exit_code)
+    return CrashCause(CAUSE_EXIT, sentence, None, _last(lines))
 
 
 def crash_sentence(cause: CrashCause, model_name: str = "", loading: bool = False) -> str:
-    """The whole message: what happened, that nothing is lost, and the evidence."""
-    what = f" while {'loading' if loading else 'running'} {model_name}" if model_name else ""
-    text = f"The model engine stopped{what}: {cause.sentence}."
+    """The whole message: what happened, that nothing is lost, and the evidence. Sentences
+    joined by a space; the first has the cause's clause after its colon."""
+    if model_name and loading:
+        first = translate("crash_cause", "The model engine stopped while loading {model}: {cause}.")
+    elif model_name:
+        first = translate("crash_cause", "The model engine stopped while running {model}: {cause}.")
+    else:
+        first = translate("crash_cause", "The model engine stopped: {cause}.")
+    sentences = [first.format(model=model_name, cause=cause.sentence)]
     if cause.kind in (CAUSE_ASSERT, CAUSE_UNSUPPORTED, CAUSE_SIGNAL) and cause.signal_name != "SIGKILL":
-        text += " The model file may be damaged or made for a newer engine."
-    text += " Your conversation is safe; you can reload the model."
+        sentences.append(
+            translate("crash_cause", "The model file may be damaged or made for a newer engine.")
+        )
+    sentences.append(translate("crash_cause", "Your conversation is safe; you can reload the model."))
     if cause.log_line:
         line = _SOURCE_PATH.sub(r"\1", cause.log_line)  # the source file's name, not its path
-        text += f" Last engine log line: {_short(line)}"
-    return text
+        sentences.append(translate("crash_cause", "Last engine log line: {line}").format(line=_short(line)))
+    return " ".join(sentences)
 
 
 def _last_match(lines: list[str], pattern: re.Pattern[str]) -> str:

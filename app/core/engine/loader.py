@@ -15,6 +15,7 @@ from app.core.engine.client import EngineClient, EngineCrashed, EngineError
 from app.core.engine.crash_cause import CAUSE_OUT_OF_MEMORY
 from app.core.gguf_facts import ModelFacts, read_model_facts
 from app.core.hardware import HardwareInfo, detect_hardware
+from app.core.i18n import number, translate
 from app.core.planner import OffloadPlan, plan_offload
 
 log = logging.getLogger("enclave.engine.loader")
@@ -83,8 +84,11 @@ def load_model(
     if not facts.has_kv_cache:  # an encoder (the documents' embedder): llama.cpp cannot generate
         raise EngineError(
             p.ERROR_LOAD_FAILED,
-            f"The model {Path(model_path).name} is an embedding model: it turns text into numbers "
-            "for document search and cannot write answers. Choose a chat model.",
+            translate(
+                "loader",
+                "The model {model} is an embedding model: it turns text into numbers "
+                "for document search and cannot write answers. Choose a chat model.",
+            ).format(model=Path(model_path).name),
         )
     hardware = hardware or detect_hardware()
     plan = plan_offload(facts, hardware, wanted_ctx)
@@ -117,10 +121,11 @@ def load_model(
     if not retry_plan.fits:
         raise ModelDoesNotFit(retry_plan)
     loaded = client.load(request_for(retry_plan), on_progress)
-    notice = (
-        f"Your GPU ran out of memory with {plan.n_gpu_layers} layers, so Enclave loaded the model "
-        f"with {retry_plan.n_gpu_layers} layers on the GPU instead. It works, a little slower."
-    )
+    notice = translate(
+        "loader",
+        "Your GPU ran out of memory with {tried} layers, so Enclave loaded the model "
+        "with {loaded} layers on the GPU instead. It works, a little slower.",
+    ).format(tried=number(plan.n_gpu_layers), loaded=number(retry_plan.n_gpu_layers))
     if loaded.notice:
         notice += " " + loaded.notice
     return LoadOutcome(loaded, facts, retry_plan, notice)

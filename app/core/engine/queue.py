@@ -29,6 +29,7 @@ from psygnal import Signal
 from app.core.cancel import Cancelled, CancelToken
 from app.core.engine.base import Engine
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.engine.queue")
 
@@ -130,7 +131,7 @@ class EngineQueue:
             running = self._running
             self._lock.notify_all()
         for job in dropped:
-            job.future.set_exception(Cancelled("The app is closing."))
+            job.future.set_exception(Cancelled(translate("queue", "The app is closing.")))
         if running is not None:
             running.cancel()
         self._thread.join(timeout)

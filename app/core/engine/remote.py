@@ -39,6 +39,7 @@ from app.core.engine.remote_errors import (
     stalled_error,
 )
 from app.core.engine.remote_stream import CANCELLED, STALLED, StreamWatcher, WatchedAnswer
+from app.core.i18n import number, translate, translate_noop
 
 if TYPE_CHECKING:
     from app.core.engine.service import EngineService
@@ -52,7 +53,7 @@ READ_GRACE_S = 0.5
 EMBED_TIMEOUT_S = 120.0  # an embedding answer comes whole, after the server has done all texts
 WRITE_TIMEOUT_S = 30.0
 NO_KEY = "no-key"  # the openai client insists on a key; servers without keys ignore this one
-NO_MODEL_SENTENCE = "No model is chosen for the server. Choose one in Settings."
+NO_MODEL_SENTENCE = translate_noop("remote", "No model is chosen for the server. Choose one in Settings.")
 
 
 class _StreamOptionsRefused(EngineError):
@@ -162,25 +163,28 @@ class RemoteEngine:
         except EngineError as exc:
             return False, exc.message, []
         if not models:
-            return True, f"Connected to {self._place}, but the server offers no models.", []
+            text = translate("remote", "Connected to {server}, but the server offers no models.")
+            return True, text.format(server=self._place), []
         if not self.model:
-            count = f"{len(models)} models" if len(models) != 1 else "1 model"
-            return True, f"Connected to {self._place}: {count} available. Choose one.", models
-        if self.model not in models:
-            return (
-                False,
-                f"Connected to {self._place}, but it has no model “{self.model}”. Choose one of its models.",
-                models,
+            text = translate(
+                "remote", "Connected to {server}: %n models available. Choose one.", n=len(models)
             )
+            return True, text.format(server=self._place), models
+        if self.model not in models:
+            text = translate(
+                "remote", "Connected to {server}, but it has no model “{model}”. Choose one of its models."
+            )
+            return False, text.format(server=self._place, model=self.model), models
         try:
             _, stats = self.chat(
                 [{"role": "user", "content": "Hi"}], p.SamplingParams(max_tokens=1, temperature=0.0)
             )
         except EngineError as exc:
             return False, exc.message, models
+        text = translate("remote", "Connected to {server}. “{model}” answered in {seconds} s.")
         return (
             True,
-            f"Connected to {self._place}. “{self.model}” answered in {stats.total_s:.1f} s.",
+            text.format(server=self._place, model=self.model, seconds=number(stats.total_s, 1)),
             models,
         )
 
@@ -193,7 +197,7 @@ class RemoteEngine:
             return []
         model = model or self.embedding_model or self.model
         if not model:
-            raise EngineError(p.ERROR_NOT_LOADED, NO_MODEL_SENTENCE)
+            raise EngineError(p.ERROR_NOT_LOADED, translate("remote", NO_MODEL_SENTENCE))
         try:
             answer = self._client.with_options(timeout=EMBED_TIMEOUT_S).embeddings.create(
                 model=model, input=list(texts), encoding_format="float"
@@ -204,7 +208,9 @@ class RemoteEngine:
         if len(rows) != len(texts):
             raise EngineError(
                 p.ERROR_SERVER,
-                f"The server at {self._place} returned {len(rows)} embeddings for {len(texts)} texts.",
+                translate(
+                    "remote", "The server at {server} returned {embeddings} embeddings for {texts} texts."
+                ).format(server=self._place, embeddings=len(rows), texts=len(texts)),
             )
         return [[float(x) for x in row.embedding] for row in rows]
 
@@ -297,7 +303,7 @@ class RemoteEngine:
         completion: bool,
     ) -> tuple[str, ClientChatStats]:
         if not self.model:
-            raise EngineError(p.ERROR_NOT_LOADED, NO_MODEL_SENTENCE)
+            raise EngineError(p.ERROR_NOT_LOADED, translate("remote", NO_MODEL_SENTENCE))
         with self._generate_lock:
             self._cancel.clear()
             answer = StreamedAnswer(completion=completion)
@@ -400,7 +406,7 @@ class RemoteEngine:
             if watched.reason == STALLED:
                 raise stalled_error(self._place, self.stall_timeout_s, answer.text, answer.n_chunks > 0)
             if answer.finish_reason is None:
-                raise EngineError(p.ERROR_CUT_OFF, CUT_OFF_SENTENCE, answer.text)
+                raise EngineError(p.ERROR_CUT_OFF, translate("remote_errors", CUT_OFF_SENTENCE), answer.text)
             return answer.finish_reason
         finally:
             watched.finish()

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from app.core.engine import protocol as p
 from app.core.engine.base import EngineError
+from app.core.i18n import translate
 
 _ENDPOINT_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/models")
 
@@ -18,7 +19,8 @@ def normalize_base_url(address: str) -> str:
     text = address.strip()
     if not text:
         raise EngineError(
-            p.ERROR_BAD_REQUEST, "Enter the server's address, for example http://ai-server:8000."
+            p.ERROR_BAD_REQUEST,
+            translate("remote_address", "Enter the server's address, for example http://ai-server:8000."),
         )
     if "://" not in text:
         text = "http://" + text
@@ -31,7 +33,9 @@ def normalize_base_url(address: str) -> str:
     if not ok:
         raise EngineError(
             p.ERROR_BAD_REQUEST,
-            f"“{address.strip()}” is not a server address. It looks like http://ai-server:8000.",
+            translate(
+                "remote_address", "“{address}” is not a server address. It looks like http://ai-server:8000."
+            ).format(address=address.strip()),
         )
     path = parts.path.rstrip("/")
     for suffix in _ENDPOINT_SUFFIXES:

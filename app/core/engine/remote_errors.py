@@ -12,10 +12,14 @@ from typing import Any
 
 from app.core.engine import protocol as p
 from app.core.engine.base import EngineError
+from app.core.i18n import number, translate, translate_noop
 
 MAX_SERVER_WORDS = 160  # characters of the server's own message we repeat
 
-CUT_OFF_SENTENCE = "The server stopped in the middle of the answer. What arrived is kept."
+# translate("remote_errors", CUT_OFF_SENTENCE) where it is raised
+CUT_OFF_SENTENCE = translate_noop(
+    "remote_errors", "The server stopped in the middle of the answer. What arrived is kept."
+)
 
 _CONTEXT_WORDS = re.compile(
     r"context[ _-]?length|context window|maximum context|too many tokens|prompt is too long|"
@@ -25,10 +29,11 @@ _CONTEXT_WORDS = re.compile(
 
 
 def unreachable_sentence(place: str) -> str:
-    return (
-        f"Enclave cannot reach the server at {place}. Check the address, or ask your IT "
-        "department whether it is running."
-    )
+    return translate(
+        "remote_errors",
+        "Enclave cannot reach the server at {server}. Check the address, or ask your IT "
+        "department whether it is running.",
+    ).format(server=place)
 
 
 def server_said(exc: Any) -> str:
@@ -109,43 +114,65 @@ def describe_failure(
         if isinstance(cause, (httpx2.ConnectError, httpx2.UnsupportedProtocol, httpx2.ProxyError)):
             return EngineError(p.ERROR_UNREACHABLE, unreachable_sentence(place), partial_text)
         if started_answer:
-            return EngineError(p.ERROR_CUT_OFF, CUT_OFF_SENTENCE, partial_text)
+            return EngineError(p.ERROR_CUT_OFF, translate("remote_errors", CUT_OFF_SENTENCE), partial_text)
         return EngineError(
             p.ERROR_UNREACHABLE,
-            f"The server at {place} closed the connection before it answered. Try again, or ask "
-            "your IT department whether it is running.",
+            translate(
+                "remote_errors",
+                "The server at {server} closed the connection before it answered. Try again, or ask "
+                "your IT department whether it is running.",
+            ).format(server=place),
             partial_text,
         )
     if isinstance(exc, openai.APIError):  # an error event inside the stream
         if is_context_too_long(exc):
             return _context_error(partial_text)
         return EngineError(
-            p.ERROR_SERVER, f"The server at {place} reported an error: {server_said(exc)}", partial_text
+            p.ERROR_SERVER,
+            translate("remote_errors", "The server at {server} reported an error: {words}").format(
+                server=place, words=server_said(exc)
+            ),
+            partial_text,
         )
     return EngineError(
         p.ERROR_SERVER,
-        f"The server at {place} sent an answer Enclave does not understand ({type(exc).__name__}).",
+        translate(
+            "remote_errors", "The server at {server} sent an answer Enclave does not understand ({problem})."
+        ).format(server=place, problem=type(exc).__name__),
         partial_text,
     )
 
 
 def stalled_error(place: str, seconds: float, partial_text: str, started_answer: bool) -> EngineError:
-    wait = f"{seconds:g} seconds"
     if started_answer:
-        message = f"The server at {place} sent nothing more for {wait}. What arrived is kept."
-    else:
-        message = (
-            f"The server at {place} did not answer within {wait}. It may be busy; try again, "
-            "or ask your IT department."
+        message = translate(
+            "remote_errors",
+            "The server at {server} sent nothing more for {seconds} seconds. What arrived is kept.",
         )
-    return EngineError(p.ERROR_STALLED, message, partial_text)
+    else:
+        message = translate(
+            "remote_errors",
+            "The server at {server} did not answer within {seconds} seconds. It may be busy; try again, "
+            "or ask your IT department.",
+        )
+    return EngineError(p.ERROR_STALLED, message.format(server=place, seconds=_seconds(seconds)), partial_text)
+
+
+def _seconds(value: float) -> str:
+    """As many decimals as the value has ("30", "2.5"), in the reader's number format."""
+    shown = f"{value:g}"
+    decimals = len(shown.partition(".")[2]) if "e" not in shown else 0
+    return number(value, decimals)
 
 
 def _context_error(partial_text: str) -> EngineError:
     return EngineError(
         p.ERROR_CONTEXT_TOO_LONG,
-        "The conversation is too long for the model on the server. Start a new conversation, "
-        "or use fewer documents.",
+        translate(
+            "remote_errors",
+            "The conversation is too long for the model on the server. Start a new conversation, "
+            "or use fewer documents.",
+        ),
         partial_text,
     )
 
@@ -154,29 +181,47 @@ def _status_error(exc: Any, place: str, partial_text: str, has_key: bool, model:
     status = int(getattr(exc, "status_code", 0) or 0)
     if status in (401, 403):
         if has_key:
-            message = (
-                f"The server at {place} refused the key. Check the key in Settings, or ask your "
-                "IT department for a new one."
+            message = translate(
+                "remote_errors",
+                "The server at {server} refused the key. Check the key in Settings, or ask your "
+                "IT department for a new one.",
             )
         else:
-            message = f"The server at {place} needs a key. Enter it in Settings (ask your IT department)."
-        return EngineError(p.ERROR_UNAUTHORIZED, message, partial_text)
+            message = translate(
+                "remote_errors",
+                "The server at {server} needs a key. Enter it in Settings (ask your IT department).",
+            )
+        return EngineError(p.ERROR_UNAUTHORIZED, message.format(server=place), partial_text)
     if status in (400, 413, 422) and is_context_too_long(exc):
         return _context_error(partial_text)
     if status == 404:
-        what = f"the model “{model}”" if model else "what Enclave asked for"
+        if model:
+            message = translate(
+                "remote_errors",
+                "The server at {server} does not have the model “{model}” ({words}). Check the "
+                "address and the model in Settings.",
+            )
+        else:
+            message = translate(
+                "remote_errors",
+                "The server at {server} does not have what Enclave asked for ({words}). Check the "
+                "address and the model in Settings.",
+            )
         return EngineError(
-            p.ERROR_SERVER,
-            f"The server at {place} does not have {what} ({server_said(exc)}). Check the address "
-            "and the model in Settings.",
-            partial_text,
+            p.ERROR_SERVER, message.format(server=place, model=model, words=server_said(exc)), partial_text
         )
     if status == 429:
         return EngineError(
-            p.ERROR_SERVER, f"The server at {place} is busy. Try again in a moment.", partial_text
+            p.ERROR_SERVER,
+            translate("remote_errors", "The server at {server} is busy. Try again in a moment.").format(
+                server=place
+            ),
+            partial_text,
         )
     return EngineError(
         p.ERROR_SERVER,
-        f"The server at {place} answered with an error ({status}): {server_said(exc)}",
+        translate(
+            "remote_errors", "The server at {server} answered with an error ({status}): {words}"
+        ).format(server=place, status=status, words=server_said(exc)),
         partial_text,
     )
