@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.i18n import translate
+
 if TYPE_CHECKING:
     from app.core.documents.chat_context import SourceRef
 
@@ -103,7 +105,8 @@ class PassageDialog(QDialog):
         self.setWindowTitle(group_label(sources))
         self.resize(560, 380)
         self.source = source
-        where = QLabel(f"From <b>{html.escape(Path(source.file).name)}</b>")
+        from_file = translate("citations", "From <b>{file}</b>")
+        where = QLabel(from_file.format(file=html.escape(Path(source.file).name)))
         where.setToolTip(source.file)
         self.text = QTextBrowser()
         # Plain text, so the passage keeps its own line breaks and indentation (code, tables).
@@ -113,7 +116,9 @@ class PassageDialog(QDialog):
             )
         )
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.open_button = buttons.addButton("Open file", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = buttons.addButton(
+            translate("citations", "Open file"), QDialogButtonBox.ButtonRole.ActionRole
+        )
         self.open_button.setEnabled(Path(source.file).exists())
         self.open_button.clicked.connect(self._open)
         self.open_note = QLabel()
@@ -133,12 +138,15 @@ class PassageDialog(QDialog):
 
 
 def cannot_open_text(source: SourceRef) -> str:
+    name = Path(source.file).name
     if not Path(source.file).exists():
-        return f"{Path(source.file).name} is no longer at {source.file} (moved or deleted?)."
-    return (
-        f"No program on this computer could open {Path(source.file).name}. The passage the "
-        "answer used is shown here."
-    )
+        return translate("citations", "{file} is no longer at {path} (moved or deleted?).").format(
+            file=name, path=source.file
+        )
+    return translate(
+        "citations",
+        "No program on this computer could open {file}. The passage the answer used is shown here.",
+    ).format(file=name)
 
 
 class CitationsView(QFrame):
@@ -179,13 +187,16 @@ class CitationsView(QFrame):
         title.setObjectName("citationsTitle")
         title.setWordWrap(True)  # a narrow window: it wraps beside "Use more passages"
         header.addWidget(title)
-        self.more_button = QPushButton("Use more passages")
+        self.more_button = QPushButton(translate("citations", "Use more passages"))
         self.more_button.setObjectName("morePassagesButton")
         self.more_button.setFlat(True)
         self.more_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.more_button.setToolTip(
-            "Answer the same question again, reading about twice as many passages from your "
-            "documents. The answer you have now is kept as an earlier version."
+            translate(
+                "citations",
+                "Answer the same question again, reading about twice as many passages from your "
+                "documents. The answer you have now is kept as an earlier version.",
+            )
         )
         self.more_button.clicked.connect(self.moreRequested.emit)
         self.more_button.setVisible(can_use_more)
@@ -199,11 +210,14 @@ class CitationsView(QFrame):
             link.setObjectName("citationLink")
             link.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
                                          | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
-            link.setToolTip(f"Open {first.file}")
+            link.setToolTip(translate("citations", "Open {path}").format(path=first.file))
             link.setWordWrap(True)  # a long file name wraps in a narrow window; the button stays whole
             link.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
             link.linkActivated.connect(lambda _href, s=first: self.open(s))
-            passage = QPushButton("Show passages" if len(group) > 1 else "Show passage")
+            if len(group) > 1:
+                passage = QPushButton(translate("citations", "Show passages"))
+            else:
+                passage = QPushButton(translate("citations", "Show passage"))
             passage.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
             passage.setObjectName("showPassageButton")
             passage.setFlat(True)
@@ -212,11 +226,12 @@ class CitationsView(QFrame):
             row.addWidget(link)
             row.addWidget(passage, 0, Qt.AlignmentFlag.AlignTop)
             if can_summarise:
-                summarise = QPushButton("Summarise")
+                summarise = QPushButton(translate("citations", "Summarise"))
                 summarise.setObjectName("summariseButton")
                 summarise.setFlat(True)
                 summarise.setCursor(Qt.CursorShape.PointingHandCursor)
-                summarise.setToolTip(f"Read all of {Path(first.file).name} and summarise it")
+                read_all = translate("citations", "Read all of {file} and summarise it")
+                summarise.setToolTip(read_all.format(file=Path(first.file).name))
                 summarise.setEnabled(Path(first.file).exists())
                 summarise.clicked.connect(
                     lambda _checked=False, f=first.file: self.summariseRequested.emit(f)
@@ -247,6 +262,5 @@ class CitationsView(QFrame):
 
 def used_text(passages: int, files: int) -> str:
     """"Used 8 passages from 3 documents": how much of the documents the answer read."""
-    passage_word = "passage" if passages == 1 else "passages"
-    file_word = "document" if files == 1 else "documents"
-    return f"Used {passages} {passage_word} from {files} {file_word}"
+    documents = translate("citations", "%n documents", n=files)
+    return translate("citations", "Used %n passages from {documents}", n=passages).format(documents=documents)

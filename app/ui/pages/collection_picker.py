@@ -16,11 +16,12 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QToolButton, QWidget
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate, translate_noop
 from app.ui.tasks import ProgressFn, run_task
 
 SETTINGS_KEY = "collections"
 SHOWN_NAME_CHARS = 22  # a long collection name is cut ("…") so the question box keeps its room
-CHOOSE_TIP = "Answer from your documents: choose the collections to use"
+CHOOSE_TIP = translate_noop("collection_picker", "Answer from your documents: choose the collections to use")
 
 
 class CollectionPicker(QToolButton):
@@ -33,7 +34,7 @@ class CollectionPicker(QToolButton):
         super().__init__(parent)
         self.setObjectName("collectionPicker")
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.setToolTip(CHOOSE_TIP)
+        self.setToolTip(translate("collection_picker", CHOOSE_TIP))
         self.store = store
         self.conversation_id: int | None = None
         self._available: list[str] = []
@@ -105,14 +106,21 @@ class CollectionPicker(QToolButton):
     def _update_text(self) -> None:
         chosen = self.selected()
         if not chosen:
-            self.setText("Documents: off")
+            self.setText(translate("collection_picker", "Documents: off"))
         elif len(chosen) == 1:
             name = chosen[0]
             short = name if len(name) <= SHOWN_NAME_CHARS else name[: SHOWN_NAME_CHARS - 1].rstrip() + "…"
-            self.setText(f"Documents: {short}")
+            self.setText(translate("collection_picker", "Documents: {collection}").format(collection=short))
         else:
-            self.setText(f"Documents: {len(chosen)} collections")
-        self.setToolTip(f"Answering from: {', '.join(chosen)}. {CHOOSE_TIP}." if chosen else CHOOSE_TIP)
+            self.setText(translate("collection_picker", "Documents: %n collections", n=len(chosen)))
+        choose = translate("collection_picker", CHOOSE_TIP)
+        self.setToolTip(
+            translate("collection_picker", "Answering from: {collections}. {choose}.").format(
+                collections=", ".join(chosen), choose=choose
+            )
+            if chosen
+            else choose
+        )
         self.setProperty("active", bool(chosen))
         self.style().unpolish(self)
         self.style().polish(self)
@@ -121,7 +129,7 @@ class CollectionPicker(QToolButton):
         menu = self.menu_
         menu.clear()
         if not self._available:
-            empty = menu.addAction("No collections yet")
+            empty = menu.addAction(translate("collection_picker", "No collections yet"))
             empty.setEnabled(False)
         for name in self._available:
             action = QAction(name, menu)
@@ -130,7 +138,7 @@ class CollectionPicker(QToolButton):
             action.toggled.connect(lambda on, n=name: self._toggle(n, on))
             menu.addAction(action)
         menu.addSeparator()
-        menu.addAction("Manage documents…", self.manageRequested.emit)
+        menu.addAction(translate("collection_picker", "Manage documents…"), self.manageRequested.emit)
 
     def _toggle(self, name: str, on: bool) -> None:
         names = [n for n in self._selected if n != name]
