@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
+from app.core.i18n import translate
 from app.ui.observe import observe
 
 log = logging.getLogger("enclave.ui.api_badge")
@@ -24,10 +25,10 @@ def badge_text(running: int, waiting: int) -> str:
     """The words for the counts ("" when idle)."""
     parts = []
     if running:
-        parts.append(f"{running} answering")
+        parts.append(translate("api_badge", "%n answering", n=running))
     if waiting:
-        parts.append(f"{waiting} waiting")
-    return "API: " + ", ".join(parts) if parts else ""
+        parts.append(translate("api_badge", "%n waiting", n=waiting))
+    return translate("api_badge", "API: {activity}").format(activity=", ".join(parts)) if parts else ""
 
 
 class ApiBadge(QLabel):
@@ -36,7 +37,7 @@ class ApiBadge(QLabel):
     def __init__(self, queue: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("apiBadge")
-        self.setToolTip("Other programs are using the model through Enclave's API.")
+        self.setToolTip(translate("api_badge", "Other programs are using the model through Enclave's API."))
         self._queue = queue
         self._activity.connect(self._show_counts, Qt.ConnectionType.QueuedConnection)
         observe(queue.activity, self, self._from_queue)  # called on the queue's worker thread

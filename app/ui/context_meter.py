@@ -8,6 +8,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QWidget
 
+from app.core.i18n import number, translate
+
 WARNING_FRACTION = 0.8
 
 
@@ -36,8 +38,11 @@ class ContextMeter(QFrame):
         self.total = 0
         self.dropped = 0
         self.setToolTip(
-            "How much of the model's memory (its context) this conversation fills. "
-            "When it is full, the oldest messages are left out of what the model sees."
+            translate(
+                "context_meter",
+                "How much of the model's memory (its context) this conversation fills. "
+                "When it is full, the oldest messages are left out of what the model sees.",
+            )
         )
 
     def set_usage(self, used: int, total: int, dropped: int = 0, exact: bool = False) -> None:
@@ -47,13 +52,21 @@ class ContextMeter(QFrame):
             return
         fraction = min(1.0, used / total)
         # Plain first ("Model memory: 12% full"); the token count one hover away.
-        percent = "less than 1" if 0 < fraction < 0.01 else f"{fraction * 100:.0f}"
-        self.label.setText(f"Model memory: {percent}% full")
-        prefix = "" if exact else "about "
-        self.label.setToolTip(
-            f"{prefix}{used:,} of {total:,} tokens (a token is about ¾ of a word). "
-            + self.toolTip()
-        )
+        if 0 < fraction < 0.01:
+            self.label.setText(translate("context_meter", "Model memory: less than 1% full"))
+        else:
+            self.label.setText(
+                translate("context_meter", "Model memory: {percent}% full").format(
+                    percent=number(fraction * 100)
+                )
+            )
+        if exact:
+            tokens = translate("context_meter", "{used} of {total} tokens (a token is about ¾ of a word).")
+        else:
+            tokens = translate(
+                "context_meter", "about {used} of {total} tokens (a token is about ¾ of a word)."
+            )
+        self.label.setToolTip(tokens.format(used=number(used), total=number(total)) + " " + self.toolTip())
         self.bar.setValue(int(fraction * 1000))
         level = "warning" if fraction >= WARNING_FRACTION or dropped else "normal"
         if self.bar.property("level") != level:
@@ -61,12 +74,23 @@ class ContextMeter(QFrame):
             self.bar.style().unpolish(self.bar)
             self.bar.style().polish(self.bar)
         if dropped:
-            noun = "message" if dropped == 1 else "messages"
-            self.note.setText(f"{dropped} oldest {noun} left out — beyond the model's memory")
+            # Two sources: i18n's English singular only looks at the word right after %n.
+            if dropped == 1:
+                note = translate(
+                    "context_meter", "%n oldest message left out — beyond the model's memory", n=dropped
+                )
+            else:
+                note = translate(
+                    "context_meter", "%n oldest messages left out — beyond the model's memory", n=dropped
+                )
+            self.note.setText(note)
             self.note.setToolTip(
-                "The conversation is longer than the model's context. The assistant still "
-                "answers, but no longer sees the oldest messages. A larger context size "
-                "(Chat settings › Advanced) lets it remember more."
+                translate(
+                    "context_meter",
+                    "The conversation is longer than the model's context. The assistant still "
+                    "answers, but no longer sees the oldest messages. A larger context size "
+                    "(Chat settings › Advanced) lets it remember more.",
+                )
             )
         self.note.setVisible(bool(dropped))
         self.show()

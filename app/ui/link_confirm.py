@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from app.core.i18n import translate
+
 log = logging.getLogger("enclave.ui.links")
 
 WEB_SCHEMES = ("http", "https")
@@ -33,13 +35,19 @@ class LinkConfirm(QMessageBox):
         super().__init__(parent)
         self.url = url
         self.setObjectName("linkConfirm")
-        self.setWindowTitle("Open a link from the answer?")
+        self.setWindowTitle(translate("link_confirm", "Open a link from the answer?"))
         self.setIcon(QMessageBox.Icon.Question)
         self.setTextFormat(Qt.TextFormat.PlainText)  # the address is shown, never rendered
-        self.setText("The answer links to this address. Open it in your web browser?")
+        self.setText(
+            translate("link_confirm", "The answer links to this address. Open it in your web browser?")
+        )
         self.setInformativeText(full_address(url))
-        self.open_button = self.addButton("Open in browser", QMessageBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        self.open_button = self.addButton(
+            translate("link_confirm", "Open in browser"), QMessageBox.ButtonRole.AcceptRole
+        )
+        self.cancel_button = self.addButton(
+            translate("link_confirm", "Cancel"), QMessageBox.ButtonRole.RejectRole
+        )
         self.setDefaultButton(self.cancel_button)  # Enter alone never opens it
         self.setEscapeButton(self.cancel_button)
         self.setWindowModality(Qt.WindowModality.WindowModal)

@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.core.cancel import CancelToken
+from app.core.i18n import translate
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -32,21 +33,33 @@ class OtherTokenQuestion(QMessageBox):
 
         self.store = store
         self.setObjectName("otherTokenQuestion")
-        self.setWindowTitle("Use your Hugging Face sign-in from another program?")
+        self.setWindowTitle(
+            translate("token_question", "Use your Hugging Face sign-in from another program?")
+        )
         self.setIcon(QMessageBox.Icon.Question)
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setText(
-            "Another program on this computer has left a Hugging Face token (a sign-in) in "
-            f"{where}. Should Enclave use it?"
+            translate(
+                "token_question",
+                "Another program on this computer has left a Hugging Face token (a sign-in) in "
+                "{place}. Should Enclave use it?",
+            ).format(place=where)
         )
         self.setInformativeText(
-            "Enclave does not use it unless you say so. If you do, Enclave sends it only to "
-            "Hugging Face, and only for models that need an account (models whose license you "
-            "accepted there). Searches never carry it. You can also save a token of your own "
-            "in Settings."
+            translate(
+                "token_question",
+                "Enclave does not use it unless you say so. If you do, Enclave sends it only to "
+                "Hugging Face, and only for models that need an account (models whose license you "
+                "accepted there). Searches never carry it. You can also save a token of your own "
+                "in Settings.",
+            )
         )
-        self.use_button = self.addButton("Use it", QMessageBox.ButtonRole.YesRole)
-        self.ignore_button = self.addButton("Don't use it", QMessageBox.ButtonRole.NoRole)
+        self.use_button = self.addButton(
+            translate("token_question", "Use it"), QMessageBox.ButtonRole.YesRole
+        )
+        self.ignore_button = self.addButton(
+            translate("token_question", "Don't use it"), QMessageBox.ButtonRole.NoRole
+        )
         self.setDefaultButton(self.ignore_button)
         self.setEscapeButton(self.ignore_button)
         self.setWindowModality(Qt.WindowModality.WindowModal)
