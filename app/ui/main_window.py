@@ -23,6 +23,7 @@ from app.core.cancel import CancelToken
 from app.core.chat.session import ChatSession
 from app.core.chat.store import ChatStore
 from app.core.engine.service import EngineService
+from app.core.i18n import translate
 from app.core.settings import Settings, SettingsStore
 from app.ui.api_badge import ApiBadge
 from app.ui.chat_presenter import ChatPresenter
@@ -154,8 +155,10 @@ class MainWindow(QMainWindow):
         right_layout.addLayout(self.chat_row, 1)
         self.settings_button = QToolButton()
         self.settings_button.setObjectName("chatSettingsButton")
-        self.settings_button.setText("⚙ Chat settings")
-        self.settings_button.setToolTip("Preset, instructions and answer settings for this chat")
+        self.settings_button.setText(translate("main_window", "⚙ Chat settings"))
+        self.settings_button.setToolTip(
+            translate("main_window", "Preset, instructions and answer settings for this chat")
+        )
         self.settings_button.setCheckable(True)
         bar_row = cast(QHBoxLayout, self.model_bar.layout().itemAt(0).layout())  # type: ignore[union-attr]
         bar_row.insertWidget(bar_row.indexOf(self.model_bar.details_button), self.settings_button)
@@ -169,9 +172,9 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([240, 760])
         # Left: a rail of pages (Chat, and the pages other areas add with add_page).
         self.page_rail = PageRail()
-        self.page_rail.add_page("chat", "Chat", self.splitter)
+        self.page_rail.add_page("chat", translate("main_window", "Chat"), self.splitter)
         self.setCentralWidget(self.page_rail)
-        self.statusBar().showMessage("Ready")
+        self.statusBar().showMessage(translate("main_window", "Ready"))
         self.resize(1100, 760)
 
     def _bind(self, documents_page: Any) -> None:

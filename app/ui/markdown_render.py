@@ -12,6 +12,8 @@ import html
 from functools import lru_cache
 from typing import Any
 
+from app.core.i18n import translate
+
 LIGHT_CODE_BACKGROUND = "#f3f4f6"
 DARK_CODE_BACKGROUND = "#1f2430"
 
@@ -63,6 +65,8 @@ def render_markdown(text: str, dark: bool = False, first_block: int = 0) -> tupl
     tokens = parser.parse(text)
     code_blocks: list[str] = []
     background = DARK_CODE_BACKGROUND if dark else LIGHT_CODE_BACKGROUND
+    code_word = translate("markdown_render", "code")  # a code block of no named language
+    copy_word = html.escape(translate("markdown_render", "Copy"))
 
     def fence(tokens: Any, index: int, _options: Any, _env: Any) -> str:
         token = tokens[index]
@@ -71,12 +75,12 @@ def render_markdown(text: str, dark: bool = False, first_block: int = 0) -> tupl
         number = first_block + len(code_blocks)
         code_blocks.append(code)
         body = _highlight(code, language, dark).rstrip("\n").replace("\n", "<br>")
-        label = html.escape(language or "code")
+        label = html.escape(language or code_word)
         return (
             f'<table width="100%" cellpadding="8" cellspacing="0" style="background:{background};'
             f' margin: 6px 0;"><tr><td>'
             f'<span style="font-size:11px; color:#888;">{label}</span> '
-            f'&nbsp;<a href="copy:{number}" style="font-size:11px;">Copy</a>'
+            f'&nbsp;<a href="copy:{number}" style="font-size:11px;">{copy_word}</a>'
             f'<pre style="font-family: monospace; margin:0; white-space: pre-wrap;">{body}</pre>'
             "</td></tr></table>"
         )

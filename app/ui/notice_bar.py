@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
+from app.core.i18n import translate
+
 
 class NoticeBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -22,7 +24,7 @@ class NoticeBar(QFrame):
         self._layout = layout
         close = QToolButton()
         close.setText("✕")
-        close.setToolTip("Dismiss")
+        close.setToolTip(translate("notice_bar", "Dismiss"))
         close.setAutoRaise(True)
         close.clicked.connect(self.hide)
         layout.addWidget(close)

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.i18n import translate
+
 
 class PageRail(QWidget):
     """The window's central widget: the rail (QFrame#navRail) and a stack of pages."""
@@ -56,7 +58,11 @@ class PageRail(QWidget):
             QShortcut(keys, self, context=Qt.ShortcutContext.WindowShortcut).activated.connect(
                 lambda: self.show_page(key)
             )
-            button.setToolTip(f"{title} ({keys.toString(QKeySequence.SequenceFormat.NativeText)})")
+            button.setToolTip(
+                translate("page_rail", "{page} ({shortcut})").format(
+                    page=title, shortcut=keys.toString(QKeySequence.SequenceFormat.NativeText)
+                )
+            )
         self._rail_buttons.addButton(button)
         self._rail_layout.insertWidget(self._rail_layout.count() - 1, button)
         self.page_index[key] = self.pages.addWidget(widget)
