@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import PlainError
+from app.core.i18n import number, translate, translate_noop
 
 log = logging.getLogger("enclave.documents.extract")
 
@@ -83,18 +84,18 @@ _NAMES = {
     "docx": "Word",
     "pptx": "PowerPoint",
     "xlsx": "Excel",
-    "msg": "Outlook message",
-    "eml": "e-mail",
-    "odt": "OpenDocument text",
-    "ods": "OpenDocument spreadsheet",
-    "odp": "OpenDocument presentation",
+    "msg": translate_noop("extract", "Outlook message"),
+    "eml": translate_noop("extract", "e-mail"),
+    "odt": translate_noop("extract", "OpenDocument text"),
+    "ods": translate_noop("extract", "OpenDocument spreadsheet"),
+    "odp": translate_noop("extract", "OpenDocument presentation"),
     "epub": "EPUB",
     "rtf": "RTF",
-    "text": "text",
+    "text": translate_noop("extract", "text"),
     "markdown": "Markdown",
     "html": "HTML",
     "csv": "CSV",
-    "image": "picture",
+    "image": translate_noop("extract", "picture"),
 }
 
 
@@ -187,8 +188,10 @@ class Sink:
         if not self.full:
             self.full = True
             self.note(
-                f"reading stopped after {self.limits.max_seconds:g} seconds; "
-                "only the part read by then is searchable"
+                translate(
+                    "extract",
+                    "reading stopped after {seconds} seconds; only the part read by then is searchable",
+                ).format(seconds=format(self.limits.max_seconds, "g"))
             )
         return True
 
@@ -208,22 +211,48 @@ class Sink:
         if len(text) > room:
             text = text[:room]
             self.full = True
-            self.note(
-                f"only the first {self.limits.max_chars:,} characters are searchable "
-                "(the file is longer)"
-            )
+            self.note(characters_note(self.limits.max_chars))
         if text:
             self.passages.append(Passage(text, self.file, page, heading, location))
             self.chars += len(text)
         return not self.full
 
     def pages_cap(self, total: int, what: str = "pages") -> int:
-        """How many of `total` pages (slides, chapters) to read, with a note when not all."""
+        """How many of `total` pages (slides, chapters) to read, with a note when not all.
+        `what`: "pages", "slides" or "chapters"."""
         cap = self.limits.max_pages
         if total > cap:
-            self.note(f"only the first {cap:,} of {total:,} {what} are searchable")
+            sentence = _CAP_NOTES.get(what, _CAP_NOTES["pages"])
+            self.note(translate("extract", sentence).format(shown=number(cap), total=number(total)))
             return cap
         return total
+
+
+# The note when a file has more pages (slides, chapters) than are read; shown as
+# translate("extract", ...).
+_CAP_NOTES = {
+    "pages": translate_noop("extract", "only the first {shown} of {total} pages are searchable"),
+    "slides": translate_noop("extract", "only the first {shown} of {total} slides are searchable"),
+    "chapters": translate_noop("extract", "only the first {shown} of {total} chapters are searchable"),
+}
+
+
+def characters_note(max_chars: int) -> str:
+    """The note when only the first `max_chars` characters of a file are read."""
+    return translate(
+        "extract", "only the first {count} characters are searchable (the file is longer)"
+    ).format(count=number(max_chars))
+
+
+def damaged(name: str) -> str:
+    """'the Word file looks damaged' (`name`: the format's name as _NAMES gives it, translated)."""
+    return translate("extract", "the {format} file looks damaged").format(format=name)
+
+
+def format_name(fmt: str) -> str:
+    """A format's name as a person reads it: 'Word', 'OpenDocument text'."""
+    name = _NAMES.get(fmt)
+    return translate("extract", name) if name is not None else fmt.upper()
 
 
 def format_of(path: Path) -> str | None:
@@ -234,10 +263,12 @@ def skip_reason(path: Path, size: int | None = None) -> str | None:
     """Why this file is not indexed, or None when it is."""
     fmt = format_of(path)
     if fmt is None:
-        suffix = path.suffix.lower() or "no extension"
-        return f"unsupported format ({suffix})"
+        suffix = path.suffix.lower() or translate("extract", "no extension")
+        return translate("extract", "unsupported format ({extension})").format(extension=suffix)
     if size is not None and fmt not in STREAMED and size > MAX_FILE_BYTES:
-        return f"too large ({size // (1024 * 1024)} MB; the limit is {MAX_FILE_BYTES >> 20} MB)"
+        return translate("extract", "too large ({size} MB; the limit is {limit} MB)").format(
+            size=size // (1024 * 1024), limit=MAX_FILE_BYTES >> 20
+        )
     return None
 
 
@@ -260,45 +291,63 @@ def extract_file(
     what a slow step is doing (OCR of a scanned page)."""
     fmt = fmt or format_of(path)
     if fmt is None:
-        raise ExtractionError("unreadable", skip_reason(path) or "unsupported format")
-    name = _NAMES.get(fmt, fmt.upper())
+        raise ExtractionError("unreadable", skip_reason(path) or translate("extract", "unsupported format"))
+    name = format_name(fmt)
     try:
         size = path.stat().st_size
     except OSError as exc:
-        why = exc.strerror or "it could not be opened"
-        raise ExtractionError("unreadable", f"cannot read the file ({why})") from exc
+        raise ExtractionError("unreadable", _cannot_read(exc)) from exc
     if size == 0:
-        raise ExtractionError("empty", "the file is empty")
+        raise ExtractionError("empty", translate("extract", "the file is empty"))
     sink = Sink(path, limits, deadline=deadline, on_status=on_status)
     try:
         _extractors()[fmt](path, sink, depth)
     except ExtractionError:
         raise
     except MemoryError as exc:
-        raise ExtractionError("unsafe", f"the {name} file needs too much memory to read") from exc
+        raise ExtractionError(
+            "unsafe",
+            translate("extract", "the {format} file needs too much memory to read").format(format=name),
+        ) from exc
     except RecursionError as exc:
-        raise ExtractionError("corrupt", f"the {name} file is nested too deeply to read") from exc
+        raise ExtractionError(
+            "corrupt",
+            translate("extract", "the {format} file is nested too deeply to read").format(format=name),
+        ) from exc
     except OSError as exc:
-        why = exc.strerror or "it could not be opened"
-        raise ExtractionError("unreadable", f"cannot read the file ({why})") from exc
+        raise ExtractionError("unreadable", _cannot_read(exc)) from exc
     except Exception as exc:  # third-party parsers raise anything on a broken file
         log.info("extract failed for a %s file: %s", fmt, type(exc).__name__)
-        raise ExtractionError("corrupt", f"the {name} file looks damaged") from exc
+        raise ExtractionError("corrupt", damaged(name)) from exc
     if not sink.passages:
         if fmt == "pdf" and not limits.ocr:
             raise ExtractionError(
                 "empty",
-                "no text found (a scanned PDF: turn on reading scanned pages in Settings)",
+                translate(
+                    "extract", "no text found (a scanned PDF: turn on reading scanned pages in Settings)"
+                ),
             )
         if sink.ocr_pages:
-            raise ExtractionError("empty", "no readable text found, not even in the scanned pages")
-        raise ExtractionError("empty", "no text found")
-    if sink.ocr_pages:
+            raise ExtractionError(
+                "empty", translate("extract", "no readable text found, not even in the scanned pages")
+            )
+        raise ExtractionError("empty", translate("extract", "no text found"))
+    if sink.ocr_pages == 1:
+        sink.note(translate("extract", "1 scanned page read with OCR (text recognition can misread words)"))
+    elif sink.ocr_pages:
         sink.note(
-            f"{sink.ocr_pages} scanned page{'s' if sink.ocr_pages != 1 else ''} read with OCR "
-            "(text recognition can misread words)"
+            translate(
+                "extract",
+                "%n scanned pages read with OCR (text recognition can misread words)",
+                n=sink.ocr_pages,
+            )
         )
     return Extracted(sink.passages, sink.notes, sink.n_pages)
+
+
+def _cannot_read(exc: OSError) -> str:
+    why = exc.strerror or translate("extract", "it could not be opened")
+    return translate("extract", "cannot read the file ({reason})").format(reason=why)
 
 
 def _extractors() -> dict[str, Callable[[Path, Sink, int], None]]:
@@ -371,10 +420,7 @@ def _read_text(path: Path, sink: Sink) -> str:
 
     text, truncated = read_text_capped(path, sink.limits.max_chars)
     if truncated:
-        sink.note(
-            f"only the first {sink.limits.max_chars:,} characters are searchable "
-            "(the file is longer)"
-        )
+        sink.note(characters_note(sink.limits.max_chars))
     return text
 
 
@@ -440,8 +486,19 @@ class HTMLText(html.parser.HTMLParser):
     BLOCKS = frozenset(_BLOCK_TAGS.split())
     HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head", "nav"})
     # Containers that are navigation by their class or role (DocBook, Sphinx, most sites).
-    _NAV_CLASSES = frozenset({"navheader", "navfooter", "toc", "navbar", "breadcrumb", "breadcrumbs",
-                              "sphinxsidebar", "related", "skip-link"})
+    _NAV_CLASSES = frozenset(
+        {
+            "navheader",
+            "navfooter",
+            "toc",
+            "navbar",
+            "breadcrumb",
+            "breadcrumbs",
+            "sphinxsidebar",
+            "related",
+            "skip-link",
+        }
+    )
     _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
     _TERM_LEVEL = 10  # a <dt> sits under every h1-h6; nested lists go deeper
     _CAPTION_LEVEL = 8  # a table's or figure's title: under the headings, above list terms
@@ -535,8 +592,12 @@ class HTMLText(html.parser.HTMLParser):
             self._pre += 1
         if tag in self._HEADINGS:
             self._heading_level = self._HEADINGS[tag]
-        elif tag == "caption" or (tag == "p" and "title" in (dict(attrs).get("class") or "").split()
-                                  and self._containers and self._containers[-1][1] is not None):
+        elif tag == "caption" or (
+            tag == "p"
+            and "title" in (dict(attrs).get("class") or "").split()
+            and self._containers
+            and self._containers[-1][1] is not None
+        ):
             # <caption>, or DocBook's <p class="title"> of a table, figure or example box
             self._heading_level = self._CAPTION_LEVEL
         elif tag == "dl":
@@ -567,8 +628,10 @@ class HTMLText(html.parser.HTMLParser):
                     break
         elif tag == "pre":
             self._pre = max(0, self._pre - 1)
-        if tag in self._HEADINGS or tag in ("dt", "caption") or (
-            tag == "p" and self._heading_level == self._CAPTION_LEVEL
+        if (
+            tag in self._HEADINGS
+            or tag in ("dt", "caption")
+            or (tag == "p" and self._heading_level == self._CAPTION_LEVEL)
         ):
             self._heading_level = None
         elif tag == "dl":
@@ -699,10 +762,12 @@ def _extract_pdf(path: Path, sink: Sink) -> None:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as exc:
         if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
-            raise ExtractionError("password", "the PDF is password-protected") from exc
+            raise ExtractionError("password", translate("extract", "the PDF is password-protected")) from exc
         if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
-            raise ExtractionError("password", "the PDF uses an unsupported protection") from exc
-        raise ExtractionError("corrupt", "the PDF file looks damaged") from exc
+            raise ExtractionError(
+                "password", translate("extract", "the PDF uses an unsupported protection")
+            ) from exc
+        raise ExtractionError("corrupt", damaged("PDF")) from exc
     try:
         n_pages = sink.pages_cap(len(pdf))
         headings = _pdf_outline(pdf)
@@ -752,7 +817,11 @@ def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str |
         has_picture = next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])), None)
         if has_picture is None:
             return None
-        sink.status(f"reading scanned page {index + 1} of {n_pages} with OCR")
+        sink.status(
+            translate("extract", "reading scanned page {page} of {pages} with OCR").format(
+                page=index + 1, pages=n_pages
+            )
+        )
         bitmap = page.render(scale=ocr.RENDER_DPI / 72)
         try:
             image = bitmap.to_pil()

@@ -15,7 +15,8 @@ import codecs
 import zipfile
 from pathlib import Path
 
-from app.core.documents.extract import ExtractionError, Limits
+from app.core.documents.extract import ExtractionError, Limits, damaged
+from app.core.i18n import number, translate
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BLOCK = 1 << 20
@@ -23,47 +24,55 @@ _BLOCK = 1 << 20
 
 def _mb(n: int) -> str:
     if n < 1 << 20:
-        return f"{max(1, round(n / 1024))} KB"
-    return f"{n / (1024 * 1024):,.0f} MB" if n < 1 << 30 else f"{n / (1 << 30):,.1f} GB"
+        return translate("guards", "{size} KB").format(size=max(1, round(n / 1024)))
+    if n < 1 << 30:
+        return translate("guards", "{size} MB").format(size=number(n / (1024 * 1024)))
+    return translate("guards", "{size} GB").format(size=number(n / (1 << 30), 1))
 
 
 def check_zip(path: Path, limits: Limits, name: str) -> None:
     """Raise ExtractionError unless `path` is a zip that is safe to unpack within the limits.
-    `name` is the format as the user knows it ("Word", "Excel")."""
+    `name` is the format as the user knows it ("Word", "Excel"; as extract's _NAMES spells it)."""
+    name = translate("extract", name)
     if not zipfile.is_zipfile(path):
         # An encrypted Office file is an OLE container, not a zip: say so instead of "damaged".
         with path.open("rb") as fh:
             if fh.read(8) == _OLE_MAGIC:
-                raise ExtractionError("password", "the document is password-protected")
-        raise ExtractionError("corrupt", f"the {name} file looks damaged")
+                raise ExtractionError("password", translate("guards", "the document is password-protected"))
+        raise ExtractionError("corrupt", damaged(name))
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ExtractionError("corrupt", f"the {name} file looks damaged") from exc
+        raise ExtractionError("corrupt", damaged(name)) from exc
     if len(members) > limits.max_members:
         raise ExtractionError(
             "unsafe",
-            f"the {name} file holds {len(members):,} parts (the limit is "
-            f"{limits.max_members:,}); it may be built to overload the computer",
+            translate(
+                "guards",
+                "the {format} file holds {parts} parts (the limit is {limit}); "
+                "it may be built to overload the computer",
+            ).format(format=name, parts=number(len(members)), limit=number(limits.max_members)),
         )
     total = 0
     for member in members:
         total += member.file_size
-        if (
-            member.file_size > limits.ratio_floor_bytes
-            and member.file_size > limits.max_ratio * max(member.compress_size, 1)
+        if member.file_size > limits.ratio_floor_bytes and member.file_size > limits.max_ratio * max(
+            member.compress_size, 1
         ):
             raise ExtractionError(
                 "unsafe",
-                f"the {name} file would unpack to {_mb(member.file_size)} from "
-                f"{_mb(member.compress_size)} (a 'zip bomb'); not opened",
+                translate(
+                    "guards",
+                    "the {format} file would unpack to {unpacked} from {packed} (a 'zip bomb'); not opened",
+                ).format(format=name, unpacked=_mb(member.file_size), packed=_mb(member.compress_size)),
             )
     if total > limits.max_unpacked_bytes:
         raise ExtractionError(
             "unsafe",
-            f"the {name} file would unpack to {_mb(total)}; the limit is "
-            f"{_mb(limits.max_unpacked_bytes)}",
+            translate("guards", "the {format} file would unpack to {unpacked}; the limit is {limit}").format(
+                format=name, unpacked=_mb(total), limit=_mb(limits.max_unpacked_bytes)
+            ),
         )
 
 

@@ -27,6 +27,7 @@ from app.core.documents.extract import (
     html_blocks,
     paragraphs,
 )
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.extract")
 
@@ -111,12 +112,20 @@ def _add_msg(sink: Sink, message: Any, depth: int) -> None:
             # An attached Outlook item: a message object of its own.
             if depth + 1 > sink.limits.max_attachment_depth:
                 continue
-            label = name or _text(getattr(data, "subject", None)) or f"attached mail {index}"
+            label = (
+                name
+                or _text(getattr(data, "subject", None))
+                or translate("mail", "attached mail {number}").format(number=index)
+            )
             inner = Sink(sink.path, _remaining(sink), deadline=sink.deadline)
             try:
                 _add_msg(inner, data, depth + 1)
             except Exception as exc:
-                sink.note(f"the attached mail {label} could not be read ({type(exc).__name__})")
+                sink.note(
+                    translate("mail", "the attached mail {mail} could not be read ({reason})").format(
+                        mail=label, reason=type(exc).__name__
+                    )
+                )
                 continue
             _take(sink, label, inner.passages, inner.notes)
             continue
@@ -176,7 +185,7 @@ def _add_attachments(sink: Sink, attachments: Iterable[tuple[str, bytes]], depth
     if not todo:
         return
     if depth + 1 > sink.limits.max_attachment_depth:
-        sink.note("attachments nested deeper than this are not searchable")
+        sink.note(translate("mail", "attachments nested deeper than this are not searchable"))
         return
     with tempfile.TemporaryDirectory(prefix="enclave-attach-") as folder:
         for index, (name, data) in enumerate(todo):
@@ -187,11 +196,13 @@ def _add_attachments(sink: Sink, attachments: Iterable[tuple[str, bytes]], depth
             copy = Path(folder) / f"{index}-{safe}"
             copy.write_bytes(data)
             try:
-                inner = extract_file(
-                    copy, _remaining(sink), depth=depth + 1, deadline=sink.deadline
-                )
+                inner = extract_file(copy, _remaining(sink), depth=depth + 1, deadline=sink.deadline)
             except ExtractionError as exc:
-                sink.note(f"the attachment {display} could not be read: {exc.message}")
+                sink.note(
+                    translate("mail", "the attachment {file} could not be read: {reason}").format(
+                        file=display, reason=exc.message
+                    )
+                )
                 continue
             finally:
                 copy.unlink(missing_ok=True)
@@ -208,4 +219,4 @@ def _take(sink: Sink, name: str, passages: list[Passage], notes: list[str]) -> N
         if not sink.add(passage.text, None, passage.heading, where):
             break
     for note in notes:
-        sink.note(f"{name}: {note}")
+        sink.note(translate("mail", "{attachment}: {note}").format(attachment=name, note=note))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.documents.extract import ExtractionError, Sink, clean
+from app.core.i18n import translate
 
 # onnxruntime phones home (an events endpoint) unless told not to; also when app.core is used
 # without app/__main__.py, which sets it first (tests/privacy proves 0 connections).
@@ -144,7 +145,9 @@ def ocr_into(sink: Sink, image: Any, page: int | None, heading: str | None) -> b
 def extract_image(path: Path, sink: Sink) -> None:
     """An image file (a photographed or scanned page): its text, as page 1."""
     if not sink.limits.ocr:
-        raise ExtractionError("empty", "a picture: reading text from pictures is turned off")
+        raise ExtractionError(
+            "empty", translate("ocr", "a picture: reading text from pictures is turned off")
+        )
     import warnings
 
     from PIL import Image
@@ -156,21 +159,25 @@ def extract_image(path: Path, sink: Sink) -> None:
         try:
             picture = Image.open(path)
         except Image.DecompressionBombError as exc:
-            raise ExtractionError("unsafe", "the picture is too large to read") from exc
+            raise ExtractionError("unsafe", translate("ocr", "the picture is too large to read")) from exc
         except (Image.UnidentifiedImageError, SyntaxError, ValueError) as exc:
             # Pillow's "cannot identify image file" is an OSError: not a disk problem here.
-            raise ExtractionError("corrupt", "the picture looks damaged") from exc
+            raise ExtractionError("corrupt", translate("ocr", "the picture looks damaged")) from exc
     with picture:
         width, height = picture.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise ExtractionError("unsafe", "the picture is too large to read")
+            raise ExtractionError("unsafe", translate("ocr", "the picture is too large to read"))
         frames = getattr(picture, "n_frames", 1)
         pages = sink.pages_cap(frames)
         for index in range(pages):
             if sink.out_of_time():
                 break
             picture.seek(index)
-            sink.status(f"reading the text in the picture (page {index + 1} of {pages})")
+            sink.status(
+                translate("ocr", "reading the text in the picture (page {page} of {pages})").format(
+                    page=index + 1, pages=pages
+                )
+            )
             sink.n_pages = index + 1
             sink.ocr_pages += 1
             if not ocr_into(sink, picture.convert("RGB"), index + 1 if frames > 1 else None, None):

@@ -16,6 +16,8 @@ from typing import Any
 
 from app.core.documents.extract import Sink, clean, labelled_row
 from app.core.documents.formats.guards import check_zip
+from app.core.i18n import number as shown_number
+from app.core.i18n import translate
 
 # A block of rows becomes one passage: about one chunk of text, never more than this many rows.
 ROWS_PER_BLOCK = 40
@@ -87,9 +89,7 @@ def extract_xlsx(path: Path, sink: Sink) -> None:
         workbook.close()
 
 
-def add_sheet_rows(
-    sink: Sink, sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], rows_left: int
-) -> int:
+def add_sheet_rows(sink: Sink, sheet: str, rows: Iterable[tuple[int, Sequence[Any]]], rows_left: int) -> int:
     """(row number, cell values) of one sheet as blocks of lines, each a passage with its cell
     range. Returns how many non-empty rows may still be read in the workbook."""
     header: list[str] | None = None
@@ -114,7 +114,11 @@ def add_sheet_rows(
         if not any(values):
             continue
         if rows_left <= 0:
-            sink.note(f"only the first {sink.limits.max_rows:,} spreadsheet rows are searchable")
+            sink.note(
+                translate("office", "only the first {rows} spreadsheet rows are searchable").format(
+                    rows=shown_number(sink.limits.max_rows)
+                )
+            )
             break
         rows_left -= 1
         used = max(i for i, v in enumerate(values) if v) + 1

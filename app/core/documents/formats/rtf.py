@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.core.documents.extract import Sink, paragraphs
 from app.core.documents.formats.guards import read_text_capped
+from app.core.i18n import translate
 
 # RTF carries a lot of markup per character of text: read this many raw characters per
 # character of text the limit allows.
@@ -17,11 +18,13 @@ def extract_rtf(path: Path, sink: Sink) -> None:
 
     raw, truncated = read_text_capped(path, sink.limits.max_chars * _MARKUP_FACTOR)
     if truncated:
-        sink.note("only the first part of the RTF file is searchable (the file is very long)")
+        sink.note(
+            translate("rtf", "only the first part of the RTF file is searchable (the file is very long)")
+        )
     if not raw.lstrip().startswith("{\\rtf"):
-        from app.core.documents.extract import ExtractionError
+        from app.core.documents.extract import ExtractionError, damaged
 
-        raise ExtractionError("corrupt", "the RTF file looks damaged")
+        raise ExtractionError("corrupt", damaged("RTF"))
     for para in paragraphs(rtf_to_text(raw, errors="ignore")):
         if not sink.add(para):
             return
