@@ -29,6 +29,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.core.documents.collections_state import CollectionsState, Note
+from app.core.i18n import translate, translate_noop
 from app.core.settings import SettingsStore
 from app.ui.observe import observe
 from app.ui.pages.documents_actions import CollectionActions
@@ -41,11 +42,14 @@ from app.ui.pages.documents_loader import CollectionsLoader
 
 log = logging.getLogger("enclave.ui.documents")
 
-INTRO = (
+INTRO = translate_noop(
+    "documents",
     "Put your files in a collection, then pick it in a conversation: the answers quote your "
-    "documents and show where each fact comes from. Everything stays on this computer."
+    "documents and show where each fact comes from. Everything stays on this computer.",
 )
-MODEL_CHANGED_NOTE = "Your collections are being updated for the new embedding model."
+MODEL_CHANGED_NOTE = translate_noop(
+    "documents", "Your collections are being updated for the new embedding model."
+)
 
 
 class DocumentsPage(QWidget):
@@ -71,9 +75,9 @@ class DocumentsPage(QWidget):
 
     # ---- construction -------------------------------------------------------------------
     def _build(self) -> None:
-        title = QLabel("Documents")
+        title = QLabel(translate("documents", "Documents"))
         title.setObjectName("pageTitle")
-        intro = QLabel(INTRO)
+        intro = QLabel(translate("documents", INTRO))
         intro.setObjectName("pageIntro")
         intro.setWordWrap(True)
 
@@ -88,7 +92,7 @@ class DocumentsPage(QWidget):
         # Right: nothing yet, or the chosen collection.
         self.right = QStackedWidget()
         self.empty_label = QLabel(
-            "No collection yet.\n\nClick “New collection…”, or drop a folder here."
+            translate("documents", "No collection yet.\n\nClick “New collection…”, or drop a folder here.")
         )
         self.empty_label.setObjectName("documentsEmpty")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -199,7 +203,8 @@ class DocumentsPage(QWidget):
         try:
             self.settings_store.update(embedding_model=path)
         except OSError as exc:  # the choice still applies while the app runs
-            self.state.set_note(f"Could not save the settings: {exc.strerror or exc}", "error")
+            not_saved = translate("documents", "Could not save the settings: {error}")
+            self.state.set_note(not_saved.format(error=exc.strerror or exc), "error")
 
     def _on_settings_changed(self, names: set[str]) -> None:
         """Another embedding model (chosen here or anywhere else): show it, and index every
@@ -210,7 +215,7 @@ class DocumentsPage(QWidget):
         for name in self.state.names:
             self.indexing.request(name)
         if self.state.names:
-            self.state.set_note(MODEL_CHANGED_NOTE)
+            self.state.set_note(translate("documents", MODEL_CHANGED_NOTE))
 
 
 def documents_page(window: Any) -> DocumentsPage | None:

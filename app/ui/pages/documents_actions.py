@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from app.core.documents.collections_state import CollectionsState
+from app.core.i18n import translate, translate_noop
 from app.ui.pages.documents_indexing import IndexingController
 from app.ui.pages.documents_loader import CollectionsLoader, with_index
 from app.ui.tasks import run_task
@@ -21,7 +22,9 @@ from app.ui.tasks import run_task
 if TYPE_CHECKING:
     from app.core.documents.index import DocumentIndex
 
-DOCUMENT_FILTER = "Documents (*.pdf *.docx *.txt *.md *.markdown *.html *.htm *.csv);;All files (*)"
+DOCUMENT_FILTER = translate_noop(
+    "documents_actions", "Documents (*.pdf *.docx *.txt *.md *.markdown *.html *.htm *.csv);;All files (*)"
+)
 
 
 class CollectionActions:
@@ -48,7 +51,11 @@ class CollectionActions:
         self.indexing.cancel(self.indexing.current)
 
     def ask_new_collection(self) -> None:
-        name, ok = QInputDialog.getText(self.dialog_parent, "New collection", "Name of the collection:")
+        name, ok = QInputDialog.getText(
+            self.dialog_parent,
+            translate("documents_actions", "New collection"),
+            translate("documents_actions", "Name of the collection:"),
+        )
         if ok and name.strip():
             self.create_collection(name.strip())
 
@@ -69,9 +76,18 @@ class CollectionActions:
         old = self.state.selected
         if old is None or self.indexing.is_busy(old):
             if old:
-                self.state.set_note("Please wait until indexing ends (or cancel it) to rename.")
+                self.state.set_note(
+                    translate(
+                        "documents_actions", "Please wait until indexing ends (or cancel it) to rename."
+                    )
+                )
             return
-        name, ok = QInputDialog.getText(self.dialog_parent, "Rename collection", "New name:", text=old)
+        name, ok = QInputDialog.getText(
+            self.dialog_parent,
+            translate("documents_actions", "Rename collection"),
+            translate("documents_actions", "New name:"),
+            text=old,
+        )
         if not ok or not name.strip() or name.strip() == old:
             return
         new = name.strip()
@@ -93,9 +109,12 @@ class CollectionActions:
             return
         answer = QMessageBox.question(
             self.dialog_parent,
-            "Delete collection",
-            f"Delete the collection “{name}”?\n\nYour files stay where they are; only "
-            "Enclave's index of them is removed.",
+            translate("documents_actions", "Delete collection"),
+            translate(
+                "documents_actions",
+                "Delete the collection “{collection}”?\n\nYour files stay where they are; only "
+                "Enclave's index of them is removed.",
+            ).format(collection=name),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
         )
@@ -116,13 +135,18 @@ class CollectionActions:
 
     def ask_add_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self.dialog_parent, "Add files", str(Path.home()), DOCUMENT_FILTER
+            self.dialog_parent,
+            translate("documents_actions", "Add files"),
+            str(Path.home()),
+            translate("documents_actions", DOCUMENT_FILTER),
         )
         if paths:
             self.add_paths([Path(p) for p in paths])
 
     def ask_add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.dialog_parent, "Add a folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self.dialog_parent, translate("documents_actions", "Add a folder"), str(Path.home())
+        )
         if folder:
             self.add_paths([Path(folder)])
 
@@ -132,7 +156,7 @@ class CollectionActions:
             return
         target = self.state.selected
         if target is None:
-            base = paths[0].name or "Documents"
+            base = paths[0].name or translate("documents_actions", "Documents")
             name, number = base, 2
             while name in self.state.names:
                 name, number = f"{base} {number}", number + 1

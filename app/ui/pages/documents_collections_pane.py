@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
+from app.core.i18n import translate
 from app.ui.observe import observe
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ NAME_ROLE = Qt.ItemDataRole.UserRole  # the collection's name; the text may say 
 
 
 def _list_text(c: Collection, busy: bool) -> str:
-    return f"{c.name}  ·  updating…" if busy else c.name
+    if not busy:
+        return c.name
+    return translate("documents_collections_pane", "{collection}  ·  updating…").format(collection=c.name)
 
 
 class CollectionsPane(QFrame):
@@ -30,12 +33,12 @@ class CollectionsPane(QFrame):
         self.state = state
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 8, 0)
-        heading = QLabel("Collections")
+        heading = QLabel(translate("documents_collections_pane", "Collections"))
         heading.setObjectName("sectionTitle")
         self.list = QListWidget()
         self.list.setObjectName("collectionsList")
-        self.list.setAccessibleName('Document collections')
-        self.new_button = QPushButton("New collection…")
+        self.list.setAccessibleName(translate("documents_collections_pane", "Document collections"))
+        self.new_button = QPushButton(translate("documents_collections_pane", "New collection…"))
         self.new_button.setObjectName("newCollectionButton")
         layout.addWidget(heading)
         layout.addWidget(self.list, 1)

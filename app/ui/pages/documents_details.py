@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.i18n import number, translate
 from app.ui.observe import observe
 from app.ui.pages.documents_files import FilesTree
 
@@ -31,19 +32,23 @@ if TYPE_CHECKING:
 
 def _duration(seconds: float) -> str:
     if seconds < 60:
-        return f"about {max(1, round(seconds))} s left"
+        return translate("documents_details", "about {seconds} s left").format(seconds=max(1, round(seconds)))
     if seconds < 3600:
-        return f"about {round(seconds / 60)} min left"
-    return f"about {seconds / 3600:.1f} h left"
+        return translate("documents_details", "about {minutes} min left").format(minutes=round(seconds / 60))
+    return translate("documents_details", "about {hours} h left").format(hours=number(seconds / 3600, 1))
 
 
 def progress_text(p: IndexProgress) -> str:
     if p.phase == "embedding":
-        text = f"Preparing search: {p.files_done} of {p.files_total} passages"
+        text = translate("documents_details", "Preparing search: {done} of {total} passages").format(
+            done=number(p.files_done), total=number(p.files_total)
+        )
     else:
-        text = f"Reading files: {p.files_done} of {p.files_total}"
+        text = translate("documents_details", "Reading files: {done} of {total}").format(
+            done=number(p.files_done), total=number(p.files_total)
+        )
         if p.chunks_done:
-            text += f" · {p.chunks_done} passages"
+            text += " · " + translate("documents_details", "%n passages", n=p.chunks_done)
         if p.detail:  # a slow step inside one file: "report.pdf: reading scanned page 3 of 12"
             where = os.path.basename(p.current_file or "")
             text += f" · {where}: {p.detail}" if where else f" · {p.detail}"
@@ -64,8 +69,8 @@ class CollectionDetails(QWidget):
         top = QHBoxLayout()
         self.name_label = QLabel()
         self.name_label.setObjectName("collectionName")
-        self.rename_button = QPushButton("Rename…")
-        self.delete_button = QPushButton("Delete…")
+        self.rename_button = QPushButton(translate("documents_details", "Rename…"))
+        self.delete_button = QPushButton(translate("documents_details", "Delete…"))
         self.delete_button.setObjectName("dangerButton")
         top.addWidget(self.name_label, 1)
         top.addWidget(self.rename_button)
@@ -75,12 +80,14 @@ class CollectionDetails(QWidget):
         self.summary_label.setWordWrap(True)
 
         actions = QHBoxLayout()
-        self.add_files_button = QPushButton("Add files…")
-        self.add_folder_button = QPushButton("Add folder…")
-        self.remove_button = QPushButton("Remove from collection")
+        self.add_files_button = QPushButton(translate("documents_details", "Add files…"))
+        self.add_folder_button = QPushButton(translate("documents_details", "Add folder…"))
+        self.remove_button = QPushButton(translate("documents_details", "Remove from collection"))
         self.remove_button.setEnabled(False)  # until roots are selected in the tree
-        self.update_button = QPushButton("Update now")
-        self.update_button.setToolTip("Read again the files that changed since the last time")
+        self.update_button = QPushButton(translate("documents_details", "Update now"))
+        self.update_button.setToolTip(
+            translate("documents_details", "Read again the files that changed since the last time")
+        )
         for button in (self.add_files_button, self.add_folder_button, self.remove_button):
             actions.addWidget(button)
         actions.addStretch(1)
@@ -94,14 +101,18 @@ class CollectionDetails(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setFixedWidth(180)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton(translate("documents_details", "Cancel"))
         panel.addWidget(self.progress_label, 1)
         panel.addWidget(self.progress_bar)
         panel.addWidget(self.cancel_button)
         self.progress_panel.hide()
 
         self.files_tree = FilesTree()
-        hint = QLabel("Tip: drag files or folders from your file manager onto this page.")
+        hint = QLabel(
+            translate(
+                "documents_details", "Tip: drag files or folders from your file manager onto this page."
+            )
+        )
         hint.setObjectName("dropHint")
 
         layout.addLayout(top)
@@ -150,17 +161,21 @@ class CollectionDetails(QWidget):
     def show_summary(self, c: Collection, busy: bool) -> None:
         """What the collection holds, in words; `busy` = an indexing run for it is going on."""
         if not c.roots:
-            text = "Empty: add files or folders to this collection."
+            text = translate("documents_details", "Empty: add files or folders to this collection.")
         else:
             ok = c.n_files - c.n_errors
-            text = f"{ok} document{'s' if ok != 1 else ''} indexed · {c.n_chunks} passages"
+            text = translate("documents_details", "%n documents indexed", n=ok)
+            text += " · " + translate("documents_details", "%n passages", n=c.n_chunks)
             if c.n_errors:
-                text += f" · {c.n_errors} could not be read"
+                text += " · " + translate("documents_details", "%n could not be read", n=c.n_errors)
             if c.state == "indexing" and not busy:
-                text += " · Indexing was stopped before the end"
+                text += " · " + translate("documents_details", "Indexing was stopped before the end")
         self.summary_label.setText(text)
         stopped = c.state == "indexing" and not busy
-        self.update_button.setText("Resume indexing" if stopped else "Update now")
+        if stopped:
+            self.update_button.setText(translate("documents_details", "Resume indexing"))
+        else:
+            self.update_button.setText(translate("documents_details", "Update now"))
         self.update_button.setEnabled(not busy and bool(c.roots))
 
     def show_progress(self, p: IndexProgress | None) -> None:

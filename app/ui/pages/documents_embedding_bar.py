@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from app.core.i18n import translate
 from app.ui.pages.documents_indexing import embedding_model_path
 
 
@@ -25,8 +26,8 @@ class EmbeddingModelBar(QFrame):
         self.label = QLabel()
         self.label.setObjectName("embeddingLabel")
         self.label.setWordWrap(True)
-        self.choose_button = QPushButton("Choose model…")
-        self.builtin_button = QPushButton("Use built-in")
+        self.choose_button = QPushButton(translate("documents_embedding_bar", "Choose model…"))
+        self.builtin_button = QPushButton(translate("documents_embedding_bar", "Use built-in"))
         layout.addWidget(self.label, 1)
         layout.addWidget(self.choose_button)
         layout.addWidget(self.builtin_button)
@@ -40,16 +41,32 @@ class EmbeddingModelBar(QFrame):
         self.builtin_button.setVisible(bool(setting))
         if path.is_file():
             # Plain words; which model does it (the technical name) is in the tooltip.
-            who = "the built-in model" if not setting else "your model"
-            text = "Search finds what you ask about by its meaning, not only by the exact words."
-            tip = f"Search by meaning uses {who} {path.stem} (an embedding model), and keywords: {path}"
+            text = translate(
+                "documents_embedding_bar",
+                "Search finds what you ask about by its meaning, not only by the exact words.",
+            )
+            if not setting:
+                tip = translate(
+                    "documents_embedding_bar",
+                    "Search by meaning uses the built-in model {model} (an embedding model), "
+                    "and keywords: {path}",
+                )
+            else:
+                tip = translate(
+                    "documents_embedding_bar",
+                    "Search by meaning uses your model {model} (an embedding model), and keywords: {path}",
+                )
+            tip = tip.format(model=path.stem, path=path)
             self.label.setProperty("level", "ok")
         else:
-            text = (
-                f"Search by meaning is off: its model file is missing ({path.name}). Search finds "
-                "exact words only (keyword search)."
-            )
-            tip = f"No embedding model at {path}: keyword search (BM25) only."
+            text = translate(
+                "documents_embedding_bar",
+                "Search by meaning is off: its model file is missing ({file}). Search finds "
+                "exact words only (keyword search).",
+            ).format(file=path.name)
+            tip = translate(
+                "documents_embedding_bar", "No embedding model at {path}: keyword search (BM25) only."
+            ).format(path=path)
             self.label.setProperty("level", "warning")
         self.label.setToolTip(tip)
         self.label.setText(text)
@@ -59,7 +76,10 @@ class EmbeddingModelBar(QFrame):
 
     def ask_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose an embedding model", str(Path.home()), "GGUF models (*.gguf)"
+            self,
+            translate("documents_embedding_bar", "Choose an embedding model"),
+            str(Path.home()),
+            translate("documents_embedding_bar", "GGUF models (*.gguf)"),
         )
         if path:
             self.modelChosen.emit(path)

@@ -13,6 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.core.i18n import translate, translate_noop
+
 ROOT_ROLE = Qt.ItemDataRole.UserRole  # the root path on top-level items
 COL_NAME, COL_STATUS, COL_DETAILS = 0, 1, 2
 
@@ -23,8 +25,12 @@ _COLORS = {
     "skipped": "#8a6d00",
     "waiting": "#666666",
 }
-_TITLES = {"indexed": "Indexed", "error": "Could not read", "skipped": "Skipped"}
-PARTLY_INDEXED = "Partly indexed"
+_TITLES = {
+    "indexed": translate_noop("documents_files", "Indexed"),
+    "error": translate_noop("documents_files", "Could not read"),
+    "skipped": translate_noop("documents_files", "Skipped"),
+}
+PARTLY_INDEXED = translate_noop("documents_files", "Partly indexed")
 
 
 def sentence(text: str) -> str:
@@ -41,25 +47,26 @@ def file_status(record: Any) -> tuple[str, str, str]:
     if kind == "indexed":
         parts = []
         if record.n_pages:
-            parts.append(f"{record.n_pages} page{'s' if record.n_pages != 1 else ''}")
-        parts.append(f"{record.n_chunks} passage{'s' if record.n_chunks != 1 else ''}")
+            parts.append(translate("documents_files", "%n pages", n=record.n_pages))
+        parts.append(translate("documents_files", "%n passages", n=record.n_chunks))
         if record.error:  # indexed up to a limit, or without a part (an attachment): say which
-            return "partial", PARTLY_INDEXED, f"{', '.join(parts)}; {sentence(record.error)}"
-        return kind, _TITLES[kind], ", ".join(parts)
-    return kind, _TITLES[kind], sentence(record.error or "")
+            partly = translate("documents_files", PARTLY_INDEXED)
+            return "partial", partly, f"{', '.join(parts)}; {sentence(record.error)}"
+        return kind, translate("documents_files", _TITLES[kind]), ", ".join(parts)
+    return kind, translate("documents_files", _TITLES[kind]), sentence(record.error or "")
 
 
 def _summary(counts: dict[str, int]) -> str:
     parts = []
     if counts.get("indexed"):
-        parts.append(f"{counts['indexed']} indexed")
+        parts.append(translate("documents_files", "%n indexed", n=counts["indexed"]))
     if counts.get("partial"):
-        parts.append(f"{counts['partial']} partly indexed")
+        parts.append(translate("documents_files", "%n partly indexed", n=counts["partial"]))
     if counts.get("error"):
-        parts.append(f"{counts['error']} could not be read")
+        parts.append(translate("documents_files", "%n could not be read", n=counts["error"]))
     if counts.get("skipped"):
-        parts.append(f"{counts['skipped']} skipped")
-    return ", ".join(parts) or "Not indexed yet"
+        parts.append(translate("documents_files", "%n skipped", n=counts["skipped"]))
+    return ", ".join(parts) or translate("documents_files", "Not indexed yet")
 
 
 def _paint(item: QTreeWidgetItem, kind: str) -> None:
@@ -70,7 +77,13 @@ class FilesTree(QTreeWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("documentsFiles")
-        self.setHeaderLabels(["Name", "Status", "Details"])
+        self.setHeaderLabels(
+            [
+                translate("documents_files", "Name"),
+                translate("documents_files", "Status"),
+                translate("documents_files", "Details"),
+            ]
+        )
         self.setColumnCount(3)
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
@@ -107,10 +120,12 @@ class FilesTree(QTreeWidget):
                     child.setToolTip(COL_DETAILS, details)
                     _paint(child, kind)
                     top.addChild(child)
-                top.setText(COL_STATUS, "Folder")
-                top.setText(COL_DETAILS, _summary(counts) if children else "Not indexed yet")
+                top.setText(COL_STATUS, translate("documents_files", "Folder"))
+                not_yet = translate("documents_files", "Not indexed yet")
+                top.setText(COL_DETAILS, _summary(counts) if children else not_yet)
                 if root in missing:
-                    top.setText(COL_DETAILS, "Not found (moved, deleted or unplugged?)")
+                    gone = translate("documents_files", "Not found (moved, deleted or unplugged?)")
+                    top.setText(COL_DETAILS, gone)
                     _paint(top, "error")
             self.addTopLevelItem(top)
             top.setExpanded(first_fill or root in expanded)

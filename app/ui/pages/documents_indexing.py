@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 
 from app.core.cancel import Cancelled, CancelToken
+from app.core.i18n import translate
 from app.ui.tasks import ProgressFn, TaskHandle, run_task
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def _index_job(name: str, service: EngineService | None, settings: Any) -> Any:
             embedder: Any = None
             why: str | None = None
             if service is None:
-                why = "the engine is not available"
+                why = translate("documents_indexing", "the engine is not available")
             elif on_server:
                 # The user chose the server's embeddings (Settings): the same embedder as the
                 # chat's documents step, so the vectors of a collection and its questions match.
@@ -147,7 +148,9 @@ def _index_job(name: str, service: EngineService | None, settings: Any) -> Any:
                 if collection.embed_model_id == embedder.model_id:  # known: no probe needed
                     embedder = RemoteEmbedder(client, model=embedder.model, dim=collection.embed_dim)
             elif not path.is_file():
-                why = f"the embedding model is missing ({path.name})"
+                why = translate(
+                    "documents_indexing", "the embedding model is missing ({file})"
+                ).format(file=path.name)
             else:
                 same_model = collection.embed_model_id == model_id_for(path)
                 known = collection.embed_dim if same_model else None
@@ -158,7 +161,8 @@ def _index_job(name: str, service: EngineService | None, settings: Any) -> Any:
                     raise
                 except Exception as exc:
                     log.warning("embedding model unusable: %s", exc)
-                    embedder, why = None, f"{path.name} could not be loaded"
+                    embedder = None
+                    why = translate("documents_indexing", "{file} could not be loaded").format(file=path.name)
             from app.core.documents.extract import Limits
 
             report = index_collection(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer
 
 from app.core.documents.collections_state import CollectionsState
+from app.core.i18n import translate, translate_noop
 from app.ui.observe import observe
 from app.ui.pages.documents_files import sentence
 from app.ui.pages.documents_indexing import IndexingController
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
 FILES_REFRESH_MS = 1500  # while indexing, the open collection's files are re-read this often
 SHOWN_PHASES = ("indexing", "embedding")  # the phases with a count worth a progress bar
 
-STOPPED_NOTE = (
+STOPPED_NOTE = translate_noop(
+    "documents_indexing_feedback",
     "Indexing stopped. What was read so far is kept and already searchable; "
-    "click “Resume indexing” to go on."
+    "click “Resume indexing” to go on.",
 )
 
 
@@ -81,9 +83,10 @@ class IndexingFeedback:
     def _on_stopped(self, name: str) -> None:
         self._ended(name)
         if name == self.state.selected:
-            self.state.set_note(STOPPED_NOTE, "info")
+            self.state.set_note(translate("documents_indexing_feedback", STOPPED_NOTE), "info")
 
     def _on_failed(self, name: str, message: str) -> None:
         self._ended(name)
         if name == self.state.selected:
-            self.state.set_note(f"Indexing failed: {sentence(message)}", "error")
+            failed = translate("documents_indexing_feedback", "Indexing failed: {reason}")
+            self.state.set_note(failed.format(reason=sentence(message)), "error")
