@@ -25,9 +25,9 @@ def badge_text(running: int, waiting: int) -> str:
     """The words for the counts ("" when idle)."""
     parts = []
     if running:
-        parts.append(translate("api_badge", "%n answering", n=running))
+        parts.append(translate("api_badge", "%n answering", None, running))
     if waiting:
-        parts.append(translate("api_badge", "%n waiting", n=waiting))
+        parts.append(translate("api_badge", "%n waiting", None, waiting))
     return translate("api_badge", "API: {activity}").format(activity=", ".join(parts)) if parts else ""
 
 

@@ -133,10 +133,11 @@ class ChatView(QScrollArea):
     def _update_earlier_button(self) -> None:
         hidden = self._first_rendered
         self.earlier_button.setVisible(hidden > 0)
+        page = min(hidden, PAGE_SIZE)
         self.earlier_button.setText(
-            translate(
-                "chat_view", "Show %n earlier messages ({hidden} not shown)", n=min(hidden, PAGE_SIZE)
-            ).format(hidden=number(hidden))
+            translate("chat_view", "Show %n earlier messages ({hidden} not shown)", None, page).format(
+                hidden=number(hidden)
+            )
         )
 
     def _make_widget(self, message: Message) -> MessageWidget:

@@ -77,11 +77,11 @@ class ContextMeter(QFrame):
             # Two sources: i18n's English singular only looks at the word right after %n.
             if dropped == 1:
                 note = translate(
-                    "context_meter", "%n oldest message left out — beyond the model's memory", n=dropped
+                    "context_meter", "%n oldest message left out — beyond the model's memory", None, dropped
                 )
             else:
                 note = translate(
-                    "context_meter", "%n oldest messages left out — beyond the model's memory", n=dropped
+                    "context_meter", "%n oldest messages left out — beyond the model's memory", None, dropped
                 )
             self.note.setText(note)
             self.note.setToolTip(

@@ -105,9 +105,11 @@ def speed_text(prediction: Prediction | None) -> str:
     if words < 1:
         rate = translate("speed_label", "less than a word a second")
     elif words < 100:
-        rate = translate("speed_label", "about %n words a second", n=round(words))
+        count = round(words)
+        rate = translate("speed_label", "about %n words a second", None, count)
     else:
-        rate = translate("speed_label", "about %n words a second", n=int(round(words, -1)))
+        count = int(round(words, -1))
+        rate = translate("speed_label", "about %n words a second", None, count)
     return translate("speed_label", "{speed} · first word after {time}").format(
         speed=rate, time=_seconds(prediction.first_word_s)
     )
