@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from app.core.documents import prompting
 from app.core.documents.chunking import estimate_tokens
 from app.core.documents.index import DocumentIndex
+from app.core.i18n import number, translate
 
 if TYPE_CHECKING:
     from app.core.documents.search import Hit
@@ -150,15 +151,15 @@ def prepare_document_messages(
         hits: list[Hit] = []
         if names and question.strip():
             try:
-                result = Searcher(idx, embedder, why).search(
-                    names, question, k=CANDIDATES * scale
-                )
+                result = Searcher(idx, embedder, why).search(names, question, k=CANDIDATES * scale)
             except Exception as exc:  # the engine died or the model is broken: keywords still work
                 log.warning("document search with vectors failed: %s", type(exc).__name__)
-                result = Searcher(idx, None).search(
-                    names, question, k=CANDIDATES * scale, mode="bm25"
+                result = Searcher(idx, None).search(names, question, k=CANDIDATES * scale, mode="bm25")
+                notes.append(
+                    translate(
+                        "chat_context", "The embedding model could not be used: keyword search (BM25) only."
+                    )
                 )
-                notes.append("The embedding model could not be used: keyword search (BM25) only.")
             hits = result.hits
             if result.note:
                 notes.append(result.note)
@@ -175,20 +176,21 @@ def prepare_document_messages(
     room = max(0, n_ctx - answer_tokens - fixed)
     history_need = sum(_cost(m) for m in history_messages)
     history_room = min(history_need, int(room * HISTORY_SHARE / scale))
-    packed = prompting.pack_sources(
-        hits, budget_tokens=room - history_room, max_sources=MAX_SOURCES * scale
-    )
+    packed = prompting.pack_sources(hits, budget_tokens=room - history_room, max_sources=MAX_SOURCES * scale)
     history = _fit_history(history_messages, room - packed.tokens)
     messages = prompting.build_messages(question, packed, history, system_prompt=instructions)
 
     if names and not packed.sources:
-        notes.append("No matching passages were found in the selected documents.")
+        notes.append(translate("chat_context", "No matching passages were found in the selected documents."))
     elif packed.dropped:
         log.info("%d retrieved passages did not fit the context", packed.dropped)
         if scale > 1 and len(packed.sources) < MAX_SOURCES * scale:  # room, not the cap
             notes.append(
-                f"No more passages fit this model's context ({n_ctx:,} tokens); a longer "
-                "context in the model's settings makes room for more."
+                translate(
+                    "chat_context",
+                    "No more passages fit this model's context ({tokens} tokens); a longer "
+                    "context in the model's settings makes room for more.",
+                ).format(tokens=number(n_ctx))
             )
     sources = [SourceRef(s.number, s.label, s.file, s.page, s.text) for s in packed.sources]
     return DocumentPrompt(messages, sources, " ".join(notes) or None)

@@ -37,6 +37,7 @@ import numpy as np
 
 from app.core.documents.chunking import Chunk
 from app.core.documents.embedding import Vectors
+from app.core.i18n import translate
 from app.core.sqlite_db import immediate_transaction, open_database
 
 log = logging.getLogger("enclave.documents.index")
@@ -178,9 +179,15 @@ class StoredChunk:
     heading: str | None
 
 
+def _already_exists(name: str) -> str:
+    return translate("index", "a collection named {collection} already exists").format(collection=repr(name))
+
+
 class CollectionNotFound(LookupError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"there is no collection named {name!r}")
+        super().__init__(
+            translate("index", "there is no collection named {collection}").format(collection=repr(name))
+        )
         self.name = name
 
 
@@ -202,15 +209,16 @@ class DocumentIndex:
             version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
             if version > len(_MIGRATIONS):
                 raise RuntimeError(
-                    f"{self.path.name} was written by a newer Enclave (schema {version})"
+                    translate("index", "{file} was written by a newer Enclave (schema {version})").format(
+                        file=self.path.name, version=version
+                    )
                 )
             for number in range(version + 1, len(_MIGRATIONS) + 1):
                 log.info("migrating documents index to schema %d", number)
                 # executescript commits first; the script and version bump run as one unit.
                 try:
                     self._db.executescript(
-                        f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; "
-                        f"PRAGMA user_version={number}; COMMIT;"
+                        f"BEGIN IMMEDIATE; {_MIGRATIONS[number - 1]}; PRAGMA user_version={number}; COMMIT;"
                     )
                 except sqlite3.OperationalError:
                     if self._db.in_transaction:
@@ -243,7 +251,7 @@ class DocumentIndex:
     def create_collection(self, name: str, roots: Sequence[Path | str] = ()) -> Collection:
         name = name.strip()
         if not name:
-            raise ValueError("a collection needs a name")
+            raise ValueError(translate("index", "a collection needs a name"))
         now = time.time()
         with self.transaction() as db:
             try:
@@ -252,7 +260,7 @@ class DocumentIndex:
                     (name, now, now),
                 )
             except sqlite3.IntegrityError:
-                raise ValueError(f"a collection named {name!r} already exists") from None
+                raise ValueError(_already_exists(name)) from None
             cid = int(cur.lastrowid or 0)
             self._insert_roots(db, cid, roots)
         return self.collection(name)
@@ -284,13 +292,13 @@ class DocumentIndex:
     def rename_collection(self, name: str, new_name: str) -> Collection:
         new_name = new_name.strip()
         if not new_name:
-            raise ValueError("a collection needs a name")
+            raise ValueError(translate("index", "a collection needs a name"))
         cid = self.collection(name).id
         with self.transaction() as db:
             try:
                 db.execute("UPDATE collections SET name = ? WHERE id = ?", (new_name, cid))
             except sqlite3.IntegrityError:
-                raise ValueError(f"a collection named {new_name!r} already exists") from None
+                raise ValueError(_already_exists(new_name)) from None
             self._bump(db, cid)
         return self.collection(new_name)
 
@@ -359,8 +367,7 @@ class DocumentIndex:
             if row is None or row[0] == model_id:
                 return 0
             cur = db.execute(
-                "UPDATE chunks SET embedding = NULL"
-                " WHERE collection_id = ? AND embedding IS NOT NULL",
+                "UPDATE chunks SET embedding = NULL WHERE collection_id = ? AND embedding IS NOT NULL",
                 (collection_id,),
             )
             db.execute(
@@ -460,9 +467,7 @@ class DocumentIndex:
     def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
         """Same content, new mtime (a copy, a `touch`): remember the stat, keep the chunks."""
         with self.transaction() as db:
-            db.execute(
-                "UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id)
-            )
+            db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
 
     def remove_file(self, collection_id: int, file_id: int) -> None:
         with self.transaction() as db:
@@ -500,9 +505,7 @@ class DocumentIndex:
 
     # --- reads for search -------------------------------------------------------------------
 
-    def fts_search(
-        self, collection_ids: Sequence[int], match: str, limit: int
-    ) -> list[tuple[int, float]]:
+    def fts_search(self, collection_ids: Sequence[int], match: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, bm25 score; lower is better as SQLite reports it), best first."""
         if not collection_ids or not match:
             return []
@@ -568,9 +571,7 @@ class DocumentIndex:
             ).fetchall()
         return {
             # The path as shown: a name that is not UTF-8 reads with U+FFFD (see display_path).
-            int(r[0]): StoredChunk(
-                int(r[0]), r[1], display_path(r[2]), int(r[3]), r[4], r[5], r[6], r[7]
-            )
+            int(r[0]): StoredChunk(int(r[0]), r[1], display_path(r[2]), int(r[3]), r[4], r[5], r[6], r[7])
             for r in rows
         }
 

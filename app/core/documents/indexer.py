@@ -44,6 +44,7 @@ from app.core.documents.extract import (
 )
 from app.core.documents.index import DocumentIndex, FileRecord, display_path
 from app.core.errors import DiskFullError, is_disk_full
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.indexer")
 
@@ -122,9 +123,7 @@ class _Bad:
     kind: str  # "unreadable" | "skipped"
 
 
-def _scan(
-    roots: Sequence[str], report: IndexReport
-) -> tuple[dict[str, _Seen], dict[str, _Bad], list[str]]:
+def _scan(roots: Sequence[str], report: IndexReport) -> tuple[dict[str, _Seen], dict[str, _Bad], list[str]]:
     """Every regular file under the roots. Hidden files and folders (".git", "~$x.docx" lock
     files) are left out silently: they are never documents the user meant. Links to folders are
     not followed (a link loop cannot trap the scan); broken links, link loops, pipes and devices
@@ -145,18 +144,20 @@ def _scan(
                 return  # gone between listing and looking
             if stat.S_ISLNK(link.st_mode):
                 reason = (
-                    "the link points to itself (a link loop)"
+                    translate("indexer", "the link points to itself (a link loop)")
                     if exc.errno == 40  # ELOOP
-                    else "the link points to a file that is not there"
+                    else translate("indexer", "the link points to a file that is not there")
                 )
             else:
-                reason = f"cannot read ({exc.strerror})"
+                reason = _cannot_read(exc)
             bad[key] = _Bad(_Seen(key, link.st_size, link.st_mtime_ns), reason, "unreadable")
             return
         if not stat.S_ISREG(st.st_mode):
             # A pipe would block the first read forever; a device is endless.
             seen = _Seen(key, 0, st.st_mtime_ns)
-            bad[key] = _Bad(seen, "not a regular file (a pipe, socket or device)", "skipped")
+            bad[key] = _Bad(
+                seen, translate("indexer", "not a regular file (a pipe, socket or device)"), "skipped"
+            )
             return
         found[key] = _Seen(key, st.st_size, st.st_mtime_ns)
 
@@ -166,7 +167,9 @@ def _scan(
         except OSError:
             return
         key = str(path)
-        reason = "a link to a folder is not followed (add that folder itself to index it)"
+        reason = translate(
+            "indexer", "a link to a folder is not followed (add that folder itself to index it)"
+        )
         bad[key] = _Bad(_Seen(key, 0, link.st_mtime_ns), reason, "skipped")
 
     for root in roots:
@@ -191,7 +194,9 @@ def _scan(
             add(base)
         else:
             missing.append(root)
-            report.failed.append(_issue(root, "not found (moved, deleted or unplugged?)", "missing"))
+            report.failed.append(
+                _issue(root, translate("indexer", "not found (moved, deleted or unplugged?)"), "missing")
+            )
     return found, bad, missing
 
 
@@ -217,11 +222,18 @@ class _Prepared:
     note: str | None = None  # what was left out (a limit reached), kept in the file's row
 
 
+def _cannot_read(exc: OSError) -> str:
+    return translate("indexer", "cannot read ({reason})").format(reason=exc.strerror)
+
+
 class IndexDiskFullError(DiskFullError):
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"The disk is full: the index of “{name}” could not be saved. What was indexed so far "
-            "is kept and can be searched; free some space, then index again to continue."
+            translate(
+                "indexer",
+                "The disk is full: the index of “{collection}” could not be saved. What was indexed so far "
+                "is kept and can be searched; free some space, then index again to continue.",
+            ).format(collection=name)
         )
 
 
@@ -297,10 +309,11 @@ def _index_collection(
         if dropped:
             log.info("embedding model changed for a collection: %d vectors to recompute", dropped)
     else:
-        report.note = (
-            f"No embedding model ({no_embedder_reason or 'none given'}): chunks are indexed "
-            "for keyword search only; vectors are added on a later run with a model."
-        )
+        report.note = translate(
+            "indexer",
+            "No embedding model ({reason}): chunks are indexed "
+            "for keyword search only; vectors are added on a later run with a model.",
+        ).format(reason=no_embedder_reason or translate("indexer", "none given"))
 
     emit("scanning", 0, 0, 0, None, None)
     found, bad, missing_roots = _scan(collection.roots, report)
@@ -392,11 +405,11 @@ def _index_collection(
                     should_stop=cancelled,
                 )
             except Exception as exc:  # the engine died, the model is broken: keep the text
-                log.warning(
-                    "embedding failed, storing chunks without vectors: %s", type(exc).__name__
-                )
+                log.warning("embedding failed, storing chunks without vectors: %s", type(exc).__name__)
                 embed_ok = False
-                report.note = "Embedding failed; these files are searchable by keywords only."
+                report.note = translate(
+                    "indexer", "Embedding failed; these files are searchable by keywords only."
+                )
             if vectors is not None and len(vectors) != len(texts):
                 vectors = None  # cancelled half-way: store text now, vectors next run
         offset = 0
@@ -427,6 +440,7 @@ def _index_collection(
         pending.clear()
 
     emit("indexing", 0, len(todo), 0, None, 0.0)
+
     # Files are read, extracted and chunked on a second thread while this one embeds and
     # stores the ones before them (one pipeline: the text of file N+1 is ready when the
     # vectors of file N are). SQLite is written from this thread only.
@@ -450,7 +464,7 @@ def _index_collection(
                 bytes_done / total_bytes,
             )
             if isinstance(work.outcome, OSError):
-                reason = f"cannot read ({work.outcome.strerror})"
+                reason = _cannot_read(work.outcome)
                 report.failed.append(_issue(seen.path, reason, "unreadable"))
                 store_issue(seen, record, "error", reason)
             elif work.outcome is None:
@@ -499,7 +513,9 @@ def _index_collection(
                 vectors = embed_batched(embedder, [text for _, text in batch], batch_size)
             except Exception as exc:
                 log.warning("embedding failed: %s", type(exc).__name__)
-                report.note = "Embedding failed; some chunks are searchable by keywords only."
+                report.note = translate(
+                    "indexer", "Embedding failed; some chunks are searchable by keywords only."
+                )
                 break
             index.set_vectors(cid, ids, vectors)
             done += len(ids)

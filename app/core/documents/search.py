@@ -32,6 +32,7 @@ import numpy as np
 from app.core.documents.embedding import Embedder, Vectors, as_unit_vectors
 from app.core.documents.extract import HEADING_SEP
 from app.core.documents.index import Collection, CollectionNotFound, DocumentIndex, StoredChunk
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.search")
 
@@ -136,9 +137,7 @@ _cache_lock = threading.Lock()
 _vector_cache: dict[tuple[str, int], tuple[int, np.ndarray, Vectors]] = {}
 
 
-def _cached_vectors(
-    index: DocumentIndex, collection_id: int, generation: int
-) -> tuple[np.ndarray, Vectors]:
+def _cached_vectors(index: DocumentIndex, collection_id: int, generation: int) -> tuple[np.ndarray, Vectors]:
     key = (str(index.path.resolve()), collection_id)
     with _cache_lock:
         entry = _vector_cache.get(key)
@@ -192,16 +191,24 @@ class Searcher:
         vector_ids: list[int] = []
         if mode != "bm25":
             if self.embedder is None:
-                why = f" ({self.no_embedder_reason})" if self.no_embedder_reason else ""
-                notes.append(f"No embedding model available{why}: keyword search (BM25) only.")
+                if self.no_embedder_reason:
+                    note = translate(
+                        "search", "No embedding model available ({reason}): keyword search (BM25) only."
+                    ).format(reason=self.no_embedder_reason)
+                else:
+                    note = translate("search", "No embedding model available: keyword search (BM25) only.")
+                notes.append(note)
             else:
                 for c in found:
                     if c.embed_model_id == self.embedder.model_id:
                         vector_ids.append(c.id)
                     elif c.n_chunks:
                         notes.append(
-                            f"Collection {c.name!r} was indexed with another embedding model; "
-                            "keyword search only there until it is re-indexed."
+                            translate(
+                                "search",
+                                "Collection {collection} was indexed with another embedding model; "
+                                "keyword search only there until it is re-indexed.",
+                            ).format(collection=repr(c.name))
                         )
         effective = mode
         if mode != "bm25" and not vector_ids:
@@ -237,9 +244,7 @@ class Searcher:
         top = ranked[:k]
         rows = self.index.chunks_by_id([cid for cid, _ in top])
         hits = [
-            _hit(rows[cid], score, bm25_rank.get(cid), vec_rank.get(cid))
-            for cid, score in top
-            if cid in rows
+            _hit(rows[cid], score, bm25_rank.get(cid), vec_rank.get(cid)) for cid, score in top if cid in rows
         ]
         return SearchResult(hits, effective, " ".join(notes) or None)
 

@@ -34,6 +34,7 @@ from app.core.documents.chunking import estimate_tokens, split_sentences
 from app.core.documents.extract import Passage, extract_file
 from app.core.engine import protocol as p
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.summarise")
 
@@ -77,10 +78,14 @@ class SummaryProgress:
     def sentence(self, name: str) -> str:
         """Plain words for the chat's waiting line."""
         if self.step == "reading":
-            return f"Reading {name}: part {self.done + 1} of {self.total}…"
+            return translate("summarise", "Reading {file}: part {part} of {parts}…").format(
+                file=name, part=self.done + 1, parts=self.total
+            )
         if self.step == "combining":
-            return f"Combining the summaries of {name} ({self.done + 1} of {self.total})…"
-        return f"Writing the summary of {name}…"
+            return translate("summarise", "Combining the summaries of {file} ({part} of {parts})…").format(
+                file=name, part=self.done + 1, parts=self.total
+            )
+        return translate("summarise", "Writing the summary of {file}…").format(file=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +239,9 @@ def summarise_document(
     budget = _room(n_ctx, part_summary, MAP_PROMPT)
     if budget < MIN_PART_TOKENS:
         raise DocumentTooLong(
-            f"The model's context ({n_ctx} tokens) is too small to read a document in parts."
+            translate(
+                "summarise", "The model's context ({tokens} tokens) is too small to read a document in parts."
+            ).format(tokens=n_ctx)
         )
     parts = plan_parts(sections, budget)
     base = sampling or p.SamplingParams(temperature=0.2)
@@ -285,7 +292,9 @@ def summarise_document(
     while estimate_tokens("\n\n".join(summaries)) > reduce_budget:
         groups = _group(summaries, _room(n_ctx, part_summary, REDUCE_PROMPT))
         if len(groups) >= len(summaries):  # each summary alone is too long: cannot shrink
-            raise DocumentTooLong("The summaries of this document do not fit the model's context.")
+            raise DocumentTooLong(
+                translate("summarise", "The summaries of this document do not fit the model's context.")
+            )
         combined: list[str] = []
         for j, group in enumerate(groups):
             progress("combining", j, len(groups))
