@@ -72,7 +72,7 @@ def stats_line(stats: dict[str, Any]) -> str:
     parts: list[str] = []
     tokens = stats.get("generated_tokens")
     if isinstance(tokens, int) and not isinstance(tokens, bool):
-        parts.append(translate("export", "%n tokens", n=tokens))
+        parts.append(translate("export", "%n tokens", None, tokens))
     rate = stats.get("tokens_per_s")
     if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate > 0:
         parts.append(translate("export", "{rate} tokens/s").format(rate=number(rate, 1)))

@@ -552,8 +552,8 @@ class ChatSession:
             self.waiting.emit(
                 answer.message,
                 translate("session", "Reading your question and {passages} from {documents}…").format(
-                    passages=translate("session", "%n passages", n=len(sources)),
-                    documents=translate("session", "%n documents", n=files),
+                    passages=translate("session", "%n passages", None, len(sources)),
+                    documents=translate("session", "%n documents", None, files),
                 ),
             )
         else:

@@ -339,7 +339,8 @@ def extract_file(
             translate(
                 "extract",
                 "%n scanned pages read with OCR (text recognition can misread words)",
-                n=sink.ocr_pages,
+                None,
+                sink.ocr_pages,
             )
         )
     return Extracted(sink.passages, sink.notes, sink.n_pages)
