@@ -152,9 +152,7 @@ def pick_file(
         return exact, ""
     files = list(details.files)
     if not files:
-        raise NotFoundError(
-            translate("catalog", "The file {file} in {repo}").format(file=wanted, repo=details.repo_id)
-        )
+        raise NotFoundError.file(wanted, details.repo_id)
     quant = parse_quant(wanted)
     same = [f for f in files if quant != "other" and f.quant == quant]
     if same:

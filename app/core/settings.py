@@ -44,6 +44,8 @@ class Settings:
     # Scanned PDF pages and pictures are read with OCR (slow: seconds per page); off skips them.
     read_scanned_pages: bool = True
     theme: str = "system"  # system | light | dark
+    # The window's language: "system" (the OS's, when Enclave ships it) or a code ("de", "fr").
+    language: str = "system"
     last_model: str = ""
     # model file path -> llama-cpp-python chat_format name the user forces for it (applied on
     # the next load); absent: the GGUF's own template

@@ -423,7 +423,7 @@ class ConversationSettingsPanel(QFrame):
                 user_started = True
                 combo.insertSeparator(combo.count())
             label = (
-                preset.name
+                pr.shown_name(preset)
                 if preset.built_in
                 else translate("conversation_settings", "{preset}  (yours)").format(preset=preset.name)
             )
@@ -435,7 +435,7 @@ class ConversationSettingsPanel(QFrame):
                     Qt.ItemDataRole.ToolTipRole,
                 )
             else:
-                combo.setItemData(combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+                combo.setItemData(combo.count() - 1, pr.shown_description(preset), Qt.ItemDataRole.ToolTipRole)
         combo.setCurrentIndex(max(0, combo.findData(current.name if current else "")))
 
     def _fill_context(self, tokens: int, explicit: bool) -> None:

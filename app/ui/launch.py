@@ -40,8 +40,6 @@ def run_gui(argv: list[str]) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.main_window import MainWindow
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Enclave")
     app.setOrganizationName("Enclave")
@@ -51,10 +49,16 @@ def run_gui(argv: list[str]) -> int:
 
         QApplication.setWindowIcon(QIcon(str(icon)))
     from app.core.settings import load_settings
+    from app.ui.language import apply_language, resolve
     from app.ui.theme import apply_theme
 
+    settings = load_settings()
+    # The language before any widget exists: texts are translated as widgets are made.
+    apply_language(app, resolve(settings.language))
     # Fusion on every OS, light or dark as Settings.theme says ("system" follows the OS).
-    apply_theme(load_settings().theme, app)  # type: ignore[arg-type]
+    apply_theme(settings.theme, app)  # type: ignore[arg-type]
+    from app.ui.main_window import MainWindow
+
     window = MainWindow()
     if args.exit_after_show:
 

@@ -131,7 +131,7 @@ class CatalogList(QTreeWidget):
                 [
                     f"{entry.name}  ({entry.params})",
                     format_bytes(entry.size_bytes),
-                    entry.good_for,
+                    translate("catalog_json", entry.good_for),
                     translate("discover", "Checking…"),
                     translate("discover", "Checking…"),
                     "",
@@ -143,7 +143,7 @@ class CatalogList(QTreeWidget):
                     model=entry.repo_id
                 ),
             )
-            item.setToolTip(2, entry.good_for)
+            item.setToolTip(2, translate("catalog_json", entry.good_for))
             self.addTopLevelItem(item)
             self.items.append(item)
             button = QPushButton(translate("discover", "Download"))
@@ -477,7 +477,7 @@ class DiscoverHome(QWidget):
                 size=format_bytes(entry.size_bytes),
                 verdict=verdict,
                 speed=speed_text(speed) if speed is not None else "",
-                good_for=entry.good_for,
+                good_for=translate("catalog_json", entry.good_for),
             )
         )
         if self._recommend_pending:

@@ -79,6 +79,10 @@ class SettingsPage(QWidget):
 
         self.policy_section = PolicySection()  # what IT has set, with a lock (app/core/policy.py)
         layout.addWidget(self.policy_section)
+        from app.ui.pages.language_setting import LanguageSection
+
+        self.language_section = LanguageSection(self.store)
+        layout.addWidget(self.language_section)
 
         layout.addWidget(self._section(translate("settings_page", "Hugging Face account")))
         token_help = QLabel(
