@@ -78,7 +78,7 @@ def find_texts(path: Path) -> tuple[list[Found], list[str]]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
         if name not in _CALLS or (isinstance(func, ast.Attribute) and name == "translate"
                                   and not (isinstance(func.value, ast.Name) and func.value.id == "i18n")):
             continue  # QCoreApplication.translate in language.py is the lookup, not a text
@@ -118,8 +118,8 @@ def collect() -> tuple[list[Found], list[str]]:
     # The starter catalog's "good for" sentences (shown in Discover) are data, not code.
     catalog = json.loads((ROOT / "resources" / "catalog.json").read_text(encoding="utf-8"))
     for entry in catalog.get("models", []):
-        if entry.get("good_for"):
-            texts[("catalog_json", entry["good_for"], "")] = Found("catalog_json", entry["good_for"], "", False)
+        if good_for := entry.get("good_for"):
+            texts[("catalog_json", good_for, "")] = Found("catalog_json", good_for, "", False)
     return sorted(texts.values(), key=lambda f: (f.context, f.source, f.comment)), problems
 
 

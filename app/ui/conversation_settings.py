@@ -435,7 +435,8 @@ class ConversationSettingsPanel(QFrame):
                     Qt.ItemDataRole.ToolTipRole,
                 )
             else:
-                combo.setItemData(combo.count() - 1, pr.shown_description(preset), Qt.ItemDataRole.ToolTipRole)
+                description = pr.shown_description(preset)
+                combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
         combo.setCurrentIndex(max(0, combo.findData(current.name if current else "")))
 
     def _fill_context(self, tokens: int, explicit: bool) -> None:

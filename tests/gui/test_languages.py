@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Words that are the same in the language, or names: a text made only of these is not English
 # left behind. Everything else identical to the English window is.
 SAME_IN = {
-    "de": {"Enclave", "Hugging Face", "Chat", "OK", "API", "GPU", "CPU", "RAM", "Details", "Name", "Start",
-           "Status", "Server", "Token", "Modell", "Download", "Downloads", "Proxy", "Tokens", "Filter"},
-    "fr": {"Enclave", "Hugging Face", "Chat", "OK", "API", "GPU", "CPU", "RAM", "Documents", "Document", "Modèle",
-           "Collections", "Collection", "Source", "Sources", "Passages", "Code", "Options", "Test", "Tester",
+    "de": {"Enclave", "Hugging Face", "Chat", "OK", "API", "GPU", "CPU", "RAM", "Details", "Name",
+           "Start", "Status", "Server", "Token", "Modell", "Download", "Downloads", "Proxy", "Tokens",
+           "Filter"},
+    "fr": {"Enclave", "Hugging Face", "Chat", "OK", "API", "GPU", "CPU", "RAM", "Documents", "Document",
+           "Modèle", "Collections", "Collection", "Source", "Sources", "Passages", "Code", "Options", "Test", "Tester",
            "Licence", "Type", "Instructions", "Discussion", "Date"},
 }  # fmt: skip
 _NAME_LIKE = re.compile(r"^[\W\d_]*$|\.gguf|\.py$|^hf_|https?://|^[A-Z0-9_.\-]+$")
@@ -66,9 +67,7 @@ def _texts(widget: QWidget) -> list[tuple[str, str]]:
     """(what, text) for everything a person reads or a screen reader says on one widget."""
     found = [("tooltip", widget.toolTip()), ("name", widget.accessibleName()),
              ("description", widget.accessibleDescription())]  # fmt: skip
-    if isinstance(widget, QLabel):
-        found.append(("text", widget.text()))
-    elif isinstance(widget, QAbstractButton):
+    if isinstance(widget, QLabel | QAbstractButton):
         found.append(("text", widget.text()))
     elif isinstance(widget, QLineEdit | QTextEdit | QPlainTextEdit):
         found.append(("placeholder", widget.placeholderText()))
@@ -92,9 +91,10 @@ def _path(widget: QWidget, root: QWidget) -> str:
     parts = []
     while widget is not None and widget is not root:
         parent = widget.parentWidget()
-        siblings = [w for w in (parent.findChildren(type(widget), options=Qt.FindChildOption.FindDirectChildrenOnly)
-                                if parent else [])]  # fmt: skip
-        parts.append(f"{type(widget).__name__}#{widget.objectName()}[{siblings.index(widget) if widget in siblings else 0}]")
+        direct = Qt.FindChildOption.FindDirectChildrenOnly
+        siblings = parent.findChildren(type(widget), options=direct) if parent else []
+        index = siblings.index(widget) if widget in siblings else 0
+        parts.append(f"{type(widget).__name__}#{widget.objectName()}[{index}]")
         widget = parent
     return "/".join(reversed(parts))
 
@@ -193,30 +193,34 @@ def test_german_text_is_not_cut_off(qtbot, make_window, in_language) -> None:  #
         for widget in window.findChildren(QWidget):
             if not widget.isVisible() or isinstance(widget, ElidedLabel):
                 continue
-            if isinstance(widget, QLabel) and not widget.wordWrap() and widget.text():
-                needed = widget.sizeHint().width()
-            elif isinstance(widget, QAbstractButton) and widget.text() and not isinstance(widget, QCheckBox):
+            label = isinstance(widget, QLabel) and not widget.wordWrap()
+            button = isinstance(widget, QAbstractButton) and not isinstance(widget, QCheckBox)
+            if (label or button) and widget.text():
                 needed = widget.sizeHint().width()
             elif isinstance(widget, QCheckBox) and widget.text():
                 needed = widget.minimumSizeHint().width()
             else:
                 continue
             if widget.width() + 1 < needed:
-                cut.append(f"{page}: {type(widget).__name__} {_plain(widget.text())[:60]!r} {widget.width()} < {needed}")
+                text = _plain(widget.text())[:60]
+                cut.append(f"{page}: {type(widget).__name__} {text!r} {widget.width()} < {needed}")
     assert cut == []
 
 
 def test_the_language_follows_the_os() -> None:
     code = "from app.ui.language import resolve; print(resolve('system'))"
     for lang_env, expected in (("de_DE.UTF-8", "de"), ("fr_CA.UTF-8", "fr"), ("ja_JP.UTF-8", "en")):
-        env = {**os.environ, "LANG": lang_env, "LC_ALL": lang_env, "LANGUAGE": "", "QT_QPA_PLATFORM": "offscreen"}
+        env = {**os.environ, "LANG": lang_env, "LC_ALL": lang_env, "LANGUAGE": ""}
+        env["QT_QPA_PLATFORM"] = "offscreen"
         env.pop("ENCLAVE_LANGUAGE", None)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT,
                              timeout=60, check=True)  # fmt: skip
         assert out.stdout.strip() == expected, (lang_env, out.stderr)
 
 
-def test_choosing_a_language_in_settings_offers_a_restart(qtbot, make_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_choosing_a_language_in_settings_offers_a_restart(  # type: ignore[no-untyped-def]
+    qtbot, make_window, monkeypatch
+) -> None:
     from app.ui.pages import language_setting
 
     restarts: list[bool] = []
@@ -235,7 +239,9 @@ def test_choosing_a_language_in_settings_offers_a_restart(qtbot, make_window, mo
     qtbot.waitUntil(lambda: not section.restart_button.isVisible())
 
 
-def test_a_missing_translation_file_keeps_the_window_in_english(tmp_path: Path, in_language) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_translation_file_keeps_the_window_in_english(  # type: ignore[no-untyped-def]
+    tmp_path: Path, in_language
+) -> None:
     assert in_language("de", tmp_path) == "en"
     assert i18n.translate("settings_page", "Settings") == "Settings"
 
@@ -254,7 +260,9 @@ def _pseudo_rtl(folder: Path) -> None:
     tools.release(("ar",), folder)
 
 
-def test_a_right_to_left_language_turns_the_layout_around(qtbot, make_window, in_language, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_right_to_left_language_turns_the_layout_around(  # type: ignore[no-untyped-def]
+    qtbot, make_window, in_language, tmp_path: Path
+) -> None:
     _pseudo_rtl(tmp_path)
     assert in_language("ar", tmp_path) == "ar"
     assert QLocale().textDirection() == Qt.LayoutDirection.RightToLeft
