@@ -45,7 +45,8 @@ SAME_IN = {
            "Start", "Status", "Server", "Token", "Modell", "Download", "Downloads", "Proxy", "Tokens",
            "Filter"},
     "fr": {"Enclave", "Hugging Face", "Chat", "OK", "API", "GPU", "CPU", "RAM", "Documents", "Document",
-           "Modèle", "Collections", "Collection", "Source", "Sources", "Passages", "Code", "Options", "Test", "Tester",
+           "Modèle", "Collections", "Collection", "Source", "Sources", "Passages", "Code", "Options",
+           "Test", "Tester",
            "Licence", "Type", "Instructions", "Discussion", "Date"},
 }  # fmt: skip
 _NAME_LIKE = re.compile(r"^[\W\d_]*$|\.gguf|\.py$|^hf_|https?://|^[A-Z0-9_.\-]+$")
