@@ -52,6 +52,12 @@ class Shots:
         if style.exists():
             self.app.setStyleSheet(style.read_text(encoding="utf-8"))
         self._window: Any = None
+        # ENCLAVE_LANGUAGE=de: the shots in German, named settings_de.png and so on.
+        self.suffix = ""
+        if os.environ.get("ENCLAVE_LANGUAGE"):
+            from app.ui.language import apply_language, resolve
+
+            self.suffix = "_" + apply_language(self.app, resolve("system"))
 
     def window(self, **settings: Any) -> Any:
         """The main window (built on first call, with these settings saved first)."""
@@ -85,7 +91,7 @@ class Shots:
     def capture(self, widget: Any, name: str) -> Path:
         self.pause(0.15)  # let layouts settle
         OUT.mkdir(parents=True, exist_ok=True)
-        path = OUT / f"{name}.png"
+        path = OUT / f"{name}{self.suffix}.png"
         widget.grab().save(str(path))
         print(path)
         return path

@@ -613,11 +613,11 @@ class ConversationSettingsPanel(QFrame):
                 translate(
                     "conversation_settings",
                     "Changed from “{preset}”. <a href='reset'>Reset</a> or save it as your own preset.",
-                ).format(preset=preset.name)
+                ).format(preset=pr.shown_name(preset))
             )
         else:
             self.preset_hint.setText(
-                preset.description or translate("conversation_settings", "Your own preset.")
+                pr.shown_description(preset) or translate("conversation_settings", "Your own preset.")
             )
 
     def preset_values(self) -> dict[str, Any]:

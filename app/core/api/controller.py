@@ -24,6 +24,7 @@ from psygnal import Signal
 
 from app.core.calls import CallSoon, call_now
 from app.core.engine.service import EngineService
+from app.core.i18n import translate
 from app.core.settings import SettingsStore
 
 log = logging.getLogger("enclave.api.controller")
@@ -53,7 +54,7 @@ class ApiController:
         self.call_soon = call_soon
         self.server: Any = None
         self.key = ""
-        self.state = "Off."
+        self.state = translate("controller", "Off.")
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enclave-api")
         self._busy = False
         self._again = False  # settings changed while a start or stop ran: apply once more
@@ -82,7 +83,13 @@ class ApiController:
         settings = self.store.current
         enabled, host, port = settings.api_enabled, settings.api_host or LOOPBACK, int(settings.api_port)
         old, self.server = self.server, None
-        self._set_state("Starting…" if enabled else "Stopping…" if old is not None else "Off.")
+        self._set_state(
+            translate("controller", "Starting…")
+            if enabled
+            else translate("controller", "Stopping…")
+            if old is not None
+            else translate("controller", "Off.")
+        )
 
         def work() -> _Started | None:
             if old is not None:
@@ -106,22 +113,29 @@ class ApiController:
             started = future.result()
         except Exception as exc:  # ApiServerError says why in plain words (port taken...)
             log.warning("the API could not start: %s", exc)
-            self._set_state(str(exc) or "The API could not start.")
+            self._set_state(str(exc) or translate("controller", "The API could not start."))
             self.server_changed.emit(None)
         else:
             if self._closed and started is not None:
                 started.server.stop()
                 return
             if started is None:
-                self._set_state("Off.")
+                self._set_state(translate("controller", "Off."))
                 self.server_changed.emit(None)
             else:
                 self.server = started.server
                 self.key = started.key
                 self.key_changed.emit(started.key, started.new_key, started.saved)
                 network = self.store.current.api_host not in (LOOPBACK, "localhost", "::1", "")
-                where = "this computer and the network" if network else "this computer"
-                self._set_state(f"On: programs on {where} can connect at {started.server.base_url}")
+                on = (
+                    translate(
+                        "controller",
+                        "On: programs on this computer and the network can connect at {address}",
+                    )
+                    if network
+                    else translate("controller", "On: programs on this computer can connect at {address}")
+                )
+                self._set_state(on.format(address=started.server.base_url))
                 self.server_changed.emit(started.server)
         if self._again:
             self._again = False

@@ -22,6 +22,7 @@ from typing import Any
 from app.core.api.auth import KeyCheck
 from app.core.engine.service import EngineService
 from app.core.errors import PlainError
+from app.core.i18n import translate
 
 log = logging.getLogger("enclave.api")
 
@@ -46,15 +47,28 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ApiServerError(
-                f"Port {port} is already in use on {host} (another program, or another Enclave). "
-                "Choose another port."
+                translate(
+                    "server",
+                    "Port {port} is already in use on {host} (another program, or another Enclave). "
+                    "Choose another port.",
+                ).format(port=port, host=host)
             ) from exc
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
-            raise ApiServerError(f"Enclave cannot listen on {host}:{port} ({exc.strerror}).") from exc
-        raise ApiServerError(f"Enclave cannot listen on {host}:{port}: {exc.strerror or exc}.") from exc
+            raise ApiServerError(
+            translate("server", "Enclave cannot listen on {address} ({reason}).").format(
+                address=f"{host}:{port}", reason=exc.strerror
+            )
+        ) from exc
+        raise ApiServerError(
+            translate("server", "Enclave cannot listen on {address}: {reason}.").format(
+                address=f"{host}:{port}", reason=exc.strerror or exc
+            )
+        ) from exc
     except socket.gaierror as exc:
         sock.close()
-        raise ApiServerError(f"'{host}' is not an address of this computer.") from exc
+        raise ApiServerError(
+            translate("server", "'{host}' is not an address of this computer.").format(host=host)
+        ) from exc
     sock.listen(128)
     sock.setblocking(False)
     return sock
@@ -140,7 +154,11 @@ class ApiServer:
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise ApiServerError(f"The API server did not start: {self._failure or 'timed out'}.")
+                raise ApiServerError(
+                    translate("server", "The API server did not start: {reason}.").format(
+                        reason=self._failure or translate("server", "timed out")
+                    )
+                )
             time.sleep(0.01)
         log.info("API listening on %s:%d", self.host, self._port)
 

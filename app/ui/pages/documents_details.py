@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.i18n import number, translate
+from app.ui.flow_layout import flow_row
 from app.ui.observe import observe
 from app.ui.pages.documents_files import FilesTree
 
@@ -79,7 +80,6 @@ class CollectionDetails(QWidget):
         self.summary_label.setObjectName("collectionSummary")
         self.summary_label.setWordWrap(True)
 
-        actions = QHBoxLayout()
         self.add_files_button = QPushButton(translate("documents_details", "Add files…"))
         self.add_folder_button = QPushButton(translate("documents_details", "Add folder…"))
         self.remove_button = QPushButton(translate("documents_details", "Remove from collection"))
@@ -88,10 +88,10 @@ class CollectionDetails(QWidget):
         self.update_button.setToolTip(
             translate("documents_details", "Read again the files that changed since the last time")
         )
-        for button in (self.add_files_button, self.add_folder_button, self.remove_button):
-            actions.addWidget(button)
-        actions.addStretch(1)
-        actions.addWidget(self.update_button)
+        # A row that wraps: in German these four are 620 px side by side (app/ui/flow_layout.py).
+        actions = flow_row(
+            [self.add_files_button, self.add_folder_button, self.remove_button, self.update_button]
+        )
 
         self.progress_panel = QFrame()
         self.progress_panel.setObjectName("indexingPanel")
@@ -114,10 +114,11 @@ class CollectionDetails(QWidget):
             )
         )
         hint.setObjectName("dropHint")
+        hint.setWordWrap(True)
 
         layout.addLayout(top)
         layout.addWidget(self.summary_label)
-        layout.addLayout(actions)
+        layout.addWidget(actions)
         layout.addWidget(self.progress_panel)
         layout.addWidget(self.files_tree, 1)
         layout.addWidget(hint)
