@@ -79,6 +79,28 @@ def _check_ocr() -> str | None:
     return None
 
 
+def _check_translations() -> str | None:
+    """The shipped languages load, Enclave's words and Qt's own buttons; None when they do."""
+    from PySide6.QtCore import QCoreApplication
+
+    from app.core.i18n import translate
+    from app.ui import language
+
+    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+    try:
+        for code, settings, cancel in (("de", "Einstellungen", "Abbrechen"), ("fr", "Paramètres", "Annuler")):
+            if language.apply_language(app, code) != code:
+                return f"The {language.SHIPPED[code]} translation is missing from this build."
+            ours = translate("settings_page", "Settings")
+            qt_own = QCoreApplication.translate("QPlatformTheme", "Cancel")
+            if ours != settings or qt_own != cancel:
+                return f"The {code} translation loaded, but shows {ours!r} and {qt_own!r}."
+        _step("translations: Deutsch and Français load (Enclave's words and Qt's buttons)")
+    finally:
+        language.apply_language(app, "en")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from app import __version__
     from app.core import paths
@@ -142,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         ocr_failure = _check_ocr()
         if ocr_failure:
             return fail(ocr_failure)
+        translation_failure = _check_translations()
+        if translation_failure:
+            return fail(translation_failure)
     except GGUFError as exc:
         return fail(str(exc))
     except EngineError as exc:

@@ -61,6 +61,17 @@ def current_code() -> str:
     return _in_use
 
 
+def _qt_translations() -> list[Path]:
+    """Where Qt's own translations are: Qt's reported place, or PySide6's folder in a bundle."""
+    import PySide6
+
+    return [
+        Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)),
+        Path(PySide6.__file__).parent / "Qt" / "translations",
+        Path(PySide6.__file__).parent / "translations",
+    ]
+
+
 def apply_language(app: QApplication | QCoreApplication, code: str, directory: Path | None = None) -> str:
     """Install `code`'s translations; returns the code in use ("en" when none could be loaded)."""
     global _in_use
@@ -79,9 +90,7 @@ def apply_language(app: QApplication | QCoreApplication, code: str, directory: P
             log.warning("no translation for %s in %s: the window stays in English", code, folder)
             in_use, locale = "en", QLocale("en")
         qt_own = QTranslator(app)
-        if in_use != "en" and qt_own.load(
-            f"qtbase_{code}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
-        ):
+        if in_use != "en" and any(qt_own.load(f"qtbase_{code}", str(place)) for place in _qt_translations()):
             app.installTranslator(qt_own)
             _installed.append(qt_own)
     QLocale.setDefault(locale)
