@@ -275,6 +275,7 @@ class Composer(QFrame):
         layout.addWidget(self.send_button)
         self._generating = False
         self._can_send = False
+        self._cannot_send_reason = ""
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt name)
         """As narrow as the layout with the tools above the text: a small window can get there
@@ -309,7 +310,7 @@ class Composer(QFrame):
 
     def set_can_send(self, can_send: bool, reason: str = "") -> None:
         self._can_send = can_send
-        self.send_button.setToolTip("" if can_send else reason)
+        self._cannot_send_reason = reason
         self._update_button()
 
     def set_generating(self, generating: bool) -> None:
@@ -325,6 +326,10 @@ class Composer(QFrame):
             translate("chat_view", "Stop") if self._generating else translate("chat_view", "Send")
         )
         self.send_button.setEnabled(self._generating or self._can_send)
+        if self._generating:  # Esc stops it too (the window's shortcut): the tooltip says so
+            self.send_button.setToolTip(translate("chat_view", "Stop the answer (Esc)"))
+        else:
+            self.send_button.setToolTip("" if self._can_send else self._cannot_send_reason)
 
     def _on_button(self) -> None:
         if self._generating:

@@ -359,6 +359,8 @@ class MessageWidget(QFrame):
         self.editor = QPlainTextEdit(self._text)
         self.editor.setObjectName("messageEditor")
         self.editor.setMinimumHeight(80)
+        self.editor.setTabChangesFocus(True)  # Tab goes on to Cancel and Send, as in any form
+        self.editor.setAccessibleName(translate("message_widget", "Edit your message"))
         buttons = QHBoxLayout()
         send = QPushButton(translate("message_widget", "Send"))
         send.setObjectName("editSend")

@@ -158,7 +158,11 @@ class LibraryPage(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
         self.tree.currentItemChanged.connect(lambda *_: self._update_actions())
-        self.tree.itemDoubleClicked.connect(lambda *_: self.chat_with_selected())
+        # Enter or a double-click (the platform's "activate") opens the chosen model in the chat.
+        self.tree.itemActivated.connect(lambda *_: self.chat_with_selected())
+        self.tree.setAccessibleDescription(
+            translate("library", "Press Enter or double-click a model to chat with it")
+        )
         self.stack.addWidget(self.tree)
 
         empty = QWidget()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -449,8 +449,19 @@ class ModelPage(QWidget):
         box.setContentsMargins(6, 2, 6, 2)
         box.addWidget(button)
         self.files.setItemWidget(row, COL_ACTION, holder)
+        button.installEventFilter(self)  # Tab to it scrolls its row and column into view
         self.file_items[item.filename] = row
         self.download_buttons[item.filename] = button
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        """A Download button that Tab reaches in a row scrolled out of sight (the list is wider
+        than the page) is scrolled into view, so the keyboard's focus is always on screen."""
+        if event.type() == QEvent.Type.FocusIn:
+            name = next((f for f, b in self.download_buttons.items() if b is watched), None)
+            row = self.file_items.get(name) if name is not None else None
+            if row is not None:
+                self.files.scrollTo(self.files.indexFromItem(row, COL_ACTION))
+        return super().eventFilter(watched, event)
 
     def download(self, filename: str) -> None:
         details = self.details
