@@ -498,7 +498,7 @@ def test_plain_words_first_the_figures_one_click_away(
     answer = window.chat_view.widgets[-1]
     qtbot.waitUntil(answer.footer.isVisible, timeout=5_000)
     assert answer.footer.text().startswith("Speed: about 31 words a second · first word after 7.9 s")
-    assert "120 tokens" in answer.footer.toolTip() and "7927 ms" in answer.footer.toolTip()
+    assert "120 tokens" in answer.footer.toolTip() and "7,927 ms" in answer.footer.toolTip()
     assert window.context_meter.isVisible() and "% full" in window.context_meter.label.text()
     assert "tokens" in window.context_meter.label.toolTip()
     chat_texts = _visible_texts(window.page_rail.pages.currentWidget())
