@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.core.engine.backends import check_main
 
         return check_main(args[1:])
+    if args[:1] == ["--list-ggml-devices"]:  # the frozen app's child for engine.ggml_devices
+        from app.core.engine.ggml_devices import main as list_devices_main
+
+        return list_devices_main()
     if not args or args[0].startswith("-psn_"):  # macOS Finder passes -psn_... on launch
         from app.ui.launch import run_gui
 

@@ -2,6 +2,8 @@
 
 NVIDIA GPUs are read through NVML (the `pynvml` module of nvidia-ml-py), the same library
 `nvidia-smi` uses; it ships with the driver, so "no driver" shows up as "no NVML library".
+When llama.cpp has a Vulkan backend (AMD, Intel and integrated GPUs), ggml's own device list
+(app/core/engine/ggml_devices.py, probed in a child process) adds the GPUs NVML cannot see.
 Apple Silicon has no separate VRAM: the GPU shares RAM, and Metal lets one process wire only
 part of it (llama.cpp reads `recommendedMaxWorkingSetSize`), so we report one "metal" GPU with
 that share. Anything going wrong while probing GPUs gives a CPU-only answer with a note: the
@@ -37,7 +39,9 @@ class GpuInfo:
     total_bytes: int
     free_bytes: int
     driver: str
-    backend: str  # "cuda" | "metal"
+    backend: str  # "cuda" | "metal" | "vulkan"
+    # An integrated GPU (Vulkan's "igpu"): its memory is the computer's RAM, shared.
+    integrated: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def detect_hardware(nvml: ModuleType | None = None) -> HardwareInfo:
         gpus = (_apple_gpu(int(mem.total), int(mem.available)),)
     else:
         gpus = _nvidia_gpus(nvml, notes)
+        gpus = gpus + _vulkan_gpus(gpus, notes)
     return HardwareInfo(
         total_ram_bytes=int(mem.total),
         available_ram_bytes=int(mem.available),
@@ -159,6 +164,39 @@ def _read_nvidia(lib: Any, notes: list[str]) -> tuple[GpuInfo, ...]:
             translate("hardware", "The NVIDIA driver reports no GPU; the model will run on the CPU.")
         )
     return tuple(gpus)
+
+
+# --- Vulkan (ggml's device list) ----------------------------------------------------------
+
+
+def _vulkan_gpus(nvidia: tuple[GpuInfo, ...], notes: list[str]) -> tuple[GpuInfo, ...]:
+    """GPUs llama.cpp's Vulkan backend will use that NVML did not already report."""
+    from app.core.engine import ggml_devices
+
+    if not ggml_devices.backend_installed("vulkan"):
+        return ()  # a build without the Vulkan backend: nothing to ask, no child started
+    devices, note = ggml_devices.cached_probe()
+    if note:
+        notes.append(
+            translate("hardware", "Other graphics cards could not be checked ({reason}).").format(reason=note)
+        )
+    known = {g.name.lower() for g in nvidia}
+    found = []
+    for device in devices:
+        if device.backend != "vulkan" or not device.is_gpu or device.description.lower() in known:
+            continue
+        found.append(
+            GpuInfo(
+                index=device.index,
+                name=device.description or device.name,
+                total_bytes=device.total_bytes,
+                free_bytes=device.free_bytes,
+                driver="Vulkan",
+                backend="vulkan",
+                integrated=device.kind == "igpu",
+            )
+        )
+    return tuple(found)
 
 
 def _text(value: object) -> str:

@@ -71,6 +71,13 @@ class OffloadPlan:
     kv_type: str = "f16"
     gpu_budget_bytes: int = 0
     ram_budget_bytes: int = 0
+    # Several GPUs: the share of the layers each takes, by llama.cpp's device index (its
+    # tensor_split), split by free memory. Empty: one GPU (gpu_index) holds the GPU part alone.
+    tensor_split: tuple[float, ...] = ()
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(1 for share in self.tensor_split if share > 0) or (1 if self.gpu_index is not None else 0)
 
     @property
     def gpu_bytes(self) -> int:
@@ -261,27 +268,83 @@ def estimate_for_layers(
 
 @dataclass(frozen=True)
 class _Budget:
-    gpu: GpuInfo | None
-    gpu_bytes: int
+    gpu: GpuInfo | None  # the main GPU (of a group: the one with the most room)
+    gpu_bytes: int  # all the group's GPUs together
     ram_bytes: int
     unified: bool
+    group: tuple[tuple[GpuInfo, int], ...] = ()  # (GPU, its budget) when several share the layers
 
     def fits(self, usage: Usage) -> bool:
         if usage.gpu > self.gpu_bytes and usage.gpu > 0:
             return False
+        if self.group and self.gpu is not None and usage.gpu > 0:
+            # Layers go to each GPU in proportion to its budget; the main one also holds the
+            # compute buffer.
+            main = dict((g.index, b) for g, b in self.group)[self.gpu.index]
+            share = (usage.gpu_weights + usage.gpu_kv) * main / max(1, self.gpu_bytes)
+            if share + usage.gpu_compute > main:
+                return False
         if self.unified:  # one pool: GPU buffers come out of the same RAM
             return usage.gpu + usage.ram <= self.ram_bytes
         return usage.ram <= self.ram_bytes
 
+    def tensor_split(self) -> tuple[float, ...]:
+        if not self.group:
+            return ()
+        shares = [0.0] * (max(g.index for g, _ in self.group) + 1)
+        for gpu, room in self.group:
+            shares[gpu.index] = round(room / max(1, self.gpu_bytes), 4)
+        return tuple(shares)
 
-def _budget(hardware: HardwareInfo, gpu_reserve_bytes: int | None) -> _Budget:
-    gpu = hardware.best_gpu()
-    gpu_bytes = 0
-    if gpu is not None:
-        reserve = gpu_reserve(gpu) if gpu_reserve_bytes is None else gpu_reserve_bytes
-        gpu_bytes = max(0, gpu.free_bytes - reserve)
+
+def _gpu_room(gpu: GpuInfo, gpu_reserve_bytes: int | None) -> int:
+    reserve = gpu_reserve(gpu) if gpu_reserve_bytes is None else gpu_reserve_bytes
+    return max(0, gpu.free_bytes - reserve)
+
+
+def _budget(
+    hardware: HardwareInfo, gpu_reserve_bytes: int | None, gpu: GpuInfo | None = None
+) -> _Budget:
+    """One GPU's budget (the one with the most free memory unless `gpu` is given)."""
+    gpu = gpu if gpu is not None else hardware.best_gpu()
+    gpu_bytes = _gpu_room(gpu, gpu_reserve_bytes) if gpu is not None else 0
     ram = max(0, hardware.available_ram_bytes - ram_reserve(hardware))
-    return _Budget(gpu, gpu_bytes, ram, hardware.unified_memory)
+    unified = hardware.unified_memory or (gpu is not None and gpu.integrated)
+    return _Budget(gpu, gpu_bytes, ram, unified)
+
+
+def _group_budget(hardware: HardwareInfo, gpu_reserve_bytes: int | None) -> _Budget | None:
+    """All GPUs of one kind (llama.cpp splits over one backend's devices) as one budget."""
+    gpus = [g for g in hardware.gpus if not g.integrated]
+    if len(gpus) < 2:
+        return None
+    kind = max({g.backend for g in gpus}, key=lambda b: sum(g.free_bytes for g in gpus if g.backend == b))
+    group = tuple((g, _gpu_room(g, gpu_reserve_bytes)) for g in gpus if g.backend == kind)
+    group = tuple((g, room) for g, room in group if room > 0)
+    if len(group) < 2:
+        return None
+    main = max(group, key=lambda item: (item[1], -item[0].index))[0]
+    ram = max(0, hardware.available_ram_bytes - ram_reserve(hardware))
+    return _Budget(main, sum(room for _, room in group), ram, hardware.unified_memory, group)
+
+
+def _budgets(
+    hardware: HardwareInfo, gpu_reserve_bytes: int | None, gpu_choice: int | None
+) -> list[_Budget]:
+    """Budgets to try, in order: each GPU alone (most free first), then all GPUs together.
+
+    A model that fits on one GPU stays on one (no traffic between cards); `gpu_choice` (the
+    user's pinned GPU) leaves only that one.
+    """
+    if gpu_choice is not None:
+        pinned = [g for g in hardware.gpus if g.index == gpu_choice]
+        if pinned:
+            return [_budget(hardware, gpu_reserve_bytes, pinned[0])]
+    singles = sorted(hardware.gpus, key=lambda g: (-g.free_bytes, g.index))
+    budgets = [_budget(hardware, gpu_reserve_bytes, g) for g in singles]
+    budgets = budgets or [_budget(hardware, gpu_reserve_bytes)]
+    group = _group_budget(hardware, gpu_reserve_bytes)
+    return budgets + ([group] if group is not None else [])
 
 
 def _context_candidates(facts: ModelFacts, wanted_ctx: int | None) -> list[int]:
@@ -328,28 +391,38 @@ def plan_offload(
     *,
     max_gpu_layers: int | None = None,
     gpu_reserve_bytes: int | None = None,
+    gpu_choice: int | None = None,
 ) -> OffloadPlan:
     """The best load for this machine: all on the GPU if possible, else as many layers as fit.
 
     With no wanted_ctx, a smaller context that lets the whole model on the GPU beats a bigger
     one that does not (GPU speed matters more than a long memory for chat); an explicit
-    wanted_ctx is only lowered when the model would not load at all.
+    wanted_ctx is only lowered when the model would not load at all. With several GPUs: one
+    GPU that holds the whole model first, then all of them sharing the layers by free memory;
+    `gpu_choice` pins one GPU (its index).
     """
-    budget = _budget(hardware, gpu_reserve_bytes)
+    budgets = _budgets(hardware, gpu_reserve_bytes, gpu_choice)
     full = facts.block_count + 1
-    cap = 0 if budget.gpu is None else full
-    if max_gpu_layers is not None:
-        cap = max(0, min(cap, max_gpu_layers))
     candidates = _context_candidates(facts, wanted_ctx)
     full_tries = candidates[:1] if wanted_ctx else candidates
     kv_types = _kv_types(facts)
 
+    def cap_of(budget: _Budget) -> int:
+        cap = 0 if budget.gpu is None else full
+        return cap if max_gpu_layers is None else max(0, min(cap, max_gpu_layers))
+
     # A compact (q8_0) KV cache before a shorter context: at each size, f16 first.
-    if cap == full:
-        for n_ctx in full_tries:
+    # At each size, one GPU before all of them together.
+    for n_ctx in full_tries:
+        for budget in budgets:
+            if cap_of(budget) != full:
+                continue
             for kv in kv_types:
                 if budget.fits(estimate_for_layers(facts, n_ctx, full, kv)):
                     return _make_plan(facts, hardware, budget, n_ctx, full, candidates[0], wanted_ctx, kv)
+    # Part on the GPU: the budget with the most room (several GPUs together, when there are).
+    budget = max(budgets, key=lambda b: b.gpu_bytes)
+    cap = cap_of(budget)
     for n_ctx in candidates:
         best: tuple[int, str] | None = None
         for kv in kv_types:
@@ -450,11 +523,14 @@ def _plan(
         gpu_budget_bytes=budget.gpu_bytes,
         ram_budget_bytes=budget.ram_bytes,
         kv_type=kv_type,
+        tensor_split=budget.tensor_split() if k > 0 else (),
     )
 
 
 def _summary(facts: ModelFacts, budget: _Budget, k: int) -> str:
     n_layer = facts.block_count
+    if k == n_layer + 1 and budget.group:
+        return translate("planner", "Runs fully on your %n GPUs", None, len(budget.group))
     if k == n_layer + 1:
         return translate("planner", "Runs fully on your GPU")
     if k > 0:
@@ -497,7 +573,21 @@ def _memory_reasons(
 ) -> tuple[str, ...]:
     reasons: list[str] = []
     gpu = budget.gpu
-    if gpu is not None:
+    if budget.group and k > 0:
+        # Each card's share of the layers, as llama.cpp will split them (tensor_split).
+        for card, room in budget.group:
+            reasons.append(
+                translate(
+                    "planner",
+                    "GPU {gpu}: takes {share}% of the layers, about {used} of its {free} free.",
+                ).format(
+                    gpu=card.name,
+                    share=number(100 * room / max(1, budget.gpu_bytes)),
+                    used=_gb(int(usage.gpu * room / max(1, budget.gpu_bytes))),
+                    free=_gb(card.free_bytes),
+                )
+            )
+    elif gpu is not None:
         reasons.append(
             translate(
                 "planner",
