@@ -61,6 +61,10 @@ class Found:
 
 
 _CALLS = {"translate", "translate_noop", "QT_TRANSLATE_NOOP"}
+# The engine host's sentences (app/core/engine/protocol.py), translated in the window by
+# protocol.shown(): (context, text, ...) as for translate(), but the further arguments are the
+# error's kind and values, never a disambiguation or a count.
+_HOST_CALLS = {"host_error", "host_sentence"}
 
 
 def _literal(node: ast.expr | None) -> str | None:
@@ -79,7 +83,7 @@ def find_texts(path: Path) -> tuple[list[Found], list[str]]:
             continue
         func = node.func
         name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-        if name not in _CALLS or (isinstance(func, ast.Attribute) and name == "translate"
+        if name not in _CALLS | _HOST_CALLS or (isinstance(func, ast.Attribute) and name == "translate"
                                   and not (isinstance(func.value, ast.Name) and func.value.id == "i18n")):
             continue  # QCoreApplication.translate in language.py is the lookup, not a text
         args = list(node.args)
@@ -95,8 +99,11 @@ def find_texts(path: Path) -> tuple[list[Found], list[str]]:
             # translate_noop(ctx, "..."); the window walk in tests/gui/test_languages.py
             # catches a constant that was not.
             continue
-        comment = _literal(args[2] if len(args) > 2 else keywords.get("disambiguation")) or ""
-        plural = len(args) > 3 or "n" in keywords
+        if name in _HOST_CALLS:
+            comment, plural = "", False
+        else:
+            comment = _literal(args[2] if len(args) > 2 else keywords.get("disambiguation")) or ""
+            plural = len(args) > 3 or "n" in keywords
         if plural != ("%n" in source):
             problems.append(f"{where}: a count (n) goes with %n in the text, and only then")
         found.append(Found(context, source, comment, plural))

@@ -331,6 +331,10 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Stopp</translation>
     </message>
     <message>
+      <source>Stop the answer (Esc)</source>
+      <translation>Antwort stoppen (Esc)</translation>
+    </message>
+    <message>
       <source>Type a question for the model; Enter sends it, Shift+Enter starts a new line.</source>
       <translation>Geben Sie eine Frage an das Modell ein; Enter sendet sie, Shift+Enter beginnt eine neue Zeile.</translation>
     </message>
@@ -916,6 +920,13 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
     <message>
       <source>the model's architecture is not supported by this engine</source>
       <translation>die Architektur des Modells wird von dieser Engine nicht unterstützt</translation>
+    </message>
+  </context>
+  <context>
+    <name>decode</name>
+    <message>
+      <source>The engine could not set up sampling for this request.</source>
+      <translation>Die Engine konnte das Sampling für diese Anfrage nicht einrichten.</translation>
     </message>
   </context>
   <context>
@@ -2124,6 +2135,29 @@ von {publisher}</translation>
     </message>
   </context>
   <context>
+    <name>gpu_setting</name>
+    <message>
+      <source>Automatic</source>
+      <translation>Automatisch</translation>
+    </message>
+    <message>
+      <source>Automatic puts a model on the one graphics card that holds it, or shares it between all of them when none does. Applies the next time a model loads.</source>
+      <translation>Automatisch legt ein Modell auf die eine Grafikkarte, auf die es passt, oder verteilt es auf alle, wenn es auf keine allein passt. Gilt ab dem nächsten Laden eines Modells.</translation>
+    </message>
+    <message>
+      <source>Graphics card the models run on</source>
+      <translation>Grafikkarte, auf der die Modelle laufen</translation>
+    </message>
+    <message>
+      <source>Graphics card:</source>
+      <translation>Grafikkarte:</translation>
+    </message>
+    <message>
+      <source>{name} ({free} GB free)</source>
+      <translation>{name} ({free} GB frei)</translation>
+    </message>
+  </context>
+  <context>
     <name>guards</name>
     <message>
       <source>the document is password-protected</source>
@@ -2169,12 +2203,118 @@ von {publisher}</translation>
       <translation>Kein NVIDIA-GPU-Treiber gefunden; das Modell läuft auf der CPU.</translation>
     </message>
     <message>
+      <source>Other graphics cards could not be checked ({reason}).</source>
+      <translation>Andere Grafikkarten konnten nicht geprüft werden ({reason}).</translation>
+    </message>
+    <message>
       <source>The NVIDIA GPU library (nvidia-ml-py) is not installed; using the CPU.</source>
       <translation>Die NVIDIA-GPU-Bibliothek (nvidia-ml-py) ist nicht installiert; die CPU wird verwendet.</translation>
     </message>
     <message>
       <source>The NVIDIA driver reports no GPU; the model will run on the CPU.</source>
       <translation>Der NVIDIA-Treiber meldet keine GPU; das Modell läuft auf der CPU.</translation>
+    </message>
+  </context>
+  <context>
+    <name>host</name>
+    <message>
+      <source>Embedding failed: {error}</source>
+      <translation>Die Einbettung ist fehlgeschlagen: {error}</translation>
+    </message>
+    <message>
+      <source>Loading was cancelled.</source>
+      <translation>Das Laden wurde abgebrochen.</translation>
+    </message>
+    <message>
+      <source>No model is loaded.</source>
+      <translation>Es ist kein Modell geladen.</translation>
+    </message>
+    <message>
+      <source>The engine failed on this request; the engine log has the details.</source>
+      <translation>Die Engine ist bei dieser Anfrage gescheitert; Einzelheiten stehen im Protokoll der Engine.</translation>
+    </message>
+    <message>
+      <source>The engine failed while answering: {error}</source>
+      <translation>Die Engine ist beim Antworten gescheitert: {error}</translation>
+    </message>
+    <message>
+      <source>The file {path} is not there.</source>
+      <translation>Die Datei {path} ist nicht vorhanden.</translation>
+    </message>
+    <message>
+      <source>The model engine could not start: {error}</source>
+      <translation>Die Modell-Engine konnte nicht starten: {error}</translation>
+    </message>
+    <message>
+      <source>{problem} Enclave uses the standard “{format}” format for this model instead.</source>
+      <translation>{problem} Enclave verwendet für dieses Modell stattdessen das Standardformat „{format}“.</translation>
+    </message>
+  </context>
+  <context>
+    <name>host_load</name>
+    <message>
+      <source>The engine could not load {name}: the file may be damaged, or made for a newer engine. The engine log has the details.</source>
+      <translation>Die Engine konnte {name} nicht laden: Die Datei ist möglicherweise beschädigt oder für eine neuere Engine gemacht. Einzelheiten stehen im Protokoll der Engine.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: it lacks the setting '{what}' its model type needs.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Ihr fehlt die Einstellung „{what}“, die ihr Modelltyp braucht.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: it lists the same tensor twice.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Sie führt denselben Tensor zweimal auf.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its setting '{what}' has the wrong kind of value.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Ihre Einstellung „{what}“ hat die falsche Art von Wert.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its tensor '{what}' does not have the shape its description promises.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Ihr Tensor „{what}“ hat nicht die Form, die ihre Beschreibung verspricht.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its tensor data is not where its header says.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Ihre Tensordaten liegen nicht dort, wo ihr Kopfteil es angibt.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: one of its settings has the wrong number of values.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Eine ihrer Einstellungen hat die falsche Anzahl von Werten.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: the tensor '{what}' that its model type needs is missing.</source>
+      <translation>Die Modelldatei {name} ist beschädigt oder mit einem Konverter erstellt, den diese Engine nicht versteht: Der Tensor „{what}“, den ihr Modelltyp braucht, fehlt.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is incomplete or damaged (truncated download?).</source>
+      <translation>Die Modelldatei {name} ist unvollständig oder beschädigt (abgebrochener Download?).</translation>
+    </message>
+    <message>
+      <source>The model file {name} is incomplete or damaged: its tensor '{what}' runs past the end of the file.</source>
+      <translation>Die Modelldatei {name} ist unvollständig oder beschädigt: Ihr Tensor „{what}“ reicht über das Dateiende hinaus.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is not a GGUF model file.</source>
+      <translation>Die Modelldatei {name} ist keine GGUF-Modelldatei.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a model type ('{arch}') that this version of the engine cannot run yet.</source>
+      <translation>Die Modelldatei {name} verwendet einen Modelltyp („{arch}“), den diese Version der Engine noch nicht ausführen kann.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a model type that this version of the engine cannot run yet.</source>
+      <translation>Die Modelldatei {name} verwendet einen Modelltyp, den diese Version der Engine noch nicht ausführen kann.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a number format (for tensor '{what}') this engine does not know.</source>
+      <translation>Die Modelldatei {name} verwendet ein Zahlenformat (für den Tensor „{what}“), das diese Engine nicht kennt.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a number format this engine does not know.</source>
+      <translation>Die Modelldatei {name} verwendet ein Zahlenformat, das diese Engine nicht kennt.</translation>
+    </message>
+    <message>
+      <source>There was not enough memory to load {name}. Try a smaller model or context size.</source>
+      <translation>Der Arbeitsspeicher reichte nicht aus, um {name} zu laden. Versuchen Sie ein kleineres Modell oder eine kleinere Kontextgröße.</translation>
     </message>
   </context>
   <context>
@@ -2450,6 +2590,10 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
       <translation>Organisation</translation>
     </message>
     <message>
+      <source>Press Enter or double-click a model to chat with it</source>
+      <translation>Drücken Sie die Eingabetaste oder doppelklicken Sie auf ein Modell, um damit zu chatten</translation>
+    </message>
+    <message>
       <source>Quality: {quality}</source>
       <translation>Qualität: {quality}</translation>
     </message>
@@ -2673,6 +2817,10 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     <message>
       <source>Edit this message and send it again</source>
       <translation>Diese Nachricht bearbeiten und erneut senden</translation>
+    </message>
+    <message>
+      <source>Edit your message</source>
+      <translation>Ihre Nachricht bearbeiten</translation>
     </message>
     <message>
       <source>Failed.</source>
@@ -3381,6 +3529,10 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
       <translation>GPU {gpu}: Der Plan belegt {used} von {free} freiem Speicher ({kept} bleiben für den Treiber und andere Apps reserviert).</translation>
     </message>
     <message>
+      <source>GPU {gpu}: takes {share}% of the layers, about {used} of its {free} free.</source>
+      <translation>GPU {gpu}: übernimmt {share} % der Schichten, etwa {used} von {free} freiem Speicher.</translation>
+    </message>
+    <message>
       <source>Needs {needed}, this computer has {have} available</source>
       <translation>Benötigt {needed}, dieser Computer hat {have} verfügbar</translation>
     </message>
@@ -3395,6 +3547,10 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     <message>
       <source>RAM: plan uses {used} of {available} available.</source>
       <translation>RAM: Der Plan belegt {used} von {available} verfügbarem Speicher.</translation>
+    </message>
+    <message numerus="yes">
+      <source>Runs fully on your %n GPUs</source>
+      <translation><numerusform>Läuft vollständig auf Ihrer %n GPU</numerusform><numerusform>Läuft vollständig auf Ihren %n GPUs</numerusform></translation>
     </message>
     <message>
       <source>Runs fully on your GPU</source>
@@ -3864,6 +4020,33 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     <message>
       <source>The server stopped in the middle of the answer. What arrived is kept.</source>
       <translation>Der Server hat mitten in der Antwort aufgehört. Was bereits angekommen ist, bleibt erhalten.</translation>
+    </message>
+  </context>
+  <context>
+    <name>request_args</name>
+    <message>
+      <source>The JSON schema could not be used: {error}</source>
+      <translation>Das JSON-Schema konnte nicht verwendet werden: {error}</translation>
+    </message>
+    <message>
+      <source>The engine could not use this request: {reason}</source>
+      <translation>Die Engine konnte diese Anfrage nicht verwenden: {reason}</translation>
+    </message>
+    <message>
+      <source>The engine could not use this request: {reason}.</source>
+      <translation>Die Engine konnte diese Anfrage nicht verwenden: {reason}.</translation>
+    </message>
+    <message>
+      <source>The text is too long for this model: it is {tokens} tokens and the model was loaded with room for {window}. Shorten it, or load the model with a larger context.</source>
+      <translation>Der Text ist zu lang für dieses Modell: Er umfasst {tokens} Tokens, und das Modell wurde mit Platz für {window} geladen. Kürzen Sie ihn oder laden Sie das Modell mit einem größeren Kontext.</translation>
+    </message>
+    <message>
+      <source>response_format json_schema needs a 'schema' object.</source>
+      <translation>response_format json_schema braucht ein Objekt „schema“.</translation>
+    </message>
+    <message>
+      <source>response_format type '{kind}' is not supported (use json_object or json_schema).</source>
+      <translation>Der response_format-Typ „{kind}“ wird nicht unterstützt (verwenden Sie json_object oder json_schema).</translation>
     </message>
   </context>
   <context>
@@ -4358,6 +4541,45 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     </message>
   </context>
   <context>
+    <name>template_guard</name>
+    <message>
+      <source>This model's chat template calls itself without end (format the conversation stopped).</source>
+      <translation>Das Gesprächsformat dieses Modells ruft sich endlos selbst auf (das Formatieren der Unterhaltung wurde gestoppt).</translation>
+    </message>
+    <message>
+      <source>This model's chat template calls itself without end (load stopped).</source>
+      <translation>Das Gesprächsformat dieses Modells ruft sich endlos selbst auf (das Laden wurde gestoppt).</translation>
+    </message>
+    <message>
+      <source>This model's chat template failed to format the conversation: {reason}</source>
+      <translation>Das Gesprächsformat dieses Modells konnte die Unterhaltung nicht formatieren: {reason}</translation>
+    </message>
+    <message>
+      <source>This model's chat template failed to load: {reason}</source>
+      <translation>Das Gesprächsformat dieses Modells konnte nicht geladen werden: {reason}</translation>
+    </message>
+    <message>
+      <source>This model's chat template made a prompt of {count} characters from this conversation; the template is broken or hostile.</source>
+      <translation>Das Gesprächsformat dieses Modells hat aus dieser Unterhaltung eine Eingabe von {count} Zeichen gemacht; das Format ist fehlerhaft oder bösartig.</translation>
+    </message>
+    <message>
+      <source>This model's chat template needs more memory than this computer has to format the conversation.</source>
+      <translation>Das Gesprächsformat dieses Modells braucht zum Formatieren der Unterhaltung mehr Arbeitsspeicher, als dieser Computer hat.</translation>
+    </message>
+    <message>
+      <source>This model's chat template needs more memory than this computer has to load.</source>
+      <translation>Das Gesprächsformat dieses Modells braucht zum Laden mehr Arbeitsspeicher, als dieser Computer hat.</translation>
+    </message>
+    <message>
+      <source>This model's chat template took longer than {seconds} seconds to format the conversation and was stopped; the template is broken or hostile.</source>
+      <translation>Das Gesprächsformat dieses Modells brauchte länger als {seconds} Sekunden, um die Unterhaltung zu formatieren, und wurde gestoppt; das Format ist fehlerhaft oder bösartig.</translation>
+    </message>
+    <message>
+      <source>This model's chat template took longer than {seconds} seconds to load and was stopped; the template is broken or hostile.</source>
+      <translation>Das Gesprächsformat dieses Modells brauchte länger als {seconds} Sekunden zum Laden und wurde gestoppt; das Format ist fehlerhaft oder bösartig.</translation>
+    </message>
+  </context>
+  <context>
     <name>token_question</name>
     <message>
       <source>Another program on this computer has left a Hugging Face token (a sign-in) in {place}. Should Enclave use it?</source>
@@ -4389,6 +4611,13 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     <message>
       <source>the {name} environment variable</source>
       <translation>der Umgebungsvariablen {name}</translation>
+    </message>
+  </context>
+  <context>
+    <name>tool_calls</name>
+    <message>
+      <source>tool_choice names the tool '{name}', which is not in tools.</source>
+      <translation>tool_choice nennt das Werkzeug „{name}“, das nicht in tools steht.</translation>
     </message>
   </context>
 </TS>

@@ -331,6 +331,10 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Arrêter</translation>
     </message>
     <message>
+      <source>Stop the answer (Esc)</source>
+      <translation>Arrêter la réponse (Échap)</translation>
+    </message>
+    <message>
       <source>Type a question for the model; Enter sends it, Shift+Enter starts a new line.</source>
       <translation>Tapez une question pour le modèle ; Enter l'envoie, Shift+Enter passe à la ligne.</translation>
     </message>
@@ -916,6 +920,13 @@ Vos conversations restent sur cet ordinateur.</translation>
     <message>
       <source>the model's architecture is not supported by this engine</source>
       <translation>l'architecture du modèle n'est pas prise en charge par ce moteur</translation>
+    </message>
+  </context>
+  <context>
+    <name>decode</name>
+    <message>
+      <source>The engine could not set up sampling for this request.</source>
+      <translation>Le moteur n'a pas pu configurer l'échantillonnage pour cette requête.</translation>
     </message>
   </context>
   <context>
@@ -2124,6 +2135,29 @@ de {publisher}</translation>
     </message>
   </context>
   <context>
+    <name>gpu_setting</name>
+    <message>
+      <source>Automatic</source>
+      <translation>Automatique</translation>
+    </message>
+    <message>
+      <source>Automatic puts a model on the one graphics card that holds it, or shares it between all of them when none does. Applies the next time a model loads.</source>
+      <translation>Automatique place un modèle sur la carte graphique qui peut le contenir, ou le répartit entre toutes quand aucune n'y suffit seule. S'applique au prochain chargement d'un modèle.</translation>
+    </message>
+    <message>
+      <source>Graphics card the models run on</source>
+      <translation>Carte graphique sur laquelle les modèles fonctionnent</translation>
+    </message>
+    <message>
+      <source>Graphics card:</source>
+      <translation>Carte graphique :</translation>
+    </message>
+    <message>
+      <source>{name} ({free} GB free)</source>
+      <translation>{name} ({free} Go libres)</translation>
+    </message>
+  </context>
+  <context>
     <name>guards</name>
     <message>
       <source>the document is password-protected</source>
@@ -2169,12 +2203,118 @@ de {publisher}</translation>
       <translation>Aucun pilote de GPU NVIDIA trouvé ; le modèle fonctionnera sur le CPU.</translation>
     </message>
     <message>
+      <source>Other graphics cards could not be checked ({reason}).</source>
+      <translation>Les autres cartes graphiques n'ont pas pu être vérifiées ({reason}).</translation>
+    </message>
+    <message>
       <source>The NVIDIA GPU library (nvidia-ml-py) is not installed; using the CPU.</source>
       <translation>La bibliothèque GPU NVIDIA (nvidia-ml-py) n'est pas installée ; utilisation du CPU.</translation>
     </message>
     <message>
       <source>The NVIDIA driver reports no GPU; the model will run on the CPU.</source>
       <translation>Le pilote NVIDIA ne signale aucun GPU ; le modèle fonctionnera sur le CPU.</translation>
+    </message>
+  </context>
+  <context>
+    <name>host</name>
+    <message>
+      <source>Embedding failed: {error}</source>
+      <translation>Le calcul des plongements a échoué : {error}</translation>
+    </message>
+    <message>
+      <source>Loading was cancelled.</source>
+      <translation>Le chargement a été annulé.</translation>
+    </message>
+    <message>
+      <source>No model is loaded.</source>
+      <translation>Aucun modèle n'est chargé.</translation>
+    </message>
+    <message>
+      <source>The engine failed on this request; the engine log has the details.</source>
+      <translation>Le moteur a échoué sur cette requête ; le journal du moteur contient les détails.</translation>
+    </message>
+    <message>
+      <source>The engine failed while answering: {error}</source>
+      <translation>Le moteur a échoué pendant la réponse : {error}</translation>
+    </message>
+    <message>
+      <source>The file {path} is not there.</source>
+      <translation>Le fichier {path} est introuvable.</translation>
+    </message>
+    <message>
+      <source>The model engine could not start: {error}</source>
+      <translation>Le moteur du modèle n'a pas pu démarrer : {error}</translation>
+    </message>
+    <message>
+      <source>{problem} Enclave uses the standard “{format}” format for this model instead.</source>
+      <translation>{problem} Enclave utilise à la place le format standard « {format} » pour ce modèle.</translation>
+    </message>
+  </context>
+  <context>
+    <name>host_load</name>
+    <message>
+      <source>The engine could not load {name}: the file may be damaged, or made for a newer engine. The engine log has the details.</source>
+      <translation>Le moteur n'a pas pu charger {name} : le fichier est peut-être endommagé, ou conçu pour un moteur plus récent. Le journal du moteur contient les détails.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: it lacks the setting '{what}' its model type needs.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : il lui manque le paramètre « {what} » dont son type de modèle a besoin.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: it lists the same tensor twice.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : il liste deux fois le même tenseur.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its setting '{what}' has the wrong kind of value.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : son paramètre « {what} » a un type de valeur incorrect.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its tensor '{what}' does not have the shape its description promises.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : son tenseur « {what} » n'a pas la forme promise par sa description.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: its tensor data is not where its header says.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : les données de ses tenseurs ne sont pas à l'endroit indiqué par son en-tête.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: one of its settings has the wrong number of values.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : l'un de ses paramètres n'a pas le bon nombre de valeurs.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is damaged, or made by a converter this engine does not understand: the tensor '{what}' that its model type needs is missing.</source>
+      <translation>Le fichier de modèle {name} est endommagé, ou produit par un convertisseur que ce moteur ne comprend pas : le tenseur « {what} » dont son type de modèle a besoin est absent.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is incomplete or damaged (truncated download?).</source>
+      <translation>Le fichier de modèle {name} est incomplet ou endommagé (téléchargement interrompu ?).</translation>
+    </message>
+    <message>
+      <source>The model file {name} is incomplete or damaged: its tensor '{what}' runs past the end of the file.</source>
+      <translation>Le fichier de modèle {name} est incomplet ou endommagé : son tenseur « {what} » dépasse la fin du fichier.</translation>
+    </message>
+    <message>
+      <source>The model file {name} is not a GGUF model file.</source>
+      <translation>Le fichier de modèle {name} n'est pas un fichier de modèle GGUF.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a model type ('{arch}') that this version of the engine cannot run yet.</source>
+      <translation>Le fichier de modèle {name} utilise un type de modèle (« {arch} ») que cette version du moteur ne sait pas encore exécuter.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a model type that this version of the engine cannot run yet.</source>
+      <translation>Le fichier de modèle {name} utilise un type de modèle que cette version du moteur ne sait pas encore exécuter.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a number format (for tensor '{what}') this engine does not know.</source>
+      <translation>Le fichier de modèle {name} utilise un format de nombres (pour le tenseur « {what} ») que ce moteur ne connaît pas.</translation>
+    </message>
+    <message>
+      <source>The model file {name} uses a number format this engine does not know.</source>
+      <translation>Le fichier de modèle {name} utilise un format de nombres que ce moteur ne connaît pas.</translation>
+    </message>
+    <message>
+      <source>There was not enough memory to load {name}. Try a smaller model or context size.</source>
+      <translation>La mémoire était insuffisante pour charger {name}. Essayez un modèle plus petit ou une taille de contexte plus petite.</translation>
     </message>
   </context>
   <context>
@@ -2450,6 +2590,10 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
       <translation>Organisation</translation>
     </message>
     <message>
+      <source>Press Enter or double-click a model to chat with it</source>
+      <translation>Appuyez sur Entrée ou double-cliquez sur un modèle pour discuter avec lui</translation>
+    </message>
+    <message>
       <source>Quality: {quality}</source>
       <translation>Qualité : {quality}</translation>
     </message>
@@ -2673,6 +2817,10 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <message>
       <source>Edit this message and send it again</source>
       <translation>Modifier ce message et le renvoyer</translation>
+    </message>
+    <message>
+      <source>Edit your message</source>
+      <translation>Modifier votre message</translation>
     </message>
     <message>
       <source>Failed.</source>
@@ -3381,6 +3529,10 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
       <translation>GPU {gpu} : le plan utilise {used} sur {free} libres ({kept} réservés au pilote et aux autres applications).</translation>
     </message>
     <message>
+      <source>GPU {gpu}: takes {share}% of the layers, about {used} of its {free} free.</source>
+      <translation>GPU {gpu} : prend {share} % des couches, environ {used} sur ses {free} libres.</translation>
+    </message>
+    <message>
       <source>Needs {needed}, this computer has {have} available</source>
       <translation>Il faut {needed}, cet ordinateur dispose de {have}</translation>
     </message>
@@ -3395,6 +3547,10 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <message>
       <source>RAM: plan uses {used} of {available} available.</source>
       <translation>RAM : le plan utilise {used} sur {available} disponibles.</translation>
+    </message>
+    <message numerus="yes">
+      <source>Runs fully on your %n GPUs</source>
+      <translation><numerusform>Fonctionne entièrement sur votre %n GPU</numerusform><numerusform>Fonctionne entièrement sur vos %n GPU</numerusform></translation>
     </message>
     <message>
       <source>Runs fully on your GPU</source>
@@ -3864,6 +4020,33 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <message>
       <source>The server stopped in the middle of the answer. What arrived is kept.</source>
       <translation>Le serveur s'est arrêté au milieu de la réponse. La partie déjà reçue est conservée.</translation>
+    </message>
+  </context>
+  <context>
+    <name>request_args</name>
+    <message>
+      <source>The JSON schema could not be used: {error}</source>
+      <translation>Le schéma JSON n'a pas pu être utilisé : {error}</translation>
+    </message>
+    <message>
+      <source>The engine could not use this request: {reason}</source>
+      <translation>Le moteur n'a pas pu traiter cette requête : {reason}</translation>
+    </message>
+    <message>
+      <source>The engine could not use this request: {reason}.</source>
+      <translation>Le moteur n'a pas pu traiter cette requête : {reason}.</translation>
+    </message>
+    <message>
+      <source>The text is too long for this model: it is {tokens} tokens and the model was loaded with room for {window}. Shorten it, or load the model with a larger context.</source>
+      <translation>Le texte est trop long pour ce modèle : il compte {tokens} jetons et le modèle a été chargé avec de la place pour {window}. Raccourcissez-le, ou chargez le modèle avec un contexte plus grand.</translation>
+    </message>
+    <message>
+      <source>response_format json_schema needs a 'schema' object.</source>
+      <translation>response_format json_schema nécessite un objet « schema ».</translation>
+    </message>
+    <message>
+      <source>response_format type '{kind}' is not supported (use json_object or json_schema).</source>
+      <translation>Le type de response_format « {kind} » n'est pas pris en charge (utilisez json_object ou json_schema).</translation>
     </message>
   </context>
   <context>
@@ -4358,6 +4541,45 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     </message>
   </context>
   <context>
+    <name>template_guard</name>
+    <message>
+      <source>This model's chat template calls itself without end (format the conversation stopped).</source>
+      <translation>Le gabarit de conversation de ce modèle s'appelle lui-même sans fin (la mise en forme de la conversation a été arrêtée).</translation>
+    </message>
+    <message>
+      <source>This model's chat template calls itself without end (load stopped).</source>
+      <translation>Le gabarit de conversation de ce modèle s'appelle lui-même sans fin (le chargement a été arrêté).</translation>
+    </message>
+    <message>
+      <source>This model's chat template failed to format the conversation: {reason}</source>
+      <translation>Le gabarit de conversation de ce modèle n'a pas pu mettre en forme la conversation : {reason}</translation>
+    </message>
+    <message>
+      <source>This model's chat template failed to load: {reason}</source>
+      <translation>Le gabarit de conversation de ce modèle n'a pas pu être chargé : {reason}</translation>
+    </message>
+    <message>
+      <source>This model's chat template made a prompt of {count} characters from this conversation; the template is broken or hostile.</source>
+      <translation>Le gabarit de conversation de ce modèle a produit à partir de cette conversation une invite de {count} caractères ; le gabarit est défectueux ou malveillant.</translation>
+    </message>
+    <message>
+      <source>This model's chat template needs more memory than this computer has to format the conversation.</source>
+      <translation>Le gabarit de conversation de ce modèle a besoin de plus de mémoire que n'en a cet ordinateur pour mettre en forme la conversation.</translation>
+    </message>
+    <message>
+      <source>This model's chat template needs more memory than this computer has to load.</source>
+      <translation>Le gabarit de conversation de ce modèle a besoin de plus de mémoire que n'en a cet ordinateur pour être chargé.</translation>
+    </message>
+    <message>
+      <source>This model's chat template took longer than {seconds} seconds to format the conversation and was stopped; the template is broken or hostile.</source>
+      <translation>Le gabarit de conversation de ce modèle a mis plus de {seconds} secondes à mettre en forme la conversation et a été arrêté ; le gabarit est défectueux ou malveillant.</translation>
+    </message>
+    <message>
+      <source>This model's chat template took longer than {seconds} seconds to load and was stopped; the template is broken or hostile.</source>
+      <translation>Le gabarit de conversation de ce modèle a mis plus de {seconds} secondes à se charger et a été arrêté ; le gabarit est défectueux ou malveillant.</translation>
+    </message>
+  </context>
+  <context>
     <name>token_question</name>
     <message>
       <source>Another program on this computer has left a Hugging Face token (a sign-in) in {place}. Should Enclave use it?</source>
@@ -4389,6 +4611,13 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <message>
       <source>the {name} environment variable</source>
       <translation>la variable d'environnement {name}</translation>
+    </message>
+  </context>
+  <context>
+    <name>tool_calls</name>
+    <message>
+      <source>tool_choice names the tool '{name}', which is not in tools.</source>
+      <translation>tool_choice désigne l'outil « {name} », qui ne figure pas dans tools.</translation>
     </message>
   </context>
 </TS>

@@ -11,6 +11,7 @@ the next call starts a fresh host.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -120,7 +121,7 @@ class EngineClient:
         self._process, self._conn = process, parent_conn
         reply = self._receive(timeout=STARTUP_TIMEOUT_S)
         if isinstance(reply, p.EngineError):
-            raise EngineError(reply.kind, reply.message)
+            raise EngineError(reply.kind, p.shown(reply.sentence, reply.message))
         if not isinstance(reply, p.HostReady):
             raise EngineError(p.ERROR_INTERNAL, f"Unexpected first message {reply!r}")
         self.host_pid = reply.pid
@@ -212,9 +213,10 @@ class EngineClient:
                     on_reply(reply)
                 continue
             if isinstance(reply, p.EngineError):
+                message = _error_words(reply, getattr(request, "model_path", ""))
                 if reply.details.get("cancelled"):
-                    raise Cancelled(reply.message)
-                raise EngineError(reply.kind, reply.message)
+                    raise Cancelled(message)
+                raise EngineError(reply.kind, message)
             return reply
 
     # ---- the API ------------------------------------------------------------------------
@@ -239,6 +241,8 @@ class EngineClient:
             finally:
                 self._loading = ""
             assert isinstance(reply, p.Loaded)
+            if reply.notice_sentence is not None:  # in the window's language
+                reply = dataclasses.replace(reply, notice=p.shown(reply.notice_sentence, reply.notice))
             self.loaded = reply
             return reply
 
@@ -342,6 +346,22 @@ class EngineClient:
                 return
             self._request(p.UnloadRequest())
             self.loaded = None
+
+
+def _error_words(reply: p.EngineError, model_path: str) -> str:
+    """What a host's error says, in the window's language (the host has no translator)."""
+    if reply.details.get(p.HEADER_REFUSED) and model_path:
+        # gguf_facts wrote it in the host, in English: its header check again, here, says it
+        # in the window's language (a file that reads fine now keeps the host's words).
+        from app.core.gguf_facts import GGUFError, read_model_facts
+
+        try:
+            read_model_facts(model_path)
+        except GGUFError as exc:
+            return str(exc)
+        except Exception:  # noqa: BLE001 - only the words are at stake; the host's are right
+            pass
+    return p.shown(reply.sentence, reply.message)
 
 
 def _client_rate(arrivals: list[tuple[float, int]]) -> float:

@@ -42,6 +42,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.engine import protocol as p
+
 SWITCH_ENV = "ENCLAVE_DECODE_LOOP"
 LOOKUP_ENV = "ENCLAVE_PROMPT_LOOKUP"
 # Off: it can change a greedy answer at a floating-point near-tie (see the module docstring;
@@ -199,7 +201,9 @@ class _Chain:
 
         def add(sampler: Any) -> None:
             if not sampler:
-                raise ValueError("The engine could not set up sampling for this request.")
+                raise p.SentenceError(
+                    p.host_sentence("decode", "The engine could not set up sampling for this request.")
+                )
             raw.llama_sampler_chain_add(self.chain, sampler)
 
         try:

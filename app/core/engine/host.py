@@ -125,7 +125,9 @@ class HostEngine:
 
         self._free_chat_model()
         if not os.path.isfile(request.model_path):
-            return p.EngineError(p.ERROR_LOAD_FAILED, f"The file {request.model_path} is not there.")
+            return p.host_error(
+                "host", "The file {path} is not there.", p.ERROR_LOAD_FAILED, path=request.model_path
+            )
         fault = os.environ.get(FAULT_ENV, "")
         # "no_header_check": tests let llama.cpp meet a file it will abort on (one the check
         # does not know yet would), to prove the crash is reported with its cause.
@@ -165,22 +167,29 @@ class HostEngine:
         except Exception as exc:  # llama-cpp-python raises ValueError with no reason; the log has it
             sys.stderr.flush()
             if self.cancel.is_set():
-                return p.EngineError(p.ERROR_LOAD_FAILED, "Loading was cancelled.", {"cancelled": True})
+                return p.host_error(
+                    "host", "Loading was cancelled.", p.ERROR_LOAD_FAILED, {"cancelled": True}
+                )
             new_log = tail(self.log_path, 64_000)[-(os.path.getsize(self.log_path) - log_offset) :]
-            kind, message = explain_load_failure(new_log + "\n" + str(exc), request.model_path)
+            kind, sentence = explain_load_failure(new_log + "\n" + str(exc), request.model_path)
             log.error("load failed: %s (%s)", kind, exc)
-            return p.EngineError(kind, message)
+            return p.EngineError.of(kind, sentence)
         metadata = {str(k): str(v) for k, v in llm.metadata.items() if k != "tokenizer.chat_template"}
         has_template = "tokenizer.chat_template" in llm.metadata
         chat_format = request.chat_format
         if chat_format is None and not has_template:
             chat_format = fallback_chat_format(metadata.get("general.architecture", ""))
-        notice = ""
+        notice: p.Sentence | None = None
         if chat_format is None and llm.chat_format == "chat_template.default":
             problem = template_guard.probe(_formatter_of(llm._chat_handlers.get(llm.chat_format)))
             if problem:
                 chat_format = fallback_chat_format(metadata.get("general.architecture", ""))
-                notice = f"{problem} Enclave uses the standard “{chat_format}” format for this model instead."
+                notice = p.host_sentence(
+                    "host",
+                    "{problem} Enclave uses the standard “{format}” format for this model instead.",
+                    problem=problem,
+                    format=str(chat_format),
+                )
                 log.warning("chat template replaced by %s", chat_format)
         if chat_format is not None:
             self._apply_chat_format(llm, chat_format)
@@ -196,7 +205,8 @@ class HostEngine:
             chat_format=chat_format or "gguf-template",
             load_seconds=time.perf_counter() - started,
             metadata=metadata,
-            notice=notice,
+            notice=notice.english() if notice else "",
+            notice_sentence=notice,
         )
 
     @staticmethod
@@ -210,14 +220,14 @@ class HostEngine:
     def chat(self, request: p.ChatRequest) -> p.ChatDone | p.EngineError:
         llm = self.chat_llm
         if llm is None:
-            return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+            return p.host_error("host", "No model is loaded.", p.ERROR_NOT_LOADED)
         s = request.sampling
         extras = request.extras
         log.info("answering: %d messages, max_tokens=%d", len(request.messages), s.max_tokens)
         try:
             options = chat_options(extras)
         except ValueError as exc:
-            return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
+            return p.error_of(p.ERROR_BAD_REQUEST, exc)
         forced = options.pop("_forced", False)
         self._switch_conversation(request.cache_key)
 
@@ -238,13 +248,13 @@ class HostEngine:
     def complete(self, request: p.CompletionRequest) -> p.ChatDone | p.EngineError:
         llm = self.chat_llm
         if llm is None:
-            return p.EngineError(p.ERROR_NOT_LOADED, "No model is loaded.")
+            return p.host_error("host", "No model is loaded.", p.ERROR_NOT_LOADED)
         s = request.sampling
         log.info("completing: max_tokens=%d", s.max_tokens)
         try:
             grammar = grammar_for(request.extras.response_format)
         except ValueError as exc:
-            return p.EngineError(p.ERROR_BAD_REQUEST, str(exc))
+            return p.error_of(p.ERROR_BAD_REQUEST, exc)
         self._switch_conversation(None)
 
         def start() -> DecodeLoop | LibraryStream:
@@ -308,13 +318,15 @@ class HostEngine:
             else:
                 finish_reason = stream.finish_reason
         except template_guard.TemplateFailed as exc:  # the model's Jinja raised, looped or ran away
-            return p.EngineError(p.ERROR_TEMPLATE, str(exc))
+            return p.EngineError.of(p.ERROR_TEMPLATE, exc.sentence)
         except ValueError as exc:  # llama-cpp-python's way to say the prompt is too long, or bad input
             return value_error(exc)
         except RuntimeError as exc:
             if not self.cancel.is_set():
                 log.error("decode failed: %s", exc)
-                return p.EngineError(p.ERROR_INTERNAL, f"The engine failed while answering: {exc}")
+                return p.host_error(
+                    "host", "The engine failed while answering: {error}", p.ERROR_INTERNAL, error=str(exc)
+                )
             finish_reason = "cancelled"
         text = "".join(pieces)
         tool_calls: list[dict[str, Any]] = []
@@ -390,14 +402,14 @@ class HostEngine:
                 )
             except Exception as exc:
                 sys.stderr.flush()
-                kind, message = explain_load_failure(tail(self.log_path) + str(exc), request.model_path)
-                return p.EngineError(kind, message)
+                kind, sentence = explain_load_failure(tail(self.log_path) + str(exc), request.model_path)
+                return p.EngineError.of(kind, sentence)
             self.embed_path = request.model_path
         try:
             vectors = self.embed_llm.embed(request.texts, normalize=request.normalize)
         except Exception as exc:
             log.error("embedding failed: %s", type(exc).__name__)
-            return p.EngineError(p.ERROR_INTERNAL, f"Embedding failed: {exc}")
+            return p.host_error("host", "Embedding failed: {error}", p.ERROR_INTERNAL, error=str(exc))
         return p.Embeddings.of(vectors)
 
 
@@ -422,7 +434,9 @@ def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid:
         engine = HostEngine(conn, cancel, log_path)
     except Exception as exc:  # the engine library itself is missing or broken
         log.exception("engine failed to start")
-        conn.send(p.EngineError(p.ERROR_INTERNAL, f"The model engine could not start: {exc}"))
+        conn.send(p.host_error(
+            "host", "The model engine could not start: {error}", p.ERROR_INTERNAL, error=str(exc)
+        ))
         return
     conn.send(p.HostReady(pid=os.getpid(), llama_cpp_version=version))
     while True:
@@ -439,8 +453,10 @@ def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid:
         except Exception:
             log.exception("request failed")
             try:
-                conn.send(p.EngineError(
-                    p.ERROR_INTERNAL, "The engine failed on this request; the engine log has the details."
+                conn.send(p.host_error(
+                    "host",
+                    "The engine failed on this request; the engine log has the details.",
+                    p.ERROR_INTERNAL,
                 ))
             except OSError:
                 break

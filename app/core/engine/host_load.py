@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.core.engine import protocol as p
+from app.core.i18n import translate_noop
 
 
 def kv_cache_args(kv_type: str) -> dict[str, Any]:
@@ -34,39 +35,52 @@ PROGRESS_INTERVAL_S = 0.05
 FAULT_ENV = "ENCLAVE_ENGINE_FAULT"
 
 
-def explain_load_failure(log_text: str, model_path: str) -> tuple[str, str]:
+def explain_load_failure(log_text: str, model_path: str) -> tuple[str, p.Sentence]:
     """Turn llama.cpp's log after a failed load into (error kind, a sentence for people)."""
     lowered = log_text.lower()
     name = os.path.basename(model_path)
-    the_file = f"The model file {name}"
     if "unknown model architecture" in lowered:
         arch = ""
         for line in log_text.splitlines():
             if "unknown model architecture" in line.lower():
                 arch = line.split("unknown model architecture", 1)[1].strip(" :'\"\n")
-        what = f" ('{arch}')" if arch else ""
-        return (
-            p.ERROR_LOAD_FAILED,
-            f"{the_file} uses a model type{what} that this version of the engine cannot run yet.",
+        if arch:
+            return p.ERROR_LOAD_FAILED, p.host_sentence(
+                "host_load",
+                "The model file {name} uses a model type ('{arch}') that this version of the engine "
+                "cannot run yet.",
+                name=name,
+                arch=arch,
+            )
+        return p.ERROR_LOAD_FAILED, p.host_sentence(
+            "host_load",
+            "The model file {name} uses a model type that this version of the engine cannot run yet.",
+            name=name,
         )
     if any(s in lowered for s in ("out of memory", "failed to allocate", "unable to allocate")):
-        return (
-            p.ERROR_OUT_OF_MEMORY,
-            f"There was not enough memory to load {name}. Try a smaller model or context size.",
+        return p.ERROR_OUT_OF_MEMORY, p.host_sentence(
+            "host_load",
+            "There was not enough memory to load {name}. Try a smaller model or context size.",
+            name=name,
         )
     if "failed to read magic" in lowered or "invalid magic" in lowered:
-        return p.ERROR_LOAD_FAILED, f"{the_file} is not a GGUF model file."
+        return p.ERROR_LOAD_FAILED, p.host_sentence(
+            "host_load", "The model file {name} is not a GGUF model file.", name=name
+        )
     found = _LOAD_PROBLEMS.search(log_text)
     if found:
         what = next(group for group in found.groups() if group is not None)
-        sentence = _LOAD_SENTENCES[found.lastgroup or ""]
-        return p.ERROR_LOAD_FAILED, sentence.format(the_file=the_file, what=what)
+        text = _LOAD_SENTENCES[found.lastgroup or ""]
+        return p.ERROR_LOAD_FAILED, p.host_sentence("host_load", text, name=name, what=what)
     if "tensor" in lowered and ("data is not within" in lowered or "out of bounds" in lowered):
-        return p.ERROR_LOAD_FAILED, f"{the_file} is incomplete or damaged (truncated download?)."
-    return (
-        p.ERROR_LOAD_FAILED,
-        f"The engine could not load {name}: the file may be damaged, or made for a newer engine. "
+        return p.ERROR_LOAD_FAILED, p.host_sentence(
+            "host_load", "The model file {name} is incomplete or damaged (truncated download?).", name=name
+        )
+    return p.ERROR_LOAD_FAILED, p.host_sentence(
+        "host_load",
+        "The engine could not load {name}: the file may be damaged, or made for a newer engine. "
         "The engine log has the details.",
+        name=name,
     )
 
 
@@ -81,20 +95,58 @@ _LOAD_PROBLEMS = re.compile(
     r"|key '?(?P<wrong>[^' ]+)'? has wrong type|wrong array length(?P<wrong2>)"
     r"|tensor '(?P<bounds>[^']+)' data is not within the file bounds"
 )
-_DAMAGED = "{the_file} is damaged, or made by a converter this engine does not understand: "
+# {name}: the file's name; {what}: the tensor or setting llama.cpp named (may be unused).
+_MISSING = translate_noop(
+    "host_load",
+    "The model file {name} is damaged, or made by a converter this engine does not understand: "
+    "the tensor '{what}' that its model type needs is missing.",
+)
+_NOT_WHERE = translate_noop(
+    "host_load",
+    "The model file {name} is damaged, or made by a converter this engine does not understand: "
+    "its tensor data is not where its header says.",
+)
 _LOAD_SENTENCES = {
-    "shape": _DAMAGED + "its tensor '{what}' does not have the shape its description promises.",
-    "missing": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
-    "missing2": _DAMAGED + "the tensor '{what}' that its model type needs is missing.",
-    "key": _DAMAGED + "it lacks the setting '{what}' its model type needs.",
-    "offset": _DAMAGED + "its tensor data is not where its header says.",
-    "data": _DAMAGED + "its tensor data is not where its header says.",
-    "type": "{the_file} uses a number format (for tensor '{what}') this engine does not know.",
-    "type2": "{the_file} uses a number format this engine does not know.",
-    "dup": _DAMAGED + "it lists the same tensor twice.",
-    "wrong": _DAMAGED + "its setting '{what}' has the wrong kind of value.",
-    "wrong2": _DAMAGED + "one of its settings has the wrong number of values.",
-    "bounds": "{the_file} is incomplete or damaged: its tensor '{what}' runs past the end of the file.",
+    "shape": translate_noop(
+        "host_load",
+        "The model file {name} is damaged, or made by a converter this engine does not understand: "
+        "its tensor '{what}' does not have the shape its description promises.",
+    ),
+    "missing": _MISSING,
+    "missing2": _MISSING,
+    "key": translate_noop(
+        "host_load",
+        "The model file {name} is damaged, or made by a converter this engine does not understand: "
+        "it lacks the setting '{what}' its model type needs.",
+    ),
+    "offset": _NOT_WHERE,
+    "data": _NOT_WHERE,
+    "type": translate_noop(
+        "host_load",
+        "The model file {name} uses a number format (for tensor '{what}') this engine does not know.",
+    ),
+    "type2": translate_noop(
+        "host_load", "The model file {name} uses a number format this engine does not know."
+    ),
+    "dup": translate_noop(
+        "host_load",
+        "The model file {name} is damaged, or made by a converter this engine does not understand: "
+        "it lists the same tensor twice.",
+    ),
+    "wrong": translate_noop(
+        "host_load",
+        "The model file {name} is damaged, or made by a converter this engine does not understand: "
+        "its setting '{what}' has the wrong kind of value.",
+    ),
+    "wrong2": translate_noop(
+        "host_load",
+        "The model file {name} is damaged, or made by a converter this engine does not understand: "
+        "one of its settings has the wrong number of values.",
+    ),
+    "bounds": translate_noop(
+        "host_load",
+        "The model file {name} is incomplete or damaged: its tensor '{what}' runs past the end of the file.",
+    ),
 }
 
 
@@ -143,11 +195,13 @@ class ProgressHook:
 def refuse_unreadable(model_path: str) -> p.EngineError | None:
     """Read the header with gguf_facts before llama.cpp sees the file: what it refuses (a
     truncated or damaged file, impossible sizes) could make native code abort this process. One
-    check for every caller (window, CLI, API, documents), in plain words."""
+    check for every caller (window, CLI, API, documents), in plain words. gguf_facts writes
+    them in English here (no translator in the host): `header_refused` tells the client to read
+    the header again for the window's language (client.py)."""
     from app.core.gguf_facts import GGUFError, read_model_facts
 
     try:
         read_model_facts(model_path)
     except GGUFError as exc:
-        return p.EngineError(p.ERROR_LOAD_FAILED, str(exc))
+        return p.EngineError(p.ERROR_LOAD_FAILED, str(exc), {p.HEADER_REFUSED: True})
     return None

@@ -5,13 +5,71 @@ zero or more progress/token messages and exactly one final message (Loaded, Chat
 Embeddings, Unloaded or EngineError). Cancel does not travel over the pipe: it is a shared
 CancelFlag, which llama.cpp's abort callback reads inside a decode, so it takes effect within
 a fraction of a token even while the host is busy.
+
+The host has no translator: a sentence it writes for people travels as a `Sentence` (the
+English template, its translation context and its values) beside the English text, and the
+app shows it in the window's language with `shown(...)`. `host_error` and `host_sentence`
+take the context and the literal like `translate()`, so installers/i18n.py finds the texts.
 """
 
 from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+# The texts are marked where the host writes them (host_error/host_sentence); this name keeps
+# installers/i18n.py, which reads literal translate() calls, from looking for one here.
+from app.core.i18n import number
+from app.core.i18n import translate as translate_marked
+
+
+class Sentence(NamedTuple):
+    """A sentence for people, as the host wrote it: `text` is the English template (named
+    placeholders), translated in `context`; a value is plain text (a file name, a library's
+    own words), a count (written as the language writes numbers) or a sentence of its own."""
+
+    context: str
+    text: str
+    values: dict[str, str | int | Sentence]
+
+    def english(self) -> str:
+        """The sentence as the host (which has no translator) writes it."""
+        return self.text.format(**{k: _english(v) for k, v in self.values.items()})
+
+
+def _english(value: str | int | Sentence) -> str:
+    if isinstance(value, Sentence):
+        return value.english()
+    return number(value) if isinstance(value, int) else value
+
+
+def _shown(value: str | int | Sentence) -> str:
+    if isinstance(value, Sentence):
+        return shown(value, "")
+    return number(value) if isinstance(value, int) else value
+
+
+def shown(sentence: Sentence | None, as_sent: str) -> str:
+    """A host's sentence in the window's language; `as_sent` (its English, or a text the host
+    had no sentence for, such as a library's own words) when there is none."""
+    if sentence is None:
+        return as_sent
+    template = translate_marked(sentence.context, sentence.text)
+    return template.format(**{k: _shown(v) for k, v in sentence.values.items()})
+
+
+def host_sentence(context: str, text: str, **values: str | int | Sentence) -> Sentence:
+    """A sentence the host writes for people (`text` a literal, as for translate())."""
+    return Sentence(context, text, dict(values))
+
+
+class SentenceError(ValueError):
+    """A request the host cannot serve, said in a Sentence (str() is its English)."""
+
+    def __init__(self, sentence: Sentence) -> None:
+        super().__init__(sentence.english())
+        self.sentence = sentence
 
 
 class CancelFlag:
@@ -129,6 +187,7 @@ class Loaded:
     load_seconds: float
     metadata: dict[str, str] = field(default_factory=dict)
     notice: str = ""  # something the user should know about how it loaded (plain words)
+    notice_sentence: Sentence | None = None  # the notice, for the window's language (shown())
 
 
 @dataclass(frozen=True)
@@ -207,13 +266,37 @@ ERROR_UNAUTHORIZED = "unauthorized"  # 401/403: the key is missing or wrong
 ERROR_STALLED = "stalled"  # connected, but nothing arrived for too long
 ERROR_CUT_OFF = "cut_off"  # the stream ended in the middle of an answer
 ERROR_SERVER = "server_error"  # the server answered with another error
+# In an EngineError's details: the host's header check (gguf_facts) refused the file; its words
+# are English, and the client reads the header again to say them in the window's language.
+HEADER_REFUSED = "header_refused"
 
 
 @dataclass(frozen=True)
 class EngineError:
     kind: str
-    message: str
+    message: str  # English (the host has no translator); shown(sentence, message) for people
     details: dict[str, Any] = field(default_factory=dict)
+    sentence: Sentence | None = None
+
+    @classmethod
+    def of(cls, kind: str, sentence: Sentence, details: dict[str, Any] | None = None) -> EngineError:
+        return cls(kind, sentence.english(), details or {}, sentence)
+
+
+def host_error(
+    context: str, text: str, kind: str, details: dict[str, Any] | None = None, **values: str | int | Sentence
+) -> EngineError:
+    """An EngineError the host sends: `text` (a literal, as for translate()) with its values,
+    in English in `message` and as a Sentence the app translates."""
+    return EngineError.of(kind, Sentence(context, text, dict(values)), details)
+
+
+def error_of(kind: str, exc: Exception) -> EngineError:
+    """An EngineError for an exception: its Sentence when it has one, else its own words."""
+    sentence = getattr(exc, "sentence", None)
+    if isinstance(sentence, Sentence):
+        return EngineError.of(kind, sentence)
+    return EngineError(kind, str(exc))
 
 
 Request = (

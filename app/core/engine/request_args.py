@@ -58,15 +58,23 @@ def grammar_for(response_format: dict[str, Any] | None) -> Any:
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
         if not isinstance(schema, dict):
-            raise ValueError("response_format json_schema needs a 'schema' object.")
+            raise p.SentenceError(
+                p.host_sentence("request_args", "response_format json_schema needs a 'schema' object.")
+            )
     elif kind != "json_object":
-        raise ValueError(f"response_format type '{kind}' is not supported (use json_object or json_schema).")
+        raise p.SentenceError(p.host_sentence(
+            "request_args",
+            "response_format type '{kind}' is not supported (use json_object or json_schema).",
+            kind=str(kind),
+        ))
     try:
         if schema is not None:
             return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
     except Exception as exc:  # the converter raises plain Exceptions for what it cannot express
-        raise ValueError(f"The JSON schema could not be used: {exc}") from exc
+        raise p.SentenceError(
+            p.host_sentence("request_args", "The JSON schema could not be used: {error}", error=str(exc))
+        ) from exc
 
 
 def chat_options(extras: p.ChatExtras) -> dict[str, Any]:
@@ -98,15 +106,28 @@ def value_error(exc: ValueError) -> p.EngineError:
     if match:
         tokens, window = int(match.group(1)), int(match.group(2))
         log.info("prompt of %d tokens does not fit the context of %d", tokens, window)
-        return p.EngineError(
+        return p.host_error(
+            "request_args",
+            "The text is too long for this model: it is {tokens} tokens and the model was "
+            "loaded with room for {window}. Shorten it, or load the model with a larger context.",
             p.ERROR_CONTEXT_TOO_LONG,
-            f"The text is too long for this model: it is {tokens:,} tokens and the model was "
-            f"loaded with room for {window:,}. Shorten it, or load the model with a larger context.",
             {"prompt_tokens": tokens, "n_ctx": window},
+            tokens=tokens,
+            window=window,
         )
     log.info("request refused: %s", type(exc).__name__)
-    reason = str(exc).strip().rstrip(".")
-    return p.EngineError(p.ERROR_BAD_REQUEST, f"The engine could not use this request: {reason}.")
+    sentence = getattr(exc, "sentence", None)
+    if isinstance(sentence, p.Sentence):  # ours (a SentenceError): a whole sentence, with its period
+        return p.host_error(
+            "request_args",
+            "The engine could not use this request: {reason}",
+            p.ERROR_BAD_REQUEST,
+            reason=sentence,
+        )
+    reason = str(exc).strip().rstrip(".")  # the library's words, as it wrote them
+    return p.host_error(
+        "request_args", "The engine could not use this request: {reason}.", p.ERROR_BAD_REQUEST, reason=reason
+    )
 
 
 def sampling_args(s: p.SamplingParams) -> dict[str, Any]:

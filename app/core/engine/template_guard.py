@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
+from app.core.engine import protocol as p
+
 log = logging.getLogger("enclave.engine.host")
 
 RENDER_DEADLINE_S = 5.0  # a real template renders a long conversation in milliseconds
@@ -35,7 +37,12 @@ T = TypeVar("T")
 
 
 class TemplateFailed(Exception):
-    """The model's chat template could not format the conversation; the message is plain."""
+    """The model's chat template could not format the conversation; the message is plain
+    (its English; `sentence` says it in the window's language, protocol.shown)."""
+
+    def __init__(self, sentence: p.Sentence) -> None:
+        super().__init__(sentence.english())
+        self.sentence = sentence
 
 
 class _Deadline(BaseException):
@@ -84,28 +91,68 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 def guarded(what: str, seconds: float, work: Callable[[], T]) -> T:
-    """Run template code (`what`: "compile" or "render") with a deadline; TemplateFailed for
-    anything it raises, in words."""
+    """Run template code (`what`: "load" or "format the conversation") with a deadline;
+    TemplateFailed for anything it raises, in words."""
+    loading = what == "load"
     try:
         with deadline(seconds):
             return work()
     except _Deadline:
+        limit = f"{seconds:g}"
         raise TemplateFailed(
-            f"This model's chat template took longer than {seconds:g} seconds to {what} and was "
-            "stopped; the template is broken or hostile."
+            p.host_sentence(
+                "template_guard",
+                "This model's chat template took longer than {seconds} seconds to load and was "
+                "stopped; the template is broken or hostile.",
+                seconds=limit,
+            )
+            if loading
+            else p.host_sentence(
+                "template_guard",
+                "This model's chat template took longer than {seconds} seconds to format the "
+                "conversation and was stopped; the template is broken or hostile.",
+                seconds=limit,
+            )
         ) from None
     except RecursionError:
         raise TemplateFailed(
-            f"This model's chat template calls itself without end ({what} stopped)."
+            p.host_sentence(
+                "template_guard", "This model's chat template calls itself without end (load stopped)."
+            )
+            if loading
+            else p.host_sentence(
+                "template_guard",
+                "This model's chat template calls itself without end (format the conversation stopped).",
+            )
         ) from None
     except MemoryError:
         raise TemplateFailed(
-            f"This model's chat template needs more memory than this computer has to {what}."
+            p.host_sentence(
+                "template_guard",
+                "This model's chat template needs more memory than this computer has to load.",
+            )
+            if loading
+            else p.host_sentence(
+                "template_guard",
+                "This model's chat template needs more memory than this computer has to format "
+                "the conversation.",
+            )
         ) from None
     except TemplateFailed:
         raise
     except Exception as exc:  # Jinja's errors, and the template's own raise_exception(...)
-        raise TemplateFailed(f"This model's chat template failed to {what}: {_reason(exc)}") from None
+        reason = _reason(exc)
+        raise TemplateFailed(
+            p.host_sentence(
+                "template_guard", "This model's chat template failed to load: {reason}", reason=reason
+            )
+            if loading
+            else p.host_sentence(
+                "template_guard",
+                "This model's chat template failed to format the conversation: {reason}",
+                reason=reason,
+            )
+        ) from None
 
 
 def _reason(exc: Exception) -> str:
@@ -128,24 +175,26 @@ def install() -> None:
     original_call = cls.__call__
 
     def init(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
-        self.broken = ""
+        self.broken = None
         try:
             guarded("load", COMPILE_DEADLINE_S, lambda: original_init(self, template, *args, **kwargs))
         except TemplateFailed as exc:
             log.warning("chat template unusable: %s", exc)
-            self.broken = str(exc)
+            self.broken = exc.sentence
             self.template = template
             self.stop_token_ids = None
 
     def call(self: Any, **kwargs: Any) -> Any:
-        if getattr(self, "broken", ""):
+        if getattr(self, "broken", None):
             raise TemplateFailed(self.broken)
         result = guarded("format the conversation", RENDER_DEADLINE_S, lambda: original_call(self, **kwargs))
         if len(result.prompt) > MAX_PROMPT_CHARS:
-            raise TemplateFailed(
-                f"This model's chat template made a prompt of {len(result.prompt):,} characters "
-                "from this conversation; the template is broken or hostile."
-            )
+            raise TemplateFailed(p.host_sentence(
+                "template_guard",
+                "This model's chat template made a prompt of {count} characters "
+                "from this conversation; the template is broken or hostile.",
+                count=len(result.prompt),
+            ))
         return result
 
     cls.__init__ = init
@@ -153,12 +202,13 @@ def install() -> None:
     _installed = True
 
 
-def probe(formatter: Any) -> str:
-    """ "" when the template formats a small ordinary conversation; else why not (plain)."""
+def probe(formatter: Any) -> p.Sentence | None:
+    """None when the template formats a small ordinary conversation; else why not (plain)."""
     if formatter is None:
-        return ""
-    if getattr(formatter, "broken", ""):
-        return str(formatter.broken)
+        return None
+    broken: p.Sentence | None = getattr(formatter, "broken", None)
+    if broken:
+        return broken
     sample = [
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": "Hello"},
@@ -171,5 +221,5 @@ def probe(formatter: Any) -> str:
         try:  # some templates refuse a system message; that is a choice, not a broken template
             formatter(messages=sample[1:], functions=None, function_call=None, tools=None, tool_choice=None)
         except TemplateFailed:
-            return str(exc)
-    return ""
+            return exc.sentence
+    return None

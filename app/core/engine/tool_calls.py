@@ -17,6 +17,8 @@ import json
 import uuid
 from typing import Any
 
+from app.core.engine import protocol as p
+
 OPEN_TAG = "<tool_call>"
 CLOSE_TAG = "</tool_call>"
 
@@ -122,7 +124,9 @@ def forced_call_schema(tools: list[dict[str, Any]] | None, tool_choice: Any) -> 
         name = (tool_choice.get("function") or {}).get("name")
         chosen = [t for t in tools if (t.get("function") or {}).get("name") == name]
         if not chosen:
-            raise ValueError(f"tool_choice names the tool '{name}', which is not in tools.")
+            raise p.SentenceError(p.host_sentence(
+                "tool_calls", "tool_choice names the tool '{name}', which is not in tools.", name=str(name)
+            ))
     elif tool_choice == "required":
         chosen = list(tools)
     else:
