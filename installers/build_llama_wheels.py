@@ -53,6 +53,9 @@ FLAGS: dict[str, list[str]] = {
     "cpu": COMMON + PORTABLE_CPU,
     "cuda": COMMON + PORTABLE_CPU + ["-DGGML_CUDA=ON", f"-DCMAKE_CUDA_ARCHITECTURES={CUDA_ARCHS}"],
     "metal": COMMON + ["-DGGML_METAL=ON", "-DGGML_METAL_EMBED_LIBRARY=ON", "-DGGML_BLAS=OFF"],
+    # The portable CPU build plus the Vulkan backend (AMD, Intel and integrated GPUs) as one more
+    # loadable library; needs the Vulkan headers and glslc to build (libvulkan-dev, glslc).
+    "vulkan": COMMON + PORTABLE_CPU + ["-DGGML_VULKAN=ON"],
 }
 
 
@@ -112,6 +115,8 @@ def build(variant: str, version: str, out: Path, sdist: str | None, jobs: int) -
         if "native" in env.get(name, ""):
             raise SystemExit(f"{name} contains -march=native; unset it for a portable build.")
     source = sdist or f"llama-cpp-python=={version}"
+    if variant == "vulkan" and sdist is None and _old_vulkan_headers():
+        source = str(_vulkan_compatible_sdist(version, tmp))
     command = [
         sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-binary", "llama-cpp-python",
         "--no-cache-dir", "-w", str(tmp), source,
@@ -125,6 +130,58 @@ def build(variant: str, version: str, out: Path, sdist: str | None, jobs: int) -
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target / wheels[0].name
+
+
+# llama.cpp's Vulkan backend sets validation-layer options through VK_EXT_layer_settings, which
+# the Vulkan headers of Debian 12 / Ubuntu 22.04 (1.3.239) do not have yet. The only use is the
+# debug-only validation layer, so with older headers that one block is left out; everything the
+# backend computes is the same.
+_LAYER_SETTINGS_START = """    VkBool32 enable_best_practice = layer_settings;
+    std::vector<vk::LayerSettingEXT> settings = {"""
+_LAYER_SETTINGS_END = (
+    "    vk::InstanceCreateInfo instance_create_info(vk::InstanceCreateFlags{}, &app_info, layers, "
+    "extensions, &layer_setting_info);\n"
+)
+_WITHOUT_LAYER_SETTINGS = (
+    "#else  // Vulkan headers before VK_EXT_layer_settings: no validation-layer settings\n"
+    "    vk::InstanceCreateInfo instance_create_info(vk::InstanceCreateFlags{}, &app_info, layers, "
+    "extensions);\n"
+    "#endif\n"
+)
+
+
+def _old_vulkan_headers() -> bool:
+    header = Path("/usr/include/vulkan/vulkan_core.h")
+    return header.is_file() and "VK_EXT_layer_settings" not in header.read_text(errors="replace")
+
+
+def _vulkan_compatible_sdist(version: str, work: Path) -> Path:
+    """PyPI's sdist with the layer-settings block guarded, repacked into `work`."""
+    import tarfile
+
+    download = work / "sdist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(download),
+         f"llama-cpp-python=={version}"],
+        check=True, stdout=sys.stderr,
+    )  # fmt: skip
+    archive = next(download.glob("llama_cpp_python-*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(download, filter="data")
+    root = next(p for p in download.iterdir() if p.is_dir())
+    source = root / "vendor" / "llama.cpp" / "ggml" / "src" / "ggml-vulkan" / "ggml-vulkan.cpp"
+    text = source.read_text(encoding="utf-8")
+    if text.count(_LAYER_SETTINGS_START) != 1 or text.count(_LAYER_SETTINGS_END) != 1:
+        raise SystemExit("ggml-vulkan.cpp changed: update the layer-settings guard in this script")
+    text = text.replace(_LAYER_SETTINGS_START, "#ifdef VK_EXT_layer_settings\n" + _LAYER_SETTINGS_START)
+    text = text.replace(_LAYER_SETTINGS_END, _LAYER_SETTINGS_END + _WITHOUT_LAYER_SETTINGS)
+    source.write_text(text, encoding="utf-8")
+    _err(f"guarded VK_EXT_layer_settings in {source.name} (system Vulkan headers are older)")
+    patched = work / archive.name
+    with tarfile.open(patched, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    shutil.rmtree(download)
+    return patched
 
 
 # The freezer, pinned: a new PyInstaller can change what a bundle contains.

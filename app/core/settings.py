@@ -44,6 +44,9 @@ class Settings:
     # Scanned PDF pages and pictures are read with OCR (slow: seconds per page); off skips them.
     read_scanned_pages: bool = True
     theme: str = "system"  # system | light | dark
+    # The GPU models load on: -1 lets the planner choose (one GPU that holds the model, else all
+    # of them sharing it); an index pins that GPU (hardware.GpuInfo.index).
+    gpu: int = -1
     # The window's language: "system" (the OS's, when Enclave ships it) or a code ("de", "fr").
     language: str = "system"
     last_model: str = ""

@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="de" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -3550,7 +3551,10 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     </message>
     <message numerus="yes">
       <source>Runs fully on your %n GPUs</source>
-      <translation><numerusform>Läuft vollständig auf Ihrer %n GPU</numerusform><numerusform>Läuft vollständig auf Ihren %n GPUs</numerusform></translation>
+      <translation>
+        <numerusform>Läuft vollständig auf Ihrer %n GPU</numerusform>
+        <numerusform>Läuft vollständig auf Ihren %n GPUs</numerusform>
+      </translation>
     </message>
     <message>
       <source>Runs fully on your GPU</source>

@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -3550,7 +3551,10 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     </message>
     <message numerus="yes">
       <source>Runs fully on your %n GPUs</source>
-      <translation><numerusform>Fonctionne entièrement sur votre %n GPU</numerusform><numerusform>Fonctionne entièrement sur vos %n GPU</numerusform></translation>
+      <translation>
+        <numerusform>Fonctionne entièrement sur votre %n GPU</numerusform>
+        <numerusform>Fonctionne entièrement sur vos %n GPU</numerusform>
+      </translation>
     </message>
     <message>
       <source>Runs fully on your GPU</source>

@@ -77,3 +77,4 @@ def test_an_integrated_gpu_shares_the_ram() -> None:
     bigger = make_facts(n_layer=48)
     assert plan_offload(bigger, machine((6, 6), ram_gib=8, backend="vulkan"), 4096).fits
     assert not plan_offload(bigger, hw, 4096).fits
+

@@ -505,6 +505,9 @@ def load_backends(check: VariantCheck | None = None) -> BackendReport:
     says "no backends").
     """
     report = BackendReport()
+    # CUDA numbers GPUs fastest first, NVML (what the planner read) by PCI bus: the same order
+    # for both, so the planner's GPU index is llama.cpp's main_gpu.
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     try:
         _load_into(report, check or VariantCheck())
     except Exception as exc:  # a broken install must still reach the user as a message

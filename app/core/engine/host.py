@@ -35,6 +35,7 @@ from app.core.engine.host_load import (
     FAULT_ENV,
     ProgressHook,
     explain_load_failure,
+    gpu_args,
     kv_cache_args,
     refuse_unreadable,
 )
@@ -159,6 +160,7 @@ class HostEngine:
                     n_ubatch=request.n_ubatch,
                     swa_full=request.swa_full,
                     **kv_cache_args(request.kv_type),
+                    **gpu_args(request),
                     n_threads=threads,
                     n_threads_batch=threads,
                     chat_format=None,

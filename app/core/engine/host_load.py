@@ -28,6 +28,25 @@ def kv_cache_args(kv_type: str) -> dict[str, Any]:
     return {"type_k": type_id, "type_v": type_id, "flash_attn": True}
 
 
+def gpu_args(request: p.LoadRequest) -> dict[str, Any]:
+    """Llama() arguments for where the planner put the GPU part: one GPU alone (split mode
+    none, so llama.cpp does not spread a model that fits on one card), or several by share.
+
+    Nothing when no layer goes to a GPU or llama.cpp has no GPU device (a CPU build), since
+    llama.cpp refuses a main_gpu it does not have."""
+    import llama_cpp
+
+    if request.n_gpu_layers <= 0 or not llama_cpp.llama_supports_gpu_offload():
+        return {}
+    if len([share for share in request.tensor_split if share > 0]) >= 2:
+        return {
+            "split_mode": llama_cpp.LLAMA_SPLIT_MODE_LAYER,
+            "main_gpu": request.main_gpu,
+            "tensor_split": list(request.tensor_split),
+        }
+    return {"split_mode": llama_cpp.LLAMA_SPLIT_MODE_NONE, "main_gpu": request.main_gpu}
+
+
 PROGRESS_INTERVAL_S = 0.05
 
 # Test-only fault injection (set by tests, never by the app): simulate the native abort a

@@ -76,9 +76,10 @@ def load_model(
     hardware: HardwareInfo | None = None,
     facts: ModelFacts | None = None,
     on_progress: Callable[[float], None] | None = None,
+    gpu_choice: int | None = None,
 ) -> LoadOutcome:
     """Plan and load; raises ModelNotAllowed (policy), GGUFError (bad file), ModelDoesNotFit,
-    EngineError/EngineCrashed."""
+    EngineError/EngineCrashed. gpu_choice: a pinned GPU (default: the one Settings names)."""
     check_allowed(model_path)
     facts = facts or read_model_facts(Path(model_path))
     if not facts.has_kv_cache:  # an encoder (the documents' embedder): llama.cpp cannot generate
@@ -91,7 +92,12 @@ def load_model(
             ).format(model=Path(model_path).name),
         )
     hardware = hardware or detect_hardware()
-    plan = plan_offload(facts, hardware, wanted_ctx)
+    if gpu_choice is None:
+        from app.core.settings import load_settings
+
+        saved = load_settings().gpu
+        gpu_choice = saved if saved >= 0 else None
+    plan = plan_offload(facts, hardware, wanted_ctx, gpu_choice=gpu_choice)
     if not plan.fits:
         raise ModelDoesNotFit(plan)
 
@@ -106,6 +112,8 @@ def load_model(
             kv_type=chosen.kv_type,
             n_threads=n_threads,
             chat_format=chat_format,
+            main_gpu=chosen.gpu_index or 0,
+            tensor_split=chosen.tensor_split,
         )
 
     try:
@@ -117,7 +125,9 @@ def load_model(
         log.warning("GPU load with %d layers failed (%s); retrying with fewer", plan.n_gpu_layers, exc.kind)
     # Free VRAM may have changed since we planned: measure again, and cap the layers.
     fewer = max(0, int(plan.n_gpu_layers * RETRY_LAYER_FRACTION))
-    retry_plan = plan_offload(facts, detect_hardware(), wanted_ctx, max_gpu_layers=fewer)
+    retry_plan = plan_offload(
+        facts, detect_hardware(), wanted_ctx, max_gpu_layers=fewer, gpu_choice=gpu_choice
+    )
     if not retry_plan.fits:
         raise ModelDoesNotFit(retry_plan)
     loaded = client.load(request_for(retry_plan), on_progress)

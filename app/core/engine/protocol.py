@@ -102,6 +102,10 @@ class LoadRequest:
     swa_full: bool = False  # False: llama.cpp's small sliding-window cache (what the planner sized)
     kv_type: str = "f16"  # "q8_0": K and V stored in 8 bits, with flash attention (planner.py)
     chat_format: str | None = None  # None: the GGUF's own template, or a fallback by architecture
+    # Where the GPU part goes (planner.OffloadPlan): one GPU (main_gpu, tensor_split empty) or
+    # several sharing the layers in these proportions, by llama.cpp's device index.
+    main_gpu: int = 0
+    tensor_split: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,10 @@ class SettingsPage(QWidget):
             lambda _i: self._set("default_context", int(self.context_combo.currentData()))
         )
         form.addRow(translate("settings_page", "Conversation memory:"), self.context_combo)
+        from app.ui.pages.gpu_setting import GpuSection
+
+        self.gpu_section = GpuSection(self.store, lambda: self.window_.hardware)
+        form.addRow(self.gpu_section)
         layout.addLayout(form)
         context_help = QLabel(
             translate(
@@ -340,6 +344,7 @@ class SettingsPage(QWidget):
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
         self.load()
+        self.gpu_section.refresh()  # the hardware may have been found after the page was built
         if not self._token_checked:
             self._token_checked = True
             self.check_token()
