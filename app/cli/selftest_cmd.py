@@ -80,24 +80,18 @@ def _check_ocr() -> str | None:
 
 
 def _check_translations() -> str | None:
-    """The shipped languages load, Enclave's words and Qt's own buttons; None when they do."""
-    from PySide6.QtCore import QCoreApplication
+    """The shipped languages load (Enclave's words and Qt's own buttons); None when they do.
 
-    from app.core.i18n import translate
-    from app.ui import language
+    Asked of the window's side in a child (`gui --check-languages`): the CLI does not import
+    the UI, and the translations are the window's."""
+    import subprocess
 
-    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
-    try:
-        for code, settings, cancel in (("de", "Einstellungen", "Abbrechen"), ("fr", "Paramètres", "Annuler")):
-            if language.apply_language(app, code) != code:
-                return f"The {language.SHIPPED[code]} translation is missing from this build."
-            ours = translate("settings_page", "Settings")
-            qt_own = QCoreApplication.translate("QPlatformTheme", "Cancel")
-            if ours != settings or qt_own != cancel:
-                return f"The {code} translation loaded, but shows {ours!r} and {qt_own!r}."
-        _step("translations: Deutsch and Français load (Enclave's words and Qt's buttons)")
-    finally:
-        language.apply_language(app, "en")
+    frozen = bool(getattr(sys, "frozen", False))
+    argv = [sys.executable] + ([] if frozen else ["-m", "app"]) + ["gui", "--check-languages"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        return (done.stdout.strip() or done.stderr.strip()[-500:]) or "The translations could not be checked."
+    _step(done.stdout.strip())
     return None
 
 

@@ -118,3 +118,19 @@ def language_names() -> list[tuple[str, str]]:
     system_name = SHIPPED.get(system_language(), "English")
     label = i18n.translate("language", "Same as this computer ({language})").format(language=system_name)
     return [(SYSTEM, label), *SHIPPED.items()]
+
+
+def check_shipped() -> str | None:
+    """German and French load, Enclave's words and Qt's buttons (the frozen self-test)."""
+    app = QCoreApplication.instance() or QCoreApplication([])
+    try:
+        for code, settings, cancel in (("de", "Einstellungen", "Abbrechen"), ("fr", "Paramètres", "Annuler")):
+            if apply_language(app, code) != code:
+                return f"The {SHIPPED[code]} translation is missing from this build."
+            ours = i18n.translate("settings_page", "Settings")
+            qt_own = QCoreApplication.translate("QPlatformTheme", "Cancel")
+            if ours != settings or qt_own != cancel:
+                return f"The {code} translation loaded, but shows {ours!r} and {qt_own!r}."
+    finally:
+        apply_language(app, "en")
+    return None

@@ -34,7 +34,16 @@ def run_gui(argv: list[str]) -> int:
         help="print the seconds from process start to the first window on screen, then quit"
         " (start-time benchmark and smoke test)",
     )
+    parser.add_argument(
+        "--check-languages", action="store_true", help="check the shipped translations load, then quit"
+    )
     args = parser.parse_args(argv)
+    if args.check_languages:  # for `enclave self-test`: no window, no display needed
+        from app.ui.language import check_shipped
+
+        problem = check_shipped()
+        print(problem or "translations: Deutsch and Français load (Enclave's words and Qt's buttons)")
+        return 1 if problem else 0
     _setup_logging()
 
     from PySide6.QtCore import QTimer
