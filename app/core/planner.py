@@ -273,16 +273,16 @@ class _Budget:
     ram_bytes: int
     unified: bool
     group: tuple[tuple[GpuInfo, int], ...] = ()  # (GPU, its budget) when several share the layers
+    main_room: int = 0  # of a group: the main GPU's budget
 
     def fits(self, usage: Usage) -> bool:
         if usage.gpu > self.gpu_bytes and usage.gpu > 0:
             return False
-        if self.group and self.gpu is not None and usage.gpu > 0:
+        if self.group and usage.gpu > 0:
             # Layers go to each GPU in proportion to its budget; the main one also holds the
             # compute buffer.
-            main = dict((g.index, b) for g, b in self.group)[self.gpu.index]
-            share = (usage.gpu_weights + usage.gpu_kv) * main / max(1, self.gpu_bytes)
-            if share + usage.gpu_compute > main:
+            share = (usage.gpu_weights + usage.gpu_kv) * self.main_room / max(1, self.gpu_bytes)
+            if share + usage.gpu_compute > self.main_room:
                 return False
         if self.unified:  # one pool: GPU buffers come out of the same RAM
             return usage.gpu + usage.ram <= self.ram_bytes
@@ -323,9 +323,10 @@ def _group_budget(hardware: HardwareInfo, gpu_reserve_bytes: int | None) -> _Bud
     group = tuple((g, room) for g, room in group if room > 0)
     if len(group) < 2:
         return None
-    main = max(group, key=lambda item: (item[1], -item[0].index))[0]
+    main, main_room = max(group, key=lambda item: (item[1], -item[0].index))
     ram = max(0, hardware.available_ram_bytes - ram_reserve(hardware))
-    return _Budget(main, sum(room for _, room in group), ram, hardware.unified_memory, group)
+    total = sum(room for _, room in group)
+    return _Budget(main, total, ram, hardware.unified_memory, group, main_room)
 
 
 def _budgets(

@@ -65,6 +65,10 @@ class Settings:
     api_host: str = "127.0.0.1"  # loopback unless the user opens it to the network
     api_port: int = 8642
 
+    def pinned_gpu(self) -> int | None:
+        """The GPU models load on, or None for the planner's own choice."""
+        return self.gpu if self.gpu >= 0 else None
+
     def resolved_models_dir(self) -> Path:
         return Path(self.models_dir).expanduser() if self.models_dir else paths.default_models_dir()
 

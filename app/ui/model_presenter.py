@@ -151,7 +151,7 @@ class ModelPresenter:
             check_allowed(path)  # the organisation's policy, before the file is read
             facts = read_model_facts(path)
             hw = hardware or detect_hardware()
-            return facts, hw, plan_offload(facts, hw, wanted_ctx)
+            return facts, hw, plan_offload(facts, hw, wanted_ctx, gpu_choice=settings.pinned_gpu())
 
         def inspected(result: Any) -> None:
             facts, hw, plan = result

@@ -95,8 +95,7 @@ def load_model(
     if gpu_choice is None:
         from app.core.settings import load_settings
 
-        saved = load_settings().gpu
-        gpu_choice = saved if saved >= 0 else None
+        gpu_choice = load_settings().pinned_gpu()
     plan = plan_offload(facts, hardware, wanted_ctx, gpu_choice=gpu_choice)
     if not plan.fits:
         raise ModelDoesNotFit(plan)
