@@ -26,7 +26,7 @@ def _portable_build() -> bool:
 
 def _variant_folder() -> Path:
     """The folder with the installed wheel's CPU variants (skips the test on a plain build)."""
-    prefix, ext = backends._lib_names()
+    prefix, ext = backends.lib_names()
     for folder in backends.search_dirs():
         if any(folder.glob(f"{prefix}cpu-*{ext}")):
             return folder
@@ -39,7 +39,7 @@ def _choose_cpu(
     allow_amx: bool | None = None,
     report: backends.BackendReport | None = None,
 ) -> Path | None:
-    prefix, ext = backends._lib_names()
+    prefix, ext = backends.lib_names()
     allow = backends.amx_usable() if allow_amx is None else allow_amx
     return backends._choose(
         "cpu", _variant_folder(), prefix, ext, allow, report or backends.BackendReport(), check
@@ -175,7 +175,7 @@ def test_a_variant_whose_check_dies_by_a_signal_is_skipped(tmp_path: Path) -> No
 
 
 def test_a_forced_variant_is_not_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    prefix, ext = backends._lib_names()
+    prefix, ext = backends.lib_names()
     some = sorted(_variant_folder().glob(f"{prefix}cpu-*{ext}"))[0]
     monkeypatch.setenv(backends.VARIANT_ENV, backends._variant_of(some, prefix, "cpu", ext))
     check = backends.VariantCheck(tmp_path / "variants.json", command=_never)

@@ -108,14 +108,14 @@ class BackendReport:
         return f"ggml backends loaded: {names} (CPU variant: {self.cpu_variant or '-'})"
 
 
-def _lib_names() -> tuple[str, str]:
+def lib_names() -> tuple[str, str]:
     """(file name prefix, extension) of ggml's backend libraries on this OS."""
     if sys.platform == "win32":
         return "ggml-", ".dll"
     return "libggml-", ".so"  # ggml uses .so for modules on macOS too
 
 
-def _ggml_library() -> ctypes.CDLL:
+def ggml_library() -> ctypes.CDLL:
     """A handle through which to call libggml exactly as llama_cpp's libllama loaded it.
 
     Never open libggml by file name: a wheel has no symlinks, so lib/ holds libggml.so,
@@ -259,7 +259,7 @@ def check_main(argv: list[str]) -> int:
         print(f"usage: {CHECK_ARG} VARIANT_LIBRARY EMBEDDING_MODEL", file=sys.stderr)
         return 2
     library, model = argv
-    ggml = _ggml_library()
+    ggml = ggml_library()
     if _registered_backends(ggml) > 0:
         print("this llama.cpp has its backends built in", file=sys.stderr)
         return 3
@@ -521,12 +521,12 @@ def load_backends(check: VariantCheck | None = None) -> BackendReport:
 
 
 def _load_into(report: BackendReport, check: VariantCheck) -> None:
-    ggml = _ggml_library()
+    ggml = ggml_library()
     if _registered_backends(ggml) > 0:
         return  # linked in: a plain build
     report.needed = True
     backend_load = _backend_loader(ggml)
-    prefix, ext = _lib_names()
+    prefix, ext = lib_names()
     allow_amx = amx_usable()
     dirs = search_dirs()
     report.searched = [str(d) for d in dirs]

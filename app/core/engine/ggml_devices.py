@@ -55,10 +55,10 @@ def _backend_of(name: str) -> str:
 
 def list_devices() -> list[GgmlDevice]:
     """ggml's devices in this process (loads the backends first). For the child of `probe()`."""
-    from app.core.engine.backends import _ggml_library, load_backends
+    from app.core.engine.backends import ggml_library, load_backends
 
     load_backends()
-    ggml = _ggml_library()
+    ggml = ggml_library()
     count = ggml["ggml_backend_dev_count"]
     count.restype = ctypes.c_size_t
     get = ggml["ggml_backend_dev_get"]
@@ -94,9 +94,9 @@ def list_devices() -> list[GgmlDevice]:
 
 def backend_installed(backend: str) -> bool:
     """Whether llama.cpp's loadable `backend` library is there (libggml-vulkan.so, ...)."""
-    from app.core.engine.backends import _lib_names, search_dirs
+    from app.core.engine.backends import lib_names, search_dirs
 
-    prefix, ext = _lib_names()
+    prefix, ext = lib_names()
     return any((folder / f"{prefix}{backend}{ext}").is_file() for folder in search_dirs())
 
 
