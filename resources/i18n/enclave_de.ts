@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="de" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -978,18 +977,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       </translation>
     </message>
     <message>
-      <source>Accept license first</source>
-      <translation>Zuerst Lizenz akzeptieren</translation>
-    </message>
-    <message>
-      <source>Access</source>
-      <translation>Zugang</translation>
-    </message>
-    <message>
-      <source>Author</source>
-      <translation>Autor</translation>
-    </message>
-    <message>
       <source>Checking this computer…</source>
       <translation>Dieser Computer wird geprüft…</translation>
     </message>
@@ -998,24 +985,8 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Dieser Computer wird geprüft… danach beginnt der Download.</translation>
     </message>
     <message>
-      <source>Checking…</source>
-      <translation>Wird geprüft…</translation>
-    </message>
-    <message>
       <source>Discover models</source>
       <translation>Modelle entdecken</translation>
-    </message>
-    <message>
-      <source>Download</source>
-      <translation>Herunterladen</translation>
-    </message>
-    <message>
-      <source>Download {file} ({size})</source>
-      <translation>{file} herunterladen ({size})</translation>
-    </message>
-    <message>
-      <source>Downloads</source>
-      <translation>Downloads</translation>
     </message>
     <message>
       <source>Enclave could not examine this computer; the smallest model is a safe start.</source>
@@ -1030,24 +1001,8 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>{model} wird heruntergeladen ({size}); den Fortschritt sehen Sie unten unter „Downloads“. Das Modell erscheint in Ihrer Bibliothek, sobald es fertig ist.</translation>
     </message>
     <message>
-      <source>Good for</source>
-      <translation>Geeignet für</translation>
-    </message>
-    <message>
-      <source>License</source>
-      <translation>Lizenz</translation>
-    </message>
-    <message>
-      <source>Likes</source>
-      <translation>Likes</translation>
-    </message>
-    <message>
       <source>Loading more…</source>
       <translation>Weitere werden geladen…</translation>
-    </message>
-    <message>
-      <source>Model</source>
-      <translation>Modell</translation>
     </message>
     <message>
       <source>Most downloaded</source>
@@ -1078,14 +1033,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Der Offline-Modus ist aktiv: Enclave verbindet sich nicht mit dem Internet, daher sind Suchen und Herunterladen ausgeschaltet. Die Startliste unten zeigt trotzdem, was zu diesem Computer passen würde.</translation>
     </message>
     <message>
-      <source>On this computer</source>
-      <translation>Auf diesem Computer</translation>
-    </message>
-    <message>
-      <source>Open</source>
-      <translation>Öffnen</translation>
-    </message>
-    <message>
       <source>Open Settings</source>
       <translation>Einstellungen öffnen</translation>
     </message>
@@ -1102,10 +1049,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Empfohlen für diesen Computer: &lt;b&gt;{model}&lt;/b&gt; · {size} · {verdict}. {good_for}</translation>
     </message>
     <message>
-      <source>Recommended models</source>
-      <translation>Empfohlene Modelle</translation>
-    </message>
-    <message>
       <source>Search</source>
       <translation>Suchen</translation>
     </message>
@@ -1118,16 +1061,95 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Modelle auf Hugging Face suchen</translation>
     </message>
     <message>
-      <source>Search results</source>
-      <translation>Suchergebnisse</translation>
-    </message>
-    <message>
       <source>Search the models on Hugging Face, e.g. llama, qwen, mistral…</source>
       <translation>Modelle auf Hugging Face suchen, z. B. llama, qwen, mistral…</translation>
     </message>
     <message>
       <source>Searching Hugging Face…</source>
       <translation>Hugging Face wird durchsucht…</translation>
+    </message>
+    <message>
+      <source>The search failed: {error}</source>
+      <translation>Die Suche ist fehlgeschlagen: {error}</translation>
+    </message>
+    <message>
+      <source>Trending</source>
+      <translation>Im Trend</translation>
+    </message>
+    <message>
+      <source>Try again</source>
+      <translation>Erneut versuchen</translation>
+    </message>
+    <message>
+      <source>Your organisation allows none of the starter models.</source>
+      <translation>Ihre Organisation erlaubt keines der Startmodelle.</translation>
+    </message>
+    <message>
+      <source>{model} could not be downloaded: {error}</source>
+      <translation>{model} konnte nicht heruntergeladen werden: {error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>discover_lists</name>
+    <message>
+      <source>Accept license first</source>
+      <translation>Zuerst Lizenz akzeptieren</translation>
+    </message>
+    <message>
+      <source>Access</source>
+      <translation>Zugang</translation>
+    </message>
+    <message>
+      <source>Author</source>
+      <translation>Autor</translation>
+    </message>
+    <message>
+      <source>Checking…</source>
+      <translation>Wird geprüft…</translation>
+    </message>
+    <message>
+      <source>Download</source>
+      <translation>Herunterladen</translation>
+    </message>
+    <message>
+      <source>Download {file} ({size})</source>
+      <translation>{file} herunterladen ({size})</translation>
+    </message>
+    <message>
+      <source>Downloads</source>
+      <translation>Downloads</translation>
+    </message>
+    <message>
+      <source>Good for</source>
+      <translation>Geeignet für</translation>
+    </message>
+    <message>
+      <source>License</source>
+      <translation>Lizenz</translation>
+    </message>
+    <message>
+      <source>Likes</source>
+      <translation>Likes</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>Modell</translation>
+    </message>
+    <message>
+      <source>On this computer</source>
+      <translation>Auf diesem Computer</translation>
+    </message>
+    <message>
+      <source>Open</source>
+      <translation>Öffnen</translation>
+    </message>
+    <message>
+      <source>Recommended models</source>
+      <translation>Empfohlene Modelle</translation>
+    </message>
+    <message>
+      <source>Search results</source>
+      <translation>Suchergebnisse</translation>
     </message>
     <message>
       <source>Size</source>
@@ -1138,24 +1160,12 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Startmodell</translation>
     </message>
     <message>
-      <source>The search failed: {error}</source>
-      <translation>Die Suche ist fehlgeschlagen: {error}</translation>
-    </message>
-    <message>
       <source>This computer's speed is not known.</source>
       <translation>Die Geschwindigkeit dieses Computers ist nicht bekannt.</translation>
     </message>
     <message>
       <source>Too large for this computer.</source>
       <translation>Zu groß für diesen Computer.</translation>
-    </message>
-    <message>
-      <source>Trending</source>
-      <translation>Im Trend</translation>
-    </message>
-    <message>
-      <source>Try again</source>
-      <translation>Erneut versuchen</translation>
     </message>
     <message>
       <source>Unknown</source>
@@ -1168,14 +1178,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
     <message>
       <source>You must accept this model's license on Hugging Face first</source>
       <translation>Sie müssen zuerst die Lizenz dieses Modells auf Hugging Face akzeptieren</translation>
-    </message>
-    <message>
-      <source>Your organisation allows none of the starter models.</source>
-      <translation>Ihre Organisation erlaubt keines der Startmodelle.</translation>
-    </message>
-    <message>
-      <source>{model} could not be downloaded: {error}</source>
-      <translation>{model} konnte nicht heruntergeladen werden: {error}</translation>
     </message>
     <message>
       <source>{model} — click to see its files</source>

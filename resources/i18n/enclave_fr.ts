@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -978,18 +977,6 @@ Vos conversations restent sur cet ordinateur.</translation>
       </translation>
     </message>
     <message>
-      <source>Accept license first</source>
-      <translation>Accepter d'abord la licence</translation>
-    </message>
-    <message>
-      <source>Access</source>
-      <translation>Accès</translation>
-    </message>
-    <message>
-      <source>Author</source>
-      <translation>Auteur</translation>
-    </message>
-    <message>
       <source>Checking this computer…</source>
       <translation>Analyse de cet ordinateur…</translation>
     </message>
@@ -998,24 +985,8 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Analyse de cet ordinateur… le téléchargement va commencer.</translation>
     </message>
     <message>
-      <source>Checking…</source>
-      <translation>Vérification…</translation>
-    </message>
-    <message>
       <source>Discover models</source>
       <translation>Découvrir des modèles</translation>
-    </message>
-    <message>
-      <source>Download</source>
-      <translation>Télécharger</translation>
-    </message>
-    <message>
-      <source>Download {file} ({size})</source>
-      <translation>Télécharger {file} ({size})</translation>
-    </message>
-    <message>
-      <source>Downloads</source>
-      <translation>Téléchargements</translation>
     </message>
     <message>
       <source>Enclave could not examine this computer; the smallest model is a safe start.</source>
@@ -1030,24 +1001,8 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Téléchargement de {model} ({size}) en cours ; voir Téléchargements ci-dessous. Il apparaîtra dans votre Bibliothèque une fois terminé.</translation>
     </message>
     <message>
-      <source>Good for</source>
-      <translation>Idéal pour</translation>
-    </message>
-    <message>
-      <source>License</source>
-      <translation>Licence</translation>
-    </message>
-    <message>
-      <source>Likes</source>
-      <translation>J'aime</translation>
-    </message>
-    <message>
       <source>Loading more…</source>
       <translation>Chargement de la suite…</translation>
-    </message>
-    <message>
-      <source>Model</source>
-      <translation>Modèle</translation>
     </message>
     <message>
       <source>Most downloaded</source>
@@ -1078,14 +1033,6 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Le mode hors ligne est activé : Enclave ne se connecte pas à Internet, la recherche et le téléchargement sont donc désactivés. La liste des modèles de départ ci-dessous indique tout de même ceux qui conviendraient à cet ordinateur.</translation>
     </message>
     <message>
-      <source>On this computer</source>
-      <translation>Sur cet ordinateur</translation>
-    </message>
-    <message>
-      <source>Open</source>
-      <translation>Ouvrir</translation>
-    </message>
-    <message>
       <source>Open Settings</source>
       <translation>Ouvrir les Paramètres</translation>
     </message>
@@ -1102,10 +1049,6 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Recommandé ici : &lt;b&gt;{model}&lt;/b&gt; · {size} · {verdict}. {good_for}</translation>
     </message>
     <message>
-      <source>Recommended models</source>
-      <translation>Modèles recommandés</translation>
-    </message>
-    <message>
       <source>Search</source>
       <translation>Rechercher</translation>
     </message>
@@ -1118,16 +1061,95 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Rechercher des modèles sur Hugging Face</translation>
     </message>
     <message>
-      <source>Search results</source>
-      <translation>Résultats de la recherche</translation>
-    </message>
-    <message>
       <source>Search the models on Hugging Face, e.g. llama, qwen, mistral…</source>
       <translation>Rechercher parmi les modèles de Hugging Face, par ex. llama, qwen, mistral…</translation>
     </message>
     <message>
       <source>Searching Hugging Face…</source>
       <translation>Recherche sur Hugging Face…</translation>
+    </message>
+    <message>
+      <source>The search failed: {error}</source>
+      <translation>La recherche a échoué : {error}</translation>
+    </message>
+    <message>
+      <source>Trending</source>
+      <translation>Tendances</translation>
+    </message>
+    <message>
+      <source>Try again</source>
+      <translation>Réessayer</translation>
+    </message>
+    <message>
+      <source>Your organisation allows none of the starter models.</source>
+      <translation>Votre organisation n'autorise aucun des modèles de départ.</translation>
+    </message>
+    <message>
+      <source>{model} could not be downloaded: {error}</source>
+      <translation>Impossible de télécharger {model} : {error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>discover_lists</name>
+    <message>
+      <source>Accept license first</source>
+      <translation>Accepter d'abord la licence</translation>
+    </message>
+    <message>
+      <source>Access</source>
+      <translation>Accès</translation>
+    </message>
+    <message>
+      <source>Author</source>
+      <translation>Auteur</translation>
+    </message>
+    <message>
+      <source>Checking…</source>
+      <translation>Vérification…</translation>
+    </message>
+    <message>
+      <source>Download</source>
+      <translation>Télécharger</translation>
+    </message>
+    <message>
+      <source>Download {file} ({size})</source>
+      <translation>Télécharger {file} ({size})</translation>
+    </message>
+    <message>
+      <source>Downloads</source>
+      <translation>Téléchargements</translation>
+    </message>
+    <message>
+      <source>Good for</source>
+      <translation>Idéal pour</translation>
+    </message>
+    <message>
+      <source>License</source>
+      <translation>Licence</translation>
+    </message>
+    <message>
+      <source>Likes</source>
+      <translation>J'aime</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>Modèle</translation>
+    </message>
+    <message>
+      <source>On this computer</source>
+      <translation>Sur cet ordinateur</translation>
+    </message>
+    <message>
+      <source>Open</source>
+      <translation>Ouvrir</translation>
+    </message>
+    <message>
+      <source>Recommended models</source>
+      <translation>Modèles recommandés</translation>
+    </message>
+    <message>
+      <source>Search results</source>
+      <translation>Résultats de la recherche</translation>
     </message>
     <message>
       <source>Size</source>
@@ -1138,24 +1160,12 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Modèle de départ</translation>
     </message>
     <message>
-      <source>The search failed: {error}</source>
-      <translation>La recherche a échoué : {error}</translation>
-    </message>
-    <message>
       <source>This computer's speed is not known.</source>
       <translation>La vitesse de cet ordinateur est inconnue.</translation>
     </message>
     <message>
       <source>Too large for this computer.</source>
       <translation>Trop volumineux pour cet ordinateur.</translation>
-    </message>
-    <message>
-      <source>Trending</source>
-      <translation>Tendances</translation>
-    </message>
-    <message>
-      <source>Try again</source>
-      <translation>Réessayer</translation>
     </message>
     <message>
       <source>Unknown</source>
@@ -1168,14 +1178,6 @@ Vos conversations restent sur cet ordinateur.</translation>
     <message>
       <source>You must accept this model's license on Hugging Face first</source>
       <translation>Vous devez d'abord accepter la licence de ce modèle sur Hugging Face</translation>
-    </message>
-    <message>
-      <source>Your organisation allows none of the starter models.</source>
-      <translation>Votre organisation n'autorise aucun des modèles de départ.</translation>
-    </message>
-    <message>
-      <source>{model} could not be downloaded: {error}</source>
-      <translation>Impossible de télécharger {model} : {error}</translation>
     </message>
     <message>
       <source>{model} — click to see its files</source>

@@ -17,7 +17,7 @@ from app.core.settings import load_settings
 from app.core.speed import machine_bench as mb
 from app.core.speed.predict import Prediction
 from app.ui import speed_label
-from app.ui.pages.discover import SPEED_COLUMN
+from app.ui.pages.discover_lists import SPEED_COLUMN
 from app.ui.pages.model_page import COL_SPEED
 from tests.fakehub import FakeHub
 from tests.gui import conftest_models

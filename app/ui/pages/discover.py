@@ -16,13 +16,10 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -30,20 +27,18 @@ from PySide6.QtWidgets import (
 from app.core.cancel import CancelToken
 from app.core.i18n import translate, translate_noop
 from app.ui.notice_bar import NoticeBar
+from app.ui.pages.discover_lists import CatalogList, ResultsList
 from app.ui.pages.download_controller import DownloadController
 from app.ui.pages.downloads_panel import DownloadsPanel
-from app.ui.pages.model_page import ModelPage, repo_title
+from app.ui.pages.model_page import ModelPage
 from app.ui.pages.models_common import (
     fit_label,
     format_bytes,
-    format_count,
-    format_when,
     linkify,
     settings_can_fix,
     with_hardware,
 )
-from app.ui.speed_label import HEADER as SPEED_HEADER
-from app.ui.speed_label import measure_again_button, show_prediction, speed_text, with_machine_profile
+from app.ui.speed_label import measure_again_button, speed_text, with_machine_profile
 from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
@@ -60,194 +55,12 @@ SORTS = [
     ("trending", translate_noop("discover", "Trending")),
     ("updated", translate_noop("discover", "Recently updated")),
 ]
-RESULT_COLUMNS = [
-    translate_noop("discover", "Model"),
-    translate_noop("discover", "Author"),
-    translate_noop("discover", "Downloads"),
-    translate_noop("discover", "Likes"),
-    translate_noop("discover", "Updated"),
-    translate_noop("discover", "License"),
-    translate_noop("discover", "Access"),
-]
-CATALOG_COLUMNS = [
-    translate_noop("discover", "Starter model"),
-    translate_noop("discover", "Size"),
-    translate_noop("discover", "Good for"),
-    translate_noop("discover", "On this computer"),
-    SPEED_HEADER,
-    "",
-]
-SPEED_COLUMN, BUTTON_COLUMN = 4, 5
 RECOMMEND_TEXT = translate_noop("discover", "Get the recommended model for this computer")
 OFFLINE_TEXT = translate_noop(
     "discover",
     "Offline mode is on: Enclave does not connect to the internet, so searching and "
     "downloading are off. The starter list below still shows what would suit this computer.",
 )
-
-
-def _catalog_columns() -> list[str]:
-    """The starter list's headings in the chosen language (the speed one is speed_label's)."""
-    texts = [translate("discover", text) if text else "" for text in CATALOG_COLUMNS]
-    texts[SPEED_COLUMN] = translate("speed_label", SPEED_HEADER)
-    return texts
-
-
-class CatalogList(QTreeWidget):
-    """The curated starter models, each with its fit verdict and a Download button."""
-
-    openRequested = Signal(str)  # repo_id
-    downloadRequested = Signal(object)  # CatalogEntry
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setObjectName("catalogList")
-        self.setAccessibleName(translate("discover", "Recommended models"))
-        self.setColumnCount(len(CATALOG_COLUMNS))
-        self.setHeaderLabels(_catalog_columns())
-        self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
-        header = self.header()
-        header.setStretchLastSection(False)
-        for column, mode in enumerate(
-            [QHeaderView.ResizeMode.ResizeToContents] * 2
-            + [QHeaderView.ResizeMode.Stretch]
-            + [QHeaderView.ResizeMode.ResizeToContents] * 3
-        ):
-            header.setSectionResizeMode(column, mode)
-        self.entries: list[CatalogEntry] = []
-        self.items: list[QTreeWidgetItem] = []
-        self.buttons: list[QPushButton] = []
-        self.itemActivated.connect(self._open)
-        self.itemClicked.connect(self._open)
-
-    def set_entries(self, entries: list[CatalogEntry]) -> None:
-        self.clear()
-        self.buttons.clear()
-        self.entries = entries
-        self.items = []
-        for entry in entries:
-            item = QTreeWidgetItem(
-                [
-                    f"{entry.name}  ({entry.params})",
-                    format_bytes(entry.size_bytes),
-                    translate("catalog_json", entry.good_for),
-                    translate("discover", "Checking…"),
-                    translate("discover", "Checking…"),
-                    "",
-                ]
-            )
-            item.setToolTip(
-                0,
-                translate("discover", "{model} — click to see its files and description").format(
-                    model=entry.repo_id
-                ),
-            )
-            item.setToolTip(2, translate("catalog_json", entry.good_for))
-            self.addTopLevelItem(item)
-            self.items.append(item)
-            button = QPushButton(translate("discover", "Download"))
-            button.setToolTip(
-                translate("discover", "Download {file} ({size})").format(
-                    file=entry.filename, size=format_bytes(entry.size_bytes)
-                )
-            )
-            button.clicked.connect(lambda _=False, e=entry: self.downloadRequested.emit(e))
-            self.setItemWidget(item, BUTTON_COLUMN, button)
-            self.buttons.append(button)
-
-    def set_fits(self, fits: list[Fit]) -> None:
-        for item, fit in zip(self.items, fits, strict=False):
-            text, _level = fit_label(fit)
-            item.setText(3, text)
-            item.setToolTip(3, fit.summary)
-
-    def set_speeds(self, speeds: list[Any], known: bool = True) -> None:
-        """Predicted speed here per entry (None: too large, or this machine not measured)."""
-        for item, prediction in zip(self.items, speeds, strict=False):
-            if prediction is None:
-                item.setText(SPEED_COLUMN, "—" if known else translate("discover", "Unknown"))
-                why = (
-                    translate("discover", "Too large for this computer.")
-                    if known
-                    else translate("discover", "This computer's speed is not known.")
-                )
-                item.setToolTip(SPEED_COLUMN, why)
-            else:
-                show_prediction(item, SPEED_COLUMN, prediction)
-
-    def set_downloads_enabled(self, enabled: bool, why: str = "") -> None:
-        for button in self.buttons:
-            button.setEnabled(enabled)
-            if why:
-                button.setToolTip(why)
-
-    def _open(self, item: QTreeWidgetItem, column: int = 0) -> None:
-        if column == BUTTON_COLUMN:
-            return
-        index = self.indexOfTopLevelItem(item)
-        if 0 <= index < len(self.entries):
-            self.openRequested.emit(self.entries[index].repo_id)
-
-
-class ResultsList(QTreeWidget):
-    """Search results; asks for more when scrolled near the end."""
-
-    openRequested = Signal(str)
-    nearEnd = Signal()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setObjectName("resultsList")
-        self.setAccessibleName(translate("discover", "Search results"))
-        self.setColumnCount(len(RESULT_COLUMNS))
-        self.setHeaderLabels([translate("discover", text) for text in RESULT_COLUMNS])
-        self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
-        header = self.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(RESULT_COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)
-        self.verticalScrollBar().valueChanged.connect(self.check_end)
-        self.verticalScrollBar().rangeChanged.connect(lambda *_: self.check_end())
-        self.itemActivated.connect(lambda item, _c: self.openRequested.emit(item.data(0, 256)))
-        self.itemClicked.connect(lambda item, _c: self.openRequested.emit(item.data(0, 256)))
-
-    def add_models(self, models: list[ModelSummary]) -> None:
-        for model in models:
-            # "Qwen2.5 7B Instruct", not "…-GGUF": every model here is one (the tooltip has the id).
-            name = repo_title(model.repo_id)
-            if model.gated:
-                access = translate("discover", "Accept license first")
-            else:
-                access = translate("discover", "Open")
-            item = QTreeWidgetItem(
-                [
-                    name,
-                    model.author,
-                    format_count(model.downloads),
-                    format_count(model.likes),
-                    format_when(model.last_modified),
-                    model.license or "—",
-                    access,
-                ]
-            )
-            item.setData(0, 256, model.repo_id)
-            tip = translate("discover", "{model} — click to see its files").format(model=model.repo_id)
-            item.setToolTip(0, tip)
-            if model.gated:
-                item.setToolTip(
-                    6, translate("discover", "You must accept this model's license on Hugging Face first")
-                )
-            for column in (2, 3):
-                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
-            self.addTopLevelItem(item)
-
-    def check_end(self) -> None:
-        bar = self.verticalScrollBar()
-        if bar.maximum() == 0 or bar.value() >= bar.maximum() - 3 * bar.singleStep():
-            self.nearEnd.emit()
 
 
 class DiscoverHome(QWidget):
