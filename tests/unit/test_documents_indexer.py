@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from app.core.cancel import CancelToken
-from app.core.documents.index import CollectionNotFound, DocumentIndex, default_db_path
+from app.core.documents.index import _MIGRATIONS, CollectionNotFound, DocumentIndex, default_db_path
 from app.core.documents.indexer import (
     IndexProgress,
     index_collection,
@@ -82,7 +82,7 @@ def test_database_location_schema_and_wal(index: DocumentIndex) -> None:
     assert index.path == default_db_path()
     assert index.path.parent.parent == Path(os.environ["ENCLAVE_HOME"])
     db = sqlite3.connect(index.path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Opening again does not migrate twice.
     DocumentIndex(index.path).close()
@@ -250,12 +250,12 @@ def test_bm25_drops_words_found_everywhere_in_big_collections(
     docs.mkdir()
     for i in range(30):
         (docs / f"d{i}.txt").write_text(f"Company policy number {i} covers topic{i}.\n")
-    index.create_collection("c", [docs])
+    cid = index.create_collection("c", [docs]).id
     index_collection(index, "c", None)
     monkeypatch.setattr(search, "PRUNE_FROM_CHUNKS", 10)
     searcher = Searcher(index)
-    assert searcher._bm25_match("company policy topic7", 30) == '"topic7"'
-    assert searcher._bm25_match("company policy", 30) == '"company" AND "policy"'
+    assert searcher._bm25_match("company policy topic7", [cid], 30) == '"topic7"'
+    assert searcher._bm25_match("company policy", [cid], 30) == '"company" AND "policy"'
     assert (
         searcher.search(["c"], "company policy topic7", mode="bm25").hits[0].file_name == "d7.txt"
     )

@@ -44,6 +44,10 @@ log = logging.getLogger("enclave.documents.index")
 
 DB_FILENAME = "documents.db"
 
+# bm25() weights of chunks_fts's columns: text, heading (a heading word counts half: it is
+# repeated on every chunk of its section), coll (0: the collection filter does not score).
+BM25_WEIGHTS = "1.0, 0.5, 0.0"
+
 
 def db_path(path: str) -> str | bytes:
     """A path as stored: its text, or, for a name that is not valid UTF-8 (a file copied from an
@@ -134,6 +138,67 @@ _MIGRATIONS: list[str] = [
         INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
         VALUES ('delete', old.id, old.text, old.heading);
         INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.id, new.text, new.heading);
+    END;
+    """,
+    # 2: FTS5 restricts BM25 to the searched collections; vectors carry a write sequence.
+    # chunks_fts gains a `coll` column holding "c<collection id>", so a search MATCHes
+    # `{text heading}:(query) AND coll:("c3" OR "c7")` and FTS5 intersects the posting lists
+    # before scoring: a small collection no longer pays for matching every collection's rows.
+    # FTS5 tables cannot ALTER, so it is dropped and rebuilt. It stays external-content (no
+    # second copy of the text), over a VIEW that adds the column: FTS5 reads its columns by name
+    # from the content table, and `rebuild`, `integrity-check` and column values keep working,
+    # which a contentless table would lose.
+    # vec_seq: NULL while a chunk has no embedding, else a number from vec_clock taken when the
+    # embedding was written (by triggers, so every write path keeps it). A searcher's cached
+    # matrix remembers the highest vec_seq it holds and later reads only rows above it; a row id
+    # SQLite reuses after a delete gets a new number, so it is never mistaken for the cached one.
+    # vec_clock.instance tells this database from one made anew at the same path.
+    """
+    DROP TRIGGER chunks_ai;
+    DROP TRIGGER chunks_ad;
+    DROP TRIGGER chunks_au;
+    DROP TABLE chunks_fts;
+    CREATE VIEW chunks_fts_source AS
+        SELECT id, text, heading, 'c' || collection_id AS coll FROM chunks;
+    CREATE VIRTUAL TABLE chunks_fts USING fts5(
+        text, heading, coll, content='chunks_fts_source', content_rowid='id',
+        tokenize='porter unicode61'
+    );
+    INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');
+    CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+        INSERT INTO chunks_fts(rowid, text, heading, coll)
+        VALUES (new.id, new.text, new.heading, 'c' || new.collection_id);
+    END;
+    CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, coll)
+        VALUES ('delete', old.id, old.text, old.heading, 'c' || old.collection_id);
+    END;
+    CREATE TRIGGER chunks_au AFTER UPDATE OF text, heading, collection_id ON chunks BEGIN
+        INSERT INTO chunks_fts(chunks_fts, rowid, text, heading, coll)
+        VALUES ('delete', old.id, old.text, old.heading, 'c' || old.collection_id);
+        INSERT INTO chunks_fts(rowid, text, heading, coll)
+        VALUES (new.id, new.text, new.heading, 'c' || new.collection_id);
+    END;
+
+    CREATE TABLE vec_clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        instance TEXT NOT NULL
+    );
+    INSERT INTO vec_clock(id, seq, instance) VALUES (1, 1, lower(hex(randomblob(16))));
+    ALTER TABLE chunks ADD COLUMN vec_seq INTEGER;
+    UPDATE chunks SET vec_seq = 1 WHERE embedding IS NOT NULL;
+    DROP INDEX chunks_collection;  -- chunks_vec starts with collection_id and serves its queries
+    CREATE INDEX chunks_vec ON chunks(collection_id, vec_seq);
+    CREATE TRIGGER chunks_vec_ai AFTER INSERT ON chunks WHEN new.embedding IS NOT NULL BEGIN
+        UPDATE vec_clock SET seq = seq + 1;
+        UPDATE chunks SET vec_seq = (SELECT seq FROM vec_clock) WHERE id = new.id;
+    END;
+    CREATE TRIGGER chunks_vec_au AFTER UPDATE OF embedding ON chunks BEGIN
+        UPDATE vec_clock SET seq = seq + 1 WHERE new.embedding IS NOT NULL;
+        UPDATE chunks SET vec_seq = CASE WHEN new.embedding IS NULL THEN NULL
+            ELSE (SELECT seq FROM vec_clock) END
+        WHERE id = new.id;
     END;
     """,
 ]
@@ -506,38 +571,50 @@ class DocumentIndex:
     # --- reads for search -------------------------------------------------------------------
 
     def fts_search(self, collection_ids: Sequence[int], match: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, bm25 score; lower is better as SQLite reports it), best first."""
+        """(chunk id, bm25 score; lower is better as SQLite reports it), best first. FTS5 itself
+        keeps to the collections (see `_in_collections`), so only their rows are scored."""
         if not collection_ids or not match:
             return []
-        marks = ",".join("?" * len(collection_ids))
-        sql = (
-            "SELECT c.id, bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts "
-            "JOIN chunks c ON c.id = chunks_fts.rowid "
-            f"WHERE chunks_fts MATCH ? AND c.collection_id IN ({marks}) "
-            "ORDER BY score LIMIT ?"
-        )
         with self._lock:
             try:
-                rows = self._db.execute(sql, (match, *collection_ids, limit)).fetchall()
+                rows = self._db.execute(
+                    f"SELECT rowid, bm25(chunks_fts, {BM25_WEIGHTS}) AS score FROM chunks_fts "
+                    "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?",
+                    (self._in_collections(match, collection_ids), limit),
+                ).fetchall()
             except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
                 log.info("fts query rejected: %s", exc)
                 return []
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def term_match_count(self, term: str, cap: int) -> int:
-        """How many chunks (any collection) contain `term`, counting no further than `cap`:
+    def term_match_count(self, term: str, cap: int, collection_ids: Sequence[int]) -> int:
+        """How many chunks of these collections contain `term`, counting no further than `cap`:
         cheap even for a word that is everywhere, which is the case it is asked for."""
+        if not collection_ids:
+            return 0
         with self._lock:
             try:
                 return int(
                     self._db.execute(
                         "SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts "
                         "WHERE chunks_fts MATCH ? LIMIT ?)",
-                        (_quote(term), cap),
+                        (self._in_collections(_quote(term), collection_ids), cap),
                     ).fetchone()[0]
                 )
             except sqlite3.OperationalError:
                 return 0
+
+    def _in_collections(self, match: str, collection_ids: Sequence[int]) -> str:
+        """`match` as an FTS5 expression over text and heading only (a question's word "c3"
+        must not hit the collection column), ANDed with the collections' tokens. Searching
+        every collection there is leaves the filter out: it would only add work."""
+        query = f"{{text heading}}: ({match})"
+        wanted = set(collection_ids)
+        every = {int(r[0]) for r in self._db.execute("SELECT id FROM collections")}
+        if every <= wanted:
+            return query
+        tokens = " OR ".join(f'"c{int(cid)}"' for cid in sorted(wanted))
+        return f"{query} AND coll: ({tokens})"
 
     def load_vectors(self, collection_id: int) -> tuple[np.ndarray, Vectors]:
         """(chunk ids, (n, dim) matrix) of every embedded chunk in the collection."""

@@ -216,8 +216,9 @@ class Searcher:
 
         bm25: list[tuple[int, float]] = []
         if effective in ("hybrid", "bm25"):
-            match = self._bm25_match(query, sum(c.n_chunks for c in found))
-            bm25 = self.index.fts_search([c.id for c in found], match, pool)
+            searched = [c.id for c in found]
+            match = self._bm25_match(query, searched, sum(c.n_chunks for c in found))
+            bm25 = self.index.fts_search(searched, match, pool)
         vec: list[tuple[int, float]] = []
         if effective in ("hybrid", "vector") and self.embedder is not None:
             vec = self._vector_search(found, vector_ids, query, pool)
@@ -248,12 +249,12 @@ class Searcher:
         ]
         return SearchResult(hits, effective, " ".join(notes) or None)
 
-    def _bm25_match(self, query: str, n_chunks: int) -> str:
+    def _bm25_match(self, query: str, collection_ids: Sequence[int], n_chunks: int) -> str:
         terms = query_terms(query)
         if n_chunks < PRUNE_FROM_CHUNKS or len(terms) < 2:
             return fts_query(terms)
         cap = int(n_chunks * COMMON_TERM_SHARE)
-        counts = {t: self.index.term_match_count(t, cap + 1) for t in terms}
+        counts = {t: self.index.term_match_count(t, cap + 1, collection_ids) for t in terms}
         rare = [t for t in terms if counts[t] <= cap]
         if rare:
             return fts_query(rare)
