@@ -9,13 +9,19 @@ Schema (migrated with `PRAGMA user_version`, WAL so a search reads while an inde
         status: "indexed" | "error" (error says why) | "skipped" (error says why: format, size)
         error on an "indexed" row: what a limit left out ("only the first ... characters")
         path: TEXT, or a BLOB of the raw bytes for a name that is not UTF-8 (see db_path)
-    chunks(id, collection_id, file_id, ordinal, text, page, page_end, heading, n_tokens, embedding)
+    chunks(id, collection_id, file_id, ordinal, text, page, page_end, heading, n_tokens, embedding,
+           vec_seq)
         embedding: float32 little-endian BLOB of embed_dim values, NULL until embedded
-    chunks_fts(text, heading)                        FTS5, external content = chunks, via triggers
+        vec_seq: vec_clock's number when the embedding was written (triggers), NULL without one
+    chunks_fts(text, heading, coll)                  FTS5, external content = the view
+        chunks_fts_source (chunks plus coll = "c<collection id>"), kept in step by triggers
+    vec_clock(seq, instance)                         one row: the vector write clock, a random id
 
 `collections.embed_model_id` says which model made the vectors; vectors from another model are
 cleared and recomputed (see indexer.py). `generation` is bumped by every write so searchers can
-cache the vector matrix and notice when it is stale.
+cache the vector matrix and notice when it is stale; `vec_seq` tells them which rows changed
+(vector_changes), so they refresh without reloading it. BM25 runs in FTS5 over the searched
+collections' `coll` tokens (fts_search), not over every collection's rows.
 
 Threading: a `DocumentIndex` may be created on one thread and used on another; its methods are
 serialised by a lock. Prefer one instance per worker; SQLite WAL lets them run side by side.
@@ -233,6 +239,29 @@ class FileRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class VectorMark:
+    """Where a cached vector matrix stands: which database (a new file at the same path has
+    another instance), which model and dimension, and the vector clock it has seen."""
+
+    instance: str
+    model_id: str | None
+    dim: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorChanges:
+    """See DocumentIndex.vector_changes. `full`: drop what is held; `ids`/`matrix` are all there
+    is. Else keep the held rows where `keep` is True (a mask over the held ids) and add these."""
+
+    mark: VectorMark
+    full: bool
+    keep: np.ndarray
+    ids: np.ndarray
+    matrix: Vectors
+
+
+@dataclass(frozen=True, slots=True)
 class StoredChunk:
     id: int
     collection: str
@@ -266,6 +295,11 @@ class DocumentIndex:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per file.
         self._db = open_database(self.path)
         self._migrate()
+        # Embedding blobs read by vector_changes: how a test (and a curious reader) sees that a
+        # cache refresh after a small write read only the new rows.
+        self.vector_rows_read = 0
+        # Which database this is: a file made anew at the same path is another one to a cache.
+        self.instance = str(self._db.execute("SELECT instance FROM vec_clock").fetchone()[0])
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -618,21 +652,71 @@ class DocumentIndex:
 
     def load_vectors(self, collection_id: int) -> tuple[np.ndarray, Vectors]:
         """(chunk ids, (n, dim) matrix) of every embedded chunk in the collection."""
+        changes = self.vector_changes(collection_id, None, np.zeros(0, dtype=np.int64))
+        return changes.ids, changes.matrix
+
+    def vector_changes(
+        self, collection_id: int, since: VectorMark | None, known_ids: np.ndarray
+    ) -> VectorChanges:
+        """What changed in the collection's vectors since a cache holding `known_ids` was made
+        at `since` (None: nothing is held). One read transaction, so it is one moment's state.
+
+        Only blobs of rows written after `since.seq` are read. Whether held rows are gone
+        (deleted, cleared, written again) is told by a COUNT over the (collection_id, vec_seq)
+        index; only when it is short are the ids of the unchanged rows read, and never blobs."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT embed_dim FROM collections WHERE id = ?", (collection_id,)
-            ).fetchone()
-            rows = self._db.execute(
-                "SELECT id, embedding FROM chunks WHERE collection_id = ? AND embedding IS NOT NULL"
-                " ORDER BY id",
-                (collection_id,),
-            ).fetchall()
-        dim = int(row[0]) if row and row[0] else 0
+            self._db.execute("BEGIN")
+            try:
+                row = self._db.execute(
+                    "SELECT c.embed_model_id, c.embed_dim, v.seq, v.instance "
+                    "FROM collections c, vec_clock v WHERE c.id = ?",
+                    (collection_id,),
+                ).fetchone()
+                model_id, dim = (row[0], int(row[1] or 0)) if row else (None, 0)
+                mark = VectorMark(row[3] if row else "", model_id, dim, int(row[2]) if row else 0)
+                full = since is None or (since.instance, since.model_id, since.dim) != (
+                    mark.instance,
+                    mark.model_id,
+                    mark.dim,
+                )
+                after = 0 if full or since is None else since.seq
+                held = np.zeros(0, dtype=np.int64) if full else known_ids
+                rows = self._db.execute(
+                    "SELECT id, embedding FROM chunks WHERE collection_id = ? AND vec_seq > ?",
+                    (collection_id, after),
+                ).fetchall()
+                self.vector_rows_read += len(rows)
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                keep = ~np.isin(held, ids)
+                if len(held):
+                    unchanged = int(
+                        self._db.execute(
+                            "SELECT COUNT(*) FROM chunks WHERE collection_id = ? AND vec_seq <= ?",
+                            (collection_id, after),
+                        ).fetchone()[0]
+                    )
+                    # The unchanged rows are a subset of the held ones not written again, so
+                    # equal counts mean equal sets; otherwise some held rows are gone.
+                    if unchanged != int(keep.sum()):
+                        still = np.fromiter(
+                            (
+                                r[0]
+                                for r in self._db.execute(
+                                    "SELECT id FROM chunks WHERE collection_id = ? AND vec_seq <= ?",
+                                    (collection_id, after),
+                                )
+                            ),
+                            dtype=np.int64,
+                        )
+                        keep &= np.isin(held, still)
+            finally:
+                self._db.execute("COMMIT")
         if not rows or not dim:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
-        return ids, matrix.astype(np.float32, copy=False)
+            matrix = np.zeros((0, dim), dtype=np.float32)
+            ids = ids[:0]
+        else:
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return VectorChanges(mark, full, keep, ids, matrix.astype(np.float32, copy=False))
 
     def chunks_by_id(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         if not chunk_ids:

@@ -12,8 +12,11 @@ needs no tuning and is robust. BM25 finds exact names, codes and numbers; vector
 paraphrases; the fusion finds both.
 
 Vectors of a collection are loaded once into a float32 matrix and cached per process (keyed by
-the database file, collection and its write `generation`, so a re-index invalidates it). At
-100,000 chunks x 384 dims that is 150 MB and a search is one matrix-vector product (~10 ms).
+the database, its file and the collection). When the collection's write `generation` moves, only the
+rows written since are read (each row's `vec_seq`, see index.py) and rows gone are dropped, so a
+search while the indexer adds batches does not reload the whole matrix; another embedding model
+or dimension reloads it. At 100,000 chunks x 384 dims that is 150 MB and a search is one
+matrix-vector product (~10 ms).
 
 Blocking (the query is embedded, SQLite is read): call from a worker thread. Thread-safe.
 """
@@ -31,7 +34,13 @@ import numpy as np
 
 from app.core.documents.embedding import Embedder, Vectors, as_unit_vectors
 from app.core.documents.extract import HEADING_SEP
-from app.core.documents.index import Collection, CollectionNotFound, DocumentIndex, StoredChunk
+from app.core.documents.index import (
+    Collection,
+    CollectionNotFound,
+    DocumentIndex,
+    StoredChunk,
+    VectorChanges,
+)
 from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.search")
@@ -133,20 +142,78 @@ def fts_query(terms: Sequence[str], operator: str = "OR") -> str:
     return f" {operator} ".join(f'"{t}"' for t in terms)
 
 
+class _CachedVectors:
+    """One collection's vectors in rows [:n] of buffers with room to grow. Appending writes
+    past n and never touches rows a searcher may be reading, so the (ids, matrix) views handed
+    out stay valid; dropping rows builds new buffers. Buffers and n are one tuple, swapped in
+    one assignment, so a reader never pairs one buffer's ids with another's rows."""
+
+    def __init__(self, changes: VectorChanges, generation: int) -> None:
+        self.mark = changes.mark
+        self._state = self._filled(changes.ids, changes.matrix)
+        self.generation = generation
+
+    def _filled(self, ids: np.ndarray, matrix: Vectors) -> tuple[np.ndarray, Vectors, int]:
+        n = len(ids)
+        room = n + max(256, n // 8)  # at 100k x 384: 19 MB more, ~400 indexing batches of room
+        id_buf = np.empty(room, dtype=np.int64)
+        matrix_buf = np.empty((room, self.mark.dim), dtype=np.float32)
+        id_buf[:n] = ids
+        matrix_buf[:n] = matrix
+        return id_buf, matrix_buf, n
+
+    def view(self) -> tuple[np.ndarray, Vectors]:
+        id_buf, matrix_buf, n = self._state
+        return id_buf[:n], matrix_buf[:n]
+
+    def apply(self, changes: VectorChanges, generation: int) -> None:
+        """Called under the collection's refresh lock (one writer); readers may run meanwhile."""
+        id_buf, matrix_buf, n = self._state
+        k = len(changes.ids)
+        self.mark = changes.mark
+        if changes.full:
+            self._state = self._filled(changes.ids, changes.matrix)
+        elif bool(changes.keep.all()) and n + k <= len(id_buf):
+            id_buf[n : n + k] = changes.ids
+            matrix_buf[n : n + k] = changes.matrix
+            self._state = (id_buf, matrix_buf, n + k)
+        else:
+            self._state = self._filled(
+                np.concatenate([id_buf[:n][changes.keep], changes.ids]),
+                np.concatenate([matrix_buf[:n][changes.keep], changes.matrix]),
+            )
+        self.generation = generation  # last: a reader that sees it finds the data in place
+
+
 _cache_lock = threading.Lock()
-_vector_cache: dict[tuple[str, int], tuple[int, np.ndarray, Vectors]] = {}
+_vector_cache: dict[tuple[str, str, int], _CachedVectors] = {}
+_refresh_locks: dict[tuple[str, str, int], threading.Lock] = {}
 
 
 def _cached_vectors(index: DocumentIndex, collection_id: int, generation: int) -> tuple[np.ndarray, Vectors]:
-    key = (str(index.path.resolve()), collection_id)
+    """The collection's (chunk ids, matrix). Unchanged generation: the cached views as they are.
+    Otherwise only what changed since is read (see DocumentIndex.vector_changes): a search
+    during indexing reads the last batches' vectors, not the whole collection again."""
+    key = (index.instance, str(index.path.resolve()), collection_id)
     with _cache_lock:
         entry = _vector_cache.get(key)
-        if entry is not None and entry[0] == generation:
-            return entry[1], entry[2]
-    ids, matrix = index.load_vectors(collection_id)
-    with _cache_lock:
-        _vector_cache[key] = (generation, ids, matrix)
-    return ids, matrix
+        if entry is not None and entry.generation == generation:
+            return entry.view()
+        refresh = _refresh_locks.setdefault(key, threading.Lock())
+    with refresh:  # one refresh per collection at a time; other collections are not held up
+        with _cache_lock:
+            entry = _vector_cache.get(key)
+        if entry is not None and entry.generation == generation:
+            return entry.view()  # another thread refreshed it meanwhile
+        if entry is None:
+            entry = _CachedVectors(
+                index.vector_changes(collection_id, None, np.zeros(0, dtype=np.int64)), generation
+            )
+        else:
+            entry.apply(index.vector_changes(collection_id, entry.mark, entry.view()[0]), generation)
+        with _cache_lock:
+            _vector_cache[key] = entry
+        return entry.view()
 
 
 def clear_vector_cache() -> None:
