@@ -173,7 +173,8 @@ class ApiController:
         self.store.changed.disconnect(self._settings_changed)
         self._worker.shutdown(wait=True, cancel_futures=True)  # a start under way finishes first
         last = self._last
-        if last is not None and last.done() and last.exception() is None:
+        # cancel_futures cancels a start still queued: it never ran, so nothing to stop.
+        if last is not None and last.done() and not last.cancelled() and last.exception() is None:
             started = last.result()
             if started is not None and started.server is not self.server:
                 started.server.stop()  # started after the window stopped listening

@@ -49,6 +49,9 @@ class ServerSettingsSection(QWidget):
         self.key_saved: bool | None = None  # None: not looked up yet
         self.test_task: TaskHandle | None = None
         self._key_in_flight = ""  # typed, on its way to the keyring (Test may come first)
+        # Keyring reads and writes run on the pool side by side: only the newest one's answer
+        # is shown (an older "no key" read must not undo a save that finished first).
+        self._key_generation = 0
         self._build()
         self.load()
         observe(self.store.changed, self, self._on_store_changed)
@@ -237,13 +240,22 @@ class ServerSettingsSection(QWidget):
     def check_key(self) -> None:
         url = self.store.current.server_url
         self.key_saved = False  # until the keyring says otherwise
+        generation = self._next_key_generation()
 
         def check(_progress: ProgressFn, _cancel: CancelToken) -> bool:
             from app.core.secrets import get_server_key
 
             return get_server_key(url) is not None
 
-        run_task(check, name="server-key-check", on_result=self._show_key_state)
+        def show(saved: bool) -> None:
+            if generation == self._key_generation:
+                self._show_key_state(saved)
+
+        run_task(check, name="server-key-check", on_result=show)
+
+    def _next_key_generation(self) -> int:
+        self._key_generation += 1
+        return self._key_generation
 
     def _show_key_state(self, saved: bool) -> None:
         self.key_saved = saved
@@ -271,6 +283,7 @@ class ServerSettingsSection(QWidget):
     def _change_key(self, url: str, key: str) -> None:
         self.key_edit.clear()
         self._key_in_flight = key
+        generation = self._next_key_generation()
 
         def change(_progress: ProgressFn, _cancel: CancelToken) -> bool:
             from app.core import secrets
@@ -283,7 +296,8 @@ class ServerSettingsSection(QWidget):
 
         def done(saved: bool) -> None:
             self._key_in_flight = ""
-            self._show_key_state(saved)
+            if generation == self._key_generation:
+                self._show_key_state(saved)
             self.status.setText(
                 translate("server_settings", "✓ Key saved in your computer's password store.")
                 if key and saved
