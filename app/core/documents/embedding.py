@@ -5,7 +5,13 @@
 (local_embedder.py). Anything with `model_id`, `dim` and `embed(texts)` works.
 
 `model_id` is stored per collection: vectors from two different models are not comparable, so a
-collection indexed with model A is re-embedded when the user picks model B.
+collection indexed with model A is re-embedded when the user picks model B (beside A's vectors,
+which search keeps using until B's are complete: indexer.py).
+
+Questions and passages: `embed` is for passages. An embedder whose model wants a different
+prompt for a question has `embed_query(texts)` too; `embed_queries` picks it when there is one.
+An embedder that can make one for another model file has `for_model(path)` (search.py uses it
+for a collection still searched with the model it was indexed with).
 """
 
 from __future__ import annotations
@@ -31,6 +37,14 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> Any:
         """One vector per text: list[list[float]] or a 2-D numpy array. May block."""
         ...
+
+
+def embed_queries(embedder: Embedder, texts: list[str]) -> Vectors:
+    """Search questions as unit vectors: `embed_query` where the embedder has one (a model
+    with a query prompt), else `embed`."""
+    query = getattr(embedder, "embed_query", None)
+    raw = query(texts) if callable(query) else embedder.embed(texts)
+    return as_unit_vectors(raw, embedder.dim)
 
 
 def as_unit_vectors(raw: Any, dim: int | None = None) -> Vectors:

@@ -7,7 +7,8 @@ llama.cpp kills the host, not the window).
 The host fits texts to the model's window with the same code as the in-process LocalEmbedder
 (local_embedder.EmbeddingRunner), so `model_id` is the same for both and their vectors match.
 `dim` is learned from one probe embedding the first time it is asked for, so building this
-object costs nothing.
+object costs nothing. Questions go with kind="query" (`embed_query`): the host's runner puts the
+model's query prompt in front (embedding_models.py); passages get its document prompt.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.core.documents.embedding import Vectors, as_unit_vectors
+from app.core.documents.embedding_models import QUERY
 from app.core.documents.local_embedder import model_id_for
 
 
 class _EmbedsTexts(Protocol):
-    def embed(self, texts: list[str], model_path: Path | str | None = None) -> Any: ...
+    def embed(self, texts: list[str], model_path: Path | str | None = None, kind: str = ...) -> Any: ...
 
 
 class EngineEmbedder:
@@ -50,3 +52,14 @@ class EngineEmbedder:
         vectors = as_unit_vectors(self._client.embed(list(texts), self.path))
         self._dim = int(vectors.shape[1])
         return vectors
+
+    def embed_query(self, texts: list[str]) -> Vectors:
+        """Search questions, with the model's query prompt (embedding.embed_queries)."""
+        vectors = as_unit_vectors(self._client.embed(list(texts), self.path, kind=QUERY))
+        self._dim = int(vectors.shape[1])
+        return vectors
+
+    def for_model(self, path: Path | str) -> EngineEmbedder:
+        """Another model through the same engine: the one a collection's vectors came from,
+        for a search while that collection is re-embedded for a new one (search.py)."""
+        return EngineEmbedder(self._client, path)

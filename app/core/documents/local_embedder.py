@@ -13,6 +13,12 @@ Sizes: the chunker (chunking.py) counts passages with the same model's tokenizer
 fits `EMBED_WINDOW` and no tail is lost; a longer text (a search question pasted from a book)
 is cut to the window here, keeping [CLS] ... [SEP] as the model was trained.
 
+Prompts: a model trained with task prefixes (EmbeddingGemma: "task: search result | query: ..."
+for a question, "title: none | text: ..." for a passage; embedding_models.py) gets them here,
+in `EmbeddingRunner.embed(texts, kind=...)`, so the CLI, the engine host and search all add the
+same ones; callers only say whether texts are questions (`embed_query`) or passages (`embed`).
+The bundled MiniLM has none.
+
 Speed: all sequences of a request go to llama.cpp in as few `decode` calls as fit in
 `EMBED_BATCH_TOKENS` (measured in tests/benchmarks/bench_embedding.py), token ids straight in
 (no detokenize/retokenize), vectors straight out as float32 numpy (no Python float lists).
@@ -31,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from app.core.documents.embedding import Vectors, as_unit_vectors
+from app.core.documents.embedding_models import DOCUMENT, QUERY, prompts_for, window_for
 
 log = logging.getLogger("enclave.documents.embedder")
 
@@ -49,8 +56,10 @@ EMBED_BATCH_TOKENS = EMBED_WINDOW
 _FIT_VERSION = 1
 
 
-def model_id_for(path: Path, window: int = EMBED_WINDOW) -> str:
-    """Stable id for "vectors from this model file, fitted this way": name, size and window.
+def model_id_for(path: Path, window: int | None = None) -> str:
+    """Stable id for "vectors from this model file, fitted this way": name, size and window
+    (None: the model's own, embedding_models.window_for), and "#p1" for a model whose texts get
+    prompts (the bundled MiniLM has none, so its id is what it always was).
     It changes if and only if vectors would: batch sizes, threads, in-process or engine host
     do not enter it. (Hashing 25+ MB on every start would cost more than it buys.) The
     runtime does: the bundled model's ONNX twin (onnx_runtime.py) gives vectors within 0.001
@@ -58,7 +67,9 @@ def model_id_for(path: Path, window: int = EMBED_WINDOW) -> str:
     from app.core.documents.onnx_runtime import onnx_twin
 
     runtime = "#onnx-int8" if onnx_twin(path) is not None else ""
-    return f"{path.name}#{path.stat().st_size}#w{window}v{_FIT_VERSION}{runtime}"
+    window = window_for(path, EMBED_WINDOW) if window is None else window
+    prompted = "" if prompts_for(path).empty else "#p1"
+    return f"{path.name}#{path.stat().st_size}#w{window}v{_FIT_VERSION}{runtime}{prompted}"
 
 
 def _quiet_llama() -> None:
@@ -128,7 +139,7 @@ class EmbeddingRunner:
         self,
         model_path: Path | str,
         *,
-        window: int = EMBED_WINDOW,
+        window: int | None = None,
         batch_tokens: int = EMBED_BATCH_TOKENS,
         n_threads: int | None = None,
         verbose: bool = False,
@@ -142,6 +153,7 @@ class EmbeddingRunner:
         self.path = Path(model_path)
         if not self.path.is_file():
             raise FileNotFoundError(f"embedding model not found: {self.path}")
+        window = window_for(self.path, EMBED_WINDOW) if window is None else window
         self.tokens_embedded = 0  # running total, for benchmarks
         threads = n_threads or max(1, (os.cpu_count() or 2))
         twin = None if runtime == "llama" else onnx_twin(self.path)
@@ -150,6 +162,7 @@ class EmbeddingRunner:
             self.onnx = OnnxEncoder(twin, threads)
             # The GGUF's vocabulary only (no weights): the same tokens as on llama.cpp.
             self.llm: Any = Llama(model_path=str(self.path), vocab_only=True, verbose=verbose)
+            self.prompts = prompts_for(self.path, self._arch())
             self.runtime = "onnx"
             self.batch_tokens = window
             self.fitter = _Fitter(self.llm, window)
@@ -168,6 +181,7 @@ class EmbeddingRunner:
             n_threads=threads,
             verbose=verbose,
         )
+        self.prompts = prompts_for(self.path, self._arch())
         try:
             trained = int(self.llm._model.n_ctx_train())
         except Exception:  # private API of llama-cpp-python: fall back to what we asked for
@@ -181,12 +195,18 @@ class EmbeddingRunner:
         except Exception:
             self._max_seqs = 1
 
+    def _arch(self) -> str | None:
+        metadata = getattr(self.llm, "metadata", None) or {}
+        arch = metadata.get("general.architecture")
+        return str(arch) if arch else None
+
     def fit(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.fitter.fit(t) for t in texts]
 
-    def embed(self, texts: Sequence[str], normalize: bool = True) -> Vectors:
-        """(len(texts), dim) float32, in order."""
-        return self.embed_tokens(self.fit(texts), normalize)
+    def embed(self, texts: Sequence[str], normalize: bool = True, kind: str = DOCUMENT) -> Vectors:
+        """(len(texts), dim) float32, in order. `kind`: "document" (passages) or "query"
+        (questions): which of the model's prompts goes in front (none for MiniLM)."""
+        return self.embed_tokens(self.fit(self.prompts.apply(list(texts), kind)), normalize)
 
     def embed_tokens(self, seqs: list[list[int]], normalize: bool = True) -> Vectors:
         if self.onnx is not None:
@@ -249,7 +269,7 @@ class LocalEmbedder:
         self,
         model_path: Path | str,
         *,
-        window: int = EMBED_WINDOW,
+        window: int | None = None,
         batch_size: int = 256,
         batch_tokens: int = EMBED_BATCH_TOKENS,
         n_threads: int | None = None,
@@ -271,8 +291,8 @@ class LocalEmbedder:
     def tokens_embedded(self) -> int:
         return self._runner.tokens_embedded if self._runner is not None else 0
 
-    def embed(self, texts: list[str], normalize: bool = True) -> Vectors:
-        """(len(texts), dim) float32."""
+    def embed(self, texts: list[str], normalize: bool = True, kind: str = DOCUMENT) -> Vectors:
+        """(len(texts), dim) float32; passages unless `kind` says "query"."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out: list[Vectors] = []
@@ -280,8 +300,18 @@ class LocalEmbedder:
             if self._runner is None:
                 raise RuntimeError("the embedding model was closed")
             for start in range(0, len(texts), self.batch_size):
-                out.append(self._runner.embed(texts[start : start + self.batch_size], normalize))
+                batch = texts[start : start + self.batch_size]
+                out.append(self._runner.embed(batch, normalize, kind))
         return out[0] if len(out) == 1 else np.vstack(out)
+
+    def embed_query(self, texts: list[str]) -> Vectors:
+        """Search questions: with the model's query prompt (embedding.embed_queries)."""
+        return self.embed(texts, kind=QUERY)
+
+    def for_model(self, path: Path | str) -> LocalEmbedder:
+        """Another model the same way: the model that made a collection's vectors, for a
+        search while that collection is re-embedded for a new one (search.py)."""
+        return LocalEmbedder(path, batch_size=self.batch_size)
 
     def close(self) -> None:
         with self._lock:

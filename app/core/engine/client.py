@@ -331,11 +331,13 @@ class EngineClient:
 
             observe_in_background(loaded.model_path, loaded.n_gpu_layers, stats)
 
-    def embed(self, texts: list[str], model_path: Path | str | None = None) -> list[list[float]]:
+    def embed(
+        self, texts: list[str], model_path: Path | str | None = None, kind: str = "document"
+    ) -> list[list[float]]:
         path = str(model_path or paths.default_embedding_model())
         with self._lock:
             self._cancel.clear()
-            reply = self._request(p.EmbedRequest(model_path=path, texts=list(texts)))
+            reply = self._request(p.EmbedRequest(model_path=path, texts=list(texts), kind=kind))
         assert isinstance(reply, p.Embeddings)
         return reply.vectors
 

@@ -64,6 +64,8 @@ from app.core.engine.tool_calls import (
 
 log = logging.getLogger("enclave.engine.host")
 
+EMBED_MODELS_KEPT = 2  # embedding models kept loaded (the bundled MiniLM is 25 MB)
+
 
 class HostEngine:
     def __init__(self, conn: Connection, cancel: p.CancelFlag, log_path: str) -> None:
@@ -72,8 +74,10 @@ class HostEngine:
         self.log_path = log_path
         self.chat_llm: Any = None
         self.chat_path = ""
-        self.embed_llm: Any = None
-        self.embed_path = ""
+        # The embedding models loaded, most recently used last: two, so a search with the
+        # model a collection's vectors came from, while it is re-embedded for a new one, does
+        # not reload either model at every turn (EMBED_MODELS_KEPT).
+        self.embedders: dict[str, Any] = {}
         self.states = ConversationStates(state_budget())
         self.active_key: str | None = None  # whose tokens the KV cache holds now
         self.last_lookup: Any = None  # the last answer's prompt-lookup counts (decode.PromptLookup)
@@ -115,10 +119,9 @@ class HostEngine:
 
     def unload(self) -> None:
         self._free_chat_model()
-        if self.embed_llm is not None:
-            self.embed_llm.close()
-            self.embed_llm = None
-            self.embed_path = ""
+        for runner in self.embedders.values():
+            runner.close()
+        self.embedders.clear()
         gc.collect()
 
     def load(self, request: p.LoadRequest) -> p.Loaded | p.EngineError:
@@ -391,24 +394,22 @@ class HostEngine:
         local_embedder.EmbeddingRunner), so the vectors and model id match; float32 bytes back."""
         from app.core.documents.local_embedder import EmbeddingRunner
 
-        if self.embed_llm is None or self.embed_path != request.model_path:
-            if self.embed_llm is not None:
-                self.embed_llm.close()
-                self.embed_llm = None
+        runner = self.embedders.pop(request.model_path, None)
+        if runner is None:
+            while len(self.embedders) >= EMBED_MODELS_KEPT:  # the least recently used goes
+                self.embedders.pop(next(iter(self.embedders))).close()
             refused = refuse_unreadable(request.model_path)
             if refused is not None:
                 return refused
             try:
-                self.embed_llm = EmbeddingRunner(
-                    request.model_path, n_threads=physical_cores(), verbose=True
-                )
+                runner = EmbeddingRunner(request.model_path, n_threads=physical_cores(), verbose=True)
             except Exception as exc:
                 sys.stderr.flush()
                 kind, sentence = explain_load_failure(tail(self.log_path) + str(exc), request.model_path)
                 return p.EngineError.of(kind, sentence)
-            self.embed_path = request.model_path
+        self.embedders[request.model_path] = runner  # now the most recently used
         try:
-            vectors = self.embed_llm.embed(request.texts, normalize=request.normalize)
+            vectors = runner.embed(request.texts, normalize=request.normalize, kind=request.kind)
         except Exception as exc:
             log.error("embedding failed: %s", type(exc).__name__)
             return p.host_error("host", "Embedding failed: {error}", p.ERROR_INTERNAL, error=str(exc))

@@ -157,6 +157,7 @@ class EmbedRequest:
     model_path: str  # the embedding model; loaded once and kept beside the chat model
     texts: list[str]
     normalize: bool = True
+    kind: str = "document"  # or "query": which of the model's prompts goes in front
 
 
 @dataclass(frozen=True)

@@ -189,10 +189,16 @@ class RemoteEngine:
         )
 
     def embed(
-        self, texts: list[str], model_path: Path | str | None = None, *, model: str | None = None
+        self,
+        texts: list[str],
+        model_path: Path | str | None = None,
+        kind: str = "document",
+        *,
+        model: str | None = None,
     ) -> list[list[float]]:
         """Vectors from the server's /v1/embeddings. `model_path` (a local file) is ignored: the
-        server embeds with `model`, else `embedding_model`, else the chat model."""
+        server embeds with `model`, else `embedding_model`, else the chat model. `kind` too:
+        which prompt a server's model wants is the server's business."""
         if not texts:
             return []
         model = model or self.embedding_model or self.model

@@ -75,7 +75,14 @@ class EngineQueueClient:
     def list_models(self) -> list[str]:
         return list(self._engine.list_models())
 
-    def embed(self, texts: list[str], model_path: Path | str | None = None, **options: Any) -> Any:
+    def embed(
+        self,
+        texts: list[str],
+        model_path: Path | str | None = None,
+        kind: str = "document",
+        **options: Any,
+    ) -> Any:
+        """`kind`: "query" for search questions (the model's query prompt), else passages."""
         from app.core.engine.queue import DOCUMENTS
 
         started = threading.Event()
@@ -84,6 +91,8 @@ class EngineQueueClient:
             started.set()
             # Cancelled (or the window closing): do not start the engine again for nothing.
             self._cancel.raise_if_cancelled()
+            if kind != "document":  # only then: an engine need not know prompts to embed passages
+                options["kind"] = kind
             return self._engine.embed(texts, model_path, **options)
 
         job = self._service.queue.submit(call, priority=DOCUMENTS, name="documents-embed")
