@@ -59,7 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _embedding_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--embedding-model", type=Path, default=None, help="embedding .gguf (default: bundled)"
+        "--embedding-model",
+        type=Path,
+        default=None,
+        help="embedding .gguf (default: the one chosen in the app's Documents page, else bundled)",
     )
     parser.add_argument(
         "--no-embed", action="store_true", help="keyword search only (no embedding model)"
@@ -67,19 +70,29 @@ def _embedding_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _embedder(args: argparse.Namespace) -> tuple[Any, str | None]:
-    """(embedder or None, why none)."""
+    """(embedder or None, why none). The model: --embedding-model, else the one the settings
+    name (the Documents page's choice, so `enclave index` and the window make the same vectors
+    and a collection is not re-embedded back and forth), else the bundled one. A collection
+    whose vectors came from another model is re-embedded beside them (indexer.py), and search
+    embeds its questions with the model its vectors came from meanwhile (search.py)."""
     if args.no_embed:
         return None, "--no-embed was given"
     from app.core.documents.local_embedder import LocalEmbedder, default_embedder
 
-    if args.embedding_model is None:
-        return default_embedder()
-    if not args.embedding_model.is_file():
-        return None, f"there is no file at {args.embedding_model}"
+    path: Path | None = args.embedding_model
+    if path is None:
+        from app.core.settings import load_settings
+
+        chosen = load_settings().embedding_model
+        if not chosen:
+            return default_embedder()
+        path = Path(chosen).expanduser()
+    if not path.is_file():
+        return None, f"there is no file at {path}"
     try:
-        return LocalEmbedder(args.embedding_model), None
+        return LocalEmbedder(path), None
     except Exception as exc:
-        return None, f"{args.embedding_model.name} could not be loaded ({type(exc).__name__})"
+        return None, f"{path.name} could not be loaded ({type(exc).__name__})"
 
 
 def _collections(arg: str) -> list[str]:
@@ -97,6 +110,8 @@ def _progress_printer() -> Any:
             line = "Scanning..."
         elif p.phase == "embedding":
             line = f"Embedding: {p.files_done}/{p.files_total} chunks"
+        elif p.phase == "re-embedding":
+            line = f"Re-embedding for the new model: {p.files_done} of {p.files_total} passages"
         elif p.phase == "done":
             line = ""
         else:

@@ -3,24 +3,30 @@ their files, chunks, an FTS5 table for BM25 and the chunk vectors (float32 BLOBs
 
 Schema (migrated with `PRAGMA user_version`, WAL so a search reads while an indexer writes):
 
-    collections(id, name UNIQUE, embed_model_id, embed_dim, state, generation, ...)
+    collections(id, name UNIQUE, embed_model_id, embed_dim, state, generation, embed_model_path,
+                next_model_id, next_dim, next_model_path, ...)
+        next_*: a model the collection is being re-embedded for (NULL when none), see below
     collection_roots(collection_id, path)            what the user added: files and folders
     files(id, collection_id, path, size, mtime_ns, sha256, status, error, n_chunks, n_pages, ...)
         status: "indexed" | "error" (error says why) | "skipped" (error says why: format, size)
         error on an "indexed" row: what a limit left out ("only the first ... characters")
         path: TEXT, or a BLOB of the raw bytes for a name that is not UTF-8 (see db_path)
     chunks(id, collection_id, file_id, ordinal, text, page, page_end, heading, n_tokens, embedding,
-           vec_seq)
+           vec_seq, next_embedding)
         embedding: float32 little-endian BLOB of embed_dim values, NULL until embedded
+        next_embedding: the same from the next model (next_dim values), while re-embedding
         vec_seq: vec_clock's number when the embedding was written (triggers), NULL without one
     chunks_fts(text, heading, coll)                  FTS5, external content = the view
         chunks_fts_source (chunks plus coll = "c<collection id>"), kept in step by triggers
     vec_clock(seq, instance)                         one row: the vector write clock, a random id
 
-`collections.embed_model_id` says which model made the vectors; vectors from another model are
-cleared and recomputed (see indexer.py). `generation` is bumped by every write so searchers can
-cache the vector matrix and notice when it is stale; `vec_seq` tells them which rows changed
-(vector_changes), so they refresh without reloading it. BM25 runs in FTS5 over the searched
+`collections.embed_model_id` says which model made the vectors (embed_model_path: its file, so a
+search can embed a question with it). Another model does not clear them: its vectors are written
+beside them (`next_embedding`, begin_model_change), search keeps using the old ones, and when
+every chunk has its new vector they take the old ones' place in one transaction (swap_model).
+`generation` is bumped by every write so searchers can cache the vector matrix and notice when
+it is stale; `vec_seq` tells them which rows changed (vector_changes), so they refresh without
+reloading it. BM25 runs in FTS5 over the searched
 collections' `coll` tokens (fts_search), not over every collection's rows.
 
 Threading: a `DocumentIndex` may be created on one thread and used on another; its methods are
@@ -207,6 +213,20 @@ _MIGRATIONS: list[str] = [
         WHERE id = new.id;
     END;
     """,
+    # 3: re-embedding for another model beside the current vectors. `next_embedding` holds the
+    # next model's vector of a chunk while the collection is being re-embedded; search never
+    # reads it (its vectors stay `embedding`, of `embed_model_id`). When every chunk has one,
+    # swap_model moves them into `embedding` in one transaction: the vec_seq trigger gives each
+    # row a new number, and the model id in the searchers' cache marks changes too, so a cached
+    # matrix is read anew. Cancelled or quit half-way, the next run continues from the chunks
+    # without one. `embed_model_path` remembers the file that made the vectors (for the question).
+    """
+    ALTER TABLE collections ADD COLUMN embed_model_path TEXT;
+    ALTER TABLE collections ADD COLUMN next_model_id TEXT;
+    ALTER TABLE collections ADD COLUMN next_dim INTEGER;
+    ALTER TABLE collections ADD COLUMN next_model_path TEXT;
+    ALTER TABLE chunks ADD COLUMN next_embedding BLOB;
+    """,
 ]
 
 
@@ -223,6 +243,8 @@ class Collection:
     n_chunks: int
     n_errors: int
     updated_at: float
+    embed_model_path: str | None = None  # the file that made the vectors, when known
+    next_model_id: str | None = None  # the model being re-embedded for (begin_model_change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,6 +456,8 @@ class DocumentIndex:
             n_chunks=int(counts[1]),
             n_errors=int(counts[2]),
             updated_at=float(row["updated_at"]),
+            embed_model_path=row["embed_model_path"],
+            next_model_id=row["next_model_id"],
         )
 
     def find_collection(self, name: str) -> Collection | None:
@@ -458,7 +482,9 @@ class DocumentIndex:
 
     def set_embedding_model(self, collection_id: int, model_id: str | None, dim: int | None) -> int:
         """Record the model that makes this collection's vectors. If it differs from the one
-        stored, the old vectors are dropped (they are not comparable). Returns vectors dropped."""
+        stored, the old vectors are dropped at once (they are not comparable), and so is a
+        re-embedding under way. Returns vectors dropped. (Tests and benchmarks; the indexer keeps
+        the old vectors searchable while it re-embeds: begin_model_change.)"""
         with self.transaction() as db:
             row = db.execute(
                 "SELECT embed_model_id FROM collections WHERE id = ?", (collection_id,)
@@ -473,8 +499,144 @@ class DocumentIndex:
                 "UPDATE collections SET embed_model_id = ?, embed_dim = ? WHERE id = ?",
                 (model_id, dim, collection_id),
             )
+            self._drop_next(db, collection_id)
             self._bump(db, collection_id)
             return max(0, cur.rowcount)
+
+    def begin_model_change(
+        self, collection_id: int, model_id: str, dim: int, model_path: str | None = None
+    ) -> str:
+        """The indexer is about to embed with `model_id`. Returns
+        "same": it made the vectors there are (a re-embedding for another model is dropped:
+            the user went back);
+        "new": the collection has no vectors to keep, so this model's go straight in;
+        "pending": it has another model's vectors: they stay, and are still searched, while
+            this model's are written beside them (set_next_vectors) until swap_model."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT embed_model_id, next_model_id FROM collections WHERE id = ?",
+                (collection_id,),
+            ).fetchone()
+            if row is None:
+                return "same"
+            current, upcoming = row[0], row[1]
+            if current == model_id:
+                if upcoming is not None:
+                    self._drop_next(db, collection_id)
+                if model_path:
+                    db.execute(
+                        "UPDATE collections SET embed_model_path = ? WHERE id = ?",
+                        (model_path, collection_id),
+                    )
+                return "same"
+            has_vectors = db.execute(
+                "SELECT EXISTS(SELECT 1 FROM chunks WHERE collection_id = ? AND embedding IS NOT NULL)",
+                (collection_id,),
+            ).fetchone()[0]
+            if not has_vectors:
+                # Nothing searched by meaning to keep. Vectors this model already made beside
+                # (the old ones went with their files) are its vectors now.
+                if upcoming == model_id:
+                    db.execute(
+                        "UPDATE chunks SET embedding = next_embedding, next_embedding = NULL "
+                        "WHERE collection_id = ? AND next_embedding IS NOT NULL",
+                        (collection_id,),
+                    )
+                else:
+                    self._drop_next(db, collection_id)
+                db.execute(
+                    "UPDATE collections SET embed_model_id = ?, embed_dim = ?, embed_model_path = ?,"
+                    " next_model_id = NULL, next_dim = NULL, next_model_path = NULL WHERE id = ?",
+                    (model_id, dim, model_path, collection_id),
+                )
+                self._bump(db, collection_id)
+                return "new"
+            if upcoming != model_id:
+                self._drop_next(db, collection_id)
+                db.execute(
+                    "UPDATE collections SET next_model_id = ?, next_dim = ?, next_model_path = ? "
+                    "WHERE id = ?",
+                    (model_id, dim, model_path, collection_id),
+                )
+            return "pending"
+
+    def _drop_next(self, db: sqlite3.Connection, collection_id: int) -> None:
+        db.execute(
+            "UPDATE chunks SET next_embedding = NULL WHERE collection_id = ? AND next_embedding IS NOT NULL",
+            (collection_id,),
+        )
+        db.execute(
+            "UPDATE collections SET next_model_id = NULL, next_dim = NULL, next_model_path = NULL "
+            "WHERE id = ?",
+            (collection_id,),
+        )
+
+    def chunks_missing_next_vectors(
+        self, collection_id: int, after_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, text) of chunks without the next model's vector, ids above `after_id` (the
+        caller walks forward, so each batch reads only rows not yet looked at)."""
+        with self._lock:
+            return [
+                (int(r[0]), r[1])
+                for r in self._db.execute(
+                    "SELECT id, text FROM chunks WHERE collection_id = ? AND id > ? "
+                    "AND next_embedding IS NULL ORDER BY id LIMIT ?",
+                    (collection_id, after_id, limit),
+                )
+            ]
+
+    def next_vector_counts(self, collection_id: int) -> tuple[int, int]:
+        """(chunks with the next model's vector, all chunks) of the collection."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(next_embedding IS NOT NULL), 0), COUNT(*) FROM chunks "
+                "WHERE collection_id = ?",
+                (collection_id,),
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def set_next_vectors(self, collection_id: int, chunk_ids: Sequence[int], vectors: Vectors) -> None:
+        """The next model's vectors of these chunks. Search does not read them, so nothing a
+        searcher caches changes (no generation bump)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE chunks SET next_embedding = ? WHERE id = ? AND collection_id = ?",
+                [(_blob(v), cid, collection_id) for cid, v in zip(chunk_ids, vectors, strict=True)],
+            )
+
+    def swap_model(self, collection_id: int) -> bool:
+        """When every chunk has the next model's vector: they become the collection's vectors
+        and the next model its model, in one transaction (a search sees the old model's
+        vectors or the new one's, never a mix). False (nothing changed) while some are missing."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT next_model_id, next_dim, next_model_path FROM collections WHERE id = ?",
+                (collection_id,),
+            ).fetchone()
+            if row is None or row[0] is None:
+                return False
+            missing = db.execute(
+                "SELECT EXISTS(SELECT 1 FROM chunks WHERE collection_id = ? AND next_embedding IS NULL)",
+                (collection_id,),
+            ).fetchone()[0]
+            if missing:
+                return False
+            # The vec_seq trigger numbers every row anew; the model id change alone already
+            # makes a searcher's cache read the matrix again (vector_changes: full).
+            db.execute(
+                "UPDATE chunks SET embedding = next_embedding, next_embedding = NULL "
+                "WHERE collection_id = ?",
+                (collection_id,),
+            )
+            db.execute(
+                "UPDATE collections SET embed_model_id = next_model_id, embed_dim = next_dim, "
+                "embed_model_path = next_model_path, next_model_id = NULL, next_dim = NULL, "
+                "next_model_path = NULL WHERE id = ?",
+                (collection_id,),
+            )
+            self._bump(db, collection_id)
+            return True
 
     # --- files (for the indexer) ------------------------------------------------------------
 
@@ -505,10 +667,14 @@ class DocumentIndex:
         chunks: Sequence[Chunk] = (),
         vectors: Vectors | None = None,
         n_pages: int | None = None,
+        next_vectors: Vectors | None = None,
     ) -> int:
         """Replace everything about one file in ONE transaction: a crash leaves the file either
-        fully indexed (old or new version) or not at all, which is what makes indexing resumable."""
+        fully indexed (old or new version) or not at all, which is what makes indexing resumable.
+        `next_vectors`: the next model's, while the collection is re-embedded (begin_model_change)."""
         if vectors is not None and len(vectors) != len(chunks):
+            raise ValueError("one vector per chunk")
+        if next_vectors is not None and len(next_vectors) != len(chunks):
             raise ValueError("one vector per chunk")
         stored = db_path(path)
         with self.transaction() as db:
@@ -544,7 +710,7 @@ class DocumentIndex:
                 )
             db.executemany(
                 "INSERT INTO chunks(collection_id, file_id, ordinal, text, page, page_end, heading,"
-                " n_tokens, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " n_tokens, embedding, next_embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         collection_id,
@@ -556,6 +722,7 @@ class DocumentIndex:
                         c.heading,
                         c.n_tokens,
                         _blob(vectors[i]) if vectors is not None else None,
+                        _blob(next_vectors[i]) if next_vectors is not None else None,
                     )
                     for i, c in enumerate(chunks)
                 ],
@@ -717,6 +884,19 @@ class DocumentIndex:
         else:
             matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
         return VectorChanges(mark, full, keep, ids, matrix.astype(np.float32, copy=False))
+
+    def sample_texts(self, collection_id: int, n: int) -> list[str]:
+        """Up to `n` chunk texts spread over the collection (not just its first file), the same
+        ones every time (a language guess must not flip between two reads)."""
+        with self._lock:
+            return [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT text FROM chunks WHERE collection_id = ? "
+                    "ORDER BY (id * 40503) % 65521, id LIMIT ?",
+                    (collection_id, n),
+                )
+            ]
 
     def chunks_by_id(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         if not chunk_ids:

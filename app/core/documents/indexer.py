@@ -11,9 +11,18 @@ A root folder that is missing (an unplugged drive) keeps its files, and is repor
 
 Resumable: each file is stored in its own transaction, so after Cancel, a crash or a restart,
 running the job again continues with the files not yet stored. Chunks stored without vectors
-(cancelled during embedding, no embedding model, a different model picked) get their vectors on
-the next run ("embedding" phase). `collections.state` stays "indexing" until a run completes;
-`pending_collections()` lists the ones to resume at start-up.
+(cancelled during embedding, no embedding model) get their vectors on the next run ("embedding"
+phase). `collections.state` stays "indexing" until a run completes; `pending_collections()`
+lists the ones to resume at start-up.
+
+Another embedding model (the user chose one): the old model's vectors stay and are still
+searched (search.py embeds the question with the old model for such a collection) while the new
+model's are written beside them ("re-embedding" phase, index.begin_model_change), a batch at a
+time, walking forward by chunk id; Cancel or a quit keeps what was written and the next run goes
+on from there. When every chunk has its new vector, swap_model puts them in place in one
+transaction. A file added or changed while that is under way gets the new model's vectors only
+(its old-model vector would be thrown away at the swap, a few batches later): until the swap it
+is found by keywords, as every file is between being stored and being embedded.
 
 Logs name files and counts, never document text.
 """
@@ -58,9 +67,11 @@ class SupportsCancel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class IndexProgress:
-    phase: str  # "scanning" | "indexing" | "embedding" | "done"
+    phase: str  # "scanning" | "indexing" | "embedding" | "re-embedding" | "done"
+    # files to (re)process in this run, not the whole collection; in "embedding" and
+    # "re-embedding": passages (chunks) embedded so far, and of how many
     files_done: int
-    files_total: int  # files to (re)process in this run, not the whole collection
+    files_total: int
     chunks_done: int  # chunks stored (indexing) or embedded (embedding) in this run
     current_file: str | None
     elapsed_s: float
@@ -302,12 +313,17 @@ def _index_collection(
             eta = max(0.0, elapsed / fraction - elapsed)
         progress(IndexProgress(phase, done, total, chunks, current, elapsed, eta, detail))
 
-    # Which model makes the vectors; a different one than last time drops the old vectors.
+    # Which model makes the vectors. Another one than last time: "pending", its vectors go
+    # beside the old ones, which search keeps using until every chunk has a new one (swap).
+    mode = "same"
     if embedder is not None:
         report.embedding_model = embedder.model_id
-        dropped = index.set_embedding_model(cid, embedder.model_id, embedder.dim)
-        if dropped:
-            log.info("embedding model changed for a collection: %d vectors to recompute", dropped)
+        model_path = getattr(embedder, "path", None)  # a local file (not a server's model)
+        mode = index.begin_model_change(
+            cid, embedder.model_id, embedder.dim, str(model_path) if model_path else None
+        )
+        if mode == "pending":
+            log.info("embedding model changed for a collection: re-embedding beside the old vectors")
     else:
         report.note = translate(
             "indexer",
@@ -426,7 +442,10 @@ def _index_collection(
                 status="indexed",
                 error=prep.note,
                 chunks=prep.chunks,
-                vectors=part,
+                # Re-embedding for a new model: these are its vectors, kept beside the old
+                # model's column (module docstring).
+                vectors=part if mode != "pending" else None,
+                next_vectors=part if mode == "pending" else None,
                 n_pages=prep.n_pages,
             )
             if part is not None:
@@ -500,8 +519,10 @@ def _index_collection(
     flush(with_vectors=not cancelled())
     emit("indexing", files_done, len(todo), report.chunks_added, None, 1.0)
 
-    # --- vectors still missing: model changed, earlier runs without a model or cancelled --------
-    if embedder is not None and embed_ok and not cancelled():
+    # --- vectors still missing: earlier runs without a model or cancelled; a new model ------------
+    if embedder is not None and embed_ok and not cancelled() and mode == "pending":
+        _reembed(index, cid, embedder, batch_size, report, emit, cancelled)
+    elif embedder is not None and embed_ok and not cancelled():
         missing = index.count_missing_vectors(cid)
         done = 0
         for batch in _batches(index, cid, batch_size):
@@ -644,6 +665,50 @@ class _Prefetch:
             "; ".join(extracted.notes) or None,
         )
         return _Work(seen, record, sha, prepared)
+
+
+def _reembed(
+    index: DocumentIndex,
+    cid: int,
+    embedder: Embedder,
+    batch_size: int,
+    report: IndexReport,
+    emit: Callable[..., None],
+    cancelled: Callable[[], bool],
+) -> None:
+    """Every chunk without the new model's vector gets one, a batch at a time (each batch its
+    own transaction: Cancel or a crash keeps what was written), then the swap. Search is not
+    disturbed: it reads the old model's column until swap_model."""
+    done, total = index.next_vector_counts(cid)
+    after = 0
+    while True:
+        emit("re-embedding", done, total, done, None, done / total if total else 1.0)
+        if cancelled():
+            break
+        batch = index.chunks_missing_next_vectors(cid, after, batch_size)
+        if not batch:
+            break
+        ids = [chunk_id for chunk_id, _ in batch]
+        try:
+            vectors = embed_batched(embedder, [text for _, text in batch], batch_size)
+        except Exception as exc:  # the engine died, the model broke: the old vectors stay
+            if cancelled():
+                return  # the engine queue gave up waiting for its turn (Cancel)
+            log.warning("re-embedding failed: %s", type(exc).__name__)
+            report.note = translate(
+                "indexer",
+                "Updating search for the new embedding model failed; search goes on with the "
+                "previous model until the next try.",
+            )
+            return
+        if len(vectors) != len(ids):
+            break  # cancelled inside the batch
+        index.set_next_vectors(cid, ids, vectors)
+        after = ids[-1]
+        done += len(ids)
+        report.vectors_computed += len(ids)
+    if not cancelled() and index.swap_model(cid):
+        log.info("re-embedded a collection: %d vectors, now searched with the new model", total)
 
 
 def _batches(index: DocumentIndex, cid: int, size: int) -> Iterator[list[tuple[int, str]]]:

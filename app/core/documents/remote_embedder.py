@@ -5,7 +5,8 @@ the one place that decides which embedder the documents step uses.
 
 The server's vectors never mix with the local model's: `model_id` names the server and its
 model ("server:ai-box:8000/bge-m3"), the index stores the model id per collection, and a
-collection indexed with another model id is embedded again (see index.set_embedding_model).
+collection indexed with another model id is embedded again (beside its old vectors, which
+search keeps using until the new ones are complete: index.begin_model_change).
 
 Which server model embeds: the one given, else the engine's `embedding_model`, else the first
 model the server lists whose name says it embeds ("bge", "e5", "...embed..."), else the chat

@@ -18,6 +18,12 @@ search while the indexer adds batches does not reload the whole matrix; another 
 or dimension reloads it. At 100,000 chunks x 384 dims that is 150 MB and a search is one
 matrix-vector product (~10 ms).
 
+Which model embeds the question: the one that made the collection's vectors. That is the
+searcher's embedder, except while a collection is being re-embedded for a newly chosen model
+(indexer.py): until every passage has its new vector, the collection is searched with the old
+model's vectors, so the question is embedded with the old model too (`for_model` of the
+embedder, from the collection's `embed_model_path`); after the swap, with the new one.
+
 Blocking (the query is embedded, SQLite is read): call from a worker thread. Thread-safe.
 """
 
@@ -32,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.core.documents.embedding import Embedder, Vectors, as_unit_vectors
+from app.core.documents.embedding import Embedder, Vectors, embed_queries
 from app.core.documents.extract import HEADING_SEP
 from app.core.documents.index import (
     Collection,
@@ -231,6 +237,23 @@ class Searcher:
         self.index = index
         self.embedder = embedder
         self.no_embedder_reason = no_embedder_reason
+        # Embedders of other models (by model id; None: not to be had), made on first need.
+        self._others: dict[str, Embedder | None] = {}
+        self._others_lock = threading.Lock()
+
+    def embedder_for(self, collection: Collection) -> Embedder | None:
+        """The embedder whose vectors the collection holds: ours, or (while it is re-embedded
+        for ours) one for the model that made them, when its file is still there."""
+        main = self.embedder
+        wanted = collection.embed_model_id
+        if main is None or not wanted:
+            return None
+        if wanted == main.model_id:
+            return main
+        with self._others_lock:
+            if wanted not in self._others:
+                self._others[wanted] = _other_model(main, collection)
+            return self._others[wanted]
 
     def search(
         self,
@@ -267,7 +290,7 @@ class Searcher:
                 notes.append(note)
             else:
                 for c in found:
-                    if c.embed_model_id == self.embedder.model_id:
+                    if self.embedder_for(c) is not None:
                         vector_ids.append(c.id)
                     elif c.n_chunks:
                         notes.append(
@@ -331,12 +354,18 @@ class Searcher:
     def _vector_search(
         self, found: Sequence[Collection], ids_wanted: Sequence[int], query: str, pool: int
     ) -> list[tuple[int, float]]:
-        assert self.embedder is not None
-        q = as_unit_vectors(self.embedder.embed([query]), self.embedder.dim)[0]
+        # One question vector per model (the old model's too, for a collection still being
+        # re-embedded; cosines of two models are not on one scale, but that lasts only until
+        # the swap and the fusion goes by ranks).
+        questions: dict[str, np.ndarray] = {}
         scored: list[tuple[int, float]] = []
         for c in found:
-            if c.id not in ids_wanted:
+            embedder = self.embedder_for(c) if c.id in ids_wanted else None
+            if embedder is None:
                 continue
+            if embedder.model_id not in questions:
+                questions[embedder.model_id] = embed_queries(embedder, [query])[0]
+            q = questions[embedder.model_id]
             ids, matrix = _cached_vectors(self.index, c.id, c.generation)
             if not len(ids):
                 continue
@@ -346,6 +375,30 @@ class Searcher:
             scored.extend((int(ids[i]), float(sims[i])) for i in best)
         scored.sort(key=lambda kv: -kv[1])
         return scored[:pool]
+
+
+def _other_model(main: Embedder, collection: Collection) -> Embedder | None:
+    """An embedder for the model that made the collection's vectors, through `main`'s
+    `for_model` (same engine, another file): its recorded file, or the bundled model (a
+    collection indexed before files were recorded). None when neither is that model."""
+    make = getattr(main, "for_model", None)
+    if not callable(make):
+        return None
+    from app.core import paths
+    from app.core.documents.local_embedder import model_id_for
+
+    candidates = [Path(collection.embed_model_path)] if collection.embed_model_path else []
+    candidates.append(paths.default_embedding_model())
+    for path in candidates:
+        try:
+            if not path.is_file() or model_id_for(path) != collection.embed_model_id:
+                continue
+            other: Embedder = make(path)
+            return other
+        except Exception as exc:  # a broken file: this collection falls back to keywords
+            log.warning("cannot load the embedding model of a collection: %s", type(exc).__name__)
+            return None
+    return None
 
 
 def _hit(row: StoredChunk, score: float, bm25_rank: int | None, vector_rank: int | None) -> Hit:
