@@ -3,13 +3,14 @@ retrieval quality (recall@5 of hybrid vs BM25 alone vs vectors alone), BM25 in a
 collection beside a big one, and a vector search right after the indexer wrote a batch.
 
     ENCLAVE_HOME=$(mktemp -d) python -m tests.benchmarks.bench_documents [--chunks 100000]
-        [--only quality|indexing|search|scope|cache]
+        [--only quality|indexing|search|scope|cache|real] [--real-pages 100]
 
 Baselines measured in the same run: indexing without embeddings (extraction + chunking +
 SQLite only) next to the full pipeline; BM25-only and vector-only latency next to hybrid;
 scope: the query shape before schema 2 (FTS5 over every collection, then a JOIN filter) next
 to the one FTS5 restricts to the collections, on the same database; cache: a full reload of
-the vectors (what every write cost before) next to the incremental refresh.
+the vectors (what every write cost before) next to the incremental refresh. real: latency at
+100,000 real vectors (the manual's passages and their vectors, stored again to that size).
 """
 
 from __future__ import annotations
@@ -347,12 +348,79 @@ def bench_quality(embedder: LocalEmbedder) -> None:
                 )
 
 
+def bench_real_search(n_chunks: int, n_pages: int, repeats: int = 3) -> None:
+    """Search latency at n_chunks REAL vectors: n_pages of the PostgreSQL manual indexed with
+    the bundled model (real passages, their real vectors), then the collection's chunks stored
+    again, vectors included, until it has n_chunks (embedding 100,000 distinct passages would
+    take hours on 2 cores). The 57 labeled questions of bench_retrieval are the queries. An
+    exact search reads every vector whatever its value; the copies give BM25 the manual's real
+    term statistics at that size."""
+    import json
+    import shutil
+
+    if not PG_DOCS.is_dir():
+        print(f"real: skipped, {PG_DOCS} is missing (apt-get install postgresql-doc-15)")
+        return
+    pages = sorted(PG_DOCS.glob("*.html"))
+    step = max(1, len(pages) // n_pages)
+    chosen = pages[::step][:n_pages]
+    questions = [q["q"] for q in json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]]
+    embedder = LocalEmbedder(paths.default_embedding_model())
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for page in chosen:
+            shutil.copy2(page, docs / page.name)
+        with DocumentIndex(Path(tmp) / "real.db") as index:
+            start = time.perf_counter()
+            cid = index.create_collection("manual", [docs]).id
+            index_collection(index, "manual", embedder)
+            base = index.collection("manual").n_chunks
+            embedded_s = time.perf_counter() - start
+            with index.transaction() as db:
+                have = base
+                while have < n_chunks:
+                    db.execute(
+                        "INSERT INTO chunks(collection_id, file_id, ordinal, text, page, page_end, heading,"
+                        " n_tokens, embedding) SELECT collection_id, file_id, ordinal, text, page,"
+                        " page_end, heading, n_tokens, embedding FROM chunks WHERE collection_id = ?"
+                        " ORDER BY id LIMIT ?",
+                        (cid, min(base, n_chunks - have)),
+                    )
+                    have += min(base, n_chunks - have)
+                index._bump(db, cid)
+            print(
+                f"real: {len(chosen)} manual pages -> {base} passages embedded in {embedded_s:.0f} s, "
+                f"stored again to {have} chunks with their vectors"
+            )
+            searcher = Searcher(index, embedder)
+            clear_vector_cache()
+            t = time.perf_counter()
+            searcher.search(["manual"], "warm up the vector cache", 8, "vector")
+            print(f"real: first vector search (loads the matrix) {time.perf_counter() - t:.2f} s")
+            for mode in ("bm25", "vector", "hybrid"):
+                times = []
+                for _ in range(repeats):
+                    for q in questions:
+                        t = time.perf_counter()
+                        searcher.search(["manual"], q, 8, mode)
+                        times.append((time.perf_counter() - t) * 1000)
+                print(
+                    f"real: search {mode:6s} at {have} real vectors, {len(times)} queries: "
+                    f"{_percentiles(times)}" + (" (question embedding included)" if mode != "bm25" else "")
+                )
+    embedder.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--pages", type=int, default=5)
-    parser.add_argument("--only", choices=["quality", "indexing", "search", "scope", "cache"], default=None)
+    parser.add_argument("--real-pages", type=int, default=100, help="manual pages embedded for --only real")
+    parser.add_argument(
+        "--only", choices=["quality", "indexing", "search", "scope", "cache", "real"], default=None
+    )
     args = parser.parse_args()
     os.environ.setdefault("ENCLAVE_HOME", tempfile.mkdtemp(prefix="enclave-bench-"))
     print(f"machine: {os.cpu_count()} CPU cores")
@@ -360,7 +428,9 @@ def main() -> None:
         bench_scope(args.chunks)
     if args.only in (None, "cache"):
         bench_cache(args.chunks)
-    if args.only in ("scope", "cache"):
+    if args.only in (None, "real"):
+        bench_real_search(args.chunks, args.real_pages)
+    if args.only in ("scope", "cache", "real"):
         return
     embedder = LocalEmbedder(paths.default_embedding_model())
     if args.only in (None, "quality"):
