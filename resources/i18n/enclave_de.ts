@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="de" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -1365,6 +1366,10 @@ Ihre Dateien bleiben, wo sie sind; nur der Index, den Enclave dafür angelegt ha
       <translation>Jetzt aktualisieren</translation>
     </message>
     <message>
+      <source>Updating search for the new model: {done} of {total} passages</source>
+      <translation>Die Suche wird für das neue Modell vorbereitet: {done} von {total} Abschnitten</translation>
+    </message>
+    <message>
       <source>about {hours} h left</source>
       <translation>noch etwa {hours} h</translation>
     </message>
@@ -1528,6 +1533,41 @@ Ihre Dateien bleiben, wo sie sind; nur der Index, den Enclave dafür angelegt ha
     </message>
   </context>
   <context>
+    <name>documents_model_offer</name>
+    <message>
+      <source>Downloading the multilingual model… {percent} %</source>
+      <translation>Das mehrsprachige Modell wird heruntergeladen … {percent} %</translation>
+    </message>
+    <message>
+      <source>Downloading…</source>
+      <translation>Wird heruntergeladen …</translation>
+    </message>
+    <message>
+      <source>Downloads are not available here.</source>
+      <translation>Herunterladen ist hier nicht möglich.</translation>
+    </message>
+    <message>
+      <source>Get the multilingual model ({size})</source>
+      <translation>Mehrsprachiges Modell laden ({size})</translation>
+    </message>
+    <message>
+      <source>Most of this collection is not in English. Search by meaning works better with the multilingual model ({languages}).</source>
+      <translation>Diese Sammlung ist größtenteils nicht auf Englisch. Die Suche nach Bedeutung funktioniert mit dem mehrsprachigen Modell besser ({languages}).</translation>
+    </message>
+    <message>
+      <source>The multilingual model could not be downloaded: {error}</source>
+      <translation>Das mehrsprachige Modell konnte nicht heruntergeladen werden: {error}</translation>
+    </message>
+    <message>
+      <source>Use the multilingual model</source>
+      <translation>Mehrsprachiges Modell verwenden</translation>
+    </message>
+    <message>
+      <source>{model}: {languages}, {size} download</source>
+      <translation>{model}: {languages}, {size} zum Herunterladen</translation>
+    </message>
+  </context>
+  <context>
     <name>downloads_panel</name>
     <message>
       <source>Cancel</source>
@@ -1618,6 +1658,17 @@ von {publisher}</translation>
     <message>
       <source>{size}/s</source>
       <translation>{size}/s</translation>
+    </message>
+  </context>
+  <context>
+    <name>embedding_models</name>
+    <message>
+      <source>English</source>
+      <translation>Englisch</translation>
+    </message>
+    <message>
+      <source>more than 100 languages</source>
+      <translation>mehr als 100 Sprachen</translation>
     </message>
   </context>
   <context>
@@ -2407,6 +2458,10 @@ von {publisher}</translation>
     <message>
       <source>The disk is full: the index of “{collection}” could not be saved. What was indexed so far is kept and can be searched; free some space, then index again to continue.</source>
       <translation>Die Festplatte ist voll: Der Index von „{collection}“ konnte nicht gespeichert werden. Was bisher indexiert wurde, bleibt erhalten und ist durchsuchbar. Geben Sie etwas Speicherplatz frei und indexieren Sie dann erneut, um fortzufahren.</translation>
+    </message>
+    <message>
+      <source>Updating search for the new embedding model failed; search goes on with the previous model until the next try.</source>
+      <translation>Die Suche konnte nicht für das neue Modell vorbereitet werden. Bis zum nächsten Versuch sucht sie weiter mit dem bisherigen Modell.</translation>
     </message>
     <message>
       <source>a link to a folder is not followed (add that folder itself to index it)</source>

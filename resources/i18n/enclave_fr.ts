@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -1365,6 +1366,10 @@ Vos fichiers restent où ils sont ; seul l'index créé par Enclave est supprim
       <translation>Mettre à jour</translation>
     </message>
     <message>
+      <source>Updating search for the new model: {done} of {total} passages</source>
+      <translation>Préparation de la recherche pour le nouveau modèle : {done} passages sur {total}</translation>
+    </message>
+    <message>
       <source>about {hours} h left</source>
       <translation>encore {hours} h environ</translation>
     </message>
@@ -1528,6 +1533,41 @@ Vos fichiers restent où ils sont ; seul l'index créé par Enclave est supprim
     </message>
   </context>
   <context>
+    <name>documents_model_offer</name>
+    <message>
+      <source>Downloading the multilingual model… {percent} %</source>
+      <translation>Téléchargement du modèle multilingue… {percent} %</translation>
+    </message>
+    <message>
+      <source>Downloading…</source>
+      <translation>Téléchargement…</translation>
+    </message>
+    <message>
+      <source>Downloads are not available here.</source>
+      <translation>Le téléchargement n’est pas possible ici.</translation>
+    </message>
+    <message>
+      <source>Get the multilingual model ({size})</source>
+      <translation>Obtenir le modèle multilingue ({size})</translation>
+    </message>
+    <message>
+      <source>Most of this collection is not in English. Search by meaning works better with the multilingual model ({languages}).</source>
+      <translation>Cette collection n’est pas en anglais pour l’essentiel. La recherche par le sens fonctionne mieux avec le modèle multilingue ({languages}).</translation>
+    </message>
+    <message>
+      <source>The multilingual model could not be downloaded: {error}</source>
+      <translation>Le modèle multilingue n’a pas pu être téléchargé : {error}</translation>
+    </message>
+    <message>
+      <source>Use the multilingual model</source>
+      <translation>Utiliser le modèle multilingue</translation>
+    </message>
+    <message>
+      <source>{model}: {languages}, {size} download</source>
+      <translation>{model} : {languages}, {size} à télécharger</translation>
+    </message>
+  </context>
+  <context>
     <name>downloads_panel</name>
     <message>
       <source>Cancel</source>
@@ -1618,6 +1658,17 @@ de {publisher}</translation>
     <message>
       <source>{size}/s</source>
       <translation>{size}/s</translation>
+    </message>
+  </context>
+  <context>
+    <name>embedding_models</name>
+    <message>
+      <source>English</source>
+      <translation>anglais</translation>
+    </message>
+    <message>
+      <source>more than 100 languages</source>
+      <translation>plus de 100 langues</translation>
     </message>
   </context>
   <context>
@@ -2407,6 +2458,10 @@ de {publisher}</translation>
     <message>
       <source>The disk is full: the index of “{collection}” could not be saved. What was indexed so far is kept and can be searched; free some space, then index again to continue.</source>
       <translation>Le disque est plein : l'index de « {collection} » n'a pas pu être enregistré. Ce qui a déjà été indexé est conservé et reste consultable ; libérez de l'espace, puis relancez l'indexation pour continuer.</translation>
+    </message>
+    <message>
+      <source>Updating search for the new embedding model failed; search goes on with the previous model until the next try.</source>
+      <translation>La recherche n’a pas pu être préparée pour le nouveau modèle ; elle continue avec le modèle précédent jusqu’au prochain essai.</translation>
     </message>
     <message>
       <source>a link to a folder is not followed (add that folder itself to index it)</source>

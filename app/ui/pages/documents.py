@@ -15,7 +15,8 @@ and observed by the parts that draw it:
     documents_collections_pane (the list), documents_details (one collection, progress,
     files), the note and the empty side here.
 documents_actions does what the buttons ask; documents_embedding_bar shows and asks which
-embedding model to use, saved through the window's SettingsStore.
+embedding model to use, saved through the window's SettingsStore; documents_model_offer offers
+the multilingual model (a download, recommended for a collection mostly not in English).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from app.ui.pages.documents_embedding_bar import EmbeddingModelBar
 from app.ui.pages.documents_indexing import IndexingController
 from app.ui.pages.documents_indexing_feedback import IndexingFeedback
 from app.ui.pages.documents_loader import CollectionsLoader
+from app.ui.pages.documents_model_offer import MultilingualOffer, RecommendationBar
 
 log = logging.getLogger("enclave.ui.documents")
 
@@ -107,8 +109,14 @@ class DocumentsPage(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 680])
 
-        # Bottom: which embedding model searches by meaning.
+        # Bottom: which embedding model searches by meaning (and, above it while the open
+        # collection is mostly not in English, the multilingual model recommended).
         self.embedding_bar = EmbeddingModelBar()
+        self.recommendation = RecommendationBar()
+        self.model_offer = MultilingualOffer(
+            self.main_window, self.settings_store, self.embedding_bar.multilingual_button,
+            self.recommendation,
+        )  # fmt: skip
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(20, 16, 20, 12)
@@ -117,6 +125,7 @@ class DocumentsPage(QWidget):
         layout.addWidget(intro)
         layout.addWidget(self.note_label)
         layout.addWidget(splitter, 1)
+        layout.addWidget(self.recommendation)
         layout.addWidget(self.embedding_bar)
 
     def _connect(self) -> None:
@@ -136,6 +145,10 @@ class DocumentsPage(QWidget):
         d.update_button.clicked.connect(actions.update_now)
         d.cancel_button.clicked.connect(actions.cancel_indexing)
         self.embedding_bar.modelChosen.connect(self.set_embedding_model)
+        self.model_offer.chosen.connect(self.set_embedding_model)
+        self.model_offer.failed.connect(lambda text: self.state.set_note(text, "error"))
+        # A run may have just read the open collection's first passages: guess its language.
+        ix.finished.connect(lambda name, _report: self._check_language(name))
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
         if watched is self.main_window and event.type() == QEvent.Type.Close:
@@ -153,8 +166,13 @@ class DocumentsPage(QWidget):
 
     def _on_selected(self, name: str | None) -> None:
         self.right.setCurrentIndex(0 if name is None else 1)
+        self.model_offer.check_collection(name)
         if name is not None:
             self.indexing.request(name, user=False)  # cheap: only what changed is re-read
+
+    def _check_language(self, name: str) -> None:
+        if name == self.state.selected:
+            self.model_offer.check_collection(name)
 
     def _show_note(self, note: Note | None) -> None:
         if note is None:
@@ -209,6 +227,8 @@ class DocumentsPage(QWidget):
     def _on_settings_changed(self, names: set[str]) -> None:
         """Another embedding model (chosen here or anywhere else): show it, and index every
         collection again with it."""
+        if names & {"embedding_model", "models_dir"}:
+            self.model_offer.refresh()
         if "embedding_model" not in names:
             return
         self._show_embedding_setting()

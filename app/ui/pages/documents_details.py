@@ -40,7 +40,12 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(p: IndexProgress) -> str:
-    if p.phase == "embedding":
+    if p.phase == "re-embedding":
+        # Another embedding model was chosen: search goes on with the old one meanwhile.
+        text = translate(
+            "documents_details", "Updating search for the new model: {done} of {total} passages"
+        ).format(done=number(p.files_done), total=number(p.files_total))
+    elif p.phase == "embedding":
         text = translate("documents_details", "Preparing search: {done} of {total} passages").format(
             done=number(p.files_done), total=number(p.files_total)
         )

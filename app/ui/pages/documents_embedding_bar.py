@@ -1,5 +1,6 @@
 """The bar at the bottom of the Documents page: which embedding model searches by meaning, and
-the buttons to choose another one or go back to the built-in one. It only shows and asks; the
+the buttons to choose another one or go back to the built-in one (and a button for the
+multilingual model, which documents_model_offer.py drives). It only shows and asks; the
 page saves the choice in the window's SettingsStore and, on the store's event, shows the new
 setting here and re-indexes the collections for it. Split out of documents.py by job.
 """
@@ -28,7 +29,12 @@ class EmbeddingModelBar(QFrame):
         self.label.setWordWrap(True)
         self.choose_button = QPushButton(translate("documents_embedding_bar", "Choose model…"))
         self.builtin_button = QPushButton(translate("documents_embedding_bar", "Use built-in"))
+        # Get or use the multilingual model: its text and action are the offer's
+        # (documents_model_offer.MultilingualOffer).
+        self.multilingual_button = QPushButton()
+        self.multilingual_button.setObjectName("multilingualButton")
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.multilingual_button)
         layout.addWidget(self.choose_button)
         layout.addWidget(self.builtin_button)
         self.choose_button.clicked.connect(self.ask_model)

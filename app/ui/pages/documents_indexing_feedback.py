@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from app.core.documents.indexer import IndexProgress, IndexReport
 
 FILES_REFRESH_MS = 1500  # while indexing, the open collection's files are re-read this often
-SHOWN_PHASES = ("indexing", "embedding")  # the phases with a count worth a progress bar
+SHOWN_PHASES = ("indexing", "embedding", "re-embedding")  # the phases with a count worth a progress bar
 
 STOPPED_NOTE = translate_noop(
     "documents_indexing_feedback",
