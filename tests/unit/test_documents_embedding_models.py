@@ -95,3 +95,41 @@ def test_the_embedding_path_puts_the_models_prompts_in_front(copies: tuple[Path,
     finally:
         plain.close()
         prompted.close()
+
+
+def test_chunks_fit_the_multilingual_window_with_its_prompt(
+    tmp_path: Path, chat_model_path: Path
+) -> None:
+    """Gemma 3's tokenizer is EmbeddingGemma's (the chat model's file under EmbeddingGemma's
+    name): a chunk cut for it fits 512 tokens with the document prompt and the special
+    tokens, also where MiniLM's count says far less (Thai: one [UNK] a word; a table of
+    numbers padded with spaces); ordinary text is cut as before."""
+    import random
+
+    from app.core.documents.chunking import chunk_passages, counter_for_model
+    from app.core.documents.extract import Passage
+    from app.core.engine.token_counter import vocab_model
+
+    named = tmp_path / em.MULTILINGUAL.filename
+    named.symlink_to(chat_model_path)
+    gemma = vocab_model(str(chat_model_path))
+    prefix = em.MULTILINGUAL.prompts.prefix(em.DOCUMENT)
+
+    def with_prompt(text: str) -> int:  # BOS + prompt + text + EOS, as the runner sends it
+        return len(gemma.tokenize((prefix + text).encode(), add_bos=True, special=False)) + 1
+
+    rng = random.Random(1)
+    thai = "พนักงานได้รับวันหยุดพักร้อนยี่สิบเจ็ดวันต่อปี นอกเหนือจากวันหยุดราชการ " * 40
+    table = "\n".join("    ".join(f"{rng.randint(1, 999):>6}" for _ in range(8)) for _ in range(150))
+    english = "The server reads its configuration at start-up; every parameter can be changed. " * 40
+    count = counter_for_model(str(named))
+    for text in (thai, table, english):
+        passage = [Passage(text=text, file="/x.txt", heading="Section")]
+        chunks = chunk_passages(passage, count_tokens=count)
+        assert max(with_prompt(c.text) for c in chunks) <= em.MULTILINGUAL.window
+    assert max(with_prompt(c.text) for c in chunk_passages([Passage(thai, "/x.txt")])) > 512
+    english_passage = [Passage(text=english, file="/x.txt")]
+    assert [c.text for c in chunk_passages(english_passage, count_tokens=count)] == [
+        c.text for c in chunk_passages(english_passage)
+    ]
+    assert counter_for_model(None) is counter_for_model("/x/all-MiniLM-L6-v2-Q8_0.gguf")

@@ -19,6 +19,15 @@ milliseconds once; counting runs at millions of tokens/s): `max_tokens` 254 + 2 
 title line included. Without llama-cpp-python or the model file it falls back to
 `estimate_tokens` (words and punctuation), and the embedder's cut is the safety net.
 
+Another model with its own vocabulary, window and prompt (EmbeddingGemma: 512 Gemma tokens,
+"title: none | text: " in front; embedding_models.py) is measured too (`counter_for_model`):
+a chunk's count is the larger of MiniLM's and that model's own count scaled to MiniLM's
+budget, so it fits both windows. Not needed for most text (English, German, French, Chinese,
+Russian chunks cut for MiniLM are 0.3 to 1.0 times as many Gemma tokens), but it is for some:
+Thai is one MiniLM [UNK] per word (a 40-sentence chunk was 973 Gemma tokens), a table of
+numbers padded with spaces 2.6 times as many, which the runner would cut off. For MiniLM's
+tokenizer alone (the models users pick share it) nothing changes.
+
 Each chunk keeps its source: file, first and last PDF page, and its heading path. A chunk never
 spans two files, nor two locations (slides, blocks of spreadsheet rows, mail attachments; see
 extract.Passage): the location goes in front of the heading ("slide 3: Results").
@@ -63,6 +72,40 @@ def _bundled_counter() -> TokenCounter:
     except Exception as exc:  # no llama-cpp-python, no model file: estimate instead
         log.info("chunking with estimated token counts (%s)", type(exc).__name__)
         return estimate_tokens
+    return count
+
+
+@functools.lru_cache(maxsize=4)
+def counter_for_model(model_path: str | None) -> TokenCounter:
+    """The counter to cut chunks with when `model_path` embeds them (module docstring): the
+    bundled model's counter, or for a known model with its own window and prompts the larger
+    of that and the model's own count in the bundled model's units."""
+    base = _bundled_counter()
+    if not model_path:
+        return base
+    from app.core.documents.embedding_models import DOCUMENT, model_for_file
+    from app.core.documents.local_embedder import EMBED_WINDOW, count_tokens_for
+
+    model = model_for_file(model_path)
+    if model is None or model.builtin:
+        return base
+    try:
+        own, own_budget = count_tokens_for(Path(model_path))
+    except Exception as exc:  # the file is not readable: the runner's cut stays the net
+        log.info("chunking without the model's own counts (%s)", type(exc).__name__)
+        return base
+    # count_tokens_for's budget is for the bundled window; this model's is its own, less the
+    # special tokens and the prompt in front of every passage.
+    specials = EMBED_WINDOW - own_budget
+    room = model.window - specials - own(model.prompts.prefix(DOCUMENT))
+    unit = ChunkConfig().max_tokens
+    if room <= 0:
+        return base
+
+    def count(text: str) -> int:
+        theirs = own(text)
+        return max(base(text), -(-theirs * unit // room))  # ceil: never under
+
     return count
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from app.core.documents.chunking import Chunk, ChunkConfig, chunk_passages
+from app.core.documents.chunking import Chunk, ChunkConfig, TokenCounter, chunk_passages, counter_for_model
 from app.core.documents.embedding import Embedder, embed_batched
 from app.core.documents.extract import (
     DEFAULT_LIMITS,
@@ -316,12 +316,15 @@ def _index_collection(
     # Which model makes the vectors. Another one than last time: "pending", its vectors go
     # beside the old ones, which search keeps using until every chunk has a new one (swap).
     mode = "same"
+    count_tokens: TokenCounter | None = None  # the chunker's default: the bundled model's
     if embedder is not None:
         report.embedding_model = embedder.model_id
         model_path = getattr(embedder, "path", None)  # a local file (not a server's model)
         mode = index.begin_model_change(
             cid, embedder.model_id, embedder.dim, str(model_path) if model_path else None
         )
+        # Chunks that fit this model's window too, with its prompt (chunking.py).
+        count_tokens = counter_for_model(str(model_path)) if model_path else None
         if mode == "pending":
             log.info("embedding model changed for a collection: re-embedding beside the old vectors")
     else:
@@ -469,7 +472,7 @@ def _index_collection(
         emit("indexing", files_done, len(todo), report.chunks_added, current,
              bytes_done / total_bytes, detail)  # fmt: skip
 
-    with _Prefetch(todo, config, limits, cancelled, extraction_status) as prepared:
+    with _Prefetch(todo, config, limits, cancelled, extraction_status, count_tokens) as prepared:
         for work in prepared:
             if cancelled():
                 break  # files read ahead are read again on the next run
@@ -588,10 +591,12 @@ class _Prefetch:
         limits: Limits,
         cancelled: Callable[[], bool],
         on_status: Callable[[_Seen, str], None],
+        count_tokens: TokenCounter | None = None,
     ) -> None:
         self._todo = todo
         self._on_status = on_status
         self._config = config
+        self._count_tokens = count_tokens
         self._limits = limits
         self._cancelled = cancelled
         self._queue: queue.Queue[_Work | BaseException | None] = queue.Queue(PREFETCH_FILES)
@@ -659,7 +664,7 @@ class _Prefetch:
         prepared = _Prepared(
             seen,
             sha,
-            chunk_passages(passages, self._config),
+            chunk_passages(passages, self._config, self._count_tokens),
             max(pages) if pages else None,
             record is None,
             "; ".join(extracted.notes) or None,
