@@ -89,3 +89,76 @@ def test_cancel_during_embedding_stops_the_prefetch_and_resumes_later(tmp_path: 
         assert not again.cancelled
         assert again.added + first.added == 20
         assert len(idx.files(idx.collection("c").id)) == 20
+
+
+class LengthEmbedder:
+    """A vector that says which text it is for (its length in characters, then ones), and the
+    texts of every call."""
+
+    model_id = "length-4"
+    dim = 4
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.array([[len(t), 1, 1, 1] for t in texts], dtype=np.float32)
+
+
+def test_flushes_grow_and_each_is_embedded_shortest_first_with_every_vector_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # One chunk per file, of n sentences: more sentences, more tokens. Lengths mixed.
+    sizes = [9, 2, 14, 5, 1, 11, 7, 3, 20, 4, 16, 8, 13, 6, 19, 10, 12, 15, 18, 17]
+    for i, n in enumerate(sizes):
+        (docs / f"f{i:02d}.txt").write_text(" ".join(f"Fact {j} of note {i}." for j in range(n)))
+    flushes: list[list[int]] = []
+    real = indexer.embed_batched
+
+    def recording(embedder: object, texts: list[str], *args: object, **kwargs: object) -> object:
+        flushes.append(list(kwargs["lengths"]))  # type: ignore[call-overload]
+        return real(embedder, texts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexer, "embed_batched", recording)
+    embedder = LengthEmbedder()
+    with DocumentIndex(tmp_path / "i.db") as idx:
+        idx.create_collection("c", [docs])
+        report = index_collection(idx, "c", embedder, batch_size=2, flush_chunks=8)
+    assert report.vectors_computed == len(sizes)
+    # The first flush is one batch, then each as big as all before it, up to flush_chunks.
+    assert [len(f) for f in flushes] == [2, 2, 4, 8, 4]
+    done = 0
+    for flush in flushes:  # inside a flush, calls of 2, the shortest texts first
+        calls = embedder.calls[done : done + (len(flush) + 1) // 2]
+        done += len(calls)
+        assert [len(c) for c in calls] == [2] * (len(flush) // 2)
+        lengths = [len(t) for call in calls for t in call]
+        assert lengths == sorted(lengths)
+    with sqlite3.connect(tmp_path / "i.db") as conn:
+        rows = conn.execute("SELECT text, embedding FROM chunks").fetchall()
+    assert len(rows) == len(sizes)
+    for text, blob in rows:  # stored in document order: each chunk has its own text's vector
+        vector = np.frombuffer(blob, dtype="<f4")
+        expected = np.array([len(text), 1, 1, 1], dtype=np.float32)
+        assert np.allclose(vector, expected / np.linalg.norm(expected))
+
+
+def test_embed_batched_in_length_order_returns_rows_in_text_order() -> None:
+    from app.core.documents.embedding import embed_batched
+
+    texts = ["ccc", "a", "bbbb", "dd", "eeeee"]
+    embedder = LengthEmbedder()
+    done: list[int] = []
+    out = embed_batched(embedder, texts, 2, on_batch=done.append, lengths=[len(t) for t in texts])
+    assert embedder.calls == [["a", "dd"], ["ccc", "bbbb"], ["eeeee"]]
+    assert done == [2, 4, 5]
+    assert [round(float(v[0] / v[1])) for v in out] == [3, 1, 4, 2, 5]
+    # Stopped half-way: the rows done are not a prefix of the texts, so none come back.
+    stop = iter([False, True])
+    part = embed_batched(embedder, texts, 2, should_stop=lambda: next(stop), lengths=[1] * 5)
+    assert part.shape == (0, 4)

@@ -259,16 +259,19 @@ def index_collection(
     batch_size: int = 32,
     no_embedder_reason: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    flush_chunks: int | None = None,
 ) -> IndexReport:
     """Bring the collection's index up to date with its roots. Never raises for one bad file;
     raises CollectionNotFound for an unknown name, IndexDiskFullError when the disk is full
     (each file is stored whole or not at all, so a later run continues). See the module
     docstring. `limits` caps what one file may cost (characters, pages, seconds, zip sizes;
-    extract.Limits)."""
+    extract.Limits). `batch_size`: texts per embedder call; `flush_chunks` (FLUSH_CHUNKS):
+    chunks gathered before they are embedded, sorted by length, and stored."""
     try:
         return _index_collection(
-            index, name, embedder, progress, cancel, config, batch_size, no_embedder_reason, limits
-        )
+            index, name, embedder, progress, cancel, config, batch_size, no_embedder_reason,
+            limits, FLUSH_CHUNKS if flush_chunks is None else flush_chunks,
+        )  # fmt: skip
     except Exception as exc:
         if is_disk_full(exc):
             log.warning("indexing stopped: the disk is full")
@@ -286,6 +289,7 @@ def _index_collection(
     batch_size: int,
     no_embedder_reason: str | None,
     limits: Limits,
+    flush_chunks: int,
 ) -> IndexReport:
     started = time.monotonic()
     report = IndexReport(collection=name)
@@ -422,6 +426,7 @@ def _index_collection(
                         bytes_done / total_bytes,
                     ),
                     should_stop=cancelled,
+                    lengths=[c.n_tokens for p in pending for c in p.chunks],
                 )
             except Exception as exc:  # the engine died, the model is broken: keep the text
                 log.warning("embedding failed, storing chunks without vectors: %s", type(exc).__name__)
@@ -515,7 +520,12 @@ def _index_collection(
                 pending.append(prep)
             files_done += 1
             bytes_done += seen.size
-            if sum(len(p.chunks) for p in pending) >= batch_size:
+            # The first flushes are small (the first files are searchable at once, and a kill
+            # loses little of a small collection), then each one as big as all before, up to
+            # flush_chunks (FLUSH_CHUNKS).
+            if sum(len(p.chunks) for p in pending) >= max(
+                batch_size, min(flush_chunks, report.chunks_added)
+            ):
                 flush(with_vectors=True)
     # After Cancel the prepared files are stored without vectors (instant); the next run
     # embeds them, so no extraction work is thrown away.
@@ -566,6 +576,13 @@ def _index_collection(
 
 
 PREFETCH_FILES = 8  # files extracted ahead of the embedder (bounds the memory held)
+# At most this many chunks are embedded together, sorted by length (embedding.embed_batched
+# `lengths`), then stored file by file. Why not a batch at a time: a batch is padded to its
+# longest text, and a sort needs texts to choose from. On PostgreSQL's manual (317 pages,
+# 2026-12-02, quiet machine) the window's batches of 8 in document order were padded by 40%,
+# sorted over 128 chunks by 0.5%: `enclave index` 112 -> 83 s, the window 141 -> 87 s. A
+# Cancel or a kill loses at most one flush of vectors (a few seconds of work).
+FLUSH_CHUNKS = 128
 
 
 @dataclass(slots=True)

