@@ -310,6 +310,43 @@ def shoot_documents(shots: Shots) -> None:
     shots.capture(window, "documents")
 
 
+def shoot_documents_multilingual(shots: Shots) -> None:
+    """A collection mostly in German: the page recommends the multilingual embedding model."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from app.ui.pages.documents import documents_page
+
+    window = shots.window()
+    folder = shots.home / "Handbuch"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "urlaub.md").write_text(
+        "# Urlaub\n\nJeder Mitarbeiter hat 30 Urlaubstage im Jahr. Der Antrag wird im Portal gestellt "
+        "und von der Teamleitung genehmigt, die auch die Vertretung festlegt.\n"
+    )
+    (folder / "parken.md").write_text(
+        "# Parken\n\nDie Tiefgarage ist an Werktagen ab 6 Uhr geöffnet. Der Ausweis wird am Empfang "
+        "ausgegeben und ist nicht übertragbar.\n"
+    )
+    (folder / "reisekosten.txt").write_text(
+        "Reisekosten werden innerhalb von vier Wochen erstattet, wenn die Belege vollständig sind "
+        "und der Vorgesetzte die Reise vorher genehmigt hat.\n"
+    )
+    window.show_page("documents")
+    page = documents_page(window)
+    original = QInputDialog.getText, QFileDialog.getExistingDirectory
+    QInputDialog.getText = lambda *a, **k: ("Handbuch", True)  # type: ignore[assignment]
+    QFileDialog.getExistingDirectory = lambda *a, **k: str(folder)  # type: ignore[assignment]
+    try:
+        page.collections_pane.new_button.click()
+        shots.wait(lambda: page.current_name == "Handbuch", 5)
+        page.details.add_folder_button.click()
+        shots.wait(lambda: page.details.summary_label.text().startswith("3 documents indexed"), 300)
+        shots.wait(lambda: page.recommendation.isVisible(), 30)
+    finally:
+        QInputDialog.getText, QFileDialog.getExistingDirectory = original  # type: ignore[assignment]
+    shots.capture(window, "documents_multilingual")
+
+
 def shoot_settings(shots: Shots) -> None:
     window = shots.window()
     window.show_page("settings")
