@@ -8,7 +8,8 @@ model with a 262k vocabulary (Gemma 3 270M) it is a visible share of each token.
 also measures the same ratio for llama-cpp-python streaming in this very process (no engine
 host, no IPC): what our process boundary adds is the difference between the two. Sampling is
 the app's default (repeat penalty off, as llama.cpp's default); `--repeat-penalty 1.1` shows
-what a penalty costs (it scans the whole vocabulary every token).
+what a penalty costs (the engine applies it to the tokens in its window only; llama-cpp-python's
+sampler scans the whole vocabulary every token).
 """
 
 from __future__ import annotations

@@ -84,8 +84,9 @@ def both(host: HostEngine, conn: Recorder, request: Any, monkeypatch: pytest.Mon
         p.SamplingParams(temperature=0.0, max_tokens=64),
         p.SamplingParams(temperature=0.7, max_tokens=64, seed=5),
         p.SamplingParams(temperature=0.9, max_tokens=48, seed=7, repeat_penalty=1.3),
+        p.SamplingParams(temperature=0.0, max_tokens=48, repeat_penalty=1.3),
     ],
-    ids=["greedy", "seeded", "penalty"],
+    ids=["greedy", "seeded", "penalty", "greedy-penalty"],
 )
 def test_same_text_as_the_library_loop(
     smol: Any, sampling: p.SamplingParams, monkeypatch: pytest.MonkeyPatch
@@ -106,10 +107,14 @@ def test_greedy_gemma_with_the_fallback_template(chat_model_path: Path, tmp_path
     loaded = host.load(p.LoadRequest(str(chat_model_path), n_ctx=512))
     assert isinstance(loaded, p.Loaded)
     try:
-        request = p.ChatRequest([{"role": "user", "content": "Name three colours."}],
-                                p.SamplingParams(temperature=0.0, max_tokens=40))
-        library, ours = both(host, conn, request, monkeypatch)
-        assert ours.text == library.text
+        question = [{"role": "user", "content": "Name three colours."}]
+        # Greedy, and the top-k cut and the in-place penalty over its 262k-entry vocabulary.
+        for sampling in (p.SamplingParams(temperature=0.0, max_tokens=40),
+                         p.SamplingParams(temperature=0.7, max_tokens=48, seed=3),
+                         p.SamplingParams(temperature=0.9, max_tokens=32, seed=8, repeat_penalty=1.3),
+                         p.SamplingParams(temperature=0.0, max_tokens=32, repeat_penalty=1.3)):  # fmt: skip
+            library, ours = both(host, conn, p.ChatRequest(question, sampling), monkeypatch)
+            assert ours.text == library.text, sampling
     finally:
         host.unload()
 
