@@ -343,9 +343,15 @@ class TopKCut:
         self.spread = 8.0
         self.fallbacks = 0
 
+    # Below this the chain over the whole vocabulary is as cheap: measured in the engine host,
+    # SmolLM2 (49k entries) got 0.979 of llama.cpp's eval rate with the chain and 0.975 with
+    # the cut; Gemma 3 (262k) 0.964 with the chain and 0.980 with the cut (numpy's fixed
+    # cost per call, ~0.25 ms a token, against the chain's ~2.4 us per thousand entries).
+    MIN_VOCAB = 100_000
+
     @classmethod
     def usable(cls, n_vocab: int, k: int) -> bool:
-        return 0 < k <= cls.MAX_K and n_vocab >= 16 * cls.GROUPS
+        return 0 < k <= cls.MAX_K and n_vocab >= cls.MIN_VOCAB
 
     def _certain(self, logits: Any) -> tuple[Any, Any] | None:
         """Candidates from the column maxima: certain to hold the k+1 largest."""
