@@ -112,3 +112,32 @@ def test_cli_index_search_and_ask(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     assert run_cli(["search-docs", "Nope", "x"]) == 1
     assert "no collection named 'Nope'" in capsys.readouterr().err
+
+
+def test_hybrid_keeps_the_vectors_clear_first(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    """BM25 re-orders the passages the vectors found close, it does not bury their clear first:
+    a page that only shares the question's words (and is far behind in cosine) must not
+    outrank it. With the old fusion (60 vector candidates, RRF_K 60) it did: the reason hybrid
+    was worse than vectors alone on PostgreSQL's manual (search.py, the constants)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.txt").write_text(
+        "Reimbursement of travel costs: a cancelled plane ticket is paid back to the employee "
+        "within 30 days, with the airline's receipt."
+    )
+    (docs / "words.txt").write_text(
+        "Get the money machine in the lobby back to work: a flight of stairs leads to it."
+    )
+    for i in range(6):
+        (docs / f"other{i}.txt").write_text(f"Meeting room {i} has a projector and {i + 4} chairs.")
+    question = "How do I get my money back for a flight?"
+    with DocumentIndex() as index:
+        index.create_collection("Company", [docs])
+        index_collection(index, "Company", embedder)
+        searcher = Searcher(index, embedder)
+        vec = searcher.search(["Company"], question, 3, "vector").hits
+        bm25 = searcher.search(["Company"], question, 3, "bm25").hits
+        assert vec[0].file_name == "refunds.txt" and bm25[0].file_name == "words.txt"
+        words = next(h for h in vec if h.file_name == "words.txt")
+        assert vec[0].score - words.score > 0.1  # the vectors' first is clear (0.16 here)
+        assert searcher.search(["Company"], question, 3, "hybrid").hits[0].file_name == "refunds.txt"
