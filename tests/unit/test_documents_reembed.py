@@ -237,3 +237,95 @@ def test_cli_index_uses_the_chosen_model_and_reembeds(
     found = json.loads(capsys.readouterr().out)
     assert found["mode"] == "hybrid" and not found["note"]
     assert "vacation" in found["results"][0]["text"] and found["results"][0]["vector_rank"] == 1
+
+
+def _mixed_docs(folder: Path) -> list[int]:
+    """20 files of one chunk each, of 1 to 20 sentences in a mixed order (tokens vary)."""
+    sizes = [9, 2, 14, 5, 1, 11, 7, 3, 20, 4, 16, 8, 13, 6, 19, 10, 12, 15, 18, 17]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, n in enumerate(sizes):
+        (folder / f"f{i:02d}.txt").write_text(" ".join(f"Fact {j} of note {i}." for j in range(n)))
+    return sizes
+
+
+def _prepare(index: DocumentIndex, folder: Path, phase: str) -> int:
+    """A collection whose next run embeds every chunk in `phase`: "embedding" (indexed with no
+    model) or "re-embedding" (indexed with another model's vectors)."""
+    _mixed_docs(folder)
+    index.create_collection("c", [folder])
+    index_collection(index, "c", None if phase == "embedding" else HashEmbedder("a"))
+    return index.collection("c").id
+
+
+def _assert_own_vectors(index: DocumentIndex, cid: int, column: str) -> None:
+    rows = index._db.execute(f"SELECT text, {column} FROM chunks WHERE collection_id = ?", (cid,))
+    for text, blob in rows.fetchall():  # each chunk has its own text's vector (LengthEmbedder)
+        expected = np.array([len(text), 1, 1, 1], dtype=np.float32)
+        assert np.allclose(np.frombuffer(blob, dtype="<f4"), expected / np.linalg.norm(expected))
+
+
+@pytest.mark.parametrize("phase", ["embedding", "re-embedding"])
+def test_missing_and_new_model_vectors_go_in_growing_groups_shortest_first(
+    tmp_path: Path, index: DocumentIndex, monkeypatch: pytest.MonkeyPatch, phase: str
+) -> None:
+    from app.core.documents import indexer
+    from tests.unit.test_documents_pipeline import LengthEmbedder
+
+    cid = _prepare(index, tmp_path / "d", phase)
+    groups: list[list[int]] = []
+    real = indexer.embed_batched
+
+    def recording(embedder: object, texts: list[str], *args: object, **kwargs: object) -> object:
+        groups.append(list(kwargs["lengths"]))  # type: ignore[call-overload]
+        return real(embedder, texts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(indexer, "embed_batched", recording)
+    embedder = LengthEmbedder()
+    seen: list[IndexProgress] = []
+    report = index_collection(index, "c", embedder, batch_size=2, flush_chunks=8, progress=seen.append)
+    assert report.vectors_computed == 20 and not report.cancelled
+    # As indexing's flushes: one batch, then as big as all written before, up to flush_chunks.
+    assert [len(g) for g in groups] == [2, 2, 4, 8, 4]
+    calls = iter(embedder.calls)
+    for group in groups:  # inside a group, calls of 2, shortest texts first
+        lengths = [len(t) for _ in range(len(group) // 2) for t in next(calls)]
+        assert lengths == sorted(lengths)
+    assert next(calls, None) is None
+    # Progress after every call of 2, each count once.
+    assert [p.files_done for p in seen if p.phase == phase] == list(range(0, 21, 2))
+    if phase == "re-embedding":
+        c = index.collection("c")
+        assert (c.embed_model_id, c.next_model_id) == ("length-4", None)  # swapped
+    _assert_own_vectors(index, cid, "embedding")
+
+
+@pytest.mark.parametrize("phase", ["embedding", "re-embedding"])
+def test_a_cancel_inside_a_sorted_group_loses_only_that_group_and_the_next_run_continues(
+    tmp_path: Path, index: DocumentIndex, phase: str
+) -> None:
+    from tests.unit.test_documents_pipeline import LengthEmbedder
+
+    cid = _prepare(index, tmp_path / "d", phase)
+    column = "embedding" if phase == "embedding" else "next_embedding"
+    cancel = CancelToken()
+
+    def progress(p: IndexProgress) -> None:
+        if p.phase == phase and p.files_done == 6:  # one call of 2 into the third group (4)
+            cancel.cancel()
+
+    first = LengthEmbedder()
+    report = index_collection(index, "c", first, batch_size=2, flush_chunks=8, progress=progress,
+                              cancel=cancel)  # fmt: skip
+    assert report.cancelled and report.vectors_computed == 4
+    assert sum(len(c) for c in first.calls) == 6  # the third group's first call, then the stop
+    assert _vectors(index, cid, column) == 4  # the first two groups, none of the third
+    assert pending_collections(index) == ["c"]
+    if phase == "re-embedding":
+        assert index.collection("c").next_model_id == "length-4"  # not swapped yet
+
+    again = LengthEmbedder()
+    resumed = index_collection(index, "c", again, batch_size=2, flush_chunks=8)
+    assert not resumed.cancelled and resumed.vectors_computed == 16
+    assert sum(len(c) for c in again.calls) == 16  # only what the first run had not written
+    assert index.collection("c").embed_model_id == "length-4"
+    _assert_own_vectors(index, cid, "embedding")

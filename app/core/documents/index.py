@@ -586,6 +586,23 @@ class DocumentIndex:
                 )
             ]
 
+    def chunks_to_embed(
+        self, collection_id: int, after_id: int, limit: int, *, next_model: bool = False
+    ) -> list[tuple[int, str, int]]:
+        """(id, text, n_tokens) of chunks without a vector (`next_model`: without the next
+        model's vector), ids above `after_id`, in id order. The indexer walks forward with it
+        and sorts each group by n_tokens before embedding (indexer._embed_missing)."""
+        column = "next_embedding" if next_model else "embedding"
+        with self._lock:
+            return [
+                (int(r[0]), r[1], int(r[2]))
+                for r in self._db.execute(
+                    f"SELECT id, text, n_tokens FROM chunks WHERE collection_id = ? AND id > ? "
+                    f"AND {column} IS NULL ORDER BY id LIMIT ?",
+                    (collection_id, after_id, limit),
+                )
+            ]
+
     def next_vector_counts(self, collection_id: int) -> tuple[int, int]:
         """(chunks with the next model's vector, all chunks) of the collection."""
         with self._lock:

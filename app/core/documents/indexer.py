@@ -17,9 +17,10 @@ lists the ones to resume at start-up.
 
 Another embedding model (the user chose one): the old model's vectors stay and are still
 searched (search.py embeds the question with the old model for such a collection) while the new
-model's are written beside them ("re-embedding" phase, index.begin_model_change), a batch at a
-time, walking forward by chunk id; Cancel or a quit keeps what was written and the next run goes
-on from there. When every chunk has its new vector, swap_model puts them in place in one
+model's are written beside them ("re-embedding" phase, index.begin_model_change), a group of up
+to FLUSH_CHUNKS at a time (embedded shortest first, as indexing's flushes are), walking forward by
+chunk id; Cancel or a quit keeps the groups written and the next run goes on from there.
+When every chunk has its new vector, swap_model puts them in place in one
 transaction. A file added or changed while that is under way gets the new model's vectors only
 (its old-model vector would be thrown away at the swap, a few batches later): until the swap it
 is found by keywords, as every file is between being stored and being embedded.
@@ -534,26 +535,10 @@ def _index_collection(
 
     # --- vectors still missing: earlier runs without a model or cancelled; a new model ------------
     if embedder is not None and embed_ok and not cancelled() and mode == "pending":
-        _reembed(index, cid, embedder, batch_size, report, emit, cancelled)
+        _reembed(index, cid, embedder, batch_size, flush_chunks, report, emit, cancelled)
     elif embedder is not None and embed_ok and not cancelled():
-        missing = index.count_missing_vectors(cid)
-        done = 0
-        for batch in _batches(index, cid, batch_size):
-            if cancelled():
-                break
-            emit("embedding", done, missing, done, None, done / missing if missing else 1.0)
-            ids = [chunk_id for chunk_id, _ in batch]
-            try:
-                vectors = embed_batched(embedder, [text for _, text in batch], batch_size)
-            except Exception as exc:
-                log.warning("embedding failed: %s", type(exc).__name__)
-                report.note = translate(
-                    "indexer", "Embedding failed; some chunks are searchable by keywords only."
-                )
-                break
-            index.set_vectors(cid, ids, vectors)
-            done += len(ids)
-            report.vectors_computed += len(ids)
+        _embed_missing(index, cid, embedder, batch_size, flush_chunks, report, emit, cancelled,
+                       next_model=False)  # fmt: skip
 
     report.cancelled = cancelled()
     report.seconds = time.monotonic() - started
@@ -694,51 +679,96 @@ def _reembed(
     cid: int,
     embedder: Embedder,
     batch_size: int,
+    group: int,
     report: IndexReport,
     emit: Callable[..., None],
     cancelled: Callable[[], bool],
 ) -> None:
-    """Every chunk without the new model's vector gets one, a batch at a time (each batch its
-    own transaction: Cancel or a crash keeps what was written), then the swap. Search is not
-    disturbed: it reads the old model's column until swap_model."""
+    """Every chunk without the new model's vector gets one (_embed_missing), then the swap.
+    Search is not disturbed: it reads the old model's column until swap_model."""
     done, total = index.next_vector_counts(cid)
+    if not _embed_missing(index, cid, embedder, batch_size, group, report, emit, cancelled,
+                          next_model=True):  # fmt: skip
+        return
+    if not cancelled() and index.swap_model(cid):
+        log.info("re-embedding done: %d vectors, the collection is now searched with the new model", total)
+
+
+def _embed_missing(
+    index: DocumentIndex,
+    cid: int,
+    embedder: Embedder,
+    batch_size: int,
+    group: int,
+    report: IndexReport,
+    emit: Callable[..., None],
+    cancelled: Callable[[], bool],
+    *,
+    next_model: bool,
+) -> bool:
+    """Vectors for the chunks that have none ("embedding"; `next_model`: none from the new
+    model, "re-embedding"), walking forward by chunk id a group at a time. A group (up to
+    `group` chunks, FLUSH_CHUNKS; the first ones smaller, growing as in indexing) is embedded
+    shortest first, as a first indexing's flush is (embed_batched `lengths`: batches of chunks
+    in id order were padded like indexing's before sorting), and written in one transaction
+    when all of it is done. So Cancel or a crash loses at most the group in flight, and the
+    next run starts again after the last group written. False when embedding failed (the
+    report says so)."""
+    phase = "re-embedding" if next_model else "embedding"
+    if next_model:
+        done, total = index.next_vector_counts(cid)
+    else:
+        done, total = 0, index.count_missing_vectors(cid)
+    written = 0  # in this run: sets how big the next group may be
     after = 0
+
+    def show(n: int) -> None:
+        emit(phase, n, total, n, None, n / total if total else 1.0)
+
+    show(done)  # then after every batch of every group (embed_batched on_batch)
     while True:
-        emit("re-embedding", done, total, done, None, done / total if total else 1.0)
         if cancelled():
             break
-        batch = index.chunks_missing_next_vectors(cid, after, batch_size)
-        if not batch:
+        rows = index.chunks_to_embed(
+            cid, after, max(batch_size, min(group, written)), next_model=next_model
+        )
+        if not rows:
             break
-        ids = [chunk_id for chunk_id, _ in batch]
+        ids = [chunk_id for chunk_id, _, _ in rows]
         try:
-            vectors = embed_batched(embedder, [text for _, text in batch], batch_size)
+            vectors = embed_batched(
+                embedder,
+                [text for _, text, _ in rows],
+                batch_size,
+                on_batch=functools.partial(lambda first, n: show(first + n), done),
+                should_stop=cancelled,
+                lengths=[n_tokens for _, _, n_tokens in rows],
+            )
         except Exception as exc:  # the engine died, the model broke: the old vectors stay
             if cancelled():
-                return  # the engine queue gave up waiting for its turn (Cancel)
-            log.warning("re-embedding failed: %s", type(exc).__name__)
-            report.note = translate(
-                "indexer",
-                "Updating search for the new embedding model failed; search goes on with the "
-                "previous model until the next try.",
+                return True  # the engine queue gave up waiting for its turn (Cancel)
+            log.warning("%s failed: %s", phase, type(exc).__name__)
+            report.note = (
+                translate(
+                    "indexer",
+                    "Updating search for the new embedding model failed; search goes on with the "
+                    "previous model until the next try.",
+                )
+                if next_model
+                else translate("indexer", "Embedding failed; some chunks are searchable by keywords only.")
             )
-            return
+            return False
         if len(vectors) != len(ids):
-            break  # cancelled inside the batch
-        index.set_next_vectors(cid, ids, vectors)
+            break  # cancelled inside the group: none of it is written, the next run redoes it
+        if next_model:
+            index.set_next_vectors(cid, ids, vectors)
+        else:
+            index.set_vectors(cid, ids, vectors)
         after = ids[-1]
         done += len(ids)
+        written += len(ids)
         report.vectors_computed += len(ids)
-    if not cancelled() and index.swap_model(cid):
-        log.info("re-embedded a collection: %d vectors, now searched with the new model", total)
-
-
-def _batches(index: DocumentIndex, cid: int, size: int) -> Iterator[list[tuple[int, str]]]:
-    while True:
-        batch = index.chunks_missing_vectors(cid, size)
-        if not batch:
-            return
-        yield batch
+    return True
 
 
 def pending_collections(index: DocumentIndex) -> list[str]:
