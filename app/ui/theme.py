@@ -31,6 +31,8 @@ QFrame#noticeBar QLabel { color: #f1f1f1; }
 QFrame#indexingPanel { background: #173248; }
 QFrame#indexingPanel QLabel { color: #cfe6fb; }
 QLabel#documentsNote { background: #173248; color: #cfe6fb; }
+QFrame#embeddingRecommendation[level="info"] { background: #173248; color: #cfe6fb; }
+QFrame#embeddingRecommendation QLabel { color: #cfe6fb; }
 QLabel#documentsNote[level="error"] { background: #4a1f1c; color: #ffdad6; }
 QLabel#documentsNote[level="warning"] { background: #47330f; color: #ffddb3; }
 QLabel#sidebarNotice[level="error"] { color: #f2b8b5; }

@@ -1539,10 +1539,6 @@ Ihre Dateien bleiben, wo sie sind; nur der Index, den Enclave dafür angelegt ha
       <translation>Das mehrsprachige Modell wird heruntergeladen … {percent} %</translation>
     </message>
     <message>
-      <source>Downloading…</source>
-      <translation>Wird heruntergeladen …</translation>
-    </message>
-    <message>
       <source>Downloads are not available here.</source>
       <translation>Herunterladen ist hier nicht möglich.</translation>
     </message>

@@ -1539,10 +1539,6 @@ Vos fichiers restent où ils sont ; seul l'index créé par Enclave est supprim
       <translation>Téléchargement du modèle multilingue… {percent} %</translation>
     </message>
     <message>
-      <source>Downloading…</source>
-      <translation>Téléchargement…</translation>
-    </message>
-    <message>
       <source>Downloads are not available here.</source>
       <translation>Le téléchargement n’est pas possible ici.</translation>
     </message>

@@ -116,3 +116,70 @@ def test_an_installed_multilingual_model_is_used_at_a_click(
     assert not button.isVisibleTo(page)
     page.set_embedding_model("")  # back to the built-in one: offered again
     qtbot.waitUntil(lambda: button.isVisibleTo(page), timeout=TIMEOUT)
+
+
+def test_the_recommendation_is_a_notice_with_the_only_download_button(
+    qtbot: Any, models_window: Any, tmp_path: Path
+) -> None:
+    window = models_window()
+    window.show_page("documents")
+    page = documents_page(window)
+    assert page is not None
+    bar_button = page.embedding_bar.multilingual_button
+    assert bar_button.isVisibleTo(page)
+    with qtbot.waitSignal(page.indexing.finished, timeout=TIMEOUT):
+        page.create_collection("Büro", [_docs(tmp_path / "büro")])
+    qtbot.waitUntil(lambda: page.recommendation.isVisibleTo(page), timeout=TIMEOUT)
+    # One "Get the multilingual model" button, the recommendation's; styled as an info notice.
+    assert not bar_button.isVisibleTo(page)
+    assert page.recommendation.button.text().startswith("Get the multilingual model (")
+    assert page.recommendation.property("level") == "info"
+    from app.core import paths
+
+    sheet = (paths.resources_dir() / "style.qss").read_text(encoding="utf-8")
+    assert 'QFrame#embeddingRecommendation[level="info"] {' in sheet  # the info notices' colours
+
+
+def test_a_multilingual_model_downloaded_in_discover_is_offered_and_used(
+    qtbot: Any, fake_hub: FakeHub, models_window: Any, tmp_path: Path, embedding_model_path: Path
+) -> None:
+    fake_hub.add_repo(em.MULTILINGUAL.repo_id, card="# EmbeddingGemma 300M\n")
+    fake_hub.add_file(em.MULTILINGUAL.repo_id, em.MULTILINGUAL.filename, disk_path=embedding_model_path)
+    window = models_window()
+    window.show_page("documents")
+    page = documents_page(window)
+    assert page is not None
+    with qtbot.waitSignal(page.indexing.finished, timeout=TIMEOUT):
+        page.create_collection("Büro", [_docs(tmp_path / "büro")])
+    qtbot.waitUntil(lambda: page.recommendation.isVisibleTo(page), timeout=TIMEOUT)
+
+    # Downloaded from Discover (the window's queue, not the Documents page's offer).
+    window.show_page("discover")
+    downloads = window.models_area.downloads
+    with qtbot.waitSignal(downloads.jobFinished, timeout=TIMEOUT) as got:
+        downloads.add(em.MULTILINGUAL.repo_id, em.MULTILINGUAL.filename)
+    downloaded = Path(got.args[0].path)
+    assert downloaded.is_file()
+    window.show_page("documents")
+    # Not chosen by itself: the search model is still the built-in one, and the page offers it.
+    assert load_settings().embedding_model in ("", None)
+    button = page.recommendation.button
+    qtbot.waitUntil(lambda: button.text() == "Use the multilingual model", timeout=TIMEOUT)
+    assert button.isEnabled() and not page.embedding_bar.multilingual_button.isVisibleTo(page)
+
+    steps: list[IndexProgress] = []
+    page.indexing.progress.connect(lambda _name, p: steps.append(p))
+    button.click()
+    qtbot.waitUntil(lambda: load_settings().embedding_model == str(downloaded), timeout=TIMEOUT)
+
+    def swapped() -> bool:
+        with DocumentIndex() as idx:
+            c = idx.collection("Büro")
+            return c.next_model_id is None and c.embed_model_path == str(downloaded)
+
+    qtbot.waitUntil(lambda: swapped() and not page.indexing.is_busy("Büro"), timeout=TIMEOUT)
+    assert [p for p in steps if p.phase == "re-embedding"][-1].files_done == 5
+    assert not page.recommendation.isVisibleTo(page)
+    with DocumentIndex() as idx:
+        c = idx.collection("Büro")
+        assert c.embed_model_id.endswith("#p1") and idx.count_missing_vectors(c.id) == 0

@@ -1,5 +1,6 @@
 """The multilingual embedding model on the Documents page: offered as a download (the bar's
-button, and a recommendation above it when the open collection is mostly not in English),
+button; instead of it, a recommendation notice above the bar when the open collection is mostly
+not in English),
 downloaded through the window's DownloadController like a chat model (it appears in Downloads
 and the Library too), and chosen when the download ends; the page then re-embeds the
 collections for it (indexer.py: search keeps working with the old model meanwhile).
@@ -16,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.core.documents import embedding_models as em
@@ -49,6 +50,8 @@ class RecommendationBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("embeddingRecommendation")
+        # Styled as the app's information notices (style.qss, theme.py: "level").
+        self.setProperty("level", "info")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         self.label = QLabel()
@@ -61,7 +64,9 @@ class RecommendationBar(QFrame):
         self.button.clicked.connect(self.accepted)
         self.hide()
 
-    def show_for(self, installed: bool, downloading: bool) -> None:
+    def show_for(self, button_text: str, enabled: bool) -> None:
+        """The bar's own button is hidden meanwhile, so this one says what it said (Get, Use,
+        Downloading… n %): one button for one action."""
         self.label.setText(
             translate(
                 "documents_model_offer",
@@ -69,17 +74,8 @@ class RecommendationBar(QFrame):
                 "with the multilingual model ({languages}).",
             ).format(languages=translate("embedding_models", MODEL.languages))
         )
-        if downloading:
-            self.button.setText(translate("documents_model_offer", "Downloading…"))
-        elif installed:
-            self.button.setText(translate("documents_model_offer", "Use the multilingual model"))
-        else:
-            self.button.setText(
-                translate("documents_model_offer", "Get the multilingual model ({size})").format(
-                    size=format_bytes(MODEL.size_bytes)
-                )
-            )
-        self.button.setEnabled(not downloading)
+        self.button.setText(button_text)
+        self.button.setEnabled(enabled)
         self.button.setToolTip(model_summary())
         self.show()
 
@@ -104,7 +100,17 @@ class MultilingualOffer(QObject):
         self._foreign = False  # the open collection is mostly not in English
         button.clicked.connect(self.want)
         recommendation.accepted.connect(self.want)
+        # A file downloaded elsewhere (Discover, the Library) ends no download of ours: look
+        # again whenever the bar comes into view, so it says "Use" rather than "Get".
+        bar = button.parentWidget()
+        if bar is not None:
+            bar.installEventFilter(self)
         self.refresh()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Show:
+            self.refresh()
+        return False
 
     # ---- what is there -------------------------------------------------------------------
     def installed(self) -> Path | None:
@@ -123,7 +129,9 @@ class MultilingualOffer(QObject):
         """Draw the button and the recommendation as things are now."""
         in_use = self._in_use()
         installed = self.installed() is not None
-        self.button.setVisible(not in_use)
+        recommend = self._foreign and em.may_suggest_multilingual(self.settings.current.embedding_model)
+        # Not two buttons for one action: while the recommendation shows, its button is the one.
+        self.button.setVisible(not in_use and not recommend)
         self.button.setEnabled(not self.downloading)
         if self.downloading:
             self.button.setText(
@@ -139,9 +147,8 @@ class MultilingualOffer(QObject):
                 )
             )
         self.button.setToolTip(model_summary())
-        recommend = self._foreign and em.may_suggest_multilingual(self.settings.current.embedding_model)
         if recommend:
-            self.recommendation.show_for(installed, self.downloading)
+            self.recommendation.show_for(self.button.text(), not self.downloading)
         else:
             self.recommendation.hide()
 
