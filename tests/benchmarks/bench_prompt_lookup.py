@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.engine import protocol as p
-from app.core.engine.decode import LOOKUP_ENV
+from app.core.engine.prompt_lookup import LOOKUP_ENV
 
 PASSAGES = (
     "[1] handbook.pdf p. 12: Expense claims are submitted in the finance portal within 30 days "

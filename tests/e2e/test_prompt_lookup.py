@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from app.core.engine import protocol as p
-from app.core.engine.decode import LOOKUP_ENV, PromptLookup
 from app.core.engine.host import HostEngine
+from app.core.engine.prompt_lookup import LOOKUP_ENV, PromptLookup
 from tests.e2e.test_decode_loop import Recorder, make_host
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +85,7 @@ def test_off_by_default_and_a_chat_that_quotes_nothing_gives_up_drafting(
 ) -> None:
     """Off unless asked: batched verification can flip a near-tie (module docstring). Asked for,
     an answer that quotes nothing stops proposing drafts after a few misses."""
-    from app.core.engine.decode import prompt_lookup_wanted
+    from app.core.engine.prompt_lookup import prompt_lookup_wanted
 
     monkeypatch.delenv(LOOKUP_ENV, raising=False)
     assert not prompt_lookup_wanted()

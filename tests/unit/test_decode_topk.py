@@ -11,7 +11,7 @@ import pytest
 
 raw: Any = pytest.importorskip("llama_cpp.llama_cpp")
 
-from app.core.engine.decode import Penalties, TopKCut, _TokenData  # noqa: E402
+from app.core.engine.sampling import Penalties, TopKCut, _TokenData  # noqa: E402
 
 N_VOCAB = 262_144  # Gemma 3's vocabulary
 

@@ -80,7 +80,7 @@ class HostEngine:
         self.embedders: dict[str, Any] = {}
         self.states = ConversationStates(state_budget())
         self.active_key: str | None = None  # whose tokens the KV cache holds now
-        self.last_lookup: Any = None  # the last answer's prompt-lookup counts (decode.PromptLookup)
+        self.last_lookup: Any = None  # the last answer's prompt-lookup counts (prompt_lookup.PromptLookup)
         import llama_cpp.llama_cpp as raw
 
         self._raw = raw
