@@ -110,7 +110,8 @@ def test_an_installed_multilingual_model_is_used_at_a_click(
     page = documents_page(window)
     assert page is not None
     button = page.embedding_bar.multilingual_button
-    assert button.text() == "Use the multilingual model"
+    # The models folder is looked at on the IO pool, not on the GUI thread: the answer comes soon.
+    qtbot.waitUntil(lambda: button.text() == "Use the multilingual model", timeout=TIMEOUT)
     button.click()
     qtbot.waitUntil(lambda: load_settings().embedding_model == str(target), timeout=TIMEOUT)
     assert not button.isVisibleTo(page)

@@ -228,7 +228,7 @@ class DocumentsPage(QWidget):
         """Another embedding model (chosen here or anywhere else): show it, and index every
         collection again with it."""
         if names & {"embedding_model", "models_dir"}:
-            self.model_offer.refresh()
+            self.model_offer.look()
         if "embedding_model" not in names:
             return
         self._show_embedding_setting()

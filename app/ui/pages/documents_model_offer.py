@@ -7,8 +7,9 @@ collections for it (indexer.py: search keeps working with the old model meanwhil
 
 What is shown comes from app/core/documents/embedding_models.py (name, size, languages) and
 app/core/documents/language_guess.py (is the collection mostly not English? read on the IO
-pool from a sample of its passages). The GUI thread only looks whether the file is in the
-models folder (one folder listing) and draws.
+pool from a sample of its passages). Whether the file is in the models folder is looked up on
+the IO pool too (look(): when the bar is shown, the folder changes or a download ends); the GUI
+thread only draws.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ class MultilingualOffer(QObject):
         self._fraction = 0.0
         self._asked_for: str | None = None  # the collection whose language is being read
         self._foreign = False  # the open collection is mostly not in English
+        # The model's file in the models folder, as last looked up on the IO pool (look()): the
+        # folder may be a network share, and refresh() runs at every download progress report.
+        self._installed: Path | None = None
         button.clicked.connect(self.want)
         recommendation.accepted.connect(self.want)
         # A file downloaded elsewhere (Discover, the Library) ends no download of ours: look
@@ -105,16 +109,30 @@ class MultilingualOffer(QObject):
         bar = button.parentWidget()
         if bar is not None:
             bar.installEventFilter(self)
-        self.refresh()
+        self.look()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         if event.type() == QEvent.Type.Show:
-            self.refresh()
+            self.look()
         return False
 
     # ---- what is there -------------------------------------------------------------------
+    def look(self) -> None:
+        """Draw now, then look for the model's file on the IO pool and draw again."""
+        self.refresh()
+        models_dir = self.settings.current.resolved_models_dir()
+
+        def find(_progress: Any, _cancel: Any) -> Path | None:
+            return em.installed_file(MODEL, models_dir)
+
+        run_task(find, name="documents-multilingual-file", on_result=self._found)
+
+    def _found(self, path: Path | None) -> None:
+        self._installed = path
+        self.refresh()
+
     def installed(self) -> Path | None:
-        return em.installed_file(MODEL, self.settings.current.resolved_models_dir())
+        return self._installed
 
     @property
     def downloading(self) -> bool:
@@ -182,7 +200,7 @@ class MultilingualOffer(QObject):
     def want(self) -> None:
         """The user asked for the multilingual model: use it when it is here, else get it."""
         path = self.installed()
-        if path is not None:
+        if path is not None and path.is_file():
             self.chosen.emit(str(path))
             return
         if self.downloading:
@@ -225,9 +243,12 @@ class MultilingualOffer(QObject):
         if job.id != self.job_id:
             return
         self.job_id = None
-        self.refresh()
         if job.path and Path(job.path).is_file():
+            self._installed = Path(job.path)
+            self.refresh()
             self.chosen.emit(job.path)  # switch to it: the page re-embeds the collections
+        else:
+            self.look()
 
     def _on_failed(self, job: Any) -> None:
         if job.id != self.job_id:
