@@ -686,12 +686,11 @@ def _reembed(
 ) -> None:
     """Every chunk without the new model's vector gets one (_embed_missing), then the swap.
     Search is not disturbed: it reads the old model's column until swap_model."""
-    done, total = index.next_vector_counts(cid)
     if not _embed_missing(index, cid, embedder, batch_size, group, report, emit, cancelled,
                           next_model=True):  # fmt: skip
         return
     if not cancelled() and index.swap_model(cid):
-        log.info("re-embedding done: %d vectors, the collection is now searched with the new model", total)
+        log.info("re-embedding done: the collection is now searched with the new model")
 
 
 def _embed_missing(
@@ -735,12 +734,16 @@ def _embed_missing(
         if not rows:
             break
         ids = [chunk_id for chunk_id, _, _ in rows]
+
+        def progressed(n: int, first: int = done) -> None:  # n: of this group, so far
+            show(first + n)
+
         try:
             vectors = embed_batched(
                 embedder,
                 [text for _, text, _ in rows],
                 batch_size,
-                on_batch=functools.partial(lambda first, n: show(first + n), done),
+                on_batch=progressed,
                 should_stop=cancelled,
                 lengths=[n_tokens for _, _, n_tokens in rows],
             )
