@@ -184,3 +184,25 @@ def test_a_multilingual_model_downloaded_in_discover_is_offered_and_used(
     with DocumentIndex() as idx:
         c = idx.collection("Büro")
         assert c.embed_model_id.endswith("#p1") and idx.count_missing_vectors(c.id) == 0
+
+
+def test_a_download_ending_while_the_page_is_shown_turns_get_into_use(
+    qtbot: Any, fake_hub: FakeHub, models_window: Any, embedding_model_path: Path
+) -> None:
+    """The page stays on screen while the file arrives through the window's queue (started in
+    Discover, say): the bar's button must say "Use" without the user leaving the page."""
+    fake_hub.add_repo(em.MULTILINGUAL.repo_id, card="# EmbeddingGemma 300M\n")
+    fake_hub.add_file(em.MULTILINGUAL.repo_id, em.MULTILINGUAL.filename, disk_path=embedding_model_path)
+    window = models_window()
+    window.show_page("documents")
+    page = documents_page(window)
+    assert page is not None
+    button = page.embedding_bar.multilingual_button
+    qtbot.waitUntil(lambda: button.isVisibleTo(page), timeout=TIMEOUT)
+    assert button.text().startswith("Get the multilingual model (")
+    downloads = window.models_area.downloads
+    with qtbot.waitSignal(downloads.jobFinished, timeout=TIMEOUT):
+        downloads.add(em.MULTILINGUAL.repo_id, em.MULTILINGUAL.filename)
+    qtbot.waitUntil(lambda: button.text() == "Use the multilingual model", timeout=TIMEOUT)
+    # Offered, not chosen by itself: the search model is still the built-in one.
+    assert load_settings().embedding_model in ("", None)

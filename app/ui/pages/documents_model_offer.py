@@ -8,8 +8,8 @@ collections for it (indexer.py: search keeps working with the old model meanwhil
 What is shown comes from app/core/documents/embedding_models.py (name, size, languages) and
 app/core/documents/language_guess.py (is the collection mostly not English? read on the IO
 pool from a sample of its passages). Whether the file is in the models folder is looked up on
-the IO pool too (look(): when the bar is shown, the folder changes or a download ends); the GUI
-thread only draws.
+the IO pool too (look(): when the bar is shown, the folder changes, or any download of the
+model's repository ends, ours or one started in Discover); the GUI thread only draws.
 """
 
 from __future__ import annotations
@@ -109,10 +109,15 @@ class MultilingualOffer(QObject):
         bar = button.parentWidget()
         if bar is not None:
             bar.installEventFilter(self)
+        # Listen to the window's download queue from the start, not only after our own
+        # download: a copy fetched from Discover while this page is on screen must turn
+        # "Get" into "Use" at once.
+        self._controller()
         self.look()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
         if event.type() == QEvent.Type.Show:
+            self._controller()  # the models area may not have existed when the page was built
             self.look()
         return False
 
@@ -241,6 +246,8 @@ class MultilingualOffer(QObject):
 
     def _on_finished(self, job: Any) -> None:
         if job.id != self.job_id:
+            if job.repo_id == MODEL.repo_id:  # fetched elsewhere (Discover, the Library)
+                self.look()
             return
         self.job_id = None
         if job.path and Path(job.path).is_file():
