@@ -3,8 +3,9 @@ shows and what it can do with it.
 
 The session owns the conversation on screen (which one, or a new chat not yet saved), sending a
 question, streaming the answer, saving it while it streams, Stop, edit and regenerate with
-versions, the context budget, the documents step (passages from the chosen collections) and the
-sources of each answer. The engine work runs on the engine queue's thread; the session changes
+versions, the context budget, the choice of document collections and the sources of each
+answer; the documents step itself (passages, "Use more passages", summaries) is in
+documents_step.py. The engine work runs on the engine queue's thread; the session changes
 its state only on its owner's thread (`call_soon`, see app/core/calls.py), and tells observers
 what happened through these events (psygnal):
 
@@ -38,16 +39,15 @@ from typing import Any
 from psygnal import Signal
 
 from app.core.calls import CallSoon, call_now
-from app.core.cancel import Cancelled, CancelToken
+from app.core.cancel import CancelToken
+from app.core.chat import documents_step as docs
 from app.core.chat import presets as chat_presets
-from app.core.chat.answer import AnswerInProgress, answer_stats, longer_text
+from app.core.chat.answer import AnswerInProgress, finished_answer
 from app.core.chat.budget import ContextBudget, measure_budget, room_for_answer
+from app.core.chat.documents_step import EmbedderFactory
 from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
     STATUS_CANCELLED,
-    STATUS_COMPLETE,
-    STATUS_ERROR,
-    STATUS_INTERRUPTED,
     STATUS_STREAMING,
     ChatStore,
     Message,
@@ -63,23 +63,11 @@ from app.core.i18n import translate, translate_noop
 log = logging.getLogger("enclave.chat.session")
 
 SAVE_INTERVAL_S = 1.0  # a streaming answer reaches the database at least this often
-COLLECTIONS_KEY = "collections"  # where a conversation keeps its document collections
-SUMMARISE_KEY = "summarise"  # a question's stats: "summarise this file" (its absolute path)
-PASSAGE_SCALE_KEY = "passage_scale"  # an answer's stats: how many times the usual passages
-MAX_PASSAGE_SCALE = 4  # "Use more passages" doubles up to this
-# Shown as translate("session", ...).
-LOOKING_THROUGH_DOCUMENTS = translate_noop("session", "Looking through your documents…")
-READING_QUESTION = translate_noop("session", "Reading your question…")
 DISK_FULL_NOTICE = translate_noop(
     "session",
     "The disk is full: this chat could not be saved. Free some space; until then, what you "
     "see here is not kept when Enclave closes.",
 )
-
-# Makes the embedder the documents step uses, given the engine that answers: the window passes
-# one that follows Settings (bundled model, or the server's embeddings); None: the bundled model
-# in the local engine host.
-EmbedderFactory = Callable[[Engine], Any]
 
 
 class ChatSession:
@@ -227,7 +215,7 @@ class ChatSession:
         """The document collections this conversation answers from."""
         if self.conversation_id is None:
             return list(self._pending_collections)
-        return [str(n) for n in self.chat_settings()[1].get(COLLECTIONS_KEY, [])]
+        return docs.collections_in(self.chat_settings()[1])
 
     def set_collections(self, names: list[str]) -> None:
         names = [n for n in names if n]
@@ -236,8 +224,7 @@ class ChatSession:
         else:
             conversation = self.store.get_conversation(self.conversation_id)
             if conversation is not None:
-                settings = dict(conversation.settings)
-                settings[COLLECTIONS_KEY] = list(names)
+                settings = docs.with_collections(conversation.settings, names)
                 self.store.update_conversation(self.conversation_id, settings=settings)
         self.collections_changed.emit(list(names))
 
@@ -280,8 +267,7 @@ class ChatSession:
             else str(self.service.model_path or ""),
             system_prompt=str(pending["system_prompt"]),
         )
-        settings = dict(pending["settings"])
-        settings[COLLECTIONS_KEY] = list(self._pending_collections)
+        settings = docs.with_collections(pending["settings"], self._pending_collections)
         self.store.update_conversation(conversation.id, touch=False, settings=settings)
         self.conversation_id = conversation.id
         self._pending = self._new_chat_defaults()
@@ -318,8 +304,8 @@ class ChatSession:
     def more_passages(self, message: Message) -> bool:
         """Answer the same question again with twice the passages (a new version of this
         answer): what the user asks for when an answer missed something in the documents."""
-        scale = int(message.stats.get(PASSAGE_SCALE_KEY, 1) or 1)
-        if scale >= MAX_PASSAGE_SCALE or not self.collections():
+        scale = docs.passage_scale(message)
+        if scale >= docs.MAX_PASSAGE_SCALE or not self.collections():
             return False
         if self.conversation_id is None or message.parent_id is None or not self._can_change_thread():
             return False
@@ -327,24 +313,19 @@ class ChatSession:
         return True
 
     def can_use_more_passages(self, message: Message) -> bool:
-        return (
-            bool(message.stats.get("sources"))
-            and int(message.stats.get(PASSAGE_SCALE_KEY, 1) or 1) < MAX_PASSAGE_SCALE
-        )
+        return docs.can_use_more_passages(message)
 
     def summarise_document(self, path: str) -> bool:
         """ "Summarise this document": a question in the conversation on screen (a new chat when
         none is), answered by reading the whole file in parts (documents/summarise.py), with
         progress in the answer's waiting line and Stop as for any answer."""
-        from pathlib import Path
-
         if not path or not self.can_send():
             return False
-        question = translate("session", "Summarise {file}").format(file=Path(path).name)
+        question, stats = docs.summary_question(path)
         if self.conversation_id is None:
             self._create_conversation(question)
         assert self.conversation_id is not None
-        message = self.store.add_message(self.conversation_id, "user", question, stats={SUMMARISE_KEY: path})
+        message = self.store.add_message(self.conversation_id, "user", question, stats=stats)
         self.message_added.emit(message)
         self._start_answer()
         return True
@@ -402,39 +383,24 @@ class ChatSession:
         self._answer = answer
         self.busy_changed.emit(True)
         self.answer_started.emit(message)
-        summary_of = str(history[-1].stats.get(SUMMARISE_KEY) or "") if history else ""
+        summary_of = docs.summary_asked(history)
         if summary_of:
             self._start_summary(answer, summary_of, n_ctx, sampling)
             return
-        waiting = LOOKING_THROUGH_DOCUMENTS if self.collections() else READING_QUESTION
-        self.waiting.emit(message, translate("session", waiting))
+        self.waiting.emit(message, docs.first_waiting_sentence(bool(self.collections())))
 
-        collections = [c for c in self.collections() if c]
-        question = history[-1].content if history else ""
-        earlier = [
-            {"role": m.role, "content": m.content}
-            for m in history[:-1]
-            if m.status != STATUS_ERROR and m.content.strip()
-        ]
+        documents = docs.passage_request(
+            history, self.collections(), n_ctx, answer_room, system_prompt, passage_scale
+        )
         cache_key = f"conversation-{conversation_id}"
         message_id = message.id
 
         def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
             messages = prompt.messages
-            if collections:
-                document_prompt = self._document_messages(
-                    engine,
-                    question,
-                    earlier,
-                    collections,
-                    n_ctx,
-                    answer_room,
-                    system_prompt,
-                    passage_scale,
-                )
-                sources = [source.to_dict() for source in document_prompt.sources]
-                self.call_soon(self._got_sources, message_id, sources, document_prompt.note, passage_scale)
-                messages = document_prompt.messages
+            if documents is not None:
+                passages = documents.find(self._embedder(engine), self.embedding_model() or None)
+                self.call_soon(self._got_passages, message_id, passages)
+                messages = passages.messages
             token.raise_if_cancelled()
             return engine.chat(
                 messages,
@@ -444,7 +410,12 @@ class ChatSession:
                 stop=token,
             )
 
-        answer.job = self.service.queue.submit(work, priority=WINDOW, name="chat")
+        self._submit(answer, work, "chat")
+
+    def _submit(self, answer: AnswerInProgress, work: docs.AnswerWork, name: str) -> None:
+        """Queue the engine work that writes this answer; its end comes back on our thread."""
+        message_id = answer.message.id
+        answer.job = self.service.queue.submit(work, priority=WINDOW, name=name)
         answer.job.future.add_done_callback(
             lambda future: self.call_soon(self._on_answer_done, message_id, future)
         )
@@ -453,115 +424,53 @@ class ChatSession:
         self, answer: AnswerInProgress, path: str, n_ctx: int, sampling: p.SamplingParams
     ) -> None:
         """The answer to "Summarise <file>": the whole file read in parts on the engine queue."""
-        from pathlib import Path
-
-        from app.core.documents.summarise import summarise_document
-
         message_id = answer.message.id
-        name = Path(path).name
-        self.waiting.emit(answer.message, translate("session", "Reading {file}…").format(file=name))
-
-        def work(engine: Engine, token: CancelToken) -> tuple[str, ClientChatStats]:
-            result = summarise_document(
-                engine,
-                Path(path),
-                n_ctx,
-                sampling=dataclasses.replace(sampling, temperature=min(sampling.temperature, 0.3)),
-                on_progress=lambda step: self.call_soon(
-                    self._on_waiting_text, message_id, step.sentence(name)
-                ),
-                on_tokens=lambda text: self.call_soon(self._on_tokens, message_id, text),
-                cancel=token,
-            )
-            info = {
-                "summary_of": path,
-                "sections": result.sections,
-                "parts": result.parts,
-                "map_calls": result.map_calls,
-                "reduce_calls": result.reduce_calls,
-            }
-            self.call_soon(self._got_extra, message_id, {"summary": info}, result.notes)
-            return result.text, result.last_stats
-
-        answer.job = self.service.queue.submit(work, priority=WINDOW, name="summary")
-        answer.job.future.add_done_callback(
-            lambda future: self.call_soon(self._on_answer_done, message_id, future)
+        self.waiting.emit(answer.message, docs.summary_waiting_sentence(path))
+        work = docs.summary_work(
+            path,
+            n_ctx,
+            sampling,
+            on_progress=lambda text: self.call_soon(self._on_waiting_text, message_id, text),
+            on_tokens=lambda text: self.call_soon(self._on_tokens, message_id, text),
+            on_read=lambda extra, notes: self.call_soon(self._got_extra, message_id, extra, notes),
         )
+        self._submit(answer, work, "summary")
+
+    def _answer_for(self, message_id: int) -> AnswerInProgress | None:
+        """The answer being written, if it is still this one (a late callback finds None)."""
+        answer = self._answer
+        return answer if answer is not None and answer.message.id == message_id else None
 
     def _on_waiting_text(self, message_id: int, text: str) -> None:
-        answer = self._answer
-        if answer is not None and answer.message.id == message_id and not answer.pieces:
+        answer = self._answer_for(message_id)
+        if answer is not None and not answer.pieces:
             self.waiting.emit(answer.message, text)
 
     def _got_extra(self, message_id: int, extra: dict[str, Any], notes: tuple[str, ...]) -> None:
-        answer = self._answer
-        if answer is None or answer.message.id != message_id:
+        answer = self._answer_for(message_id)
+        if answer is None:
             return
         answer.extra.update(extra)
         for note in notes:
-            self.notice.emit(
-                translate("session", "Not all of the document was read: {reason}.").format(reason=note),
-                "info",
-            )
+            self.notice.emit(docs.unread_sentence(note), "info")
 
-    def _document_messages(
-        self,
-        engine: Engine,
-        question: str,
-        earlier: list[dict[str, str]],
-        collections: list[str],
-        n_ctx: int,
-        answer_tokens: int,
-        system_prompt: str,
-        passage_scale: int = 1,
-    ) -> Any:
-        """Passages for the question, and the prompt built around them (on the engine thread:
-        embedding the question needs the engine, which answers one request at a time)."""
-        from app.core.documents.chat_context import prepare_document_messages
+    def _embedder(self, engine: Engine) -> Any:
+        """The embedder for the documents step (on the engine thread, as the engine's own)."""
+        return self.embedder_factory(engine) if self.embedder_factory is not None else self.service.local
 
-        embedder = self.embedder_factory(engine) if self.embedder_factory is not None else self.service.local
-        return prepare_document_messages(
-            embedder,
-            question,
-            earlier,
-            collections,
-            n_ctx,
-            answer_tokens,
-            system_prompt,
-            embedding_model=self.embedding_model() or None,
-            passage_scale=passage_scale,
-        )
-
-    def _got_sources(
-        self,
-        message_id: int,
-        sources: list[dict[str, Any]],
-        note: str | None,
-        passage_scale: int = 1,
-    ) -> None:
-        answer = self._answer
-        if answer is None or answer.message.id != message_id:
+    def _got_passages(self, message_id: int, passages: docs.Passages) -> None:
+        answer = self._answer_for(message_id)
+        if answer is None:
             return
-        answer.sources = sources
-        if passage_scale > 1:
-            answer.extra[PASSAGE_SCALE_KEY] = passage_scale
-        if note:
-            self.notice.emit(note, "info")
-        files = len({str(source.get("file", "")) for source in sources})
-        if sources:
-            self.waiting.emit(
-                answer.message,
-                translate("session", "Reading your question and {passages} from {documents}…").format(
-                    passages=translate("session", "%n passages", None, len(sources)),
-                    documents=translate("session", "%n documents", None, files),
-                ),
-            )
-        else:
-            self.waiting.emit(answer.message, translate("session", READING_QUESTION))
+        answer.sources = passages.sources
+        answer.extra.update(passages.extra_stats())
+        if passages.note:
+            self.notice.emit(passages.note, "info")
+        self.waiting.emit(answer.message, passages.waiting_sentence())
 
     def _on_tokens(self, message_id: int, text: str) -> None:
-        answer = self._answer
-        if answer is None or answer.message.id != message_id:
+        answer = self._answer_for(message_id)
+        if answer is None:
             return
         answer.pieces.append(text)
         self.answer_tokens.emit(answer.message, text)
@@ -585,30 +494,12 @@ class ChatSession:
         answer.saved_pieces = len(answer.pieces)
 
     def _on_answer_done(self, message_id: int, future: Future[tuple[str, ClientChatStats]]) -> None:
-        answer = self._answer
-        if answer is None or answer.message.id != message_id:
+        answer = self._answer_for(message_id)
+        if answer is None:
             return
-        failure: Exception | None = None
-        stats: dict[str, Any] = {}
-        try:
-            text, chat_stats = future.result()
-            status = STATUS_CANCELLED if chat_stats.engine.finish_reason == "cancelled" else STATUS_COMPLETE
-            stats = answer_stats(chat_stats)
-        except Cancelled:  # stopped before the engine started on it (or during the documents step)
-            text, status = answer.text, STATUS_CANCELLED
-        except EngineError as exc:
-            text, status, failure = longer_text(answer.text, exc.partial_text), STATUS_INTERRUPTED, exc
-            stats = {"error": exc.kind}
-        except PlainError as exc:  # e.g. the file to summarise cannot be read
-            text, status, failure = answer.text, STATUS_INTERRUPTED, exc
-            stats = {"error": "document"}
-        except Exception as exc:  # a bug: keep the text, say so, log the traceback
-            log.exception("answer failed")
-            text, status, failure = answer.text, STATUS_INTERRUPTED, exc
-            stats = {"error": "internal"}
-        if answer.sources:
-            stats["sources"] = answer.sources
-        stats.update(answer.extra)
+        text, status, stats, failure = finished_answer(answer, future)
+        if failure is not None and not isinstance(failure, (EngineError, PlainError)):
+            log.error("answer failed", exc_info=failure)  # a bug: the text is kept, and said
         try:
             self.store.finish_message(message_id, text, status, stats)
         except Exception as exc:  # a full disk: the part saved so far comes back as interrupted

@@ -7,7 +7,8 @@ budget, and build messages that make the model cite them as [n].
     if doc.note: show(doc.note)            # e.g. "keyword search only: no embedding model"
 
 Blocking (SQLite reads, one embedding of the question in the engine host): the chat session
-calls it inside its engine-queue job, right before the chat request (app/core/chat/session.py).
+calls it inside its engine-queue job, right before the chat request (through
+app/core/chat/documents_step.py).
 
 Budget: sources come first (they are what the user asked for), but earlier turns keep at least
 HISTORY_SHARE of the room when they need it; the oldest turns are dropped first, and the first
