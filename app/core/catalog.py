@@ -92,8 +92,10 @@ def predict_entry(entry: CatalogEntry, profile: MachineProfile, fit: Fit) -> Pre
     from app.core.hub import parse_quant, quant_bits
     from app.core.speed.predict import predict_size
 
-    bits = quant_bits(parse_quant(entry.filename))
-    return predict_size(entry.size_bytes, bits, profile, fit.n_gpu_layers, fit.total_layers)
+    quant = parse_quant(entry.filename)
+    return predict_size(
+        entry.size_bytes, quant_bits(quant), profile, fit.n_gpu_layers, fit.total_layers, quant
+    )
 
 
 def assess_speeds(

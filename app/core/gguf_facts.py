@@ -122,6 +122,9 @@ class ModelFacts:
     value_length_swa: int = 0
     has_kv_cache: bool = True
     tensor_bytes: int = 0  # all tensor data
+    # Parameters of the layers' matrices (blk.N, 2-D and up: not the norms) per tensor type,
+    # ("Q4_K", n), most first: a prompt's cost per type, since llama.cpp's kernels differ by type.
+    matrix_params: tuple[tuple[str, int], ...] = ()
 
     @property
     def weights_bytes(self) -> int:
@@ -459,6 +462,7 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
             value_length_swa=f.get_int("{arch}.attention.value_length_swa", value_length),
             has_kv_cache=not no_kv,
             tensor_bytes=sizes.total,
+            matrix_params=sizes.matrix_params,
         )
     )
 
@@ -526,17 +530,21 @@ class _Sizes:
     other: int
     total: int
     vocab: int
+    matrix_params: tuple[tuple[str, int], ...]
 
 
 def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
     layers = [0] * n_layer
     output = token_embd = other = vocab = 0
+    by_type: Counter[str] = Counter()
     for tensor in reader.tensors:
         name, n_bytes = tensor.name, int(tensor.n_bytes)
         if name.startswith("blk."):
             index = _block_index(name)
             if index is not None and index < n_layer:
                 layers[index] += n_bytes
+                if len(tensor.shape) >= 2:
+                    by_type[tensor.tensor_type.name] += int(tensor.n_elements)
                 continue
             other += n_bytes  # a block past block_count (e.g. MTP/nextn layers)
         elif name.startswith("output."):
@@ -548,7 +556,7 @@ def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
         else:
             other += n_bytes
     total = sum(layers) + output + token_embd + other
-    return _Sizes(tuple(layers), output, token_embd, other, total, vocab)
+    return _Sizes(tuple(layers), output, token_embd, other, total, vocab, tuple(by_type.most_common()))
 
 
 def _block_index(name: str) -> int | None:

@@ -24,6 +24,7 @@ from app.core.speed.predict import (
     predict_facts,
     predict_size,
 )
+from app.core.speed.quant_types import MEASURED
 
 GIB = 1024**3
 MIB = 1024**2
@@ -122,10 +123,19 @@ def test_the_benchmark_measures_llama_cpp_itself_in_under_ten_seconds() -> None:
     # 10 s on a quiet machine; on a shared one (this 2-core VM runs 7 engineers' tests) every step
     # is slower by about the load per core, so the bound is scaled by it.
     contention = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
-    assert took < 12 * contention, (took, contention)
-    assert measured.seconds == pytest.approx(took, abs=0.5)
+    # A fresh home: the prompt probe's files are written first, outside the measured seconds.
+    assert measured.seconds < 10 * contention, (measured.seconds, contention)
+    assert took < (12 + measured.prepare_seconds) * contention, (took, contention)
+    assert measured.seconds + measured.prepare_seconds == pytest.approx(took, abs=0.5)
     assert measured.cpu.matmul_gflops > 0 and measured.cpu.matvec_gb_per_s > 0
     assert "llama.cpp on all-MiniLM" in measured.cpu.how, measured.notes
+    # Prompt speed per tensor type, most common first (a busy machine may run out of time for
+    # the last ones: they borrow the nearest measured type's figure).
+    per_type = dict(measured.cpu.prompt_gflops)
+    assert list(per_type)[0] == "Q4_K" and set(per_type) <= set(MEASURED), per_type
+    assert all(5 < g < 50_000 for g in per_type.values()), per_type
+    again = mb.run_benchmark(hardware(16))  # the files are reused, not written again
+    assert again.prepare_seconds < 2 * contention
     assert measured.cpu.bandwidth and measured.gpus == ()
     assert mb.MachineProfile.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
 

@@ -9,12 +9,19 @@ So we measure, on the CPU:
 - read bandwidth, with as many threads as the engine uses (physical cores), over buffers of
   several sizes: a small model's weights may sit in a large L3 cache (this build machine reports
   480 MB), a big one's never do, so the prediction reads the curve at the model's own size;
-- llama.cpp's own matrix throughput and fixed cost per layer, by timing the bundled embedding
-  model (MiniLM, 25 MB): a 256-token evaluation (same quantized kernels and thread pool as a
-  chat's prompt evaluation) and 1-token evaluations (bandwidth + per-layer cost). A numpy GEMM
-  would measure OpenBLAS's float32 kernels, which llama.cpp does not use; llama.cpp's own
-  timing is what correlates with llama.cpp. The numpy GEMM is only the fallback when llama.cpp
-  cannot run (its number is scaled by a stated guess).
+- llama.cpp's prompt (matrix) throughput per tensor type (prompt_probe.py): a 256-token prompt
+  on a one-layer, 1024-wide llama model with random weights, one file per type (Q4_K, Q6_K,
+  Q8_0, Q5_0, Q4_0, Q5_K, Q4_1, F16), quantized by llama.cpp itself and kept in the cache
+  folder. Its kernels differ a lot per type (Q4_1 reached half of Q4_K's GFLOP/s on the build
+  VM), so a prompt's time is summed over a file's tensors by type (predict.py); other types
+  borrow the nearest measured one's figure (quant_types.py). Writing the files takes a few
+  seconds on the first run only; that is `prepare_seconds`, outside the 10 s budget;
+- llama.cpp's one-token kernel speed, by timing 1-token evaluations of the bundled embedding
+  model (MiniLM, 25 MB; its weights stay in cache, so this is the kernels plus per-layer costs,
+  not memory). A numpy GEMM would measure OpenBLAS's float32 kernels, which llama.cpp does not
+  use; llama.cpp's own timing is what correlates with llama.cpp. When the probe cannot run,
+  MiniLM's 256-token evaluation gives one matrix figure for every type, and when llama.cpp
+  cannot run at all a numpy GEMM scaled by a stated guess does.
 
 GPUs (untested here: the build machine has none): NVIDIA cards are described from NVML's facts
 (memory bus width x memory clock = bandwidth; CUDA cores x clock = compute), Apple GPUs from the
@@ -33,6 +40,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -48,7 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("enclave.speed")
 
-BENCH_VERSION = 2
+BENCH_VERSION = 3  # 3: prompt GFLOP/s per tensor type (older cache files are measured again)
 CACHE_NAME = "machine-speed.json"
 # A profile file to use instead of the cache, whatever machine it was measured on: tests pin
 # one, and an administrator can hand one to identical machines.
@@ -78,7 +86,9 @@ class DeviceSpeed:
     name: str
     index: int = -1  # HardwareInfo.gpus index; -1 for the CPU
     bandwidth: tuple[BandwidthPoint, ...] = ()  # read GB/s by working-set size
-    matmul_gflops: float = 0.0  # effective, as llama.cpp's prompt evaluation reaches
+    # Effective GFLOP/s of llama.cpp's prompt evaluation: on the CPU the median of
+    # `prompt_gflops`, what a tensor type without a figure gets.
+    matmul_gflops: float = 0.0
     layer_overhead_ms: float = 0.0  # fixed cost per layer and token beyond `matvec_gb_per_s`
     # Weight bytes llama.cpp's one-token kernels get through per second when memory is not the
     # limit (weights in cache): dequantizing and the dot products, thread hand-offs included.
@@ -86,6 +96,17 @@ class DeviceSpeed:
     matvec_gb_per_s: float = 0.0
     measured: bool = True
     how: str = ""
+    # Prompt GFLOP/s per llama.cpp tensor type ("Q4_K", 141.0), measured on the prompt probe;
+    # empty: one figure (`matmul_gflops`) for every type (GPUs, profiles before version 3).
+    prompt_gflops: tuple[tuple[str, float], ...] = ()
+
+    def gflops_for(self, type_name: str) -> float:
+        """Prompt GFLOP/s for weights of this tensor type: its own figure, the nearest measured
+        type's (quant_types.NEAREST), else `matmul_gflops`."""
+        from app.core.speed.quant_types import measured_type
+
+        table = dict(self.prompt_gflops)
+        return table.get(measured_type(type_name)) or self.matmul_gflops
 
     def read_gb_per_s(self, working_set: int) -> float:
         """Bandwidth for a working set of this size: the curve, log-interpolated, clamped."""
@@ -118,18 +139,25 @@ class MachineProfile:
     gpus: tuple[DeviceSpeed, ...] = ()
     notes: tuple[str, ...] = ()
     llama_version: str = ""
+    prepare_seconds: float = 0.0  # writing the prompt probe's files (first run only), not in `seconds`
 
     def gpu(self, index: int) -> DeviceSpeed | None:
         return next((g for g in self.gpus if g.index == index), None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        raw = asdict(self)
+        for device in (raw["cpu"], *raw["gpus"]):  # {"Q4_K": 141.0, ...}: readable in the file
+            device["prompt_gflops"] = {name: gflops for name, gflops in device["prompt_gflops"]}
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> MachineProfile:
         def device(d: dict[str, Any]) -> DeviceSpeed:
             curve = tuple(BandwidthPoint(int(p["size_bytes"]), float(p["gb_per_s"])) for p in d["bandwidth"])
-            return DeviceSpeed(**{**d, "bandwidth": curve})
+            table = d.get("prompt_gflops") or {}
+            pairs = table.items() if isinstance(table, dict) else table
+            per_type = tuple((str(name), float(gflops)) for name, gflops in pairs)
+            return DeviceSpeed(**{**d, "bandwidth": curve, "prompt_gflops": per_type})
 
         return cls(
             version=int(raw["version"]),
@@ -141,6 +169,7 @@ class MachineProfile:
             gpus=tuple(device(g) for g in raw.get("gpus", ())),
             notes=tuple(raw.get("notes", ())),
             llama_version=str(raw.get("llama_version", "")),
+            prepare_seconds=float(raw.get("prepare_seconds", 0.0)),
         )
 
 
@@ -219,11 +248,17 @@ class LlamaTiming:
 
 
 def measure_llama(
-    model: Path, threads: int, bandwidth: tuple[BandwidthPoint, ...], deadline: float | None = None
+    model: Path,
+    threads: int,
+    bandwidth: tuple[BandwidthPoint, ...],
+    deadline: float | None = None,
+    *,
+    prompt: bool = True,
 ) -> LlamaTiming:
-    """Time llama.cpp on the bundled embedding model: matrix throughput (a 256-token prompt) and
-    one-token throughput (its 11 MB of layer weights stay in cache, so this is the kernels'
-    speed, fixed costs per layer included, not memory's).
+    """Time llama.cpp on the bundled embedding model: one-token throughput (its 11 MB of layer
+    weights stay in cache, so this is the kernels' speed, fixed costs per layer included, not
+    memory's) and, with `prompt` (when the per-type probe could not run), matrix throughput on
+    a 256-token prompt of its Q8_0 kernels.
 
     Raises when llama.cpp or the model cannot be used (the caller falls back).
     """
@@ -239,9 +274,11 @@ def measure_llama(
     )
     try:
         cls_id, sep_id = 101, 102
-        prompt = [cls_id] + [1000 + (i * 37) % 20000 for i in range(PROMPT_TOKENS - 2)] + [sep_id]
-        # Best of several: the first run also touches the weights' pages and starts the threads.
-        prompt_s = _best_time(lambda: runner.embed_tokens([prompt], normalize=False), 6, 1.5, deadline)
+        tokens = [cls_id] + [1000 + (i * 37) % 20000 for i in range(PROMPT_TOKENS - 2)] + [sep_id]
+        prompt_s = math.inf
+        if prompt:
+            # Best of several: the first run also touches the weights' pages and starts the threads.
+            prompt_s = _best_time(lambda: runner.embed_tokens([tokens], normalize=False), 6, 1.5, deadline)
         if deadline is not None:
             deadline = max(deadline, time.monotonic() + 0.3)  # always a few 1-token runs
         single = [[cls_id]]
@@ -267,6 +304,35 @@ def _best_time(work: Any, times: int, budget_s: float, deadline: float | None) -
         if deadline is not None and time.monotonic() > deadline:
             break
     return best
+
+
+def prepare_probe(threads: int) -> dict[str, Path]:
+    """The prompt probe's files, one per measured type, written now where missing (seconds, the
+    first time on a machine; then nothing). Raises when llama.cpp cannot make them."""
+    from app.core.documents.local_embedder import _quiet_llama
+    from app.core.speed import prompt_probe
+    from app.core.speed.quant_types import MEASURED
+
+    _quiet_llama()  # the quantizer needs llama.cpp's backends loaded, as the timing does
+    files = prompt_probe.ensure_models(MEASURED, threads, llama_version())
+    prompt_probe.remove_old(llama_version())
+    return files
+
+
+def measure_prompt_types(
+    files: dict[str, Path], threads: int, deadline: float | None = None
+) -> tuple[tuple[str, float], ...]:
+    """llama.cpp's prompt GFLOP/s per tensor type, in `files`' order (most common first); the
+    types the deadline leaves out borrow a figure later (DeviceSpeed.gflops_for)."""
+    from app.core.speed import prompt_probe
+
+    out: list[tuple[str, float]] = []
+    for type_name, path in files.items():
+        if out and deadline is not None and time.monotonic() > deadline:
+            log.info("speed probe: no time left for %s", type_name)
+            break
+        out.append((type_name, round(prompt_probe.time_type(path, threads), 1)))
+    return tuple(out)
 
 
 def measure_gemm(threads: int) -> float:
@@ -396,23 +462,45 @@ def run_benchmark(
 
     hardware = hardware or detect_hardware()
     threads = threads or engine_threads()
+    notes: list[str] = []
+    # Before the clock starts: loading llama.cpp and, the first time only, writing the probe.
+    prepare_began = time.monotonic()
+    files: dict[str, Path] = {}
+    if use_llama:
+        try:
+            files = prepare_probe(threads)
+        except Exception as exc:
+            log.info("speed probe unavailable (%s); one matrix figure from MiniLM", exc)
+            notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
     began = time.monotonic()
     deadline = began + TIME_BUDGET_S
-    notes: list[str] = []
     curve = measure_bandwidth(threads, deadline=began + TIME_BUDGET_S * 0.4)
     gflops, matvec, overhead, how = 0.0, 0.0, DEFAULT_LAYER_OVERHEAD_MS, ""
+    per_type: tuple[tuple[str, float], ...] = ()
+    if files:
+        try:
+            # The one-token timing below needs about a second; the probe gets the rest.
+            per_type = measure_prompt_types(files, threads, deadline - 1.0)
+        except Exception as exc:
+            log.info("speed probe could not be timed (%s)", exc)
+            notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
     model = embedding_model or paths.default_embedding_model()
     if use_llama:
         try:
-            timing = measure_llama(model, threads, curve, deadline)
-            gflops, matvec, overhead = timing.matmul_gflops, timing.matvec_gb_per_s, 0.0
-            how = (
-                f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
-                f"{timing.one_token_ms:.2f} ms for one token"
-            )
+            timing = measure_llama(model, threads, curve, deadline, prompt=not per_type)
+            matvec, overhead = timing.matvec_gb_per_s, 0.0
+            if per_type:
+                gflops = statistics.median(g for _name, g in per_type)
+                table = ", ".join(f"{name} {g:.0f}" for name, g in per_type)
+                how = f"llama.cpp prompt probe, GFLOP/s: {table}; one token: "
+            else:
+                gflops = timing.matmul_gflops
+                how = f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
+            how += f"llama.cpp on {model.name}: {timing.one_token_ms:.2f} ms for one token"
         except Exception as exc:
             log.info("llama.cpp could not be timed (%s); using a numpy GEMM", exc)
             notes.append(f"llama.cpp could not be timed ({exc}); matrix speed from numpy instead.")
+            per_type = ()
     if not gflops:
         gemm = measure_gemm(threads)
         gflops = gemm * GEMM_TO_LLAMA
@@ -426,6 +514,7 @@ def run_benchmark(
         matvec_gb_per_s=matvec,
         measured=True,
         how=f"{threads} threads; bandwidth: numpy reductions; matrix: {how}",
+        prompt_gflops=per_type,
     )
     if curve and max(p.size_bytes for p in curve) < 512 * MIB:
         notes.append(
@@ -447,6 +536,7 @@ def run_benchmark(
         gpus=gpus,
         notes=tuple(notes),
         llama_version=llama_version(),
+        prepare_seconds=round(began - prepare_began, 3),
     )
 
 
@@ -486,9 +576,13 @@ def load_profile(hardware: HardwareInfo | None = None, path: Path | None = None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.info("machine speed cache unreadable (%s); measuring again", exc)
         return None
+    if pinned():
+        # Used as is, whatever machine or version made it: an older profile still reads (one
+        # matrix figure for every tensor type), and measuring must not overwrite a test's file.
+        return profile
     if profile.version != BENCH_VERSION:
-        return None
-    if hardware is not None and not pinned() and profile.machine_key != machine_key(hardware):
+        return None  # an older benchmark's cache: measured again
+    if hardware is not None and profile.machine_key != machine_key(hardware):
         return None
     return profile
 

@@ -11,16 +11,24 @@ Bytes read per token are the layers' weights plus the output matrix (the embeddi
 itself when the model ties them); the embedding table is otherwise only looked up, one row.
 Layers on a GPU are read at the GPU's bandwidth, the rest at the CPU's.
 
-Reading the question (prompt evaluation) of n tokens:
-    (2 x matrix parameters x n + attention 4 x heads x head length x sum of attended positions)
-    / matrix throughput
-with sliding-window layers attending to at most their window. The first word comes after
-the prompt plus one decode step.
+Reading the question (prompt evaluation) of n tokens, on the CPU:
+    sum over the layers' tensor types t of  2 x parameters of type t x n / GFLOP/s of type t
+  + attention 4 x heads x head length x sum of attended positions / GFLOP/s of F16
+with sliding-window layers attending to at most their window. llama.cpp's prompt kernels
+differ a lot per weight type (Q4_1 at half of Q4_K's speed on the build VM), so the benchmark
+measures each type (machine_bench / prompt_probe) and a file's header says how many layer
+parameters each type holds (gguf_facts.ModelFacts.matrix_params); attention multiplies
+activations by the F16 KV cache, llama.cpp's F16 path. A profile without per-type figures
+(GPUs, old profiles) uses its one matrix figure for everything. The first word comes after the
+prompt plus one decode step.
 
-Before download (Discover, the model page) only the file size and the quantization's bits per
-weight are known: parameters = size x 8 / bits, layers and width from a typical model of that
-size. Mixture-of-experts files read only their active experts; nothing here knows which
-files those are, so their speed is underestimated (said in the tooltip as "an estimate").
+Before download (Discover, the model page) only the file size and the quantization's name are
+known: parameters = size x 8 / bits, layers and width from a typical model of that size, the
+tensor types from what llama.cpp's mix of that name puts in a typical model
+(quant_types.MIXES: Q4_K_M is ~85 % Q4_K, ~15 % Q6_K). Small models whose width is not a
+multiple of 256 have their K-quant tensors stored as Q5_0/Q8_0 instead; only the file's own
+header shows that. Mixture-of-experts files read only their active experts; nothing here knows
+which files those are, so their speed is underestimated (said in the tooltip as "an estimate").
 
 The constants marked "fitted" were set on the build machine (a 2-core VM) against SmolLM2 135M
 and Gemma 3 270M; tests/benchmarks/bench_speed_prediction.py prints predicted / measured.
@@ -48,7 +56,7 @@ CPU_BANDWIDTH_EFFICIENCY = 0.85  # fitted: llama.cpp's decode vs a plain paralle
 # decode loop's numpy top-k (cbd61eb): 1/46.8 - 1/47.5 tok/s (client vs llama.cpp eval) = 0.31 ms
 # = 1.2 ns an entry (was 3.0, set before that loop existed).
 LOGIT_NS = 1.2
-PROMPT_EFFICIENCY = 1.0  # fitted: big models' matrices vs the benchmark's 384-wide ones
+PROMPT_EFFICIENCY = 1.0  # real models' matrices vs the prompt probe's 1024-wide ones
 PCIE_GB_PER_S = 12.0  # CPU-held weights streamed to the GPU for a long prompt
 
 
@@ -64,6 +72,8 @@ class SpeedFacts:
     window: int | None = None  # sliding window, on `swa_fraction` of the layers
     swa_fraction: float = 0.0
     exact: bool = True  # False: guessed from the file size before download
+    # `matmul_params` split by llama.cpp tensor type, ("Q4_K", n); empty: type unknown.
+    params_by_type: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,21 +119,25 @@ def facts_from_gguf(facts: ModelFacts) -> SpeedFacts:
         bits = 4.9
     heads = max(facts.head_count, default=0)
     n_swa = sum(facts.swa_layers)
+    by_type = facts.matrix_params
     return SpeedFacts(
         decode_bytes=layers + output + facts.other_bytes,
-        matmul_params=int(layers * 8 / bits),
+        matmul_params=sum(n for _t, n in by_type) if by_type else int(layers * 8 / bits),
         n_layers=facts.block_count,
         vocab=facts.vocab_size,
         attn_width=heads * facts.key_length,
         window=facts.sliding_window,
         swa_fraction=n_swa / facts.block_count if facts.block_count else 0.0,
         exact=True,
+        params_by_type=by_type,
     )
 
 
-def facts_from_size(size: int, bits: float) -> SpeedFacts:
-    """A typical model of this file size and quantization (before download)."""
+def facts_from_size(size: int, bits: float, quant: str | None = None) -> SpeedFacts:
+    """A typical model of this file size and quantization (before download). `quant`: the
+    quantization's name ("Q4_K_M"), for its tensor types; without it one figure for all."""
     from app.core.fit import _layers_guess
+    from app.core.speed.quant_types import mix_of
 
     bits = bits if 0 < bits <= 32 else 4.9
     params = size * 8 / bits
@@ -131,6 +145,8 @@ def facts_from_size(size: int, bits: float) -> SpeedFacts:
     # Non-embedding share and width of typical decoder models (Llama/Qwen/Gemma shapes).
     matmul = params * (0.8 if params < 2e9 else 0.9)
     width = int(math.sqrt(matmul / (12 * n_layers)))
+    known = quant is not None and quant.lower() != "other"
+    by_type = tuple((t, int(matmul * share)) for t, share in mix_of(quant)) if quant and known else ()
     return SpeedFacts(
         decode_bytes=int(size),
         matmul_params=int(matmul),
@@ -138,6 +154,7 @@ def facts_from_size(size: int, bits: float) -> SpeedFacts:
         vocab=150_000,
         attn_width=width,
         exact=False,
+        params_by_type=by_type,
     )
 
 
@@ -180,12 +197,13 @@ def predict(
     attended = (1 - window_share) * attended_positions(prompt_tokens, None) + window_share * (
         attended_positions(prompt_tokens, speed.window)
     )
-    flops = 2 * speed.matmul_params * prompt_tokens + 4 * speed.n_layers * speed.attn_width * attended
+    attention_flops = 4 * speed.n_layers * speed.attn_width * attended
     if gpu is not None and f > 0:
         # llama.cpp evaluates a long prompt on the GPU, streaming CPU-held layers to it.
+        flops = 2 * speed.matmul_params * prompt_tokens + attention_flops
         prompt_s = flops / (gpu.matmul_gflops * 1e9) + cpu_bytes / (PCIE_GB_PER_S * 1e9)
     else:
-        prompt_s = flops / (cpu.matmul_gflops * PROMPT_EFFICIENCY * 1e9)
+        prompt_s = cpu_prompt_seconds(speed, cpu, prompt_tokens, attention_flops)
     where = "cpu" if f == 0 else ("gpu" if f >= 1 else "gpu+cpu")
     return Prediction(
         decode_tokens_per_s=1.0 / decode_s,
@@ -195,6 +213,19 @@ def predict(
         where=where,
         exact=speed.exact,
     )
+
+
+def cpu_prompt_seconds(
+    speed: SpeedFacts, cpu: DeviceSpeed, prompt_tokens: int, attention_flops: float
+) -> float:
+    """The prompt on the CPU: each tensor type's parameters at that type's measured speed,
+    attention at F16's (the KV cache's type)."""
+    by_type = speed.params_by_type or (("", speed.matmul_params),)  # "": the one figure
+    seconds = attention_flops / (cpu.gflops_for("F16") * 1e9)
+    for type_name, params in by_type:
+        gflops = cpu.gflops_for(type_name) if type_name else cpu.matmul_gflops
+        seconds += 2 * params * prompt_tokens / (gflops * 1e9)
+    return seconds / PROMPT_EFFICIENCY
 
 
 def predict_facts(
@@ -214,9 +245,10 @@ def predict_size(
     profile: MachineProfile,
     n_gpu_layers: int = 0,
     total_layers: int = 0,
+    quant: str | None = None,
 ) -> Prediction:
     share = n_gpu_layers / total_layers if total_layers else 0.0
-    return predict(facts_from_size(size, bits), profile, gpu_fraction=share)
+    return predict(facts_from_size(size, bits, quant), profile, gpu_fraction=share)
 
 
 def predict_path(
@@ -234,7 +266,8 @@ def predict_path(
             size = path.stat().st_size
         except OSError:
             return None
-        return predict_size(size, quant_bits(parse_quant(path.name)), profile, n_gpu_layers, total_layers)
+        quant = parse_quant(path.name)
+        return predict_size(size, quant_bits(quant), profile, n_gpu_layers, total_layers, quant)
     if facts.is_embedding_model:
         return None
     return predict_facts(facts, profile, n_gpu_layers, total_layers)

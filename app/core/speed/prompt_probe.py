@@ -1,0 +1,270 @@
+"""The prompt probe: llama.cpp's prompt (matrix) throughput per tensor type, timed on tiny
+llama-architecture GGUF files with random weights, one file per type.
+
+Why synthetic: the bundled MiniLM is Q8_0 only and 384 wide, and K-quants need rows that are a
+multiple of 256 (llama.cpp's quantizer turns a Q4_K tensor of a 384/576/640-wide model into
+Q5_0, a Q6_K one into Q8_0), so no shipped file could show what Q4_K or Q6_K reach. Random
+weights run exactly as fast as trained ones: the kernels never look at the values.
+
+One F16 file is written with the `gguf` package (llama.cpp's own gguf-py), the others are
+quantized from it by llama.cpp itself (`llama_model_quantize`, pure: every matrix in the one
+type), so each file holds llama.cpp's real block layout. Written once into the cache folder,
+reused while the generator and llama.cpp stay the same (their version is in the folder name).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core import paths
+
+log = logging.getLogger("enclave.speed")
+
+GENERATOR_VERSION = 1
+# One layer of a ~1B-class shape: widths are multiples of 256 (K-quants' super-block) and big
+# enough that llama.cpp's matrix tiling runs as on real models; ~11 M layer parameters keep a
+# 256-token prompt at ~0.05-0.1 s a type on two cores, and all files at ~80 MB.
+N_EMBD = 1024
+N_FF = 2816
+N_LAYER = 1
+N_HEAD = 16
+N_HEAD_KV = 4
+N_VOCAB = 256  # no tokenizer ("none"): tokens go in by id, the dummy vocabulary only sizes them
+N_CTX = 512
+
+# Tensor type -> llama_ftype that makes every matrix that type under `pure` quantization.
+FTYPES: dict[str, int] = {
+    "F16": 1,
+    "Q4_0": 2,
+    "Q4_1": 3,
+    "Q8_0": 7,
+    "Q5_0": 8,
+    "Q5_1": 9,
+    "Q2_K": 10,
+    "Q3_K": 12,
+    "Q4_K": 15,
+    "Q5_K": 17,
+    "Q6_K": 18,
+    "IQ4_NL": 25,
+    "IQ4_XS": 30,
+    "BF16": 32,
+}
+
+
+@dataclass(frozen=True)
+class Shape:
+    embd: int = N_EMBD
+    ff: int = N_FF
+    layers: int = N_LAYER
+    heads: int = N_HEAD
+    heads_kv: int = N_HEAD_KV
+    vocab: int = N_VOCAB
+
+    @property
+    def layer_params(self) -> int:
+        """Parameters in one layer's matrices (Q, K, V, output; gate, up, down)."""
+        kv = self.embd // self.heads * self.heads_kv
+        return 2 * self.embd * self.embd + 2 * self.embd * kv + 3 * self.embd * self.ff
+
+
+SHAPE = Shape()
+
+
+def folder(llama_version: str = "") -> Path:
+    """Where the files live: the cache folder, one subfolder per generator and llama.cpp."""
+    key = hashlib.sha256(f"{GENERATOR_VERSION}|{SHAPE}|{llama_version}".encode()).hexdigest()[:10]
+    return paths.cache_dir() / "speed-models" / key
+
+
+def model_path(type_name: str, llama_version: str = "") -> Path:
+    return folder(llama_version) / f"synthetic-{type_name.lower()}.gguf"
+
+
+def write_f16(path: Path, shape: Shape = SHAPE, seed: int = 0) -> None:
+    """The F16 file: a llama-architecture model of `shape`, random weights, no tokenizer."""
+    import numpy as np
+    from gguf import GGUFWriter, LlamaFileType
+
+    rng = np.random.default_rng(seed)
+
+    def matrix(rows: int, cols: int) -> np.ndarray:
+        # numpy shape (rows, cols) = ggml's (ne0=cols, ne1=rows): rows of `cols` weights.
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * 0.02).astype(np.float16)
+
+    head_dim = shape.embd // shape.heads
+    kv = head_dim * shape.heads_kv
+    tmp = path.with_suffix(".part")
+    writer = GGUFWriter(str(tmp), "llama")
+    try:
+        writer.add_name("Enclave speed probe")
+        writer.add_context_length(N_CTX)
+        writer.add_embedding_length(shape.embd)
+        writer.add_feed_forward_length(shape.ff)
+        writer.add_block_count(shape.layers)
+        writer.add_head_count(shape.heads)
+        writer.add_head_count_kv(shape.heads_kv)
+        writer.add_rope_dimension_count(head_dim)
+        writer.add_layer_norm_rms_eps(1e-5)
+        writer.add_vocab_size(shape.vocab)
+        writer.add_file_type(LlamaFileType.MOSTLY_F16)
+        writer.add_tokenizer_model("none")  # llama.cpp then sizes a dummy vocabulary by vocab_size
+        ones = np.ones(shape.embd, dtype=np.float32)
+        writer.add_tensor("token_embd.weight", matrix(shape.vocab, shape.embd))
+        writer.add_tensor("output_norm.weight", ones)
+        for i in range(shape.layers):
+            block = f"blk.{i}."
+            writer.add_tensor(block + "attn_norm.weight", ones)
+            writer.add_tensor(block + "attn_q.weight", matrix(shape.embd, shape.embd))
+            writer.add_tensor(block + "attn_k.weight", matrix(kv, shape.embd))
+            writer.add_tensor(block + "attn_v.weight", matrix(kv, shape.embd))
+            writer.add_tensor(block + "attn_output.weight", matrix(shape.embd, shape.embd))
+            writer.add_tensor(block + "ffn_norm.weight", ones)
+            writer.add_tensor(block + "ffn_gate.weight", matrix(shape.ff, shape.embd))
+            writer.add_tensor(block + "ffn_up.weight", matrix(shape.ff, shape.embd))
+            writer.add_tensor(block + "ffn_down.weight", matrix(shape.embd, shape.ff))
+        # No output.weight: llama.cpp ties it to token_embd, as small models do.
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    finally:
+        writer.close()
+    os.replace(tmp, path)
+
+
+def quantize(source: Path, target: Path, type_name: str, threads: int) -> None:
+    """llama.cpp's own quantizer, every matrix (token embedding included) in `type_name`."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.nthread = threads
+    params.ftype = FTYPES[type_name]
+    params.pure = True
+    tmp = target.with_suffix(".part")
+    code = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params))
+    if code != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"llama.cpp could not quantize the speed probe to {type_name} (code {code})")
+    os.replace(tmp, target)
+
+
+def ensure_models(types: tuple[str, ...], threads: int, llama_version: str = "") -> dict[str, Path]:
+    """Every type's file, written now where missing. Raises when llama.cpp cannot make them."""
+    out: dict[str, Path] = {}
+    base = model_path("F16", llama_version)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    if not base.is_file():
+        write_f16(base)
+    for type_name in types:
+        path = model_path(type_name, llama_version)
+        if type_name != "F16" and not path.is_file():
+            quantize(base, path, type_name, threads)
+        out[type_name] = path
+    took = time.monotonic() - began
+    if took > 0.05:
+        log.info("speed probe models ready in %.1f s (%s)", took, base.parent)
+    return out
+
+
+def remove_old(llama_version: str = "") -> None:
+    """Drop the files of other generator or llama.cpp versions (they are never read again)."""
+    keep = folder(llama_version)
+    parent = keep.parent
+    if not parent.is_dir():
+        return
+    for child in parent.iterdir():
+        if child != keep and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+PROMPT_TOKENS = 256  # "a few hundred": half of the engine's 512-token batch, a whole ubatch here
+
+
+def prompt_flops(shape: Shape = SHAPE, tokens: int = PROMPT_TOKENS) -> float:
+    """One prompt's matrix work: 2 x parameters x tokens, plus causal attention (QK^T and AV:
+    4 x width x attended positions per layer; ~2 % of it at 256 tokens), plus the logits of
+    every token (the tied output matrix, vocab x width: ~1 %)."""
+    attended = tokens * (tokens + 1) / 2
+    layers = shape.layers * (2 * shape.layer_params * tokens + 4 * shape.embd * attended)
+    return layers + 2 * shape.vocab * shape.embd * tokens
+
+
+class PromptTimer:
+    """One probe file loaded in llama.cpp (mmap, a context of N_CTX, flash attention off as the
+    engine runs it), timed on one prompt by id through the low-level API."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import llama_cpp
+
+        self._lib: Any = llama_cpp
+        mparams = llama_cpp.llama_model_default_params()
+        self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self._model:
+            raise RuntimeError(f"llama.cpp could not load the speed probe {path.name}")
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = N_CTX
+        cparams.n_threads = cparams.n_threads_batch = threads
+        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        cparams.no_perf = True
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            llama_cpp.llama_model_free(self._model)
+            raise RuntimeError(f"llama.cpp could not start a context for {path.name}")
+        # Logits for every token, not only the last: with one output llama.cpp's last layer
+        # runs its attention output and feed-forward for that token alone, and this model has
+        # a single layer, so most of the work would never happen.
+        self._batch = llama_cpp.llama_batch_init(PROMPT_TOKENS, 0, 1)
+        batch = self._batch
+        for i in range(PROMPT_TOKENS):
+            batch.token[i] = (i * 37 + 11) % N_VOCAB
+            batch.pos[i] = i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = 1
+        batch.n_tokens = PROMPT_TOKENS
+
+    def run(self) -> float:
+        """Seconds for one whole-prompt evaluation from an empty cache."""
+        lib = self._lib
+        lib.llama_memory_clear(lib.llama_get_memory(self._ctx), True)
+        began = time.perf_counter()
+        code = lib.llama_decode(self._ctx, self._batch)
+        lib.llama_synchronize(self._ctx)
+        took = time.perf_counter() - began
+        if code != 0:
+            raise RuntimeError(f"llama_decode failed on the speed probe ({code})")
+        return took
+
+    def close(self) -> None:
+        self._lib.llama_batch_free(self._batch)
+        self._lib.llama_free(self._ctx)
+        self._lib.llama_model_free(self._model)
+
+
+def time_type(path: Path, threads: int, runs: int = 5, budget_s: float = 0.4) -> float:
+    """GFLOP/s of llama.cpp's prompt on one probe file: best of `runs` after one untimed run
+    (it touches the pages and wakes the threads), fewer when `budget_s` is spent. A run takes
+    ~30 ms on two Zen 4 cores; on a VM that shares its cores single runs vary by +-20 %, and a
+    busy machine only ever makes a run slower, so the best one is the machine's speed."""
+    timer = PromptTimer(path, threads)
+    try:
+        began = time.perf_counter()
+        timer.run()
+        best = timer.run()
+        for _ in range(runs - 1):
+            if time.perf_counter() - began > budget_s:
+                break
+            best = min(best, timer.run())
+    finally:
+        timer.close()
+    return prompt_flops() / best / 1e9
