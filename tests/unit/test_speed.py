@@ -18,7 +18,6 @@ from app.core.speed import machine_bench as mb
 from app.core.speed import record
 from app.core.speed.predict import (
     DOC_PROMPT_TOKENS,
-    attended_positions,
     facts_from_gguf,
     predict,
     predict_facts,
@@ -136,6 +135,11 @@ def test_the_benchmark_measures_llama_cpp_itself_in_under_ten_seconds() -> None:
     assert all(5 < g < 50_000 for g in per_type.values()), per_type
     again = mb.run_benchmark(hardware(16))  # the files are reused, not written again
     assert again.prepare_seconds < 2 * contention
+    from app.core.speed import prompt_probe
+
+    assert list(prompt_probe.folder(mb.llama_version()).parent.iterdir()) == [
+        prompt_probe.folder(mb.llama_version())
+    ]  # one generation of the probe's files
     assert measured.cpu.bandwidth and measured.gpus == ()
     assert mb.MachineProfile.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
 
@@ -202,12 +206,6 @@ def test_gpu_layers_are_read_at_the_gpus_speed(chat_model_path: Path) -> None:
     assert full.first_word_s < cpu_only.first_word_s
     # No GPU in the profile: the layers the plan puts on a GPU cannot be predicted there.
     assert predict_facts(facts, SLOW, 19, 19).where == "cpu"
-
-
-def test_sliding_window_layers_attend_to_their_window_only() -> None:
-    assert attended_positions(2000, None) == 2000 * 2001 / 2
-    assert attended_positions(2000, 512) == 512 * 513 / 2 + (2000 - 512) * 512
-    assert attended_positions(100, 512) == attended_positions(100, None)
 
 
 def test_size_only_estimate_is_close_to_the_files_own_facts(

@@ -99,6 +99,9 @@ class DeviceSpeed:
     # Prompt GFLOP/s per llama.cpp tensor type ("Q4_K", 141.0), measured on the prompt probe;
     # empty: one figure (`matmul_gflops`) for every type (GPUs, profiles before version 3).
     prompt_gflops: tuple[tuple[str, float], ...] = ()
+    # Nanoseconds each attention score costs beyond its multiply-adds at the F16 figure (scale,
+    # mask, softmax, conversions: llama.cpp without flash attention), from the attention probe.
+    attention_ns: float = 0.0
 
     def gflops_for(self, type_name: str) -> float:
         """Prompt GFLOP/s for weights of this tensor type: its own figure, the nearest measured
@@ -253,12 +256,14 @@ def measure_llama(
     bandwidth: tuple[BandwidthPoint, ...],
     deadline: float | None = None,
     *,
-    prompt: bool = True,
+    prompt_budget_s: float = 1.5,
 ) -> LlamaTiming:
-    """Time llama.cpp on the bundled embedding model: one-token throughput (its 11 MB of layer
-    weights stay in cache, so this is the kernels' speed, fixed costs per layer included, not
-    memory's) and, with `prompt` (when the per-type probe could not run), matrix throughput on
-    a 256-token prompt of its Q8_0 kernels.
+    """Time llama.cpp on the bundled embedding model: matrix throughput on a 256-token prompt
+    (its Q8_0 kernels; the one figure when the per-type probe cannot run) and one-token
+    throughput (its 11 MB of layer weights stay in cache, so this is the kernels' speed, fixed
+    costs per layer included, not memory's). The prompt runs come first also when the probe
+    measures matrices (`prompt_budget_s` short): one-token runs of ~0.5 ms read slower without
+    that warm-up on the build VM (0.53 vs 0.44 ms).
 
     Raises when llama.cpp or the model cannot be used (the caller falls back).
     """
@@ -275,10 +280,10 @@ def measure_llama(
     try:
         cls_id, sep_id = 101, 102
         tokens = [cls_id] + [1000 + (i * 37) % 20000 for i in range(PROMPT_TOKENS - 2)] + [sep_id]
-        prompt_s = math.inf
-        if prompt:
-            # Best of several: the first run also touches the weights' pages and starts the threads.
-            prompt_s = _best_time(lambda: runner.embed_tokens([tokens], normalize=False), 6, 1.5, deadline)
+        # Best of several: the first run also touches the weights' pages and starts the threads.
+        prompt_s = _best_time(
+            lambda: runner.embed_tokens([tokens], normalize=False), 6, prompt_budget_s, deadline
+        )
         if deadline is not None:
             deadline = max(deadline, time.monotonic() + 0.3)  # always a few 1-token runs
         single = [[cls_id]]
@@ -306,33 +311,29 @@ def _best_time(work: Any, times: int, budget_s: float, deadline: float | None) -
     return best
 
 
-def prepare_probe(threads: int) -> dict[str, Path]:
-    """The prompt probe's files, one per measured type, written now where missing (seconds, the
-    first time on a machine; then nothing). Raises when llama.cpp cannot make them."""
+def prepare_probe(threads: int) -> tuple[dict[str, Path], Path]:
+    """The prompt probe's files, one per measured type, and the attention probe's, written now
+    where missing (seconds, the first time on a machine; then nothing). Raises when llama.cpp
+    cannot make them."""
     from app.core.documents.local_embedder import _quiet_llama
     from app.core.speed import prompt_probe
     from app.core.speed.quant_types import MEASURED
 
     _quiet_llama()  # the quantizer needs llama.cpp's backends loaded, as the timing does
     files = prompt_probe.ensure_models(MEASURED, threads, llama_version())
+    attention = prompt_probe.ensure_attention_model(llama_version())
     prompt_probe.remove_old(llama_version())
-    return files
+    return files, attention
 
 
 def measure_prompt_types(
     files: dict[str, Path], threads: int, deadline: float | None = None
 ) -> tuple[tuple[str, float], ...]:
-    """llama.cpp's prompt GFLOP/s per tensor type, in `files`' order (most common first); the
-    types the deadline leaves out borrow a figure later (DeviceSpeed.gflops_for)."""
+    """llama.cpp's prompt GFLOP/s per tensor type, in `files`' order (most common first)."""
     from app.core.speed import prompt_probe
 
-    out: list[tuple[str, float]] = []
-    for type_name, path in files.items():
-        if out and deadline is not None and time.monotonic() > deadline:
-            log.info("speed probe: no time left for %s", type_name)
-            break
-        out.append((type_name, round(prompt_probe.time_type(path, threads), 1)))
-    return tuple(out)
+    measured = prompt_probe.time_types(files, threads, deadline)
+    return tuple((name, round(gflops, 1)) for name, gflops in measured.items())
 
 
 def measure_gemm(threads: int) -> float:
@@ -466,9 +467,10 @@ def run_benchmark(
     # Before the clock starts: loading llama.cpp and, the first time only, writing the probe.
     prepare_began = time.monotonic()
     files: dict[str, Path] = {}
+    attention: Path | None = None
     if use_llama:
         try:
-            files = prepare_probe(threads)
+            files, attention = prepare_probe(threads)
         except Exception as exc:
             log.info("speed probe unavailable (%s); one matrix figure from MiniLM", exc)
             notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
@@ -477,30 +479,35 @@ def run_benchmark(
     curve = measure_bandwidth(threads, deadline=began + TIME_BUDGET_S * 0.4)
     gflops, matvec, overhead, how = 0.0, 0.0, DEFAULT_LAYER_OVERHEAD_MS, ""
     per_type: tuple[tuple[str, float], ...] = ()
-    if files:
-        try:
-            # The one-token timing below needs about a second; the probe gets the rest.
-            per_type = measure_prompt_types(files, threads, deadline - 1.0)
-        except Exception as exc:
-            log.info("speed probe could not be timed (%s)", exc)
-            notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
+    attention_ns = 0.0
     model = embedding_model or paths.default_embedding_model()
     if use_llama:
         try:
-            timing = measure_llama(model, threads, curve, deadline, prompt=not per_type)
-            matvec, overhead = timing.matvec_gb_per_s, 0.0
-            if per_type:
-                gflops = statistics.median(g for _name, g in per_type)
-                table = ", ".join(f"{name} {g:.0f}" for name, g in per_type)
-                how = f"llama.cpp prompt probe, GFLOP/s: {table}; one token: "
-            else:
-                gflops = timing.matmul_gflops
-                how = f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
-            how += f"llama.cpp on {model.name}: {timing.one_token_ms:.2f} ms for one token"
+            # One-token kernels first (~1 s), the per-type probe gets what is left (~2 s).
+            timing = measure_llama(model, threads, curve, deadline, prompt_budget_s=0.3 if files else 1.5)
+            gflops, matvec, overhead = timing.matmul_gflops, timing.matvec_gb_per_s, 0.0
+            how = (
+                f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
+                f"{timing.one_token_ms:.2f} ms for one token"
+            )
         except Exception as exc:
             log.info("llama.cpp could not be timed (%s); using a numpy GEMM", exc)
             notes.append(f"llama.cpp could not be timed ({exc}); matrix speed from numpy instead.")
-            per_type = ()
+    if files and gflops:
+        from app.core.speed import prompt_probe
+
+        try:
+            # The attention probe after the types takes ~0.6 s; the types get the time before.
+            per_type = measure_prompt_types(files, threads, deadline - 0.7)
+            gflops = statistics.median(g for _name, g in per_type)
+            table = ", ".join(f"{name} {g:.0f}" for name, g in per_type)
+            f16 = dict(per_type).get("F16", gflops)
+            if attention is not None:
+                attention_ns = round(prompt_probe.time_attention(attention, threads, f16), 2)
+            how = f"llama.cpp prompt probe, GFLOP/s: {table}; attention +{attention_ns:.1f} ns a score; {how}"
+        except Exception as exc:
+            log.info("speed probe could not be timed (%s)", exc)
+            notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
     if not gflops:
         gemm = measure_gemm(threads)
         gflops = gemm * GEMM_TO_LLAMA
@@ -515,6 +522,7 @@ def run_benchmark(
         measured=True,
         how=f"{threads} threads; bandwidth: numpy reductions; matrix: {how}",
         prompt_gflops=per_type,
+        attention_ns=attention_ns,
     )
     if curve and max(p.size_bytes for p in curve) < 512 * MIB:
         notes.append(

@@ -57,6 +57,7 @@ CPU_BANDWIDTH_EFFICIENCY = 0.85  # fitted: llama.cpp's decode vs a plain paralle
 # = 1.2 ns an entry (was 3.0, set before that loop existed).
 LOGIT_NS = 1.2
 PROMPT_EFFICIENCY = 1.0  # real models' matrices vs the prompt probe's 1024-wide ones
+TYPICAL_HEAD_DIM = 128  # Llama 3, Qwen 2.5/3, Mistral; before download
 PCIE_GB_PER_S = 12.0  # CPU-held weights streamed to the GPU for a long prompt
 
 
@@ -74,6 +75,7 @@ class SpeedFacts:
     exact: bool = True  # False: guessed from the file size before download
     # `matmul_params` split by llama.cpp tensor type, ("Q4_K", n); empty: type unknown.
     params_by_type: tuple[tuple[str, int], ...] = ()
+    head_dim: int = 0  # key length: attn_width / head_dim heads score each position; 0 unknown
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def facts_from_gguf(facts: ModelFacts) -> SpeedFacts:
         swa_fraction=n_swa / facts.block_count if facts.block_count else 0.0,
         exact=True,
         params_by_type=by_type,
+        head_dim=facts.key_length,
     )
 
 
@@ -155,17 +158,34 @@ def facts_from_size(size: int, bits: float, quant: str | None = None) -> SpeedFa
         attn_width=width,
         exact=False,
         params_by_type=by_type,
+        head_dim=TYPICAL_HEAD_DIM,
     )
 
 
 # --- the prediction ---------------------------------------------------------------------------
 
 
-def attended_positions(n: int, window: int | None) -> float:
-    """Sum over a causal prompt of the positions each token attends to."""
-    if window is None or window >= n:
-        return n * (n + 1) / 2
-    return window * (window + 1) / 2 + (n - window) * window
+UBATCH = 512  # the engine's n_ubatch: llama.cpp evaluates a prompt in batches of this size
+KV_PAD = 256  # llama.cpp rounds the cache window a batch attends over up to this
+
+
+def attended_positions(n: int, window: int | None, ubatch: int = UBATCH) -> float:
+    """Attention scores per head and layer that llama.cpp computes for an n-token prompt:
+    without flash attention each batch scores its queries against the whole cache window
+    (padded to 256 cells, future positions masked, not skipped): the rectangle, not the causal
+    triangle. A sliding-window layer's cache holds window + batch cells."""
+    total = 0.0
+    for start in range(0, n, ubatch):
+        size = min(ubatch, n - start)
+        cells = _padded(start + size)
+        if window is not None:
+            cells = min(cells, _padded(window + size))
+        total += size * cells
+    return total
+
+
+def _padded(cells: int) -> int:
+    return -(-cells // KV_PAD) * KV_PAD
 
 
 def predict(
@@ -219,9 +239,13 @@ def cpu_prompt_seconds(
     speed: SpeedFacts, cpu: DeviceSpeed, prompt_tokens: int, attention_flops: float
 ) -> float:
     """The prompt on the CPU: each tensor type's parameters at that type's measured speed,
-    attention at F16's (the KV cache's type)."""
+    attention's multiply-adds at F16's (the KV cache's type) plus its measured cost per score
+    (scale, mask, softmax: DeviceSpeed.attention_ns)."""
     by_type = speed.params_by_type or (("", speed.matmul_params),)  # "": the one figure
     seconds = attention_flops / (cpu.gflops_for("F16") * 1e9)
+    if speed.head_dim > 0:
+        scores = attention_flops / (4 * speed.head_dim)  # every head, layer and position
+        seconds += scores * cpu.attention_ns * 1e-9
     for type_name, params in by_type:
         gflops = cpu.gflops_for(type_name) if type_name else cpu.matmul_gflops
         seconds += 2 * params * prompt_tokens / (gflops * 1e9)

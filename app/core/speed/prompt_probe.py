@@ -28,7 +28,7 @@ from app.core import paths
 
 log = logging.getLogger("enclave.speed")
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 # One layer of a ~1B-class shape: widths are multiples of 256 (K-quants' super-block) and big
 # enough that llama.cpp's matrix tiling runs as on real models; ~11 M layer parameters keep a
 # 256-token prompt at ~0.05-0.1 s a type on two cores, and all files at ~80 MB.
@@ -39,6 +39,7 @@ N_HEAD = 16
 N_HEAD_KV = 4
 N_VOCAB = 256  # no tokenizer ("none"): tokens go in by id, the dummy vocabulary only sizes them
 N_CTX = 512
+TRAINED_CTX = 4096  # what the header claims: llama.cpp warns about contexts beyond it
 
 # Tensor type -> llama_ftype that makes every matrix that type under `pure` quantization.
 FTYPES: dict[str, int] = {
@@ -105,7 +106,7 @@ def write_f16(path: Path, shape: Shape = SHAPE, seed: int = 0) -> None:
     writer = GGUFWriter(str(tmp), "llama")
     try:
         writer.add_name("Enclave speed probe")
-        writer.add_context_length(N_CTX)
+        writer.add_context_length(TRAINED_CTX)
         writer.add_embedding_length(shape.embd)
         writer.add_feed_forward_length(shape.ff)
         writer.add_block_count(shape.layers)
@@ -136,7 +137,18 @@ def write_f16(path: Path, shape: Shape = SHAPE, seed: int = 0) -> None:
         writer.write_tensors_to_file()
     finally:
         writer.close()
+    _settle(tmp)
     os.replace(tmp, path)
+
+
+def _settle(path: Path) -> None:
+    """On disk before the clock starts: the kernel writing ~80 MB back in the background
+    slowed the benchmark's first measurements that follow (bandwidth, one-token timing)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def quantize(source: Path, target: Path, type_name: str, threads: int) -> None:
@@ -152,6 +164,7 @@ def quantize(source: Path, target: Path, type_name: str, threads: int) -> None:
     if code != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"llama.cpp could not quantize the speed probe to {type_name} (code {code})")
+    _settle(tmp)
     os.replace(tmp, target)
 
 
@@ -200,10 +213,10 @@ def prompt_flops(shape: Shape = SHAPE, tokens: int = PROMPT_TOKENS) -> float:
 
 
 class PromptTimer:
-    """One probe file loaded in llama.cpp (mmap, a context of N_CTX, flash attention off as the
-    engine runs it), timed on one prompt by id through the low-level API."""
+    """One probe file loaded in llama.cpp (mmap, a context of `n_ctx`, flash attention off as
+    the engine runs it), timed on prompts of `tokens` ids through the low-level API."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, n_ctx: int = N_CTX, tokens: int = PROMPT_TOKENS) -> None:
         import llama_cpp
 
         self._lib: Any = llama_cpp
@@ -212,7 +225,8 @@ class PromptTimer:
         if not self._model:
             raise RuntimeError(f"llama.cpp could not load the speed probe {path.name}")
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = N_CTX
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = cparams.n_ubatch = tokens
         cparams.n_threads = cparams.n_threads_batch = threads
         cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cparams.no_perf = True
@@ -223,20 +237,27 @@ class PromptTimer:
         # Logits for every token, not only the last: with one output llama.cpp's last layer
         # runs its attention output and feed-forward for that token alone, and this model has
         # a single layer, so most of the work would never happen.
-        self._batch = llama_cpp.llama_batch_init(PROMPT_TOKENS, 0, 1)
+        self.tokens = tokens
+        self._batch = llama_cpp.llama_batch_init(tokens, 0, 1)
         batch = self._batch
-        for i in range(PROMPT_TOKENS):
+        for i in range(tokens):
             batch.token[i] = (i * 37 + 11) % N_VOCAB
-            batch.pos[i] = i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
             batch.logits[i] = 1
-        batch.n_tokens = PROMPT_TOKENS
+        batch.n_tokens = tokens
 
-    def run(self) -> float:
-        """Seconds for one whole-prompt evaluation from an empty cache."""
+    def run(self, start: int = 0) -> float:
+        """Seconds for one prompt of `tokens` at positions start.., after the first `start`
+        positions (kept in the cache from `fill`); what an earlier run added is dropped."""
         lib = self._lib
-        lib.llama_memory_clear(lib.llama_get_memory(self._ctx), True)
+        memory = lib.llama_get_memory(self._ctx)
+        if start == 0:
+            lib.llama_memory_clear(memory, True)
+        else:
+            lib.llama_memory_seq_rm(memory, 0, start, -1)
+        for i in range(self.tokens):
+            self._batch.pos[i] = start + i
         began = time.perf_counter()
         code = lib.llama_decode(self._ctx, self._batch)
         lib.llama_synchronize(self._ctx)
@@ -245,26 +266,113 @@ class PromptTimer:
             raise RuntimeError(f"llama_decode failed on the speed probe ({code})")
         return took
 
+    def fill(self, positions: int) -> None:
+        """The cache holds positions 0..positions-1 afterwards (a document read so far)."""
+        for start in range(0, positions, self.tokens):
+            self.run(start)
+
     def close(self) -> None:
         self._lib.llama_batch_free(self._batch)
         self._lib.llama_free(self._ctx)
         self._lib.llama_model_free(self._model)
 
 
-def time_type(path: Path, threads: int, runs: int = 5, budget_s: float = 0.4) -> float:
-    """GFLOP/s of llama.cpp's prompt on one probe file: best of `runs` after one untimed run
-    (it touches the pages and wakes the threads), fewer when `budget_s` is spent. A run takes
-    ~30 ms on two Zen 4 cores; on a VM that shares its cores single runs vary by +-20 %, and a
-    busy machine only ever makes a run slower, so the best one is the machine's speed."""
-    timer = PromptTimer(path, threads)
+MIN_ROUNDS = 3  # timed rounds every type gets, whatever the deadline says
+
+
+def time_types(
+    files: dict[str, Path], threads: int, deadline: float | None = None, max_rounds: int = 6
+) -> dict[str, float]:
+    """GFLOP/s of llama.cpp's prompt per probe file: every file loaded at once, timed in rounds
+    (one prompt of each type per round, one untimed round first: it touches the pages and wakes
+    the threads) until the deadline, and the median of each type's rounds.
+
+    Why rounds and the median, not each type's best run in a row: on the build VM (2 shared
+    Zen 4 cores) speed drifts in phases of a few hundred milliseconds (Q4_K 230 GFLOP/s for a
+    second, then 190); a type timed alone for 0.3 s caught one phase, so its figure moved by
+    +-20 % between benchmarks, and a best run is a peak that a 2,000-token prompt (seconds)
+    never holds. Interleaved, every type samples the same phases; the median is what a long
+    prompt averages to, and ignores a run another program interrupted."""
+    import statistics
+
+    timers: dict[str, PromptTimer] = {}
     try:
-        began = time.perf_counter()
-        timer.run()
-        best = timer.run()
-        for _ in range(runs - 1):
-            if time.perf_counter() - began > budget_s:
+        for type_name, path in files.items():
+            timers[type_name] = PromptTimer(path, threads)
+        for timer in timers.values():
+            timer.run()
+        runs: dict[str, list[float]] = {name: [] for name in timers}
+        for round_ in range(max_rounds):
+            if round_ >= MIN_ROUNDS and deadline is not None and time.monotonic() > deadline:
                 break
-            best = min(best, timer.run())
+            for type_name, timer in timers.items():
+                runs[type_name].append(timer.run())
     finally:
-        timer.close()
-    return prompt_flops() / best / 1e9
+        for timer in timers.values():
+            timer.close()
+    flops = prompt_flops()
+    return {name: flops / statistics.median(seconds) / 1e9 for name, seconds in runs.items()}
+
+
+# --- attention --------------------------------------------------------------------------------
+
+# The attention probe: the same width and heads (head length 64), a token-sized feed-forward,
+# so that a prompt's time is mostly attention. Without flash attention (the engine's default)
+# llama.cpp scores every query against every cached key of the batch's whole window, scales,
+# masks and softmaxes each score, then converts them for the values' product: per score that
+# costs more than its 4 x head-length multiply-adds at the F16 figure. SmolLM2 135M (head
+# length 64) at 1,536-2,048 cached tokens read its attention at 47 GFLOP/s where the F16 probe
+# reached 130, which put its first word 20 % early.
+ATTENTION_SHAPE = Shape(ff=256)
+ATTENTION_BATCH = 512  # the engine's ubatch
+ATTENTION_KV = 2048  # cached tokens the long batch ends at: a document question's
+
+
+def attention_path(llama_version: str = "") -> Path:
+    return folder(llama_version) / "synthetic-attention-f16.gguf"
+
+
+def ensure_attention_model(llama_version: str = "") -> Path:
+    path = attention_path(llama_version)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_f16(path, ATTENTION_SHAPE, seed=1)
+    return path
+
+
+def score_elements(shape: Shape, tokens: int, cached: int) -> int:
+    """Attention scores a batch of `tokens` computes after `cached` tokens: every head, every
+    query against every key in the cache window (llama.cpp pads it to 256 cells)."""
+    window = -(-(cached + tokens) // 256) * 256
+    return shape.layers * shape.heads * tokens * window
+
+
+def time_attention(path: Path, threads: int, f16_gflops: float, rounds: int = 3) -> float:
+    """Nanoseconds each attention score costs beyond its multiply-adds at the F16 figure:
+    (a 512-token batch after 1,536 cached tokens - the same batch on an empty cache), over the
+    scores the longer one adds, less 4 x head length / F16 GFLOP/s. Two contexts, one kept
+    filled, so that short and long batches alternate and see the same phases of a shared
+    machine's speed; medians of `rounds`."""
+    import statistics
+
+    shape = ATTENTION_SHAPE
+    start = ATTENTION_KV - ATTENTION_BATCH
+    empty = PromptTimer(path, threads, n_ctx=ATTENTION_KV, tokens=ATTENTION_BATCH)
+    try:
+        filled = PromptTimer(path, threads, n_ctx=ATTENTION_KV, tokens=ATTENTION_BATCH)
+        try:
+            empty.run(0)  # untimed: pages and threads
+            filled.fill(start)
+            short: list[float] = []
+            long: list[float] = []
+            for _ in range(rounds):
+                short.append(empty.run(0))
+                long.append(filled.run(start))
+        finally:
+            filled.close()
+    finally:
+        empty.close()
+    extra = score_elements(shape, ATTENTION_BATCH, start) - score_elements(shape, ATTENTION_BATCH, 0)
+    per_score_s = (statistics.median(long) - statistics.median(short)) / extra
+    head_dim = shape.embd // shape.heads
+    return max(0.0, (per_score_s - 4 * head_dim / (f16_gflops * 1e9)) * 1e9)
