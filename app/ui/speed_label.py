@@ -180,8 +180,11 @@ class SpeedColumn:
     def reset(self) -> None:
         self.generation += 1
 
-    def for_size(self, item: QTreeWidgetItem, size: int, bits: float, fit: Fit | None) -> None:
-        """A file not downloaded yet: its size and quantization."""
+    def for_size(
+        self, item: QTreeWidgetItem, size: int, bits: float, fit: Fit | None, quant: str | None = None
+    ) -> None:
+        """A file not downloaded yet: its size and quantization (bits per weight; its name, for
+        the tensor types whose prompt speed the benchmark measured)."""
         layers = (fit.n_gpu_layers, fit.total_layers) if fit is not None else (0, 0)
         if fit is not None and not fit.fits:
             self._blank(item)
@@ -190,7 +193,7 @@ class SpeedColumn:
         def compute(profile: MachineProfile) -> Prediction:
             from app.core.speed.predict import predict_size
 
-            return predict_size(size, bits, profile, *layers)
+            return predict_size(size, bits, profile, *layers, quant=quant)
 
         self._start(item, compute)
 

@@ -429,7 +429,7 @@ class ModelPage(QWidget):
             self.files.addTopLevelItem(row)
         else:
             parent.addChild(row)
-        self.speeds.for_size(row, item.size, item.bits, fit)
+        self.speeds.for_size(row, item.size, item.bits, fit, item.quant)
         button = QPushButton(translate("model_page", "Download"))
         button.setObjectName("bestDownload" if best else "fileDownload")
         button.setToolTip(
