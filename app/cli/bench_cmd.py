@@ -57,11 +57,17 @@ def run(args: argparse.Namespace) -> int:
 def _print_profile(profile: Any) -> None:
     cpu = profile.cpu
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(profile.measured_at))
-    print(f"Measured {when} in {profile.seconds:.1f} s, {profile.threads} threads.")
+    prepared = f" (+{profile.prepare_seconds:.1f} s preparing)" if profile.prepare_seconds >= 0.5 else ""
+    print(f"Measured {when} in {profile.seconds:.1f} s{prepared}, {profile.threads} threads.")
     print(f"CPU: {cpu.name}")
     curve = ", ".join(f"{p.size_bytes / 1024**2:.0f} MB: {p.gb_per_s:.1f}" for p in cpu.bandwidth)
     print(f"  Memory read bandwidth (GB/s):  {curve}")
     print(f"  Matrix throughput:             {cpu.matmul_gflops:.0f} GFLOP/s (prompt reading)")
+    if cpu.prompt_gflops:
+        # Per tensor type: a model's prompt is summed over its own types (app/core/speed/predict.py).
+        table = ", ".join(f"{name} {gflops:.0f}" for name, gflops in cpu.prompt_gflops)
+        print(f"    by weight type (GFLOP/s):    {table}")
+        print(f"    attention:                   +{cpu.attention_ns:.1f} ns a score beyond F16's")
     if cpu.matvec_gb_per_s:
         print(f"  One-token kernels:             {cpu.matvec_gb_per_s:.1f} GB/s of weights (writing)")
     else:

@@ -12,10 +12,13 @@ So we measure, on the CPU:
 - llama.cpp's prompt (matrix) throughput per tensor type (prompt_probe.py): a 256-token prompt
   on a one-layer, 1024-wide llama model with random weights, one file per type (Q4_K, Q6_K,
   Q8_0, Q5_0, Q4_0, Q5_K, Q4_1, F16), quantized by llama.cpp itself and kept in the cache
-  folder. Its kernels differ a lot per type (Q4_1 reached half of Q4_K's GFLOP/s on the build
-  VM), so a prompt's time is summed over a file's tensors by type (predict.py); other types
-  borrow the nearest measured one's figure (quant_types.py). Writing the files takes a few
-  seconds on the first run only; that is `prepare_seconds`, outside the 10 s budget;
+  folder, timed in interleaved rounds (median; ~2.5 s). Its kernels differ a lot per type
+  (Q4_1 reached 70 GFLOP/s where Q4_K reached 190 on the build VM), so a prompt's time is
+  summed over a file's tensors by type (predict.py); other types borrow the nearest measured
+  one's figure (quant_types.py). Then the attention probe (~0.8 s): what each attention score
+  costs beyond its F16 multiply-adds without flash attention (scale, mask, softmax; ~3 ns
+  here, which for a 64-wide head is more than the multiply-adds). Writing the files takes
+  ~2 s on the first run only: `prepare_seconds`, outside the 10 s budget (`seconds`);
 - llama.cpp's one-token kernel speed, by timing 1-token evaluations of the bundled embedding
   model (MiniLM, 25 MB; its weights stay in cache, so this is the kernels plus per-layer costs,
   not memory). A numpy GEMM would measure OpenBLAS's float32 kernels, which llama.cpp does not
@@ -497,8 +500,8 @@ def run_benchmark(
         from app.core.speed import prompt_probe
 
         try:
-            # The attention probe after the types takes ~0.6 s; the types get the time before.
-            per_type = measure_prompt_types(files, threads, deadline - 0.7)
+            # The attention probe after the types takes ~0.8-1.2 s; the types get the time before.
+            per_type = measure_prompt_types(files, threads, deadline - 1.2)
             gflops = statistics.median(g for _name, g in per_type)
             table = ", ".join(f"{name} {g:.0f}" for name, g in per_type)
             f16 = dict(per_type).get("F16", gflops)

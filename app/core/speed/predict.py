@@ -13,12 +13,15 @@ Layers on a GPU are read at the GPU's bandwidth, the rest at the CPU's.
 
 Reading the question (prompt evaluation) of n tokens, on the CPU:
     sum over the layers' tensor types t of  2 x parameters of type t x n / GFLOP/s of type t
-  + attention 4 x heads x head length x sum of attended positions / GFLOP/s of F16
-with sliding-window layers attending to at most their window. llama.cpp's prompt kernels
-differ a lot per weight type (Q4_1 at half of Q4_K's speed on the build VM), so the benchmark
-measures each type (machine_bench / prompt_probe) and a file's header says how many layer
-parameters each type holds (gguf_facts.ModelFacts.matrix_params); attention multiplies
-activations by the F16 KV cache, llama.cpp's F16 path. A profile without per-type figures
+  + attention 4 x heads x head length x scores / GFLOP/s of F16
+  + scores x the measured cost of a score (scale, mask, softmax: attention_ns)
+where scores per head and layer are what llama.cpp computes without flash attention (the
+engine's default): each 512-token batch against the whole cache window, padded to 256 cells,
+masked future positions included; sliding-window layers' caches hold window + batch cells.
+llama.cpp's prompt kernels differ a lot per weight type (Q4_1 at 70 GFLOP/s, Q4_K at 190 on
+the build VM), so the benchmark measures each type (machine_bench / prompt_probe) and a file's
+header says how many layer parameters each type holds (gguf_facts.ModelFacts.matrix_params);
+attention multiplies activations by the F16 KV cache, llama.cpp's F16 path. A profile without per-type figures
 (GPUs, old profiles) uses its one matrix figure for everything. The first word comes after the
 prompt plus one decode step.
 
