@@ -1,7 +1,8 @@
 """Chat settings: a drawer on the right of the chat, bound to the conversation on screen.
 
 The common things are on top (a preset, the instructions the assistant follows); sampling,
-context size and chat format sit under "Advanced". The panel knows nothing about the store:
+context size and chat format sit under "Advanced" (their sections are sampling_settings.py and
+model_load_settings.py; the panel composes them). The panel knows nothing about the store:
 it shows what `bind()` gives it and reports edits with `edited(system_prompt, updates)`, where
 updates are keys to merge into the conversation's settings (None removes a key); the window
 saves them to the conversation, or keeps them for a new chat until its first message.
@@ -14,20 +15,14 @@ import dataclasses
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -36,25 +31,13 @@ from PySide6.QtWidgets import (
 from app.core.chat import presets as pr
 from app.core.engine.protocol import SamplingParams
 from app.core.i18n import translate
+from app.ui.drawer_parts import fitting_combo, hint_label, section_label
+from app.ui.model_load_settings import ModelLoadSettings
+from app.ui.sampling_settings import SamplingSettings
 
 EDIT_DELAY_MS = 300  # typing in the prompt is saved this long after the last key
 PANEL_WIDTH = 340
 PANEL_MIN_WIDTH = 270  # for a moment, while a small window folds the conversation list away
-
-
-def context_label(tokens: int) -> str:
-    from app.core.plain_words import context_words
-
-    return context_words(tokens)
-
-
-def _combo(name: str) -> QComboBox:
-    """A combo box that fits the drawer's width, whatever its longest item."""
-    combo = QComboBox()
-    combo.setObjectName(name)
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(12)
-    return combo
 
 
 class ConversationSettingsPanel(QFrame):
@@ -72,7 +55,6 @@ class ConversationSettingsPanel(QFrame):
         self._pending: dict[str, Any] = {}
         self._prompt_dirty = False
         self._base_sampling = SamplingParams()
-        self._default_context = 8192
         self._preset_name = ""
         self._presets: list[pr.Preset] = []
         self.needs_reload = False
@@ -102,9 +84,7 @@ class ConversationSettingsPanel(QFrame):
         close.clicked.connect(self.closeRequested)
         header.addWidget(close)
         outer.addLayout(header)
-        self.scope_label = QLabel()
-        self.scope_label.setObjectName("settingsHint")
-        self.scope_label.setWordWrap(True)
+        self.scope_label = hint_label()
         self.scope_label.setContentsMargins(14, 0, 14, 6)
         outer.addWidget(self.scope_label)
 
@@ -121,16 +101,14 @@ class ConversationSettingsPanel(QFrame):
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
 
-        layout.addWidget(self._section(translate("conversation_settings", "Preset")))
-        self.preset_combo = _combo("presetCombo")
+        layout.addWidget(section_label(translate("conversation_settings", "Preset")))
+        self.preset_combo = fitting_combo("presetCombo")
         self.preset_combo.setToolTip(
             translate("conversation_settings", "Ready-made instructions and settings for common jobs")
         )
         self.preset_combo.activated.connect(self._on_preset_activated)
         layout.addWidget(self.preset_combo)
-        self.preset_hint = QLabel()
-        self.preset_hint.setObjectName("settingsHint")
-        self.preset_hint.setWordWrap(True)
+        self.preset_hint = hint_label()
         self.preset_hint.linkActivated.connect(lambda _link: self.reset_to_preset())
         layout.addWidget(self.preset_hint)
         preset_buttons = QHBoxLayout()
@@ -150,15 +128,13 @@ class ConversationSettingsPanel(QFrame):
         layout.addLayout(preset_buttons)
 
         layout.addSpacing(6)
-        layout.addWidget(self._section(translate("conversation_settings", "Instructions for the assistant")))
-        explain = QLabel(
+        layout.addWidget(section_label(translate("conversation_settings", "Instructions for the assistant")))
+        explain = hint_label(
             translate(
                 "conversation_settings",
                 "The assistant reads these before every answer in this chat (the “system prompt”).",
             )
         )
-        explain.setObjectName("settingsHint")
-        explain.setWordWrap(True)
         layout.addWidget(explain)
         self.prompt_edit = QPlainTextEdit()
         self.prompt_edit.setObjectName("systemPromptEdit")
@@ -188,165 +164,25 @@ class ConversationSettingsPanel(QFrame):
         layout.addWidget(self.advanced)
         layout.addStretch(1)
 
-    @staticmethod
-    def _section(text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName("settingsSection")
-        return label
-
     def _build_advanced(self, holder: QWidget) -> None:
         layout = QVBoxLayout(holder)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        layout.addWidget(self._section(translate("conversation_settings", "How it writes")))
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-
-        def double(low: float, high: float, step: float, decimals: int, tip: str) -> QDoubleSpinBox:
-            box = QDoubleSpinBox()
-            box.setRange(low, high)
-            box.setSingleStep(step)
-            box.setDecimals(decimals)
-            box.setToolTip(tip)
-            box.valueChanged.connect(self._on_sampling_changed)
-            return box
-
-        def integer(low: int, high: int, step: int, tip: str) -> QSpinBox:
-            box = QSpinBox()
-            box.setRange(low, high)
-            box.setSingleStep(step)
-            box.setGroupSeparatorShown(True)
-            box.setToolTip(tip)
-            box.valueChanged.connect(self._on_sampling_changed)
-            return box
-
-        self.temperature = double(
-            0.0,
-            2.0,
-            0.05,
-            2,
-            translate(
-                "conversation_settings",
-                "Higher: more varied and creative. Lower: steadier and more predictable.",
-            ),
-        )
-        self.top_p = double(
-            0.0,
-            1.0,
-            0.05,
-            2,
-            translate(
-                "conversation_settings", "Top-p: only the most likely words that add up to this share."
-            ),
-        )
-        self.top_k = integer(
-            0,
-            1000,
-            5,
-            translate(
-                "conversation_settings", "Top-k: choose among this many most likely words (0: no limit)."
-            ),
-        )
-        self.min_p = double(
-            0.0,
-            1.0,
-            0.01,
-            2,
-            translate("conversation_settings", "Min-p: leave out words far less likely than the best one."),
-        )
-        self.repeat_penalty = double(
-            0.5,
-            2.0,
-            0.05,
-            2,
-            translate("conversation_settings", "Above 1 discourages repeating the same words."),
-        )
-        self.max_tokens = integer(
-            1,
-            131072,
-            64,
-            translate("conversation_settings", "The longest answer, in tokens (a token is about ¾ word)."),
-        )
-        self.seed = QLineEdit()
-        self.seed.setObjectName("seedEdit")
-        self.seed.setPlaceholderText(translate("conversation_settings", "Random"))
-        self.seed.setValidator(QIntValidator(0, 2**31 - 1, self.seed))
-        self.seed.setToolTip(
-            translate(
-                "conversation_settings",
-                "The same seed, question and settings give the same answer. Empty: random.",
-            )
-        )
-        self.seed.textChanged.connect(self._on_sampling_changed)
-        form.addRow(translate("conversation_settings", "Creativity (temperature)"), self.temperature)
-        form.addRow(translate("conversation_settings", "Top-p"), self.top_p)
-        form.addRow(translate("conversation_settings", "Top-k"), self.top_k)
-        form.addRow(translate("conversation_settings", "Min-p"), self.min_p)
-        form.addRow(translate("conversation_settings", "Repetition penalty"), self.repeat_penalty)
-        form.addRow(translate("conversation_settings", "Longest answer (tokens)"), self.max_tokens)
-        form.addRow(translate("conversation_settings", "Seed"), self.seed)
-        layout.addLayout(form)
+        self.sampling_box = SamplingSettings()
+        self.sampling_box.changed.connect(self._on_sampling_changed)
+        layout.addWidget(self.sampling_box)
         self.reset_button = QPushButton(translate("conversation_settings", "Reset to the preset"))
         self.reset_button.clicked.connect(self.reset_to_preset)
         reset_row = QHBoxLayout()
         reset_row.addStretch(1)
         reset_row.addWidget(self.reset_button)
         layout.addLayout(reset_row)
-
         layout.addSpacing(8)
-        layout.addWidget(self._section(translate("conversation_settings", "Model memory and format")))
-        note = QLabel(translate("conversation_settings", "These apply when the model is loaded again."))
-        note.setObjectName("settingsHint")
-        note.setWordWrap(True)
-        layout.addWidget(note)
-        model_form = QFormLayout()
-        model_form.setContentsMargins(0, 0, 0, 0)
-        model_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
-        model_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.context_combo = _combo("contextCombo")
-        self.context_combo.setToolTip(
-            translate(
-                "conversation_settings",
-                "How much of the conversation the model can keep in mind. Bigger needs more memory; "
-                "Enclave lowers it if it does not fit this computer.",
-            )
-        )
-        self.context_combo.activated.connect(self._on_context_activated)
-        model_form.addRow(translate("conversation_settings", "Context size"), self.context_combo)
-        self.format_combo = _combo("chatFormatCombo")
-        self.format_combo.setToolTip(
-            translate(
-                "conversation_settings",
-                "How the conversation is written for the model. Automatic uses the template inside "
-                "the model file; choose another only if answers look garbled. Saved for this model.",
-            )
-        )
-        self.format_combo.addItem(
-            translate("conversation_settings", "Automatic (from the model)"), pr.CHAT_FORMAT_AUTOMATIC
-        )
-        for name in pr.CHAT_FORMATS:
-            self.format_combo.addItem(name, name)
-        self.format_combo.activated.connect(self._on_format_activated)
-        model_form.addRow(translate("conversation_settings", "Chat format"), self.format_combo)
-        layout.addLayout(model_form)
-        self.model_status = QLabel()
-        self.model_status.setObjectName("settingsHint")
-        self.model_status.setWordWrap(True)
-        layout.addWidget(self.model_status)
-        self.reload_button = QPushButton(translate("conversation_settings", "Apply && reload"))
-        self.reload_button.setObjectName("applyReloadButton")
-        self.reload_button.setToolTip(
-            translate(
-                "conversation_settings", "Load the model again with these settings (takes a few seconds)"
-            )
-        )
-        self.reload_button.clicked.connect(self.reloadRequested)
-        reload_row = QHBoxLayout()
-        reload_row.addStretch(1)
-        reload_row.addWidget(self.reload_button)
-        layout.addLayout(reload_row)
+        self.load_box = ModelLoadSettings()
+        self.load_box.contextChosen.connect(self._on_context_chosen)
+        self.load_box.formatChosen.connect(self.chatFormatChosen)
+        self.load_box.reloadRequested.connect(self.reloadRequested)
+        layout.addWidget(self.load_box)
 
     # ---- binding ------------------------------------------------------------------------
     def bind(
@@ -365,7 +201,6 @@ class ConversationSettingsPanel(QFrame):
         self._binding = True
         try:
             self._base_sampling = base_sampling or SamplingParams()
-            self._default_context = default_context
             self.scope_label.setText(
                 translate("conversation_settings", "For the new chat: used from its first message.")
                 if new_chat
@@ -376,8 +211,9 @@ class ConversationSettingsPanel(QFrame):
             self._presets = pr.all_presets()
             self._preset_name = str(settings.get(pr.KEY_PRESET) or "")
             self.prompt_edit.setPlainText(system_prompt)
-            self._show_sampling(pr.conversation_sampling(settings, self._base_sampling))
-            self._fill_context(pr.conversation_context(settings, default_context), pr.KEY_CONTEXT in settings)
+            self.sampling_box.show_sampling(pr.conversation_sampling(settings, self._base_sampling))
+            context = pr.conversation_context(settings, default_context)
+            self.load_box.fill_context(context, pr.KEY_CONTEXT in settings, default_context)
             self._fill_presets()
         finally:
             self._binding = False
@@ -387,29 +223,13 @@ class ConversationSettingsPanel(QFrame):
     def set_model(self, model_name: str, chat_format: str, status: str, needs_reload: bool) -> None:
         """The model this chat uses: its chosen chat format, what is loaded, and whether the
         chosen context size or format differ from it."""
-        index = max(0, self.format_combo.findData(chat_format))
-        self.format_combo.setCurrentIndex(index)
-        self.format_combo.setEnabled(bool(model_name))
-        self.model_status.setText(status)
-        self.reload_button.setEnabled(bool(model_name))
-        self.reload_button.setProperty("attention", needs_reload)
-        self.reload_button.style().unpolish(self.reload_button)
-        self.reload_button.style().polish(self.reload_button)
+        self.load_box.set_model(model_name, chat_format, status, needs_reload)
         self.needs_reload = needs_reload
 
     def set_advanced_visible(self, visible: bool) -> None:
         self.advanced.setVisible(visible)
         self.advanced_button.setChecked(visible)
         self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if visible else Qt.ArrowType.RightArrow)
-
-    def _show_sampling(self, sampling: SamplingParams) -> None:
-        self.temperature.setValue(sampling.temperature)
-        self.top_p.setValue(sampling.top_p)
-        self.top_k.setValue(sampling.top_k)
-        self.min_p.setValue(sampling.min_p)
-        self.repeat_penalty.setValue(sampling.repeat_penalty)
-        self.max_tokens.setValue(sampling.max_tokens)
-        self.seed.setText("" if sampling.seed is None else str(sampling.seed))
 
     def _fill_presets(self) -> None:
         combo = self.preset_combo
@@ -439,41 +259,15 @@ class ConversationSettingsPanel(QFrame):
                 combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
         combo.setCurrentIndex(max(0, combo.findData(current.name if current else "")))
 
-    def _fill_context(self, tokens: int, explicit: bool) -> None:
-        combo = self.context_combo
-        combo.clear()
-        combo.addItem(
-            translate("conversation_settings", "Default: {context}").format(
-                context=context_label(self._default_context)
-            ),
-            0,
-        )
-        choices = list(pr.CONTEXT_CHOICES)
-        if explicit and tokens not in choices:
-            choices = sorted([*choices, tokens])
-        for choice in choices:
-            combo.addItem(context_label(choice), choice)
-        combo.setCurrentIndex(combo.findData(tokens) if explicit else 0)
-
     # ---- values -------------------------------------------------------------------------
     def system_prompt(self) -> str:
         return self.prompt_edit.toPlainText()
 
     def sampling(self) -> SamplingParams:
-        seed_text = self.seed.text().strip()
-        return SamplingParams(
-            temperature=round(self.temperature.value(), 3),
-            top_p=round(self.top_p.value(), 3),
-            top_k=self.top_k.value(),
-            min_p=round(self.min_p.value(), 3),
-            repeat_penalty=round(self.repeat_penalty.value(), 3),
-            max_tokens=self.max_tokens.value(),
-            seed=int(seed_text) if seed_text.isdigit() else None,
-        )
+        return self.sampling_box.sampling()
 
     def context_size(self) -> int | None:
-        value = self.context_combo.currentData()
-        return int(value) if value else None
+        return self.load_box.context_size()
 
     def current_preset(self) -> pr.Preset | None:
         return pr.find_preset(self._preset_name, self._presets) if self._preset_name else None
@@ -510,17 +304,14 @@ class ConversationSettingsPanel(QFrame):
         self._save_timer.start()
         self._update_preset_hint()
 
-    def _on_sampling_changed(self, *_args: Any) -> None:
+    def _on_sampling_changed(self) -> None:
         if self._binding:
             return
         self._queue({pr.KEY_SAMPLING: pr.sampling_overrides(self.sampling())})
         self._update_preset_hint()
 
-    def _on_context_activated(self, _index: int) -> None:
+    def _on_context_chosen(self) -> None:
         self._queue({pr.KEY_CONTEXT: self.context_size()}, now=True)
-
-    def _on_format_activated(self, _index: int) -> None:
-        self.chatFormatChosen.emit(str(self.format_combo.currentData() or ""))
 
     def _on_preset_activated(self, index: int) -> None:
         name = self.preset_combo.itemData(index)
@@ -536,7 +327,7 @@ class ConversationSettingsPanel(QFrame):
         try:
             self._preset_name = preset.name
             self.prompt_edit.setPlainText(preset.system_prompt)
-            self._show_sampling(
+            self.sampling_box.show_sampling(
                 pr.sampling_from_dict(pr.sampling_overrides(preset.sampling), self._base_sampling)
             )
             self._fill_presets()

@@ -624,28 +624,12 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
   <context>
     <name>conversation_settings</name>
     <message>
-      <source>Above 1 discourages repeating the same words.</source>
-      <translation>Werte über 1 wirken Wiederholungen derselben Wörter entgegen.</translation>
-    </message>
-    <message>
       <source>Advanced</source>
       <translation>Erweitert</translation>
     </message>
     <message>
-      <source>Apply &amp;&amp; reload</source>
-      <translation>Übernehmen &amp;&amp; neu laden</translation>
-    </message>
-    <message>
-      <source>Automatic (from the model)</source>
-      <translation>Automatisch (aus dem Modell)</translation>
-    </message>
-    <message>
       <source>Changed from “{preset}”. &lt;a href='reset'&gt;Reset&lt;/a&gt; or save it as your own preset.</source>
       <translation>Geändert gegenüber „{preset}“. &lt;a href='reset'&gt;Zurücksetzen&lt;/a&gt; oder als eigene Vorlage speichern.</translation>
-    </message>
-    <message>
-      <source>Chat format</source>
-      <translation>Chat-Format</translation>
     </message>
     <message>
       <source>Chat settings</source>
@@ -656,20 +640,8 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Chat-Optionen schließen</translation>
     </message>
     <message>
-      <source>Context size</source>
-      <translation>Größe des Modellgedächtnisses</translation>
-    </message>
-    <message>
-      <source>Creativity (temperature)</source>
-      <translation>Kreativität (Temperatur)</translation>
-    </message>
-    <message>
       <source>Custom</source>
       <translation>Benutzerdefiniert</translation>
-    </message>
-    <message>
-      <source>Default: {context}</source>
-      <translation>Standard: {context}</translation>
     </message>
     <message>
       <source>Delete preset</source>
@@ -692,22 +664,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Nur für diese Unterhaltung. Änderungen gelten ab der nächsten Antwort.</translation>
     </message>
     <message>
-      <source>Higher: more varied and creative. Lower: steadier and more predictable.</source>
-      <translation>Höher: abwechslungsreicher und kreativer. Niedriger: gleichmäßiger und vorhersehbarer.</translation>
-    </message>
-    <message>
-      <source>How it writes</source>
-      <translation>Schreibstil</translation>
-    </message>
-    <message>
-      <source>How much of the conversation the model can keep in mind. Bigger needs more memory; Enclave lowers it if it does not fit this computer.</source>
-      <translation>Wie viel von der Unterhaltung sich das Modell merken kann. Mehr braucht mehr Arbeitsspeicher; Enclave verringert den Wert, wenn er für diesen Computer zu groß ist.</translation>
-    </message>
-    <message>
-      <source>How the conversation is written for the model. Automatic uses the template inside the model file; choose another only if answers look garbled. Saved for this model.</source>
-      <translation>Wie die Unterhaltung für das Modell aufbereitet wird. „Automatisch“ verwendet das Format, das in der Modelldatei hinterlegt ist; wählen Sie nur dann ein anderes, wenn die Antworten wirr aussehen. Wird für dieses Modell gespeichert.</translation>
-    </message>
-    <message>
       <source>Instructions for the assistant</source>
       <translation>Anweisungen an das Modell</translation>
     </message>
@@ -718,26 +674,6 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
     <message>
       <source>Keep these instructions and settings for other chats</source>
       <translation>Diese Anweisungen und Einstellungen für andere Unterhaltungen behalten</translation>
-    </message>
-    <message>
-      <source>Load the model again with these settings (takes a few seconds)</source>
-      <translation>Das Modell mit diesen Einstellungen neu laden (dauert ein paar Sekunden)</translation>
-    </message>
-    <message>
-      <source>Longest answer (tokens)</source>
-      <translation>Längste Antwort (Tokens)</translation>
-    </message>
-    <message>
-      <source>Min-p</source>
-      <translation>Min-p</translation>
-    </message>
-    <message>
-      <source>Min-p: leave out words far less likely than the best one.</source>
-      <translation>Min-p: Wörter weglassen, die viel unwahrscheinlicher sind als das wahrscheinlichste.</translation>
-    </message>
-    <message>
-      <source>Model memory and format</source>
-      <translation>Modellgedächtnis und Format</translation>
     </message>
     <message>
       <source>Name for this preset:</source>
@@ -752,16 +688,8 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Vorlage</translation>
     </message>
     <message>
-      <source>Random</source>
-      <translation>Zufällig</translation>
-    </message>
-    <message>
       <source>Ready-made instructions and settings for common jobs</source>
       <translation>Fertige Anweisungen und Einstellungen für häufige Aufgaben</translation>
-    </message>
-    <message>
-      <source>Repetition penalty</source>
-      <translation>Wiederholungsstrafe</translation>
     </message>
     <message>
       <source>Reset to the preset</source>
@@ -780,40 +708,8 @@ Ihre Unterhaltungen bleiben auf diesem Computer.</translation>
       <translation>Als „{preset}“ gespeichert. Die Vorlage steht jetzt in jeder Unterhaltung zur Auswahl.</translation>
     </message>
     <message>
-      <source>Seed</source>
-      <translation>Startwert</translation>
-    </message>
-    <message>
       <source>The assistant reads these before every answer in this chat (the “system prompt”).</source>
       <translation>Der Assistent liest diese Anweisungen vor jeder Antwort in dieser Unterhaltung (der „System-Prompt“).</translation>
-    </message>
-    <message>
-      <source>The longest answer, in tokens (a token is about ¾ word).</source>
-      <translation>Die längste Antwort in Tokens (ein Token ist etwa ¾ eines Wortes).</translation>
-    </message>
-    <message>
-      <source>The same seed, question and settings give the same answer. Empty: random.</source>
-      <translation>Gleicher Startwert, gleiche Frage und gleiche Einstellungen ergeben dieselbe Antwort. Leer: zufällig.</translation>
-    </message>
-    <message>
-      <source>These apply when the model is loaded again.</source>
-      <translation>Diese Einstellungen gelten, wenn das Modell neu geladen wird.</translation>
-    </message>
-    <message>
-      <source>Top-k</source>
-      <translation>Top-k</translation>
-    </message>
-    <message>
-      <source>Top-k: choose among this many most likely words (0: no limit).</source>
-      <translation>Top-k: unter so vielen der wahrscheinlichsten Wörter wählen (0: keine Grenze).</translation>
-    </message>
-    <message>
-      <source>Top-p</source>
-      <translation>Top-p</translation>
-    </message>
-    <message>
-      <source>Top-p: only the most likely words that add up to this share.</source>
-      <translation>Top-p: nur die wahrscheinlichsten Wörter, die zusammen diesen Anteil ergeben.</translation>
     </message>
     <message>
       <source>Your own instructions and settings.</source>
@@ -3116,6 +3012,49 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     </message>
   </context>
   <context>
+    <name>model_load_settings</name>
+    <message>
+      <source>Apply &amp;&amp; reload</source>
+      <translation>Übernehmen &amp;&amp; neu laden</translation>
+    </message>
+    <message>
+      <source>Automatic (from the model)</source>
+      <translation>Automatisch (aus dem Modell)</translation>
+    </message>
+    <message>
+      <source>Chat format</source>
+      <translation>Chat-Format</translation>
+    </message>
+    <message>
+      <source>Context size</source>
+      <translation>Größe des Modellgedächtnisses</translation>
+    </message>
+    <message>
+      <source>Default: {context}</source>
+      <translation>Standard: {context}</translation>
+    </message>
+    <message>
+      <source>How much of the conversation the model can keep in mind. Bigger needs more memory; Enclave lowers it if it does not fit this computer.</source>
+      <translation>Wie viel von der Unterhaltung sich das Modell merken kann. Mehr braucht mehr Arbeitsspeicher; Enclave verringert den Wert, wenn er für diesen Computer zu groß ist.</translation>
+    </message>
+    <message>
+      <source>How the conversation is written for the model. Automatic uses the template inside the model file; choose another only if answers look garbled. Saved for this model.</source>
+      <translation>Wie die Unterhaltung für das Modell aufbereitet wird. „Automatisch“ verwendet das Format, das in der Modelldatei hinterlegt ist; wählen Sie nur dann ein anderes, wenn die Antworten wirr aussehen. Wird für dieses Modell gespeichert.</translation>
+    </message>
+    <message>
+      <source>Load the model again with these settings (takes a few seconds)</source>
+      <translation>Das Modell mit diesen Einstellungen neu laden (dauert ein paar Sekunden)</translation>
+    </message>
+    <message>
+      <source>Model memory and format</source>
+      <translation>Modellgedächtnis und Format</translation>
+    </message>
+    <message>
+      <source>These apply when the model is loaded again.</source>
+      <translation>Diese Einstellungen gelten, wenn das Modell neu geladen wird.</translation>
+    </message>
+  </context>
+  <context>
     <name>model_page</name>
     <message numerus="yes">
       <source>%n files</source>
@@ -4111,6 +4050,73 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
     <message>
       <source>only the first part of the RTF file is searchable (the file is very long)</source>
       <translation>nur der erste Teil der RTF-Datei ist durchsuchbar (die Datei ist sehr lang)</translation>
+    </message>
+  </context>
+  <context>
+    <name>sampling_settings</name>
+    <message>
+      <source>Above 1 discourages repeating the same words.</source>
+      <translation>Werte über 1 wirken Wiederholungen derselben Wörter entgegen.</translation>
+    </message>
+    <message>
+      <source>Creativity (temperature)</source>
+      <translation>Kreativität (Temperatur)</translation>
+    </message>
+    <message>
+      <source>Higher: more varied and creative. Lower: steadier and more predictable.</source>
+      <translation>Höher: abwechslungsreicher und kreativer. Niedriger: gleichmäßiger und vorhersehbarer.</translation>
+    </message>
+    <message>
+      <source>How it writes</source>
+      <translation>Schreibstil</translation>
+    </message>
+    <message>
+      <source>Longest answer (tokens)</source>
+      <translation>Längste Antwort (Tokens)</translation>
+    </message>
+    <message>
+      <source>Min-p</source>
+      <translation>Min-p</translation>
+    </message>
+    <message>
+      <source>Min-p: leave out words far less likely than the best one.</source>
+      <translation>Min-p: Wörter weglassen, die viel unwahrscheinlicher sind als das wahrscheinlichste.</translation>
+    </message>
+    <message>
+      <source>Random</source>
+      <translation>Zufällig</translation>
+    </message>
+    <message>
+      <source>Repetition penalty</source>
+      <translation>Wiederholungsstrafe</translation>
+    </message>
+    <message>
+      <source>Seed</source>
+      <translation>Startwert</translation>
+    </message>
+    <message>
+      <source>The longest answer, in tokens (a token is about ¾ word).</source>
+      <translation>Die längste Antwort in Tokens (ein Token ist etwa ¾ eines Wortes).</translation>
+    </message>
+    <message>
+      <source>The same seed, question and settings give the same answer. Empty: random.</source>
+      <translation>Gleicher Startwert, gleiche Frage und gleiche Einstellungen ergeben dieselbe Antwort. Leer: zufällig.</translation>
+    </message>
+    <message>
+      <source>Top-k</source>
+      <translation>Top-k</translation>
+    </message>
+    <message>
+      <source>Top-k: choose among this many most likely words (0: no limit).</source>
+      <translation>Top-k: unter so vielen der wahrscheinlichsten Wörter wählen (0: keine Grenze).</translation>
+    </message>
+    <message>
+      <source>Top-p</source>
+      <translation>Top-p</translation>
+    </message>
+    <message>
+      <source>Top-p: only the most likely words that add up to this share.</source>
+      <translation>Top-p: nur die wahrscheinlichsten Wörter, die zusammen diesen Anteil ergeben.</translation>
     </message>
   </context>
   <context>

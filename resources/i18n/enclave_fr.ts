@@ -624,28 +624,12 @@ Vos conversations restent sur cet ordinateur.</translation>
   <context>
     <name>conversation_settings</name>
     <message>
-      <source>Above 1 discourages repeating the same words.</source>
-      <translation>Au-dessus de 1, limite la répétition des mêmes mots.</translation>
-    </message>
-    <message>
       <source>Advanced</source>
       <translation>Avancé</translation>
     </message>
     <message>
-      <source>Apply &amp;&amp; reload</source>
-      <translation>Appliquer &amp;&amp; recharger</translation>
-    </message>
-    <message>
-      <source>Automatic (from the model)</source>
-      <translation>Automatique (selon le modèle)</translation>
-    </message>
-    <message>
       <source>Changed from “{preset}”. &lt;a href='reset'&gt;Reset&lt;/a&gt; or save it as your own preset.</source>
       <translation>Modifié par rapport à « {preset} ». &lt;a href='reset'&gt;Rétablir&lt;/a&gt; ou enregistrer comme préréglage personnel.</translation>
-    </message>
-    <message>
-      <source>Chat format</source>
-      <translation>Format de conversation</translation>
     </message>
     <message>
       <source>Chat settings</source>
@@ -656,20 +640,8 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Fermer les paramètres de la conversation</translation>
     </message>
     <message>
-      <source>Context size</source>
-      <translation>Taille de la mémoire</translation>
-    </message>
-    <message>
-      <source>Creativity (temperature)</source>
-      <translation>Créativité (température)</translation>
-    </message>
-    <message>
       <source>Custom</source>
       <translation>Personnalisé</translation>
-    </message>
-    <message>
-      <source>Default: {context}</source>
-      <translation>Par défaut : {context}</translation>
     </message>
     <message>
       <source>Delete preset</source>
@@ -692,22 +664,6 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Pour cette conversation uniquement. Les modifications s'appliquent à la prochaine réponse.</translation>
     </message>
     <message>
-      <source>Higher: more varied and creative. Lower: steadier and more predictable.</source>
-      <translation>Plus haut : plus varié et créatif. Plus bas : plus stable et prévisible.</translation>
-    </message>
-    <message>
-      <source>How it writes</source>
-      <translation>Style d'écriture</translation>
-    </message>
-    <message>
-      <source>How much of the conversation the model can keep in mind. Bigger needs more memory; Enclave lowers it if it does not fit this computer.</source>
-      <translation>La part de la conversation que le modèle peut garder en tête. Plus elle est grande, plus il faut de mémoire ; Enclave la réduit si elle ne convient pas à cet ordinateur.</translation>
-    </message>
-    <message>
-      <source>How the conversation is written for the model. Automatic uses the template inside the model file; choose another only if answers look garbled. Saved for this model.</source>
-      <translation>La façon dont la conversation est présentée au modèle. « Automatique » utilise le gabarit inclus dans le fichier du modèle ; n'en choisissez un autre que si les réponses semblent incohérentes. Enregistré pour ce modèle.</translation>
-    </message>
-    <message>
       <source>Instructions for the assistant</source>
       <translation>Consignes pour l'assistant</translation>
     </message>
@@ -718,26 +674,6 @@ Vos conversations restent sur cet ordinateur.</translation>
     <message>
       <source>Keep these instructions and settings for other chats</source>
       <translation>Conserver ces consignes et réglages pour d'autres conversations</translation>
-    </message>
-    <message>
-      <source>Load the model again with these settings (takes a few seconds)</source>
-      <translation>Recharger le modèle avec ces réglages (quelques secondes)</translation>
-    </message>
-    <message>
-      <source>Longest answer (tokens)</source>
-      <translation>Longueur maximale de réponse (jetons)</translation>
-    </message>
-    <message>
-      <source>Min-p</source>
-      <translation>Min-p</translation>
-    </message>
-    <message>
-      <source>Min-p: leave out words far less likely than the best one.</source>
-      <translation>Min-p : écarte les mots beaucoup moins probables que le meilleur.</translation>
-    </message>
-    <message>
-      <source>Model memory and format</source>
-      <translation>Mémoire du modèle et format</translation>
     </message>
     <message>
       <source>Name for this preset:</source>
@@ -752,16 +688,8 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Préréglage</translation>
     </message>
     <message>
-      <source>Random</source>
-      <translation>Aléatoire</translation>
-    </message>
-    <message>
       <source>Ready-made instructions and settings for common jobs</source>
       <translation>Consignes et réglages prêts à l'emploi pour les tâches courantes</translation>
-    </message>
-    <message>
-      <source>Repetition penalty</source>
-      <translation>Pénalité de répétition</translation>
     </message>
     <message>
       <source>Reset to the preset</source>
@@ -780,40 +708,8 @@ Vos conversations restent sur cet ordinateur.</translation>
       <translation>Enregistré sous « {preset} ». Il figure dans la liste de chaque conversation.</translation>
     </message>
     <message>
-      <source>Seed</source>
-      <translation>Graine</translation>
-    </message>
-    <message>
       <source>The assistant reads these before every answer in this chat (the “system prompt”).</source>
       <translation>L'assistant lit ces consignes avant chaque réponse dans cette conversation (le « prompt système »).</translation>
-    </message>
-    <message>
-      <source>The longest answer, in tokens (a token is about ¾ word).</source>
-      <translation>La longueur maximale d'une réponse, en jetons (un jeton correspond à environ ¾ de mot).</translation>
-    </message>
-    <message>
-      <source>The same seed, question and settings give the same answer. Empty: random.</source>
-      <translation>Avec la même graine, la même question et les mêmes réglages, la réponse est identique. Vide : aléatoire.</translation>
-    </message>
-    <message>
-      <source>These apply when the model is loaded again.</source>
-      <translation>Ces réglages s'appliquent au prochain chargement du modèle.</translation>
-    </message>
-    <message>
-      <source>Top-k</source>
-      <translation>Top-k</translation>
-    </message>
-    <message>
-      <source>Top-k: choose among this many most likely words (0: no limit).</source>
-      <translation>Top-k : choisir parmi ce nombre de mots les plus probables (0 : sans limite).</translation>
-    </message>
-    <message>
-      <source>Top-p</source>
-      <translation>Top-p</translation>
-    </message>
-    <message>
-      <source>Top-p: only the most likely words that add up to this share.</source>
-      <translation>Top-p : seulement les mots les plus probables dont la somme atteint cette part.</translation>
     </message>
     <message>
       <source>Your own instructions and settings.</source>
@@ -3116,6 +3012,49 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     </message>
   </context>
   <context>
+    <name>model_load_settings</name>
+    <message>
+      <source>Apply &amp;&amp; reload</source>
+      <translation>Appliquer &amp;&amp; recharger</translation>
+    </message>
+    <message>
+      <source>Automatic (from the model)</source>
+      <translation>Automatique (selon le modèle)</translation>
+    </message>
+    <message>
+      <source>Chat format</source>
+      <translation>Format de conversation</translation>
+    </message>
+    <message>
+      <source>Context size</source>
+      <translation>Taille de la mémoire</translation>
+    </message>
+    <message>
+      <source>Default: {context}</source>
+      <translation>Par défaut : {context}</translation>
+    </message>
+    <message>
+      <source>How much of the conversation the model can keep in mind. Bigger needs more memory; Enclave lowers it if it does not fit this computer.</source>
+      <translation>La part de la conversation que le modèle peut garder en tête. Plus elle est grande, plus il faut de mémoire ; Enclave la réduit si elle ne convient pas à cet ordinateur.</translation>
+    </message>
+    <message>
+      <source>How the conversation is written for the model. Automatic uses the template inside the model file; choose another only if answers look garbled. Saved for this model.</source>
+      <translation>La façon dont la conversation est présentée au modèle. « Automatique » utilise le gabarit inclus dans le fichier du modèle ; n'en choisissez un autre que si les réponses semblent incohérentes. Enregistré pour ce modèle.</translation>
+    </message>
+    <message>
+      <source>Load the model again with these settings (takes a few seconds)</source>
+      <translation>Recharger le modèle avec ces réglages (quelques secondes)</translation>
+    </message>
+    <message>
+      <source>Model memory and format</source>
+      <translation>Mémoire du modèle et format</translation>
+    </message>
+    <message>
+      <source>These apply when the model is loaded again.</source>
+      <translation>Ces réglages s'appliquent au prochain chargement du modèle.</translation>
+    </message>
+  </context>
+  <context>
     <name>model_page</name>
     <message numerus="yes">
       <source>%n files</source>
@@ -4111,6 +4050,73 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <message>
       <source>only the first part of the RTF file is searchable (the file is very long)</source>
       <translation>seule la première partie du fichier RTF est prise en compte par la recherche (le fichier est très long)</translation>
+    </message>
+  </context>
+  <context>
+    <name>sampling_settings</name>
+    <message>
+      <source>Above 1 discourages repeating the same words.</source>
+      <translation>Au-dessus de 1, limite la répétition des mêmes mots.</translation>
+    </message>
+    <message>
+      <source>Creativity (temperature)</source>
+      <translation>Créativité (température)</translation>
+    </message>
+    <message>
+      <source>Higher: more varied and creative. Lower: steadier and more predictable.</source>
+      <translation>Plus haut : plus varié et créatif. Plus bas : plus stable et prévisible.</translation>
+    </message>
+    <message>
+      <source>How it writes</source>
+      <translation>Style d'écriture</translation>
+    </message>
+    <message>
+      <source>Longest answer (tokens)</source>
+      <translation>Longueur maximale de réponse (jetons)</translation>
+    </message>
+    <message>
+      <source>Min-p</source>
+      <translation>Min-p</translation>
+    </message>
+    <message>
+      <source>Min-p: leave out words far less likely than the best one.</source>
+      <translation>Min-p : écarte les mots beaucoup moins probables que le meilleur.</translation>
+    </message>
+    <message>
+      <source>Random</source>
+      <translation>Aléatoire</translation>
+    </message>
+    <message>
+      <source>Repetition penalty</source>
+      <translation>Pénalité de répétition</translation>
+    </message>
+    <message>
+      <source>Seed</source>
+      <translation>Graine</translation>
+    </message>
+    <message>
+      <source>The longest answer, in tokens (a token is about ¾ word).</source>
+      <translation>La longueur maximale d'une réponse, en jetons (un jeton correspond à environ ¾ de mot).</translation>
+    </message>
+    <message>
+      <source>The same seed, question and settings give the same answer. Empty: random.</source>
+      <translation>Avec la même graine, la même question et les mêmes réglages, la réponse est identique. Vide : aléatoire.</translation>
+    </message>
+    <message>
+      <source>Top-k</source>
+      <translation>Top-k</translation>
+    </message>
+    <message>
+      <source>Top-k: choose among this many most likely words (0: no limit).</source>
+      <translation>Top-k : choisir parmi ce nombre de mots les plus probables (0 : sans limite).</translation>
+    </message>
+    <message>
+      <source>Top-p</source>
+      <translation>Top-p</translation>
+    </message>
+    <message>
+      <source>Top-p: only the most likely words that add up to this share.</source>
+      <translation>Top-p : seulement les mots les plus probables dont la somme atteint cette part.</translation>
     </message>
   </context>
   <context>

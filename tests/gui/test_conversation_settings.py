@@ -78,11 +78,11 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     panel.preset_combo.setCurrentIndex(panel.preset_combo.findData("Summarize"))
     panel.preset_combo.activated.emit(panel.preset_combo.currentIndex())
     assert panel.system_prompt() == summarize.system_prompt
-    assert panel.temperature.value() == pytest.approx(0.3)
+    assert panel.sampling_box.temperature.value() == pytest.approx(0.3)
     panel.advanced_button.click()
     assert panel.advanced.isVisible()
-    panel.max_tokens.setValue(7)
-    panel.seed.setText("5")
+    panel.sampling_box.max_tokens.setValue(7)
+    panel.sampling_box.seed.setText("5")
     assert "Changed from “Summarize”" in panel.preset_hint.text()
 
     ask(qtbot, window, "Tell me a long story about a dragon and a knight.")
@@ -115,10 +115,10 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
 
     # A new chat starts from the defaults; the old one keeps its settings when reopened.
     window.chat.new_chat()
-    assert panel.preset_combo.currentText() == pr.DEFAULT_PRESET and panel.seed.text() == ""
+    assert panel.preset_combo.currentText() == pr.DEFAULT_PRESET and panel.sampling_box.seed.text() == ""
     window.session.open_conversation(conversation_id)
     assert panel.system_prompt() == "Answer like a pirate."
-    assert panel.max_tokens.value() == 7 and panel.seed.text() == "5"
+    assert panel.sampling_box.max_tokens.value() == 7 and panel.sampling_box.seed.text() == "5"
     assert panel.preset_combo.currentData() == "Pirate"
     conversation = window.store.get_conversation(conversation_id)
     assert conversation is not None and conversation.system_prompt == "Answer like a pirate."
@@ -130,7 +130,7 @@ def test_preset_prompt_and_sampling_reach_the_answer_and_survive_reopening(
     qtbot.waitUntil(lambda: again.session.conversation_id == conversation_id, timeout=5_000)
     again.chat_settings.show_drawer(True)
     assert again.chat_settings.panel.system_prompt() == "Answer like a pirate."
-    assert again.chat_settings.panel.max_tokens.value() == 7
+    assert again.chat_settings.panel.sampling_box.max_tokens.value() == 7
 
 
 def test_meter_and_left_out_messages_with_a_tiny_context(
@@ -192,23 +192,23 @@ def test_chat_format_override_is_stored_and_used_on_reload(qtbot, make_window, c
     panel = window.chat_settings.panel
     panel.set_advanced_visible(True)
     assert not panel.needs_reload
-    combo = panel.format_combo
+    combo = panel.load_box.format_combo
     assert combo.itemText(0) == "Automatic (from the model)"
     combo.setCurrentIndex(combo.findData("chatml"))
     combo.activated.emit(combo.currentIndex())
     assert load_settings().chat_format_overrides == {str(chat_model_path): "chatml"}
-    assert panel.needs_reload and "Apply & reload" in panel.model_status.text()
+    assert panel.needs_reload and "Apply & reload" in panel.load_box.model_status.text()
     # Context size: the new chat's choice, applied by the same reload.
-    panel.context_combo.setCurrentIndex(panel.context_combo.findData(4096))
-    panel.context_combo.activated.emit(panel.context_combo.currentIndex())
+    panel.load_box.context_combo.setCurrentIndex(panel.load_box.context_combo.findData(4096))
+    panel.load_box.context_combo.activated.emit(panel.load_box.context_combo.currentIndex())
     assert window.session.chat_settings()[1]["context_size"] == 4096
 
     with wait_event(qtbot, window.service.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
-        panel.reload_button.click()
+        panel.load_box.reload_button.click()
     reloaded = blocker.args[0]
     assert reloaded.loaded.chat_format == "chatml"
     assert reloaded.plan.n_ctx == 4096
-    assert not panel.needs_reload and "chatml" in panel.model_status.text()
+    assert not panel.needs_reload and "chatml" in panel.load_box.model_status.text()
     window.session.base_sampling = p.SamplingParams(max_tokens=8, seed=1)
     ask(qtbot, window, "Say hello.")
     assert window.store.messages(window.session.conversation_id)[-1].stats["generated_tokens"] > 0

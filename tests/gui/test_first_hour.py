@@ -516,7 +516,7 @@ def test_plain_words_first_the_figures_one_click_away(
     # Chat settings: sampling words behind "Advanced".
     window.settings_button.setChecked(True)
     panel = window.chat_settings.panel
-    assert not panel.advanced.isVisible() and not panel.top_p.isVisible()
+    assert not panel.advanced.isVisible() and not panel.sampling_box.top_p.isVisible()
     window.settings_button.setChecked(False)
 
     for page in ("library", "discover", "documents"):
