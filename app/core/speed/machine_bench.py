@@ -67,7 +67,7 @@ PROFILE_ENV = "ENCLAVE_SPEED_PROFILE"
 MIB = 1024**2
 # Working sets the bandwidth curve is measured at; the biggest must exceed any cache.
 BUFFER_SIZES = (32 * MIB, 128 * MIB, 512 * MIB, 1024 * MIB)
-TIME_BUDGET_S = 8.0  # the whole benchmark stays under 10 s even on a slow, busy machine
+TIME_BUDGET_S = 7.0  # the benchmark plus its process start (~1 s) stays under 10 s when busy
 PROMPT_TOKENS = 256  # MiniLM's trained window
 # numpy's float32 GEMM reaches more than llama.cpp's quantized kernels; a guess, used only
 # when llama.cpp itself cannot be timed.

@@ -281,7 +281,7 @@ MIN_ROUNDS = 3  # timed rounds every type gets, whatever the deadline says
 
 
 def time_types(
-    files: dict[str, Path], threads: int, deadline: float | None = None, max_rounds: int = 6
+    files: dict[str, Path], threads: int, deadline: float | None = None, max_rounds: int = 5
 ) -> dict[str, float]:
     """GFLOP/s of llama.cpp's prompt per probe file: every file loaded at once, timed in rounds
     (one prompt of each type per round, one untimed round first: it touches the pages and wakes
