@@ -61,6 +61,26 @@ log = logging.getLogger("enclave.documents.search")
 # curve (RRF_K 10): BM25 re-orders what the vectors found close, it no longer buries it.
 # Hybrid recall@1 / recall@5 / MRR@10: tuning half 0.59/0.79/0.69 -> 0.72/0.93/0.80, the other
 # half 0.82/0.89/0.85 -> 0.82/0.96/0.88, all 57 0.70/0.84/0.77 -> 0.77/0.95/0.84.
+# Tried since, by the same method, and not kept (hybrid recall@1/@5/MRR@10, odd | even | all;
+# today 0.72/0.93/0.79 | 0.82/0.96/0.88 | 0.77/0.95/0.84):
+# - a page-level dense signal. Each file's centroid (normalised mean of its passage vectors) as
+#   a third RRF list over pages: at best no change (weight 0.25-0.5, K 60), otherwise worse;
+#   cosine + lambda x centroid per passage: lambda 0.1 0.72/0.93/0.80 | 0.79/0.96/0.86, higher
+#   worse. A log-sum-exp pooled page cosine (tau 0.005-0.05) as the third list: recall@1 and
+#   even unchanged, MRR +0.002 (two odd questions from rank 5/7 to 4/5); weight 0.35 loses an
+#   even question. Long pages' centroids are diluted; the pooled score is the max again.
+# - pseudo-relevance feedback for BM25 (the top 1-6 vector passages' rarest terms by idf, 3-12
+#   terms, the question's own repeated 1-4x for weight): BM25 alone rises 0.39 -> up to 0.70 at
+#   recall@1, but it echoes the vectors and adds nothing to the fusion; one isolated grid point
+#   (5 passages, 8 terms, floor 0.7) reached 0.76/0.93/0.83 | 0.82/0.96/0.88, its neighbours
+#   (4 or 6 passages, 6 or 10 terms) all lose on the odd half: noise, not a signal.
+# - a passage's cosine smoothed with its neighbours in the file (ordinal +-1, max or mean,
+#   alpha 0.025-0.15): best 0.76/0.93/0.81 | 0.82/0.96/0.87 (one odd question up, one even
+#   question down), a re-shuffle of near-ties.
+# - the question's clauses embedded apart, best clause cosine blended in: worse in every blend.
+# Even an oracle taking, per question, whichever of BM25, vectors, hybrid and the above got the
+# first page right reaches 47/57 = 0.82 recall@1: the 0.85 target needs a better signal (a
+# reranker or a stronger embedding model), not another mix of these.
 RRF_K = 10  # Cormack et al. (2009) use 60; smaller makes a list's first places count more
 
 # Before fusing, each list keeps only candidates that are competitive in it. Plain RRF rewards
