@@ -68,7 +68,15 @@ def _print_profile(profile: Any) -> None:
         table = ", ".join(f"{name} {gflops:.0f}" for name, gflops in cpu.prompt_gflops)
         print(f"    by weight type (GFLOP/s):    {table}")
         print(f"    attention:                   +{cpu.attention_ns:.1f} ns a score beyond F16's")
-    if cpu.matvec_gb_per_s:
+    if cpu.decode_gb_per_s:
+        # Writing: each type's bytes at its own one-token speed, plus fixed costs (predict.py).
+        table = ", ".join(f"{name} {gb:.1f}" for name, gb in cpu.decode_gb_per_s)
+        print(f"  One-token kernels (GB/s):      {table} (writing)")
+        print(
+            f"    fixed costs:                 {cpu.token_overhead_ms * 1000:.0f} µs a token, "
+            f"{cpu.layer_overhead_ms * 1000:.0f} µs a layer"
+        )
+    elif cpu.matvec_gb_per_s:
         print(f"  One-token kernels:             {cpu.matvec_gb_per_s:.1f} GB/s of weights (writing)")
     else:
         print(f"  Fixed cost per layer:          {cpu.layer_overhead_ms * 1000:.0f} µs per token")

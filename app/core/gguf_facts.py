@@ -125,6 +125,10 @@ class ModelFacts:
     # Parameters of the layers' matrices (blk.N, 2-D and up: not the norms) per tensor type,
     # ("Q4_K", n), most first: a prompt's cost per type, since llama.cpp's kernels differ by type.
     matrix_params: tuple[tuple[str, int], ...] = ()
+    # Bytes of matrices read for every generated token, per tensor type, most first: the
+    # layers' matrices and the output matrix (token_embd when the model ties them). Writing's
+    # cost per token, since llama.cpp's one-token kernels also differ by type.
+    decode_bytes_by_type: tuple[tuple[str, int], ...] = ()
 
     @property
     def weights_bytes(self) -> int:
@@ -463,6 +467,7 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
             has_kv_cache=not no_kv,
             tensor_bytes=sizes.total,
             matrix_params=sizes.matrix_params,
+            decode_bytes_by_type=sizes.decode_bytes_by_type,
         )
     )
 
@@ -531,12 +536,16 @@ class _Sizes:
     total: int
     vocab: int
     matrix_params: tuple[tuple[str, int], ...]
+    decode_bytes_by_type: tuple[tuple[str, int], ...]
 
 
 def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
     layers = [0] * n_layer
     output = token_embd = other = vocab = 0
     by_type: Counter[str] = Counter()
+    read_by_type: Counter[str] = Counter()  # matrices a generated token reads
+    embd_matrix: tuple[str, int] | None = None
+    has_output_matrix = False
     for tensor in reader.tensors:
         name, n_bytes = tensor.name, int(tensor.n_bytes)
         if name.startswith("blk."):
@@ -545,18 +554,28 @@ def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
                 layers[index] += n_bytes
                 if len(tensor.shape) >= 2:
                     by_type[tensor.tensor_type.name] += int(tensor.n_elements)
+                    read_by_type[tensor.tensor_type.name] += n_bytes
                 continue
             other += n_bytes  # a block past block_count (e.g. MTP/nextn layers)
         elif name.startswith("output."):
             output += n_bytes
+            if name == "output.weight" and len(tensor.shape) >= 2:
+                read_by_type[tensor.tensor_type.name] += n_bytes
+                has_output_matrix = True
         elif name.startswith("token_embd."):
             token_embd += n_bytes
             if name == "token_embd.weight" and len(tensor.shape) >= 2:
                 vocab = int(tensor.shape[-1])  # gguf shape is ggml order: (n_embd, n_vocab)
+                embd_matrix = (tensor.tensor_type.name, n_bytes)
         else:
             other += n_bytes
+    if not has_output_matrix and embd_matrix is not None:  # tied: the logits read token_embd
+        read_by_type[embd_matrix[0]] += embd_matrix[1]
     total = sum(layers) + output + token_embd + other
-    return _Sizes(tuple(layers), output, token_embd, other, total, vocab, tuple(by_type.most_common()))
+    return _Sizes(
+        tuple(layers), output, token_embd, other, total, vocab, tuple(by_type.most_common()),
+        tuple(read_by_type.most_common()),
+    )  # fmt: skip
 
 
 def _block_index(name: str) -> int | None:

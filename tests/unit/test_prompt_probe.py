@@ -81,7 +81,7 @@ def test_per_type_table_round_trips_through_the_cache_file(
     path = tmp_path / "speed.json"
     mb.save_profile(measured, path)
     raw = json.loads(path.read_text(encoding="utf-8"))
-    assert raw["version"] == mb.BENCH_VERSION == 3
+    assert raw["version"] == mb.BENCH_VERSION == 4
     assert raw["cpu"]["prompt_gflops"] == {"Q4_K": 171.5, "Q6_K": 203.3, "Q4_1": 70.3, "F16": 125.9}
     loaded = mb.load_profile(path=path)
     assert loaded == measured and loaded is not None
@@ -167,3 +167,57 @@ def test_attention_is_counted_as_llama_cpp_computes_it() -> None:
     # A sliding-window layer's cache holds window + batch cells.
     assert attended_positions(2000, 512) == 512 * 512 + 2 * 512 * 1024 + 464 * 1024
     assert attended_positions(100, 512) == attended_positions(100, None) == 100 * 256
+
+
+# --- writing: one-token speed per type ------------------------------------------------------------
+
+
+def test_decode_probe_times_every_type_and_the_fixed_costs() -> None:
+    from app.core.documents.local_embedder import _quiet_llama
+
+    _quiet_llama()
+    files = pp.ensure_models(("Q8_0", "Q4_1"), threads=2)
+    overhead = pp.ensure_overhead_models()
+    assert [read_model_facts(p).block_count for p in overhead] == list(pp.OVERHEAD_LAYERS)
+    timing = pp.time_decode(files, overhead, threads=2, max_rounds=pp.MIN_DECODE_ROUNDS)
+    assert [name for name, _g in timing.gb_per_s] == ["Q8_0", "Q4_1"]
+    assert all(0.5 < g < 5_000 for _n, g in timing.gb_per_s), timing
+    assert 0 < timing.token_ms < 5 and 0 < timing.layer_ms < 5, timing
+    # What a token reads in a probe file: its layer's matrices and the tied output (256 rows).
+    q8 = read_model_facts(files["Q8_0"])
+    norms = 2 * 4 * pp.N_EMBD  # two F32 norm vectors in the layer: not matrices
+    assert pp.bytes_read_per_token(files["Q8_0"]) == sum(q8.layer_bytes) - norms + q8.token_embd_bytes
+
+
+def test_writing_reads_each_type_at_its_own_one_token_speed(chat_model_path: Path) -> None:
+    from app.core.speed import predict as pr
+
+    facts = read_model_facts(chat_model_path)
+    # Gemma 3 270M ties its output to token_embd (Q8_0, 262k rows): most of what a token reads.
+    read = dict(facts.decode_bytes_by_type)
+    assert max(read, key=read.__getitem__) == "Q8_0" and read["Q8_0"] > facts.token_embd_bytes
+    speed = facts_from_gguf(facts)
+    base = with_table({"Q4_K": 200.0})
+    rates = {"Q8_0": 20.0, "Q5_0": 12.0, "Q4_K": 18.0, "Q6_K": 19.0}
+    cpu_speed = mb.DeviceSpeed(
+        **{**base.cpu.__dict__, "decode_gb_per_s": tuple(rates.items()), "token_overhead_ms": 0.05,
+           "layer_overhead_ms": 0.04}
+    )  # fmt: skip
+    decode_s = 1 / predict(speed, profile(cpu_speed)).decode_tokens_per_s
+    bw = cpu_speed.read_gb_per_s(speed.decode_bytes)
+    by_hand = (
+        0.05e-3 + speed.n_layers * 0.04e-3
+        + sum(n / (rates[t] * 1e9) for t, n in read.items())
+        + pr.MEMORY_STALL_SHARE * speed.decode_bytes / (bw * 1e9)
+        + speed.vocab * pr.LOGIT_NS * 1e-9
+    )  # fmt: skip
+    assert decode_s == pytest.approx(by_hand, rel=1e-9)
+    # Slower Q8_0 kernels slow it by exactly Q8_0's bytes; a type it does not hold changes nothing.
+    slower_rates = tuple({**rates, "Q8_0": 10.0}.items())
+    slower = mb.DeviceSpeed(**{**cpu_speed.__dict__, "decode_gb_per_s": slower_rates})
+    extra = 1 / predict(speed, profile(slower)).decode_tokens_per_s - decode_s
+    assert extra == pytest.approx(read["Q8_0"] / 20e9, rel=1e-9)
+    # Never faster than memory allows: with kernels far faster than memory, memory sets the pace.
+    fast = mb.DeviceSpeed(**{**cpu_speed.__dict__, "decode_gb_per_s": (("Q8_0", 1e6),)})
+    floor = speed.decode_bytes / (bw * pr.CPU_BANDWIDTH_EFFICIENCY * 1e9)
+    assert 1 / predict(speed, profile(fast)).decode_tokens_per_s >= floor

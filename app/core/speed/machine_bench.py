@@ -19,12 +19,16 @@ So we measure, on the CPU:
   costs beyond its F16 multiply-adds without flash attention (scale, mask, softmax; ~3 ns
   here, which for a 64-wide head is more than the multiply-adds). Writing the files takes
   ~2 s on the first run only: `prepare_seconds`, outside the 10 s budget (`seconds`);
-- llama.cpp's one-token kernel speed, by timing 1-token evaluations of the bundled embedding
-  model (MiniLM, 25 MB; its weights stay in cache, so this is the kernels plus per-layer costs,
-  not memory). A numpy GEMM would measure OpenBLAS's float32 kernels, which llama.cpp does not
-  use; llama.cpp's own timing is what correlates with llama.cpp. When the probe cannot run,
-  MiniLM's 256-token evaluation gives one matrix figure for every type, and when llama.cpp
-  cannot run at all a numpy GEMM scaled by a stated guess does.
+- llama.cpp's one-token (writing) speed per tensor type: one-token decodes of the same probe
+  files, interleaved, and of two tiny 64-wide models of 1 and 9 layers for the fixed costs of a
+  token and of a layer (prompt_probe.time_decode, ~0.5 s). The kernels differ by type as much
+  as for prompts (Q4_1 ~10, Q8_0 ~15, Q4_K ~17, F16 ~32 GB/s of weights on the build VM), and
+  on a few cores they, not memory, bound writing. A numpy GEMM would measure OpenBLAS's float32
+  kernels, which llama.cpp does not use; llama.cpp's own timing is what correlates with
+  llama.cpp. When the probe cannot run, MiniLM's 256-token evaluation gives one matrix figure
+  for every type and its 1-token evaluations one writing figure (weights in cache: kernels and
+  per-layer costs), and when llama.cpp cannot run at all a numpy GEMM scaled by a stated guess
+  does.
 
 GPUs (untested here: the build machine has none): NVIDIA cards are described from NVML's facts
 (memory bus width x memory clock = bandwidth; CUDA cores x clock = compute), Apple GPUs from the
@@ -56,10 +60,11 @@ from app.core import paths
 
 if TYPE_CHECKING:
     from app.core.hardware import GpuInfo, HardwareInfo
+    from app.core.speed.prompt_probe import DecodeTiming
 
 log = logging.getLogger("enclave.speed")
 
-BENCH_VERSION = 3  # 3: prompt GFLOP/s per tensor type (older cache files are measured again)
+BENCH_VERSION = 4  # 3: prompt GFLOP/s per tensor type; 4: one-token speed per type (older: measured again)
 CACHE_NAME = "machine-speed.json"
 # A profile file to use instead of the cache, whatever machine it was measured on: tests pin
 # one, and an administrator can hand one to identical machines.
@@ -73,6 +78,7 @@ PROMPT_TOKENS = 256  # MiniLM's trained window
 # when llama.cpp itself cannot be timed.
 GEMM_TO_LLAMA = 0.35
 DEFAULT_LAYER_OVERHEAD_MS = 0.15
+DECODE_PROBE_S = 0.45  # one-token rounds of every type (at least MIN_DECODE_ROUNDS)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,19 @@ class DeviceSpeed:
     # Nanoseconds each attention score costs beyond its multiply-adds at the F16 figure (scale,
     # mask, softmax, conversions: llama.cpp without flash attention), from the attention probe.
     attention_ns: float = 0.0
+    # Weight bytes per second of llama.cpp's one-token kernels per tensor type ("Q8_0", 15.1),
+    # from the decode probe, and the fixed cost of every token (`layer_overhead_ms` is the one
+    # of every layer); empty: `matvec_gb_per_s` for every type (GPUs, profiles before version 4).
+    decode_gb_per_s: tuple[tuple[str, float], ...] = ()
+    token_overhead_ms: float = 0.0
+
+    def decode_rate_for(self, type_name: str) -> float:
+        """One-token GB/s for weights of this type: its own figure, the nearest measured type's,
+        else the slowest measured (0.0 without a table)."""
+        from app.core.speed.quant_types import measured_type
+
+        table = dict(self.decode_gb_per_s)
+        return table.get(measured_type(type_name)) or min(table.values(), default=0.0)
 
     def gflops_for(self, type_name: str) -> float:
         """Prompt GFLOP/s for weights of this tensor type: its own figure, the nearest measured
@@ -134,6 +153,9 @@ class DeviceSpeed:
         return max(self.bandwidth, key=lambda p: p.size_bytes).gb_per_s if self.bandwidth else 0.0
 
 
+_TABLES = ("prompt_gflops", "decode_gb_per_s")  # per-type figures, {type: figure} in the file
+
+
 @dataclass(frozen=True)
 class MachineProfile:
     version: int
@@ -153,17 +175,20 @@ class MachineProfile:
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
         for device in (raw["cpu"], *raw["gpus"]):  # {"Q4_K": 141.0, ...}: readable in the file
-            device["prompt_gflops"] = {name: gflops for name, gflops in device["prompt_gflops"]}
+            for key in _TABLES:
+                device[key] = {name: figure for name, figure in device[key]}
         return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> MachineProfile:
         def device(d: dict[str, Any]) -> DeviceSpeed:
             curve = tuple(BandwidthPoint(int(p["size_bytes"]), float(p["gb_per_s"])) for p in d["bandwidth"])
-            table = d.get("prompt_gflops") or {}
-            pairs = table.items() if isinstance(table, dict) else table
-            per_type = tuple((str(name), float(gflops)) for name, gflops in pairs)
-            return DeviceSpeed(**{**d, "bandwidth": curve, "prompt_gflops": per_type})
+            tables = {}
+            for key in _TABLES:
+                table = d.get(key) or {}
+                pairs = table.items() if isinstance(table, dict) else table
+                tables[key] = tuple((str(name), float(figure)) for name, figure in pairs)
+            return DeviceSpeed(**{**d, "bandwidth": curve, **tables})
 
         return cls(
             version=int(raw["version"]),
@@ -260,13 +285,15 @@ def measure_llama(
     deadline: float | None = None,
     *,
     prompt_budget_s: float = 1.5,
+    one_token: bool = True,
 ) -> LlamaTiming:
     """Time llama.cpp on the bundled embedding model: matrix throughput on a 256-token prompt
     (its Q8_0 kernels; the one figure when the per-type probe cannot run) and one-token
     throughput (its 11 MB of layer weights stay in cache, so this is the kernels' speed, fixed
     costs per layer included, not memory's). The prompt runs come first also when the probe
     measures matrices (`prompt_budget_s` short): one-token runs of ~0.5 ms read slower without
-    that warm-up on the build VM (0.53 vs 0.44 ms).
+    that warm-up on the build VM (0.53 vs 0.44 ms). `one_token` False: no one-token runs (the
+    decode probe measures writing per type instead); one_token_ms and matvec_gb_per_s are 0.
 
     Raises when llama.cpp or the model cannot be used (the caller falls back).
     """
@@ -287,17 +314,19 @@ def measure_llama(
         prompt_s = _best_time(
             lambda: runner.embed_tokens([tokens], normalize=False), 6, prompt_budget_s, deadline
         )
-        if deadline is not None:
-            deadline = max(deadline, time.monotonic() + 0.3)  # always a few 1-token runs
-        single = [[cls_id]]
-        one_s = _best_time(lambda: runner.embed_tokens(single, normalize=False), 40, 0.6, deadline)
+        one_s = 0.0
+        if one_token:
+            if deadline is not None:
+                deadline = max(deadline, time.monotonic() + 0.3)  # always a few 1-token runs
+            single = [[cls_id]]
+            one_s = _best_time(lambda: runner.embed_tokens(single, normalize=False), 40, 0.6, deadline)
     finally:
         runner.close()
     tokens_per_s = PROMPT_TOKENS / prompt_s
     # Attention inside the 256-token window adds 2 x 2 x n^2 x d per layer (QK^T and AV).
     flops = 2 * params * PROMPT_TOKENS + 4 * n_layer * PROMPT_TOKENS**2 * d
-    layer_bytes = sum(facts.layer_bytes)
-    return LlamaTiming(tokens_per_s, one_s * 1e3, flops / prompt_s / 1e9, layer_bytes / one_s / 1e9)
+    matvec = sum(facts.layer_bytes) / one_s / 1e9 if one_s else 0.0
+    return LlamaTiming(tokens_per_s, one_s * 1e3, flops / prompt_s / 1e9, matvec)
 
 
 def _best_time(work: Any, times: int, budget_s: float, deadline: float | None) -> float:
@@ -314,10 +343,17 @@ def _best_time(work: Any, times: int, budget_s: float, deadline: float | None) -
     return best
 
 
-def prepare_probe(threads: int) -> tuple[dict[str, Path], Path]:
-    """The prompt probe's files, one per measured type, and the attention probe's, written now
-    where missing (seconds, the first time on a machine; then nothing). Raises when llama.cpp
-    cannot make them."""
+@dataclass(frozen=True)
+class ProbeFiles:
+    types: dict[str, Path]  # one per measured tensor type (prompt and one-token timing)
+    attention: Path
+    overhead: tuple[Path, Path]  # the decode probe's fixed costs: 1 and 9 tiny layers
+
+
+def prepare_probe(threads: int) -> ProbeFiles:
+    """The probe's files, one per measured type, the attention probe's and the decode probe's
+    overhead models, written now where missing (seconds, the first time on a machine; then
+    nothing). Raises when llama.cpp cannot make them."""
     from app.core.documents.local_embedder import _quiet_llama
     from app.core.speed import prompt_probe
     from app.core.speed.quant_types import MEASURED
@@ -325,8 +361,9 @@ def prepare_probe(threads: int) -> tuple[dict[str, Path], Path]:
     _quiet_llama()  # the quantizer needs llama.cpp's backends loaded, as the timing does
     files = prompt_probe.ensure_models(MEASURED, threads, llama_version())
     attention = prompt_probe.ensure_attention_model(llama_version())
+    overhead = prompt_probe.ensure_overhead_models(llama_version())
     prompt_probe.remove_old(llama_version())
-    return files, attention
+    return ProbeFiles(files, attention, overhead)
 
 
 def measure_prompt_types(
@@ -469,45 +506,58 @@ def run_benchmark(
     notes: list[str] = []
     # Before the clock starts: loading llama.cpp and, the first time only, writing the probe.
     prepare_began = time.monotonic()
-    files: dict[str, Path] = {}
-    attention: Path | None = None
+    probe: ProbeFiles | None = None
     if use_llama:
         try:
-            files, attention = prepare_probe(threads)
+            probe = prepare_probe(threads)
         except Exception as exc:
             log.info("speed probe unavailable (%s); one matrix figure from MiniLM", exc)
             notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
     began = time.monotonic()
     deadline = began + TIME_BUDGET_S
-    curve = measure_bandwidth(threads, deadline=began + TIME_BUDGET_S * 0.4)
+    # ~2.5 s: the 1 GB buffer's pages are handed out as it fills (0.4 of the budget: 2.85 s).
+    curve = measure_bandwidth(threads, deadline=began + TIME_BUDGET_S * 0.35)
     gflops, matvec, overhead, how = 0.0, 0.0, DEFAULT_LAYER_OVERHEAD_MS, ""
     per_type: tuple[tuple[str, float], ...] = ()
+    decode: DecodeTiming | None = None
     attention_ns = 0.0
     model = embedding_model or paths.default_embedding_model()
     if use_llama:
         try:
-            # One-token kernels first (~1 s), the per-type probe gets what is left (~2 s).
-            timing = measure_llama(model, threads, curve, deadline, prompt_budget_s=0.3 if files else 1.5)
-            gflops, matvec, overhead = timing.matmul_gflops, timing.matvec_gb_per_s, 0.0
-            how = (
-                f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s, "
-                f"{timing.one_token_ms:.2f} ms for one token"
+            # MiniLM first (~0.4 s with the probe: its prompt runs also wake the threads; ~2 s
+            # without, when its one-token runs are the writing figure), then the probe.
+            budget = 0.3 if probe else 1.5
+            timing = measure_llama(
+                model, threads, curve, deadline, prompt_budget_s=budget, one_token=probe is None
             )
+            gflops, matvec, overhead = timing.matmul_gflops, timing.matvec_gb_per_s, 0.0
+            how = f"llama.cpp on {model.name}: {timing.prompt_tokens_per_s:.0f} prompt tokens/s"
+            if timing.one_token_ms:
+                how += f", {timing.one_token_ms:.2f} ms for one token"
         except Exception as exc:
             log.info("llama.cpp could not be timed (%s); using a numpy GEMM", exc)
             notes.append(f"llama.cpp could not be timed ({exc}); matrix speed from numpy instead.")
-    if files and gflops:
+    if probe is not None and gflops:
         from app.core.speed import prompt_probe
 
         try:
-            # The attention probe after the types takes ~0.8-1.2 s; the types get the time before.
-            per_type = measure_prompt_types(files, threads, deadline - 1.2)
+            # Writing per type first (~0.5 s); the prompt types get the time up to the attention
+            # probe, which takes ~0.8-1.2 s at the end.
+            decode = prompt_probe.time_decode(
+                probe.types, probe.overhead, threads, deadline=time.monotonic() + DECODE_PROBE_S
+            )
+            overhead = decode.layer_ms
+            per_type = measure_prompt_types(probe.types, threads, deadline - 1.2)
             gflops = statistics.median(g for _name, g in per_type)
             table = ", ".join(f"{name} {g:.0f}" for name, g in per_type)
             f16 = dict(per_type).get("F16", gflops)
-            if attention is not None:
-                attention_ns = round(prompt_probe.time_attention(attention, threads, f16), 2)
-            how = f"llama.cpp prompt probe, GFLOP/s: {table}; attention +{attention_ns:.1f} ns a score; {how}"
+            attention_ns = round(prompt_probe.time_attention(probe.attention, threads, f16), 2)
+            writing = ", ".join(f"{name} {g:.1f}" for name, g in decode.gb_per_s)
+            how = (
+                f"llama.cpp prompt probe, GFLOP/s: {table}; attention +{attention_ns:.1f} ns a score; "
+                f"one-token GB/s: {writing}, +{decode.token_ms:.3f} ms a token, "
+                f"+{decode.layer_ms:.3f} ms a layer; {how}"
+            )
         except Exception as exc:
             log.info("speed probe could not be timed (%s)", exc)
             notes.append(f"Prompt speed per quantization type could not be measured ({exc}).")
@@ -526,6 +576,8 @@ def run_benchmark(
         how=f"{threads} threads; bandwidth: numpy reductions; matrix: {how}",
         prompt_gflops=per_type,
         attention_ns=attention_ns,
+        decode_gb_per_s=decode.gb_per_s if decode else (),
+        token_overhead_ms=decode.token_ms if decode else 0.0,
     )
     if curve and max(p.size_bytes for p in curve) < 512 * MIB:
         notes.append(

@@ -376,3 +376,94 @@ def time_attention(path: Path, threads: int, f16_gflops: float, rounds: int = 3)
     per_score_s = (statistics.median(long) - statistics.median(short)) / extra
     head_dim = shape.embd // shape.heads
     return max(0.0, (per_score_s - 4 * head_dim / (f16_gflops * 1e9)) * 1e9)
+
+
+# --- writing: one-token decodes ---------------------------------------------------------------
+
+# Writing reads every weight once per token, so its time is (per tensor type) bytes / the
+# one-token kernels' speed, plus fixed costs: one per token (graph, threads' start, logits) and
+# one per layer (norms, rope, attention over a short cache, thread barriers between ops). The
+# per-type files above give the kernels; two tiny models (64 wide, 1 and 9 layers: their matrices
+# take microseconds) give the fixed costs. On the 2-core build VM the kernels ran 10-32 GB/s of
+# weights by type (Q4_1 slowest, F16 fastest) where a plain read reaches ~30: on a few cores
+# writing is bound by dequantizing and dot products, not by memory, and Gemma 3 270M's Q8_0
+# output matrix (70 % of its bytes) made one figure for every type predict it 28 % slow.
+OVERHEAD_LAYERS = (1, 9)
+DECODE_CTX = 64
+MIN_DECODE_ROUNDS = 12
+
+
+def overhead_shape(layers: int) -> Shape:
+    return Shape(embd=64, ff=64, layers=layers, heads=4, heads_kv=4)
+
+
+def overhead_path(layers: int, llama_version: str = "") -> Path:
+    return folder(llama_version) / f"synthetic-overhead-{layers}.gguf"
+
+
+def ensure_overhead_models(llama_version: str = "") -> tuple[Path, Path]:
+    out = []
+    for layers in OVERHEAD_LAYERS:
+        path = overhead_path(layers, llama_version)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_f16(path, overhead_shape(layers), seed=2)
+        out.append(path)
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class DecodeTiming:
+    gb_per_s: tuple[tuple[str, float], ...]  # weight bytes per second of one-token kernels, by type
+    token_ms: float  # fixed cost of every token
+    layer_ms: float  # fixed cost of every layer, every token
+
+
+def bytes_read_per_token(path: Path) -> int:
+    """Matrix bytes one generated token reads in a probe file (its layer and the tied output)."""
+    from app.core.gguf_facts import read_model_facts
+
+    return sum(n for _type, n in read_model_facts(path).decode_bytes_by_type)
+
+
+def time_decode(
+    files: dict[str, Path],
+    overhead: tuple[Path, Path],
+    threads: int,
+    deadline: float | None = None,
+    max_rounds: int = 60,
+) -> DecodeTiming:
+    """One-token decodes of every probe file and both overhead models, interleaved in rounds
+    (as `time_types`, for the same reason: a shared machine's speed drifts in phases), medians.
+    Fixed costs: the 9-layer model minus the 1-layer one, over 8 layers, is a layer's; the
+    1-layer model less one layer is a token's. A type's speed: its bytes over what its decode
+    takes beyond those."""
+    import statistics
+
+    named = {**files, "overhead-1": overhead[0], "overhead-9": overhead[1]}
+    timers: dict[str, PromptTimer] = {}
+    try:
+        for name, path in named.items():
+            timers[name] = PromptTimer(path, threads, n_ctx=DECODE_CTX, tokens=1)
+        for timer in timers.values():  # untimed: pages and threads
+            timer.run()
+            timer.run()
+        runs: dict[str, list[float]] = {name: [] for name in timers}
+        for round_ in range(max_rounds):
+            if round_ >= MIN_DECODE_ROUNDS and deadline is not None and time.monotonic() > deadline:
+                break
+            for name, timer in timers.items():
+                runs[name].append(timer.run())
+    finally:
+        for timer in timers.values():
+            timer.close()
+    median = {name: statistics.median(seconds) for name, seconds in runs.items()}
+    spread = OVERHEAD_LAYERS[1] - OVERHEAD_LAYERS[0]
+    layer_s = max(0.0, (median["overhead-9"] - median["overhead-1"]) / spread)
+    token_s = max(0.0, median["overhead-1"] - layer_s)
+    rates = []
+    for name, path in files.items():
+        # Floor: a type can never look faster than 1/10 of its whole time would make it.
+        kernel_s = max(median[name] - token_s - layer_s, median[name] / 10)
+        rates.append((name, round(bytes_read_per_token(path) / kernel_s / 1e9, 2)))
+    return DecodeTiming(tuple(rates), round(token_s * 1e3, 4), round(layer_s * 1e3, 4))
