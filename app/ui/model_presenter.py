@@ -156,6 +156,8 @@ class ModelPresenter:
         def inspected(result: Any) -> None:
             facts, hw, plan = result
             service = self.service
+            if service.closed:  # the window closed while the file was being read: nothing to load
+                return
             service.hardware, service.facts, service.plan, service.model_path = hw, facts, plan, path
             self.bar.show_model(facts, plan)
             if not plan.fits:

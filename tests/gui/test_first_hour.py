@@ -540,3 +540,17 @@ def test_plain_words_first_the_figures_one_click_away(
     window.show_page("settings")
     combo = window.models_area.settings.context_combo
     assert combo.currentText() == "about 6,100 words (8,192 tokens)"  # words first
+
+
+def test_closing_while_a_model_file_is_read_loads_nothing_and_raises_nothing(
+    qtbot, make_window, instruct_model_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The window closes (the engine shuts down) while the model file is still being read on a
+    worker: when the reading finishes, nothing is loaded and nothing raises in the event loop
+    (it did: "the engine queue is closed", seen in CI)."""
+    window = make_window()
+    window.open_model(instruct_model_path)
+    window.service.shutdown()
+    assert window.service.closed
+    qtbot.wait(3000)  # the header is read in well under a second; its result comes meanwhile
+    assert not window.service.is_loading and window.service.facts is None

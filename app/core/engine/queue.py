@@ -124,6 +124,12 @@ class EngineQueue:
         with self._lock:
             return self._running is not None or bool(self._waiting)
 
+    @property
+    def closed(self) -> bool:
+        """The app is closing: `submit` refuses new work."""
+        with self._lock:
+            return self._closed
+
     def close(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._closed = True

@@ -125,6 +125,8 @@ class EngineService:
     # ---- loading a local model ----------------------------------------------------------
     def prewarm(self) -> None:
         """Start the host process early, so the first load does not wait for it."""
+        if self.queue.closed:  # closed before the warm-up timer fired: nothing to start
+            return
         self.queue.submit(lambda _engine, _token: self.local.start(), name="engine-start")
 
     def load(
@@ -220,6 +222,11 @@ class EngineService:
         self.crashed.emit(exc)
 
     # ---- closing ------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """Shut down (the window closed): nothing more may be queued."""
+        return self.queue.closed
+
     def shutdown(self) -> None:
         self.local.cancel()
         self.queue.close()
