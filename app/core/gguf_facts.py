@@ -544,8 +544,7 @@ def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
     output = token_embd = other = vocab = 0
     by_type: Counter[str] = Counter()
     read_by_type: Counter[str] = Counter()  # matrices a generated token reads
-    embd_matrix: tuple[str, int] | None = None
-    has_output_matrix = False
+    output_matrix = embd_matrix = None  # (type, bytes) of output.weight / token_embd.weight
     for tensor in reader.tensors:
         name, n_bytes = tensor.name, int(tensor.n_bytes)
         if name.startswith("blk."):
@@ -560,8 +559,7 @@ def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
         elif name.startswith("output."):
             output += n_bytes
             if name == "output.weight" and len(tensor.shape) >= 2:
-                read_by_type[tensor.tensor_type.name] += n_bytes
-                has_output_matrix = True
+                output_matrix = (tensor.tensor_type.name, n_bytes)
         elif name.startswith("token_embd."):
             token_embd += n_bytes
             if name == "token_embd.weight" and len(tensor.shape) >= 2:
@@ -569,8 +567,9 @@ def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
                 embd_matrix = (tensor.tensor_type.name, n_bytes)
         else:
             other += n_bytes
-    if not has_output_matrix and embd_matrix is not None:  # tied: the logits read token_embd
-        read_by_type[embd_matrix[0]] += embd_matrix[1]
+    logits_matrix = output_matrix or embd_matrix  # tied: the logits read token_embd
+    if logits_matrix is not None:
+        read_by_type[logits_matrix[0]] += logits_matrix[1]
     total = sum(layers) + output + token_embd + other
     return _Sizes(
         tuple(layers), output, token_embd, other, total, vocab, tuple(by_type.most_common()),

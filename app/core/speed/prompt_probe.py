@@ -293,25 +293,44 @@ def time_types(
     +-20 % between benchmarks, and a best run is a peak that a 2,000-token prompt (seconds)
     never holds. Interleaved, every type samples the same phases; the median is what a long
     prompt averages to, and ignores a run another program interrupted."""
+    median = median_in_rounds(
+        {name: (path, {}) for name, path in files.items()}, threads, MIN_ROUNDS, max_rounds, deadline
+    )
+    flops = prompt_flops()
+    return {name: flops / seconds / 1e9 for name, seconds in median.items()}
+
+
+def median_in_rounds(
+    files: dict[str, tuple[Path, dict[str, int]]],
+    threads: int,
+    min_rounds: int,
+    max_rounds: int,
+    deadline: float | None,
+    warmups: int = 1,
+) -> dict[str, float]:
+    """Median seconds of `PromptTimer.run` per named file (path, PromptTimer keyword arguments):
+    every file loaded at once, `warmups` untimed runs each (pages, threads), then rounds of one
+    run of each until the deadline (at least `min_rounds`). Shared by the prompt and the decode
+    probes: on a shared machine interleaved files see the same phases of its speed."""
     import statistics
 
     timers: dict[str, PromptTimer] = {}
     try:
-        for type_name, path in files.items():
-            timers[type_name] = PromptTimer(path, threads)
+        for name, (path, options) in files.items():
+            timers[name] = PromptTimer(path, threads, **options)
         for timer in timers.values():
-            timer.run()
+            for _ in range(warmups):
+                timer.run()
         runs: dict[str, list[float]] = {name: [] for name in timers}
         for round_ in range(max_rounds):
-            if round_ >= MIN_ROUNDS and deadline is not None and time.monotonic() > deadline:
+            if round_ >= min_rounds and deadline is not None and time.monotonic() > deadline:
                 break
-            for type_name, timer in timers.items():
-                runs[type_name].append(timer.run())
+            for name, timer in timers.items():
+                runs[name].append(timer.run())
     finally:
         for timer in timers.values():
             timer.close()
-    flops = prompt_flops()
-    return {name: flops / statistics.median(seconds) / 1e9 for name, seconds in runs.items()}
+    return {name: statistics.median(seconds) for name, seconds in runs.items()}
 
 
 # --- attention --------------------------------------------------------------------------------
@@ -333,10 +352,14 @@ def attention_path(llama_version: str = "") -> Path:
 
 
 def ensure_attention_model(llama_version: str = "") -> Path:
-    path = attention_path(llama_version)
+    return _ensure_f16(attention_path(llama_version), ATTENTION_SHAPE, seed=1)
+
+
+def _ensure_f16(path: Path, shape: Shape, seed: int) -> Path:
+    """An F16 probe file of `shape`, written where missing."""
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_f16(path, ATTENTION_SHAPE, seed=1)
+        write_f16(path, shape, seed=seed)
     return path
 
 
@@ -402,14 +425,8 @@ def overhead_path(layers: int, llama_version: str = "") -> Path:
 
 
 def ensure_overhead_models(llama_version: str = "") -> tuple[Path, Path]:
-    out = []
-    for layers in OVERHEAD_LAYERS:
-        path = overhead_path(layers, llama_version)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_f16(path, overhead_shape(layers), seed=2)
-        out.append(path)
-    return out[0], out[1]
+    few, many = (_ensure_f16(overhead_path(n, llama_version), overhead_shape(n), 2) for n in OVERHEAD_LAYERS)
+    return few, many
 
 
 @dataclass(frozen=True)
@@ -438,26 +455,12 @@ def time_decode(
     Fixed costs: the 9-layer model minus the 1-layer one, over 8 layers, is a layer's; the
     1-layer model less one layer is a token's. A type's speed: its bytes over what its decode
     takes beyond those."""
-    import statistics
-
     named = {**files, "overhead-1": overhead[0], "overhead-9": overhead[1]}
-    timers: dict[str, PromptTimer] = {}
-    try:
-        for name, path in named.items():
-            timers[name] = PromptTimer(path, threads, n_ctx=DECODE_CTX, tokens=1)
-        for timer in timers.values():  # untimed: pages and threads
-            timer.run()
-            timer.run()
-        runs: dict[str, list[float]] = {name: [] for name in timers}
-        for round_ in range(max_rounds):
-            if round_ >= MIN_DECODE_ROUNDS and deadline is not None and time.monotonic() > deadline:
-                break
-            for name, timer in timers.items():
-                runs[name].append(timer.run())
-    finally:
-        for timer in timers.values():
-            timer.close()
-    median = {name: statistics.median(seconds) for name, seconds in runs.items()}
+    one_token = {"n_ctx": DECODE_CTX, "tokens": 1}
+    median = median_in_rounds(
+        {name: (path, one_token) for name, path in named.items()},
+        threads, MIN_DECODE_ROUNDS, max_rounds, deadline, warmups=2,
+    )  # fmt: skip
     spread = OVERHEAD_LAYERS[1] - OVERHEAD_LAYERS[0]
     layer_s = max(0.0, (median["overhead-9"] - median["overhead-1"]) / spread)
     token_s = max(0.0, median["overhead-1"] - layer_s)
