@@ -28,6 +28,7 @@ from gguf import GGUFReader, GGUFValueType, LlamaFileType
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
 from app.core.errors import PlainError
+from app.core.gguf_sizes import tensor_sizes
 from app.core.i18n import number, translate, translate_noop
 
 log = logging.getLogger(__name__)
@@ -402,7 +403,7 @@ def _facts_from_reader(file: Path, file_size: int, reader: GGUFReader) -> ModelF
                 "gguf_facts", "This model file is damaged: it says the model has {layers} layers."
             ).format(layers=number(n_layer))
         )
-    sizes = _tensor_sizes(reader, n_layer)
+    sizes = tensor_sizes(reader, n_layer)
     if sizes.total <= 0:
         raise GGUFError(translate("gguf_facts", "This model file is damaged or empty: it holds no weights."))
     n_embd = f.get_int("{arch}.embedding_length")
@@ -525,61 +526,6 @@ def _kv_heads(f: _Fields, head_count: tuple[int, ...], n_layer: int) -> tuple[in
     if f.raw("{arch}.attention.head_count_kv") is None:
         return head_count  # no GQA: as many KV heads as query heads (llama.cpp's default)
     return f.per_layer("{arch}.attention.head_count_kv", n_layer, 0)
-
-
-@dataclass(frozen=True)
-class _Sizes:
-    layers: tuple[int, ...]
-    output: int
-    token_embd: int
-    other: int
-    total: int
-    vocab: int
-    matrix_params: tuple[tuple[str, int], ...]
-    decode_bytes_by_type: tuple[tuple[str, int], ...]
-
-
-def _tensor_sizes(reader: GGUFReader, n_layer: int) -> _Sizes:
-    layers = [0] * n_layer
-    output = token_embd = other = vocab = 0
-    by_type: Counter[str] = Counter()
-    read_by_type: Counter[str] = Counter()  # matrices a generated token reads
-    output_matrix = embd_matrix = None  # (type, bytes) of output.weight / token_embd.weight
-    for tensor in reader.tensors:
-        name, n_bytes = tensor.name, int(tensor.n_bytes)
-        if name.startswith("blk."):
-            index = _block_index(name)
-            if index is not None and index < n_layer:
-                layers[index] += n_bytes
-                if len(tensor.shape) >= 2:
-                    by_type[tensor.tensor_type.name] += int(tensor.n_elements)
-                    read_by_type[tensor.tensor_type.name] += n_bytes
-                continue
-            other += n_bytes  # a block past block_count (e.g. MTP/nextn layers)
-        elif name.startswith("output."):
-            output += n_bytes
-            if name == "output.weight" and len(tensor.shape) >= 2:
-                output_matrix = (tensor.tensor_type.name, n_bytes)
-        elif name.startswith("token_embd."):
-            token_embd += n_bytes
-            if name == "token_embd.weight" and len(tensor.shape) >= 2:
-                vocab = int(tensor.shape[-1])  # gguf shape is ggml order: (n_embd, n_vocab)
-                embd_matrix = (tensor.tensor_type.name, n_bytes)
-        else:
-            other += n_bytes
-    logits_matrix = output_matrix or embd_matrix  # tied: the logits read token_embd
-    if logits_matrix is not None:
-        read_by_type[logits_matrix[0]] += logits_matrix[1]
-    total = sum(layers) + output + token_embd + other
-    return _Sizes(
-        tuple(layers), output, token_embd, other, total, vocab, tuple(by_type.most_common()),
-        tuple(read_by_type.most_common()),
-    )  # fmt: skip
-
-
-def _block_index(name: str) -> int | None:
-    part = name.split(".", 2)[1]
-    return int(part) if part.isdigit() else None
 
 
 def _array_len(reader: GGUFReader, key: str) -> int:
