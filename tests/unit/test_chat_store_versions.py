@@ -245,7 +245,7 @@ def test_search_never_raises_on_user_input(store: ChatStore, nasty: str) -> None
 
 
 def test_fts_query_quotes_words() -> None:
-    assert fts_query('say "hi" OR bye*') == '"say"* "hi"* "OR"* "bye"*'
+    assert fts_query('say "hi" OR bye*') == '"say"* AND "hi"* AND "OR"* AND "bye"*'
     assert fts_query("  ...  ") == ""
 
 
@@ -291,3 +291,14 @@ def test_rename_without_touching_keeps_the_order(store: ChatStore) -> None:
     store.add_message(newer.id, "user", "x")
     store.update_conversation(older.id, title="older renamed", touch=False)
     assert [c.title for c in store.list_conversations()] == ["newer", "older renamed"]
+
+
+def test_one_fts_query_builder_for_history_and_documents() -> None:
+    from app.core.documents.search import fts_query as documents_query
+    from app.core.fts_query import MAX_TERMS, match_expression
+
+    assert documents_query(["vacuum", "full"]) == '"vacuum" OR "full"'
+    assert documents_query(["vacuum", "full"], "AND") == '"vacuum" AND "full"'
+    assert match_expression([f"w{i}" for i in range(100)]).count('"') == 2 * MAX_TERMS
+    with pytest.raises(ValueError):
+        match_expression(["a"], "NEAR")

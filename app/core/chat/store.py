@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import paths
+from app.core.fts_query import match_expression, words
 from app.core.i18n import translate
 from app.core.sqlite_db import immediate_transaction, open_database
 
@@ -585,16 +585,9 @@ class ChatStore:
             db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (row[0], row[1]))
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression from what a person typed: every word, each as a prefix.
-
-    Only word characters survive, each word is quoted, so FTS5 syntax (quotes, AND/OR/NOT, NEAR,
-    column filters, `*`, `^`) in the input is searched as text and never raises.
-    """
-    return " ".join(f'"{word}"*' for word in _WORD.findall(text)[:32])
+    """What a person typed in the history search -> rows with every word, each as a prefix."""
+    return match_expression(words(text), "AND", prefix=True)
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:

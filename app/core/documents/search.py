@@ -22,7 +22,8 @@ Which model embeds the question: the one that made the collection's vectors. Tha
 searcher's embedder, except while a collection is being re-embedded for a newly chosen model
 (indexer.py): until every passage has its new vector, the collection is searched with the old
 model's vectors, so the question is embedded with the old model too (`for_model` of the
-embedder, from the collection's `embed_model_path`); after the swap, with the new one.
+embedder, from the collection's `embed_model_path`, or `for_server_model` for vectors a company
+server made); after the swap, with the new one.
 
 Blocking (the query is embedded, SQLite is read): call from a worker thread. Thread-safe.
 """
@@ -30,7 +31,6 @@ Blocking (the query is embedded, SQLite is read): call from a worker thread. Thr
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +47,8 @@ from app.core.documents.index import (
     StoredChunk,
     VectorChanges,
 )
+from app.core.fts_query import match_expression
+from app.core.fts_query import words as fts_words
 from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.search")
@@ -113,7 +115,6 @@ _STOPWORDS = frozenset(
     while who whom why will with would you your yours yourself yourselves tell please find
     give show list explain describe""".split()  # noqa: SIM905
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +168,14 @@ class SearchResult:
 
 
 def query_terms(text: str) -> list[str]:
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in fts_words(text)]
     terms = [w for w in words if w not in _STOPWORDS] or words
     return list(dict.fromkeys(terms))[:32]
 
 
 def fts_query(terms: Sequence[str], operator: str = "OR") -> str:
-    """Terms -> an FTS5 MATCH expression: each quoted (so FTS syntax in a question cannot break
-    the query), OR-ed by default (BM25 rewards chunks matching more of them)."""
-    return f" {operator} ".join(f'"{t}"' for t in terms)
+    """Search terms -> an FTS5 MATCH expression, OR-ed by default (fts_query.match_expression)."""
+    return match_expression(terms, operator)
 
 
 class _CachedVectors:
@@ -408,9 +408,18 @@ class Searcher:
 
 
 def _other_model(main: Embedder, collection: Collection) -> Embedder | None:
-    """An embedder for the model that made the collection's vectors, through `main`'s
-    `for_model` (same engine, another file): its recorded file, or the bundled model (a
-    collection indexed before files were recorded). None when neither is that model."""
+    """An embedder for the model that made the collection's vectors: the company server's
+    (`for_server_model`, when that server is connected), or through `main`'s `for_model` (same
+    engine, another file) its recorded file, or the bundled model (a collection indexed before
+    files were recorded). None when none of them is that model."""
+    from app.core.documents.remote_embedder import SERVER_ID_PREFIX
+
+    if collection.embed_model_id and collection.embed_model_id.startswith(SERVER_ID_PREFIX):
+        ask_server = getattr(main, "for_server_model", None)
+        if not callable(ask_server):
+            return None
+        server: Embedder | None = ask_server(collection.embed_model_id, collection.embed_dim)
+        return server
     make = getattr(main, "for_model", None)
     if not callable(make):
         return None
@@ -423,7 +432,7 @@ def _other_model(main: Embedder, collection: Collection) -> Embedder | None:
         try:
             if not path.is_file() or model_id_for(path) != collection.embed_model_id:
                 continue
-            other: Embedder = make(path)
+            other: Embedder | None = make(path)
             return other
         except Exception as exc:  # a broken file: this collection falls back to keywords
             log.warning("cannot load the embedding model of a collection: %s", type(exc).__name__)
