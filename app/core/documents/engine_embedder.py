@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.core.documents.embedding import Vectors, as_unit_vectors
+from app.core.documents.embedding import Embedder, Vectors, as_unit_vectors
 from app.core.documents.embedding_models import QUERY
 from app.core.documents.local_embedder import model_id_for
 
@@ -27,8 +27,14 @@ class _EmbedsTexts(Protocol):
 
 class EngineEmbedder:
     def __init__(
-        self, client: _EmbedsTexts, model_path: Path | str | None = None, dim: int | None = None
+        self,
+        client: _EmbedsTexts,
+        model_path: Path | str | None = None,
+        dim: int | None = None,
+        server: Any = None,
     ) -> None:
+        """`server`: the company's server when one answers (a RemoteEngine), for a collection
+        whose vectors it made and that this computer is re-embedding (`for_server_model`)."""
         if model_path is None:
             from app.core import paths
 
@@ -39,6 +45,7 @@ class EngineEmbedder:
         # Known from an earlier run (the collection stores it): no probe, so a re-scan that
         # finds nothing changed never wakes the engine.
         self._dim: int | None = dim
+        self._server = server
 
     @property
     def dim(self) -> int:
@@ -62,4 +69,11 @@ class EngineEmbedder:
     def for_model(self, path: Path | str) -> EngineEmbedder:
         """Another model through the same engine: the one a collection's vectors came from,
         for a search while that collection is re-embedded for a new one (search.py)."""
-        return EngineEmbedder(self._client, path)
+        return EngineEmbedder(self._client, path, server=self._server)
+
+    def for_server_model(self, model_id: str, dim: int | None = None) -> Embedder | None:
+        """The server's model that made a collection's vectors, while this computer re-embeds
+        it; None when that server is not the one connected now."""
+        from app.core.documents.remote_embedder import server_embedder_for
+
+        return server_embedder_for(model_id, self._server, dim, local=self._client)

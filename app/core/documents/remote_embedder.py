@@ -6,7 +6,10 @@ the one place that decides which embedder the documents step uses.
 The server's vectors never mix with the local model's: `model_id` names the server and its
 model ("server:ai-box:8000/bge-m3"), the index stores the model id per collection, and a
 collection indexed with another model id is embedded again (beside its old vectors, which
-search keeps using until the new ones are complete: index.begin_model_change).
+search keeps using until the new ones are complete: index.begin_model_change). While that
+lasts, a question to such a collection is embedded by the model that made its vectors: the
+server's for a collection moving to this computer, the local file for one moving to the server
+(`for_model` / `for_server_model`, which search.py asks for), so it is not keyword-only.
 
 Which server model embeds: the one given, else the engine's `embedding_model`, else the first
 model the server lists whose name says it embeds ("bge", "e5", "...embed..."), else the chat
@@ -49,13 +52,27 @@ def embedding_model_among(models: list[str]) -> str:
     return next((m for m in models if _EMBEDDING_NAMES.search(m)), "")
 
 
-class RemoteEmbedder:
-    """embedding.Embedder through a RemoteEngine. Blocking; call it off the GUI thread."""
+class _EmbedsLocally(Protocol):
+    def embed(self, texts: list[str], model_path: Path | str | None = None, kind: str = ...) -> Any: ...
 
-    def __init__(self, engine: _ServerEngine, model: str | None = None, dim: int | None = None) -> None:
+
+class RemoteEmbedder:
+    """embedding.Embedder through a RemoteEngine. Blocking; call it off the GUI thread.
+
+    `local`: the local engine (EngineService.local), for a collection whose vectors came from
+    a file on this computer and is being re-embedded by the server (`for_model`)."""
+
+    def __init__(
+        self,
+        engine: _ServerEngine,
+        model: str | None = None,
+        dim: int | None = None,
+        local: _EmbedsLocally | None = None,
+    ) -> None:
         self._engine = engine
         self._model = (model or getattr(engine, "embedding_model", "") or "").strip()
         self._dim = dim  # known from an earlier run (the collection stores it): no probe
+        self._local = local
 
     @property
     def model(self) -> str:
@@ -78,6 +95,29 @@ class RemoteEmbedder:
         self._dim = int(vectors.shape[1])
         return vectors
 
+    def for_model(self, path: Path | str) -> Embedder | None:
+        """A local model file through the local engine (None without one): the model that made
+        a collection's vectors, while the server re-embeds it (search.py)."""
+        if self._local is None:
+            return None
+        from app.core.documents.engine_embedder import EngineEmbedder
+
+        return EngineEmbedder(self._local, path, server=self._engine)
+
+    def for_server_model(self, model_id: str, dim: int | None = None) -> Embedder | None:
+        return server_embedder_for(model_id, self._engine, dim, local=self._local)
+
+
+def server_embedder_for(
+    model_id: str, engine: _ServerEngine | None, dim: int | None = None, local: Any = None
+) -> RemoteEmbedder | None:
+    """An embedder for `model_id` ("server:HOST:PORT/MODEL") when `engine` is that server, else
+    None (another server, or none connected now: that collection is searched by keywords)."""
+    prefix = f"{SERVER_ID_PREFIX}{engine.where}/" if engine is not None else None
+    if prefix is None or not model_id.startswith(prefix) or len(model_id) == len(prefix):
+        return None
+    return RemoteEmbedder(engine, model_id[len(prefix):], dim, local=local)  # type: ignore[arg-type]
+
 
 def embedder_for_settings(
     settings: Settings, engine: Any, local: Any = None, dim: int | None = None
@@ -88,8 +128,9 @@ def embedder_for_settings(
     (EngineService.local), needed when `engine` is a server but documents embed on this
     computer. `dim`: the collection's stored dimension, when its model id is this embedder's
     (saves a probe). The server embeds only when Settings say so *and* a server answers."""
-    if settings.server_embeddings and getattr(engine, "is_remote", False):
-        return RemoteEmbedder(engine, dim=dim)
+    remote = engine if getattr(engine, "is_remote", False) else None
+    if settings.server_embeddings and remote is not None:
+        return RemoteEmbedder(remote, dim=dim, local=local)
     from app.core import paths
     from app.core.documents.engine_embedder import EngineEmbedder
 
@@ -97,4 +138,4 @@ def embedder_for_settings(
     if getattr(embeds_locally, "is_remote", False):
         raise ValueError("embedder_for_settings: pass the local engine to embed on this computer")
     path = Path(settings.embedding_model).expanduser() if settings.embedding_model else None
-    return EngineEmbedder(embeds_locally, path or paths.default_embedding_model(), dim=dim)
+    return EngineEmbedder(embeds_locally, path or paths.default_embedding_model(), dim=dim, server=remote)
