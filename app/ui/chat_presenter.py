@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QTimer, QUrl
 from PySide6.QtWidgets import QDialog, QStatusBar
 
 from app.core.chat.session import ChatSession
@@ -90,7 +90,14 @@ class ChatPresenter:
         session.busy_changed.connect(self._on_busy)
         session.notice.connect(self._on_notice)
         session.waiting.connect(self._on_waiting)
-        session.conversations_changed.connect(self.refresh_list)
+        # In a later turn of the event loop, once: an answer's end emits it after rendering and
+        # saving the answer, and reading and rebuilding the list in the same turn was a third of
+        # that turn's stall (bench_gui_stall.py).
+        self._list_timer = QTimer(self.chat_view)
+        self._list_timer.setSingleShot(True)
+        self._list_timer.setInterval(0)
+        self._list_timer.timeout.connect(self.refresh_list)
+        session.conversations_changed.connect(self.refresh_list_soon)
         for event in (self.service.loaded, self.service.unloaded, self.service.crashed):
             event.connect(self.update_composer)
         self.service.engine_changed.connect(self._on_engine_changed)
@@ -135,6 +142,13 @@ class ChatPresenter:
     def show_thread(self) -> None:
         self.chat_view.set_messages(self.session.thread(), self.session.versions_of)
         self.on_thread_shown()
+
+    def refresh_list_soon(self) -> None:
+        self._list_timer.start()
+
+    def close(self) -> None:
+        """The window closes: a list refresh still waiting would read a closed store."""
+        self._list_timer.stop()
 
     def refresh_list(self) -> None:
         self.sidebar.set_conversations(self.session.store.list_conversations(), self.session.conversation_id)

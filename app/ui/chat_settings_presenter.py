@@ -56,7 +56,10 @@ class ChatSettingsPresenter(QObject):
         button.toggled.connect(self.show_drawer)
         composer.edit.textChanged.connect(self.schedule_meter)
         session.conversation_changed.connect(self._on_conversation_changed)
-        session.answer_finished.connect(lambda _m: self.update_meter())
+        # Not at once: the answer's end already renders it, saves it and refreshes the list on
+        # the GUI thread; counting the thread's tokens in the same turn made one 30-60 ms stall
+        # (bench_gui_stall.py). It comes in its own turn, a moment later.
+        session.answer_finished.connect(lambda _m: self.schedule_meter())
         for event in (service.loaded, service.unloaded, service.crashed, service.engine_changed):
             event.connect(self._on_engine_state)
 

@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         # Nobody draws any more: answers and engine events still on their way go nowhere.
         for owner in (self.session, self.service, self.service.queue, self.settings_store, self.api):
             disconnect_all(owner)
+        self.chat.close()
         self.session.close()
         self.api.close()
         self.service.shutdown()
