@@ -18,7 +18,8 @@ import os
 import re
 import struct
 import sys
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,40 @@ class ModelFacts:
         return self.tensor_bytes
 
 
+# The facts of files read lately, by (path, size, mtime): the window reads a model's header when
+# it is opened, loaded and after each answer (speed/record.py); parsing a 262k-token vocabulary
+# is ~45 ms of Python, and on a worker thread at an answer's end it held the GIL against the GUI
+# thread (a 40-50 ms stall in bench_gui_stall.py). Facts are frozen, so sharing them is safe; a
+# changed file has another size or mtime and is read again. Failures are not kept.
+_CACHE_SIZE = 16
+_cache: OrderedDict[tuple[str, int, int], ModelFacts] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
-    """Read a GGUF header. Raises GGUFError (plain words) for anything unusable."""
+    """Read a GGUF header (or the facts read from it lately, when the file has not changed).
+    Raises GGUFError (plain words) for anything unusable."""
+    try:
+        stat = os.stat(path)
+        key: tuple[str, int, int] | None = (str(path), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        key = None  # _read_model_facts says why in plain words
+    if key is not None:
+        with _cache_lock:
+            known = _cache.get(key)
+            if known is not None:
+                _cache.move_to_end(key)
+                return known
+    facts = _read_model_facts(path)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = facts
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return facts
+
+
+def _read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
     file = Path(path)
     file_size = _check_file(file)
     _check_counts(file, file_size)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from app.core.gguf_facts import GGUFError, ModelFacts, read_model_facts
+from app.core.gguf_facts import GGUFError, ModelFacts, _read_model_facts, read_model_facts
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +74,29 @@ def test_embedding_model_facts(embed_facts: ModelFacts) -> None:
 
 
 def test_reading_is_fast(chat_model_path: Path) -> None:
-    read_model_facts(chat_model_path)  # warm the page cache
+    _read_model_facts(chat_model_path)  # warm the page cache
     start = time.perf_counter()
-    read_model_facts(chat_model_path)
+    _read_model_facts(chat_model_path)  # the header itself, not the facts kept from last time
     assert time.perf_counter() - start < 2.0  # stock GGUFReader: ~10 s for a 262k vocabulary
+
+
+def test_facts_are_kept_until_the_file_changes(embedding_model_path: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model.gguf"
+    shutil.copyfile(embedding_model_path, copy)
+    first = read_model_facts(copy)
+    start = time.perf_counter()
+    assert read_model_facts(copy) is first  # no second parse (an answer's end asks again)
+    assert time.perf_counter() - start < 0.005
+    # Cut short in place: another size, read again, and refused in plain words.
+    data = copy.read_bytes()
+    copy.write_bytes(data[:4096])
+    with pytest.raises(GGUFError):
+        read_model_facts(copy)
+    # The same bytes again, with a newer time: read again, not the old object.
+    copy.write_bytes(data)
+    os.utime(copy, ns=(time.time_ns(), time.time_ns() + 10**9))
+    again = read_model_facts(copy)
+    assert again is not first and again == first
 
 
 def _assert_plain(exc: GGUFError, *words: str) -> None:

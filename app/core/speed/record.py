@@ -27,7 +27,6 @@ MAX_RECORDS = 200
 MIN_TOKENS = 8  # shorter answers measure start-up more than speed
 
 _lock = threading.Lock()
-_facts_cache: dict[tuple[str, int], Any] = {}
 
 
 def record_file() -> Path:
@@ -99,18 +98,14 @@ def _observe(
 
 
 def _facts(model: Path) -> Any:
-    try:
-        key = (str(model), model.stat().st_size)
-    except OSError:
-        return None
-    if key not in _facts_cache:
-        from app.core.gguf_facts import GGUFError, read_model_facts
+    """The model's facts: usually those the window read when it opened the model (gguf_facts
+    keeps them), so an answer's end parses no header."""
+    from app.core.gguf_facts import GGUFError, read_model_facts
 
-        try:
-            _facts_cache[key] = read_model_facts(model)
-        except GGUFError:
-            _facts_cache[key] = None
-    return _facts_cache[key]
+    try:
+        return read_model_facts(model)
+    except GGUFError:
+        return None
 
 
 def _append(record: dict[str, Any], path: Path) -> None:
@@ -142,7 +137,7 @@ def read_records(path: Path | None = None) -> list[dict[str, Any]]:
 
 def observe_in_background(model_path: str | Path, n_gpu_layers: int, stats: Any) -> None:
     """`observe_answer` for an engine's ChatStats, on a short-lived thread: the answer is
-    handed back at once (a first answer reads the model's header, a few milliseconds)."""
+    handed back at once."""
     if getattr(stats, "finish_reason", "") == "cancelled":
         return  # a stopped answer may have spent its time on the prompt only
     args = (
