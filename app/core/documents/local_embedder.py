@@ -10,8 +10,12 @@ truncation and the same vector either way, and `model_id_for` can be one id for 
 
 Sizes: the chunker (chunking.py) counts passages with the same model's tokenizer
 (`count_tokens_for`, a cached vocab-only load: tens of milliseconds, no weights) so a passage
-fits `EMBED_WINDOW` and no tail is lost; a longer text (a search question pasted from a book)
-is cut to the window here, keeping [CLS] ... [SEP] as the model was trained.
+fits `EMBED_WINDOW` and no tail is lost. A longer text still (a passage cut for another model
+whose tokenizer counts it shorter, a collection indexed before the chunker knew this model, a
+search question pasted from a book) is read in consecutive windows, each with [CLS] ... [SEP]
+as the model was trained, and its vector is their mean weighted by tokens: its tail counts
+instead of being cut off. At most MAX_WINDOWS, so a pathological text costs a bounded time.
+The model's prompt (if any) is in front of the first window only.
 
 Prompts: a model trained with task prefixes (EmbeddingGemma: "task: search result | query: ..."
 for a question, "title: none | text: ..." for a passage; embedding_models.py) gets them here,
@@ -52,8 +56,12 @@ DEFAULT_WINDOW = EMBED_WINDOW  # the old name
 # CPU-second, 512 ~390 (the old CLI), 1024 ~380, 2048 ~260 (the old engine host).
 EMBED_BATCH_TOKENS = EMBED_WINDOW
 
-# Bump when fitting changes the tokens a text is embedded from (vectors would differ).
+# Bump when fitting changes the tokens a text is embedded from (vectors would differ). Not bumped
+# for reading past the window (MAX_WINDOWS): a bump re-embeds every collection, and only texts
+# longer than the window change (their vector now covers the tail); the chunker's never are.
 _FIT_VERSION = 1
+# The most windows one text is read in (8 x 256 tokens for MiniLM, ~6 pages of prose).
+MAX_WINDOWS = 8
 
 
 def model_id_for(path: Path, window: int | None = None) -> str:
@@ -100,14 +108,22 @@ class _Fitter:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def fit(self, text: str) -> list[int]:
+        """The tokens of the text's first window (all of it when it fits)."""
+        return self.windows(text, 1)[0]
+
+    def windows(self, text: str, most: int = MAX_WINDOWS) -> list[list[int]]:
+        """The text as consecutive windows of at most `window` tokens, each with the model's
+        special tokens around it; one when it fits, at most `most`."""
         text = text.strip() or "."  # llama.cpp rejects an empty input
-        # Cheap pre-cut: even one char per token cannot exceed the window after this.
-        raw = text[: self.window * 12].encode("utf-8")
+        # Cheap pre-cut: even one char per token cannot exceed the windows after this.
+        raw = text[: self.window * 12 * most].encode("utf-8")
         tokens = list(self._llm.tokenize(raw, add_bos=True, special=False))
         if len(tokens) <= self.window:
-            return tokens
-        keep = self.window - self.tail
-        return tokens[:keep] + (tokens[-self.tail :] if self.tail else [])
+            return [tokens]
+        head, tail = tokens[: self.head], (tokens[-self.tail :] if self.tail else [])
+        inner = tokens[self.head : len(tokens) - self.tail]
+        step = self.window - self.specials
+        return [head + inner[i : i + step] + tail for i in range(0, len(inner), step)][:most]
 
 
 @functools.lru_cache(maxsize=4)
@@ -205,8 +221,19 @@ class EmbeddingRunner:
 
     def embed(self, texts: Sequence[str], normalize: bool = True, kind: str = DOCUMENT) -> Vectors:
         """(len(texts), dim) float32, in order. `kind`: "document" (passages) or "query"
-        (questions): which of the model's prompts goes in front (none for MiniLM)."""
-        return self.embed_tokens(self.fit(self.prompts.apply(list(texts), kind)), normalize)
+        (questions): which of the model's prompts goes in front (none for MiniLM). A text
+        longer than the window: the token-weighted mean of its windows' vectors."""
+        pieces = [self.fitter.windows(t) for t in self.prompts.apply(list(texts), kind)]
+        if all(len(p) == 1 for p in pieces):
+            return self.embed_tokens([p[0] for p in pieces], normalize)
+        vectors = self.embed_tokens([w for p in pieces for w in p], normalize)
+        out = np.empty((len(pieces), vectors.shape[1]), dtype=np.float32)
+        row = 0
+        for i, windows in enumerate(pieces):
+            weights = np.array([len(w) for w in windows], dtype=np.float32)
+            out[i] = weights @ vectors[row : row + len(windows)] / weights.sum()
+            row += len(windows)
+        return as_unit_vectors(out) if normalize else out
 
     def embed_tokens(self, seqs: list[list[int]], normalize: bool = True) -> Vectors:
         if self.onnx is not None:
