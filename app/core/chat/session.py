@@ -44,6 +44,7 @@ from app.core.chat import documents_step as docs
 from app.core.chat import presets as chat_presets
 from app.core.chat.answer import AnswerInProgress, finished_answer
 from app.core.chat.budget import ContextBudget, measure_budget, room_for_answer
+from app.core.chat.chat_settings import ChatSettings
 from app.core.chat.documents_step import EmbedderFactory
 from app.core.chat.prompt import build_messages
 from app.core.chat.store import (
@@ -99,8 +100,7 @@ class ChatSession:
         self.embedding_model = embedding_model  # the chosen local embedding model ("" = bundled)
         self.base_sampling = p.SamplingParams()  # app defaults; a conversation's settings override
         self.conversation_id: int | None = None
-        self._pending = self._new_chat_defaults()  # a new chat's settings until its first message
-        self._pending_collections: list[str] = []
+        self.conversation_settings = ChatSettings(store)  # each conversation's (and the new chat's) settings
         self._answer: AnswerInProgress | None = None
         self._unsaved_answer_id: int | None = None  # the answer a full disk kept from being saved
 
@@ -136,19 +136,13 @@ class ChatSession:
         ).format(server=self.service.where)
 
     # ---- which conversation -------------------------------------------------------------
-    @staticmethod
-    def _new_chat_defaults() -> dict[str, Any]:
-        preset = chat_presets.default_preset()
-        return {"system_prompt": preset.system_prompt, "settings": chat_presets.preset_settings(preset)}
-
     def new_chat(self) -> bool:
         """An empty chat with the default settings, and no documents until the user picks some
         (a question about cats should not search last week's contracts)."""
         if self.busy:
             return False
         self.conversation_id = None
-        self._pending = self._new_chat_defaults()
-        self._pending_collections = []
+        self.conversation_settings.start_new_chat()
         self.conversation_changed.emit(None)
         self.collections_changed.emit(self.collections())
         return True
@@ -174,58 +168,32 @@ class ChatSession:
             return
         self.stop()  # its end is saved (the row goes with the conversation) but not shown
         self.conversation_id = None
-        self._pending = self._new_chat_defaults()
-        self._pending_collections = []
+        self.conversation_settings.start_new_chat()
         self.conversation_changed.emit(None)
         self.collections_changed.emit([])
 
-    # ---- a conversation's settings ------------------------------------------------------
+    # ---- a conversation's settings (chat_settings.py) ----------------------------------
     def chat_settings(self) -> tuple[str, dict[str, Any]]:
         """The system prompt and settings the next answer uses (a new chat's pending ones)."""
-        if self.conversation_id is not None:
-            conversation = self.store.get_conversation(self.conversation_id)
-            if conversation is not None:
-                return conversation.system_prompt, dict(conversation.settings)
-        return str(self._pending["system_prompt"]), dict(self._pending["settings"])
+        return self.conversation_settings.of(self.conversation_id)
 
     def save_chat_settings(self, system_prompt: str, updates: dict[str, Any]) -> None:
-        if self.conversation_id is not None:
-            conversation = self.store.get_conversation(self.conversation_id)
-            if conversation is None:
-                return
-            # Merge: other keys (the documents choice) stay as they are.
-            merged = chat_presets.merge_settings(conversation.settings, updates)
-            self.store.update_conversation(
-                self.conversation_id, touch=False, system_prompt=system_prompt, settings=merged
-            )
-        else:
-            self._pending = {
-                "system_prompt": system_prompt,
-                "settings": chat_presets.merge_settings(self._pending["settings"], updates),
-            }
+        self.conversation_settings.save(self.conversation_id, system_prompt, updates)
 
     def wanted_context(self, default: int) -> int:
-        return chat_presets.conversation_context(self.chat_settings()[1], default)
+        return self.conversation_settings.wanted_context(self.conversation_id, default)
 
     def sampling(self) -> p.SamplingParams:
-        return chat_presets.conversation_sampling(self.chat_settings()[1], self.base_sampling)
+        return self.conversation_settings.sampling(self.conversation_id, self.base_sampling)
 
     # ---- documents ----------------------------------------------------------------------
     def collections(self) -> list[str]:
         """The document collections this conversation answers from."""
-        if self.conversation_id is None:
-            return list(self._pending_collections)
-        return docs.collections_in(self.chat_settings()[1])
+        return self.conversation_settings.collections(self.conversation_id)
 
     def set_collections(self, names: list[str]) -> None:
         names = [n for n in names if n]
-        if self.conversation_id is None:
-            self._pending_collections = list(names)
-        else:
-            conversation = self.store.get_conversation(self.conversation_id)
-            if conversation is not None:
-                settings = docs.with_collections(conversation.settings, names)
-                self.store.update_conversation(self.conversation_id, settings=settings)
+        self.conversation_settings.set_collections(self.conversation_id, names)
         self.collections_changed.emit(list(names))
 
     # ---- asking -------------------------------------------------------------------------
@@ -259,19 +227,15 @@ class ChatSession:
         return True
 
     def _create_conversation(self, first_question: str) -> None:
-        pending = self._pending
         conversation = self.store.create_conversation(
             title=title_from_question(first_question),
             model_path=self.service.model_name
             if self.service.is_remote
             else str(self.service.model_path or ""),
-            system_prompt=str(pending["system_prompt"]),
+            system_prompt=self.conversation_settings.pending_system_prompt,
         )
-        settings = docs.with_collections(pending["settings"], self._pending_collections)
-        self.store.update_conversation(conversation.id, touch=False, settings=settings)
+        self.conversation_settings.give_to(conversation.id)
         self.conversation_id = conversation.id
-        self._pending = self._new_chat_defaults()
-        self._pending_collections = []
         self.conversation_changed.emit(conversation.id)  # the new chat now has its own row
 
     def edit_and_resend(self, message: Message, text: str) -> bool:
@@ -355,7 +319,7 @@ class ChatSession:
         history = self.store.messages(conversation_id)
         if parent_id is not None:
             history = history[: next(i for i, m in enumerate(history) if m.id == parent_id) + 1]
-        system_prompt, settings = self.chat_settings()
+        system_prompt, settings = self.chat_settings()  # one read for both
         sampling = chat_presets.conversation_sampling(settings, self.base_sampling)
         n_ctx = self.service.n_ctx or 4096
         answer_room = room_for_answer(sampling, n_ctx)
