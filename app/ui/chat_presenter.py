@@ -63,6 +63,9 @@ class ChatPresenter:
         self.on_thread_shown = on_thread_shown
         self.before_action = before_action
         self.streaming: MessageWidget | None = None  # the widget of the answer being written
+        # An answer whose widget is not made yet, and what it waits for (_on_answer_started).
+        self._answer_to_show: Message | None = None
+        self._waiting_to_show = ""
         self.link_dialog: QDialog | None = None  # the last "open this link?" question
         self._destination_shown: str | None = None  # the "answered by the server" notice shown
         self._bind()
@@ -97,6 +100,10 @@ class ChatPresenter:
         self._list_timer.setSingleShot(True)
         self._list_timer.setInterval(0)
         self._list_timer.timeout.connect(self.refresh_list)
+        self._answer_timer = QTimer(self.chat_view)
+        self._answer_timer.setSingleShot(True)
+        self._answer_timer.setInterval(0)
+        self._answer_timer.timeout.connect(self._show_answer)
         session.conversations_changed.connect(self.refresh_list_soon)
         for event in (self.service.loaded, self.service.unloaded, self.service.crashed):
             event.connect(self.update_composer)
@@ -140,7 +147,17 @@ class ChatPresenter:
         self.update_composer()
 
     def show_thread(self) -> None:
+        # An answer being written keeps streaming into its widget in the new thread (or one
+        # still to be made: the thread shown has it now, if it is still the thread's).
+        answer = self.streaming.message if self.streaming is not None else self._answer_to_show
+        self._answer_to_show = None
+        self._answer_timer.stop()
         self.chat_view.set_messages(self.session.thread(), self.session.versions_of)
+        last = self.chat_view.last()
+        if answer is not None and last is not None and last.message.id == answer.id:
+            self.streaming = last
+            if self._waiting_to_show and not self.session.streaming_text:
+                last.set_waiting_text(self._waiting_to_show)
         self.on_thread_shown()
 
     def refresh_list_soon(self) -> None:
@@ -149,6 +166,7 @@ class ChatPresenter:
     def close(self) -> None:
         """The window closes: a list refresh still waiting would read a closed store."""
         self._list_timer.stop()
+        self._answer_timer.stop()
 
     def refresh_list(self) -> None:
         self.sidebar.set_conversations(self.session.store.list_conversations(), self.session.conversation_id)
@@ -162,19 +180,44 @@ class ChatPresenter:
         last = self.chat_view.last()
         self.streaming = last if last is not None and last.message.id == message.id else None
         if self.streaming is None:
-            self.streaming = self.chat_view.add_message(message)
+            # The answer's widget comes in the next turn of the event loop (or with its first
+            # words, if they come first): made in the same turn as the question's, the two were
+            # the longest stall of a send (bench_gui_stall.py).
+            self._answer_to_show, self._waiting_to_show = message, ""
+            self._answer_timer.start()
         self.chat_view.set_actions_enabled(False)
 
+    def _show_answer(self) -> None:
+        message, self._answer_to_show = self._answer_to_show, None
+        self._answer_timer.stop()
+        if message is None:
+            return
+        self.streaming = self.chat_view.add_message(message)
+        if self._waiting_to_show:
+            self.streaming.set_waiting_text(self._waiting_to_show)
+
+    def _streaming_widget(self, message: Message) -> MessageWidget | None:
+        """The widget of this answer, made now if it was still to come."""
+        if self._answer_to_show is not None and self._answer_to_show.id == message.id:
+            self._show_answer()
+        widget = self.streaming
+        return widget if widget is not None and widget.message.id == message.id else None
+
     def _on_waiting(self, message: Message, text: str) -> None:
-        if self.streaming is not None and self.streaming.message.id == message.id:
-            self.streaming.set_waiting_text(text)
+        if self._answer_to_show is not None and self._answer_to_show.id == message.id:
+            self._waiting_to_show = text  # shown when the widget is made
+            return
+        widget = self._streaming_widget(message)
+        if widget is not None:
+            widget.set_waiting_text(text)
 
     def _on_tokens(self, message: Message, text: str) -> None:
-        if self.streaming is not None and self.streaming.message.id == message.id:
-            self.streaming.append(text)
+        widget = self._streaming_widget(message)
+        if widget is not None:
+            widget.append(text)
 
     def _on_answer_finished(self, message: Message) -> None:
-        widget = self.streaming
+        widget = self._streaming_widget(message)
         self.streaming = None
         if widget is not None and widget.message.id == message.id:
             widget.finish(message.status, message.stats)

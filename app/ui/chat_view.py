@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat.store import Message
+from app.core.chat.store import STATUS_COMPLETE, Message
 from app.core.i18n import number, translate
 from app.ui.message_widget import MessageWidget
 
@@ -186,6 +186,16 @@ class ChatView(QScrollArea):
         self.empty_label.setVisible(False)
         self.start_button.setVisible(False)
         return widget
+
+    def warm_up(self) -> None:
+        """Build one message widget and throw it away, at an idle moment after start-up: the
+        first one of a process costs ~30 ms more than the next (PySide6 creates the Python
+        enums of the text widgets on first use), and that came with the user's first question
+        (bench_gui_stall.py)."""
+        if self.widgets:
+            return  # a conversation on screen paid it already
+        probe = MessageWidget(Message(-1, -1, "assistant", "warm", STATUS_COMPLETE, 0.0), (1, 1))
+        probe.deleteLater()
 
     def add_message(self, message: Message) -> MessageWidget:
         self._messages.append(message)

@@ -248,10 +248,16 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._show_newest_conversation)
             # After the first paint: detect hardware and start the engine host in the background.
             QTimer.singleShot(200, self._warm_up)
+            # And the first message widget's one-time cost, before the first question.
+            QTimer.singleShot(700, self._warm_up_chat_view)
 
     def _show_newest_conversation(self) -> None:
         if not self._closed:
             self.session.open_newest()
+
+    def _warm_up_chat_view(self) -> None:
+        if not self._closed:
+            self.chat_view.warm_up()
 
     def _warm_up(self) -> None:
         if self._closed:

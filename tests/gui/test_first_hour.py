@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 from app.core.engine import protocol as p
@@ -72,16 +72,19 @@ def test_the_wait_before_the_first_word_says_what_happens(
     load(qtbot, window, instruct_model_path)
     window.session.base_sampling = p.SamplingParams(max_tokens=8, seed=1)
     seen: list[str] = []
-    window.session.answer_started.connect(
-        lambda _m: seen.append(window.chat_view.widgets[-1].body.toPlainText())
-    )
-    window.session.waiting.connect(
-        lambda _m, _t: seen.append(window.chat_view.widgets[-1].body.toPlainText())
-    )
+    # What the last message shows at every turn of the event loop (the answer's widget is made
+    # a turn after the question's, and shows the wait until its first words).
+    look = QTimer()
+    look.setInterval(0)
+    look.timeout.connect(lambda: seen.append(window.chat_view.widgets[-1].body.toPlainText()))
+    look.start()
     with wait_event(qtbot, window.session.answer_finished, timeout=60_000):
         window.composer.edit.setPlainText("Hello!")
         window.composer._submit()
+    look.stop()
     assert "Reading your question…" in seen
+    later = seen[seen.index("Reading your question…") :]
+    assert any(t not in ("Reading your question…", "Hello!") for t in later)  # then the words
 
 
 def test_keyboard_tab_leaves_the_question_box_and_ctrl_q_quits(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
