@@ -268,12 +268,18 @@ class MainWindow(QMainWindow):
 
             return detect_hardware()
 
-        def warm_markdown(_progress: ProgressFn, _cancel: CancelToken) -> None:
+        def warm_markdown(_progress: ProgressFn, _cancel: CancelToken) -> None:  # and speed
             # The first answer's Markdown would otherwise import markdown-it and pygments' lexers
             # on the GUI thread right as it finishes (~80 ms stall); do it now, off that thread.
             from app.ui.markdown_render import render_markdown
 
             render_markdown("**warm** `up`\n\n```python\nprint(1)\n```\n\n| a |\n|---|\n| 1 |")
+            # The speed record after each answer (speed/record.py, on a worker thread) imported
+            # the speed model there, ~25 ms of imports holding the GIL against the GUI thread
+            # as the answer ended (bench_gui_stall.py): import it now instead.
+            import app.core.speed.machine_bench
+            import app.core.speed.predict
+            import app.core.speed.record  # noqa: F401
 
         def set_hardware(hardware: Any) -> None:
             if self.service.hardware is None:
