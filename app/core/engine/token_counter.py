@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ _lock = threading.Lock()
 _vocabularies: dict[tuple[str, int, float], Any] = {}
 _counters: dict[tuple[str, int, float], TokenCounter] = {}
 _MAX_KEPT = 4  # the chat model, the embedding model, and a switch or two
+COUNTS_KEPT = 4096  # texts whose token counts a counter remembers (a few long conversations)
 
 
 def _key(path: Path | str) -> tuple[str, int, float]:
@@ -93,12 +95,26 @@ def counter_for(path: Path | str) -> TokenCounter:
         return ready
     llm = vocab_model(path)
     count_lock = threading.Lock()
+    # Counts of texts seen lately: the context meter counts every message of the conversation
+    # on screen after each change (200 messages: ~25 ms of tokenizing on the GUI thread, a
+    # stall in bench_chat.py), and those texts rarely change. Keyed by length and hash, so the
+    # texts themselves are not kept.
+    known: OrderedDict[tuple[int, int], int] = OrderedDict()
 
     def count(text: str) -> int:
         if not text:
             return 0
+        key = (len(text), hash(text))
         with count_lock:
-            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+            tokens = known.get(key)
+            if tokens is None:
+                tokens = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+                known[key] = tokens
+                if len(known) > COUNTS_KEPT:
+                    known.popitem(last=False)
+            else:
+                known.move_to_end(key)
+            return tokens
 
     with _lock:
         return _counters.setdefault(key, count)
