@@ -62,6 +62,7 @@ class ChatSettingsPresenter(QObject):
         session.answer_finished.connect(lambda _m: self.schedule_meter())
         for event in (service.loaded, service.unloaded, service.crashed, service.engine_changed):
             event.connect(self._on_engine_state)
+        service.counter_ready.connect(self.schedule_meter)  # exact counts, remembered
 
     # ---- the drawer ---------------------------------------------------------------------
     def show_drawer(self, visible: bool = True) -> None:

@@ -67,6 +67,16 @@ def _stop_half_way(index: DocumentIndex, name: str, embedder: object) -> None:
     assert report.cancelled and 0 < report.vectors_computed < 12
 
 
+def _move_half_way_and_search(index: DocumentIndex, old: object, new: object) -> None:
+    """Re-embed the collection from `old`'s vectors for `new`, stop half-way, and search with
+    `new` (the app's embedder now): by meaning, through the old model, the right passage."""
+    _stop_half_way(index, "c", new)
+    c = index.collection("c")
+    assert (c.embed_model_id, c.next_model_id) == (old.model_id, new.model_id)  # type: ignore[attr-defined]
+    mode, top, note = _search_by_meaning(index, new)
+    assert (mode, note) == ("vector", None) and "vacation" in top
+
+
 def _search_by_meaning(index: DocumentIndex, embedder: object) -> tuple[str, str, str | None]:
     result = Searcher(index, embedder).search(["c"], "how many days off do I get?", mode="vector")  # type: ignore[arg-type]
     return result.mode, (result.hits[0].text if result.hits else ""), result.note
@@ -87,11 +97,7 @@ def test_search_by_meaning_keeps_working_both_ways_while_the_collection_is_reemb
 
         # Server -> this computer, stopped half-way: the server's vectors answer, the question
         # embedded by the server (before: "indexed with another embedding model", keywords).
-        _stop_half_way(index, "c", on_this_computer)
-        c = index.collection("c")
-        assert (c.embed_model_id, c.next_model_id) == (on_server.model_id, on_this_computer.model_id)
-        mode, top, note = _search_by_meaning(index, on_this_computer)
-        assert (mode, note) == ("vector", None) and "vacation" in top
+        _move_half_way_and_search(index, on_server, on_this_computer)
 
         # Without the server connected now, that collection can only be searched by keywords,
         # and the answer says so.
@@ -103,8 +109,4 @@ def test_search_by_meaning_keeps_working_both_ways_while_the_collection_is_reemb
         # file's vectors answer, the question embedded on this computer.
         index_collection(index, "c", on_this_computer)
         assert index.collection("c").embed_model_id == on_this_computer.model_id
-        _stop_half_way(index, "c", on_server)
-        c = index.collection("c")
-        assert (c.embed_model_id, c.next_model_id) == (on_this_computer.model_id, on_server.model_id)
-        mode, top, note = _search_by_meaning(index, on_server)
-        assert (mode, note) == ("vector", None) and "vacation" in top
+        _move_half_way_and_search(index, on_this_computer, on_server)

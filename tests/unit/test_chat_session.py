@@ -249,3 +249,18 @@ def test_a_crash_of_the_app_keeps_the_saved_pieces(tmp_path: Path) -> None:
     assert message.status == STATUS_INTERRUPTED
     assert reopened.integrity_ok()
     reopened.close()
+
+
+def test_the_engine_says_when_its_token_counter_is_ready(instruct_model_path: Path, tmp_path: Path) -> None:
+    """The context meter counts exactly (and remembers the counts) once the model's vocabulary
+    is loaded, not first in the turn a question is sent."""
+    calls = CallQueue()
+    service = EngineService(EngineClient(log_path=tmp_path / "engine-host.log"), call_soon=calls)
+    counters: list[Any] = []
+    service.counter_ready.connect(lambda: counters.append(service.token_counter()))
+    try:
+        service.load(instruct_model_path, 2048)
+        calls.run_until(lambda: bool(counters), timeout=120)
+        assert counters[0] is not None and counters[0]("Hello there") > 0
+    finally:
+        service.shutdown()

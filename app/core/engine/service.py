@@ -19,6 +19,7 @@ Events are emitted through `call_soon`, on the owner's thread (see app/core/call
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class EngineService:
     unloaded = Signal()
     crashed = Signal(object)
     engine_changed = Signal()
+    counter_ready = Signal()  # the loaded model's token counter can count now (token_counter())
 
     def __init__(
         self,
@@ -193,10 +195,20 @@ class EngineService:
         self.facts, self.plan = outcome.facts, outcome.plan
         self.loaded_wish = wish
         # The model's own tokenizer for the context meter and the prompt budget; the engine
-        # host has just loaded this very file, so native code here meets nothing new.
-        token_counter.warm_in_background(wish.path)
+        # host has just loaded this very file, so native code here meets nothing new. Said
+        # when ready, so the meter counts exactly (and remembers the counts) before a question
+        # is sent, not in the send's own turn.
+        def warm_counter() -> None:
+            token_counter.warm(wish.path)
+            self.call_soon(self._counter_warmed, wish)
+
+        threading.Thread(target=warm_counter, name="token-counter", daemon=True).start()
         self.loaded_format = outcome.loaded.chat_format
         self.loaded.emit(outcome)
+
+    def _counter_warmed(self, wish: LoadWish) -> None:
+        if self.loaded_wish is wish and not self.closed:
+            self.counter_ready.emit()
 
     def unload(self) -> EngineJob[Any]:
         self.loaded_wish = None

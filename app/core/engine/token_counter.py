@@ -138,9 +138,3 @@ def warm(path: Path | str) -> None:
         counter_for(path)
     except Exception as exc:  # no llama-cpp-python here, the file went away...
         log.info("token counts stay estimated for %s (%s)", Path(path).name, type(exc).__name__)
-
-
-def warm_in_background(path: Path | str) -> threading.Thread:
-    thread = threading.Thread(target=warm, args=(path,), name="token-counter", daemon=True)
-    thread.start()
-    return thread
