@@ -5,9 +5,9 @@ shape (heads, KV heads, key/value lengths, sliding-window layers) to predict wha
 allocate. We read only the header: the file is memory-mapped and tensor data is never touched,
 so a 40 GB model is inspected as fast as a small one.
 
-Stock `GGUFReader` builds one numpy view per element of every metadata array; a 262k-token
-vocabulary then costs seconds. `_HeaderReader` keeps the library's parsing but takes long arrays
-in one step (numbers as one view, strings skipped over), which brings that down to milliseconds.
+Opening the file safely (checks before parsing, a header reader that takes long arrays in one
+step) is gguf_open.py; adding up the tensors is gguf_sizes.py; this module turns the header's
+fields into `ModelFacts` and keeps the facts of files read lately.
 """
 
 from __future__ import annotations
@@ -15,29 +15,19 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-import struct
-import sys
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from gguf import GGUFReader, GGUFValueType, LlamaFileType
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from app.core.errors import PlainError
+from app.core.gguf_open import GGUFError, open_checked
 from app.core.gguf_sizes import tensor_sizes
 from app.core.i18n import number, translate, translate_noop
 
 log = logging.getLogger(__name__)
-
-GGUF_MAGIC_BYTES = b"GGUF"
-
-# Arrays longer than this are read in bulk (tokenizer vocabularies, merges, scores).
-_BULK_ARRAY = 64
 
 # Architectures whose llama.cpp graph keeps no KV cache (encoders, diffusion models):
 # `llama_model::create_memory` returns nullptr for them.
@@ -86,10 +76,6 @@ MAX_LAYERS = 512
 MAX_CONTEXT = 2**31 - 1
 
 _POOLING_NAMES = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
-
-
-class GGUFError(PlainError):
-    """A model file we cannot use; the message is meant for the user as is."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +158,7 @@ def read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
 
 def _read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
     file = Path(path)
-    file_size = _check_file(file)
-    _check_counts(file, file_size)
-    reader = _open_reader(file, file_size)
+    file_size, reader = open_checked(file)
     try:
         return _facts_from_reader(file, file_size, reader)
     except GGUFError:
@@ -188,191 +172,6 @@ def _read_model_facts(path: str | os.PathLike[str]) -> ModelFacts:
         ) from None
     finally:
         del reader  # drop the memory map now, so Windows lets the user delete the file
-
-
-# --- opening ----------------------------------------------------------------------------------
-
-
-def _check_file(file: Path) -> int:
-    try:
-        if not file.exists():
-            raise GGUFError(translate("gguf_facts", "The file {file} does not exist.").format(file=file))
-        if file.is_dir():
-            raise GGUFError(
-                translate("gguf_facts", "{file} is a folder, not a model file.").format(file=file)
-            )
-        size = file.stat().st_size
-        with file.open("rb") as fh:
-            magic = fh.read(4)
-    except PermissionError as exc:
-        raise GGUFError(
-            translate("gguf_facts", "Enclave is not allowed to read {file}.").format(file=file)
-        ) from exc
-    except OSError as exc:
-        raise GGUFError(
-            translate("gguf_facts", "The file {file} could not be read ({reason}).").format(
-                file=file, reason=exc.strerror or exc
-            )
-        ) from exc
-    if size == 0:
-        raise GGUFError(translate("gguf_facts", "This file is empty; it is not a GGUF model."))
-    if magic != GGUF_MAGIC_BYTES:
-        if GGUF_MAGIC_BYTES.startswith(magic):
-            raise GGUFError(_truncated_at_start())
-        raise GGUFError(translate("gguf_facts", "This file is not a GGUF model."))
-    return size
-
-
-def _truncated_at_start() -> str:
-    return translate("gguf_facts", "This model file is incomplete (truncated): it stops in its first bytes.")
-
-
-# The smallest a metadata entry (key length, 1-byte key, type, 1-byte value) and a tensor info
-# (name length, 1-byte name, n_dims, one dimension, type, offset) can be on disk.
-_MIN_KV_BYTES = 8 + 1 + 4 + 1
-_MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8
-_PLAUSIBLE_COUNT = 100_000  # real models have tens of metadata entries and up to ~10k tensors
-
-
-def _check_counts(file: Path, file_size: int) -> None:
-    """Refuse counts that cannot fit in the file before parsing: the reader would otherwise
-    walk the (zero-filled, or random) tensor data as millions of tiny entries, for minutes."""
-    try:
-        with file.open("rb") as handle:
-            head = handle.read(24)
-    except OSError as exc:
-        reason = exc.strerror or translate("gguf_facts", "input/output error")
-        raise GGUFError(
-            translate("gguf_facts", "The file {file} could not be read ({reason}).").format(
-                file=file, reason=reason
-            )
-        ) from None
-    if len(head) < 24:
-        raise GGUFError(_truncated_at_start())
-    (version,) = struct.unpack_from("<I", head, 4)
-    order = ">" if version & 0xFFFF == 0 else "<"  # a file written on a big-endian machine
-    n_tensors, n_kv = struct.unpack_from(f"{order}QQ", head, 8)
-    if n_kv * _MIN_KV_BYTES > file_size or n_tensors * _MIN_TENSOR_INFO_BYTES > file_size:
-        log.info("impossible counts in %s: %d tensors, %d metadata entries", file, n_tensors, n_kv)
-        if n_kv <= _PLAUSIBLE_COUNT and n_tensors <= _PLAUSIBLE_COUNT:  # a real header, cut short
-            raise GGUFError(
-                translate(
-                    "gguf_facts",
-                    "This model file is incomplete (truncated): it stops inside its header. "
-                    "Download it again.",
-                )
-            )
-        raise GGUFError(
-            translate(
-                "gguf_facts",
-                "This model file is damaged: its header announces more entries than the file can hold.",
-            )
-        )
-
-
-def _open_reader(file: Path, file_size: int) -> _HeaderReader:
-    try:
-        return _HeaderReader(file)
-    except _TruncatedData as exc:
-        if exc.needed > 2 * file_size + 1024**3:  # no download stops at a few per cent
-            raise GGUFError(
-                translate(
-                    "gguf_facts",
-                    "This model file is damaged: its list of tensors points far past the end of the file.",
-                )
-            ) from None
-        have, need = _human(file_size), _human(exc.needed)
-        if have == need:  # too close to tell apart in MB
-            have, need = (
-                translate("gguf_facts", "{count} bytes").format(count=number(file_size)),
-                number(exc.needed),
-            )
-        raise GGUFError(
-            translate(
-                "gguf_facts",
-                "This model file is incomplete (truncated): it has {have} of the {need} it needs. "
-                "Download it again.",
-            ).format(have=have, need=need)
-        ) from None
-    except Exception as exc:
-        log.info("GGUFReader failed on %s: %r", file, exc)
-        version = re.search(r"version (\d+)", str(exc))
-        if version:
-            raise GGUFError(
-                translate(
-                    "gguf_facts",
-                    "This GGUF file uses format version {version}, which Enclave cannot "
-                    "read (it may be damaged, or made for a much newer or older program).",
-                ).format(version=version.group(1))
-            ) from None
-        raise GGUFError(
-            translate(
-                "gguf_facts",
-                "This model file is incomplete (truncated) or damaged: its header could not be read.",
-            )
-        ) from None
-
-
-class _TruncatedData(Exception):
-    def __init__(self, needed: int) -> None:
-        super().__init__(needed)
-        self.needed = needed
-
-
-class _HeaderReader(GGUFReader):
-    """GGUFReader that reads long metadata arrays in bulk and checks the data is all there."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, "r")
-
-    def _get_field_parts(
-        self, orig_offs: int, raw_type: int
-    ) -> tuple[int, list[Any], list[int], list[GGUFValueType]]:
-        if raw_type != GGUFValueType.ARRAY:
-            return super()._get_field_parts(orig_offs, raw_type)
-        raw_itype = self._get(orig_offs, np.uint32)
-        alen = self._get(orig_offs + 4, np.uint64)
-        count = int(alen[0])
-        itype = GGUFValueType(int(raw_itype[0]))
-        if count <= _BULK_ARRAY or itype == GGUFValueType.ARRAY:
-            return super()._get_field_parts(orig_offs, raw_type)
-        start = orig_offs + 12
-        if itype == GGUFValueType.STRING:
-            # We never need the vocabulary text: step over it, keep only its length (alen).
-            end = self._skip_strings(start, count)
-            return end - orig_offs, [raw_itype, alen], [], [GGUFValueType.ARRAY, itype]
-        values = self._get(start, self.gguf_scalar_to_np[itype], count)
-        if len(values) != count:
-            raise ValueError("metadata array runs past the end of the file")
-        size = 12 + int(values.nbytes)
-        return size, [raw_itype, alen, values], [2], [GGUFValueType.ARRAY, itype]
-
-    def _skip_strings(self, offs: int, count: int) -> int:
-        swapped = (sys.byteorder == "little") != (self.byte_order == "I")
-        unpack = struct.Struct(">Q" if swapped else "<Q").unpack_from
-        buf = self.data.data  # a memoryview over the memory map: no copy
-        for _ in range(count):
-            (length,) = unpack(buf, offs)  # struct.error past the end = truncated header
-            offs += 8 + length
-        if offs > len(buf):
-            raise ValueError("metadata strings run past the end of the file")
-        return offs
-
-    def _build_tensors(self, start_offs: int, fields: list[Any]) -> None:
-        # Check before the library maps tensor data: past the end it fails with a reshape
-        # error that says nothing about a half-downloaded file.
-        needed = 0
-        for field in fields:
-            _nl, _name, _nd, dims, raw_dtype, offset_tensor = field.parts
-            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(int(raw_dtype[0]))]
-            n_bytes = int(np.prod(dims, dtype=np.uint64)) * type_size // block
-            needed = max(needed, start_offs + int(offset_tensor[0]) + n_bytes)
-        if needed > len(self.data):
-            raise _TruncatedData(needed)
-        super()._build_tensors(start_offs, fields)
-
-
-# --- extracting -------------------------------------------------------------------------------
 
 
 class _Fields:
@@ -614,14 +413,3 @@ def _is_swa(il: int, n_pattern: int, dense_first: bool) -> bool:
     if dense_first:
         return il % n_pattern != 0
     return il % n_pattern < n_pattern - 1
-
-
-def _human(n_bytes: int) -> str:
-    for unit, size in (
-        (translate_noop("gguf_facts", "{size} GB"), 1024**3),
-        (translate_noop("gguf_facts", "{size} MB"), 1024**2),
-        (translate_noop("gguf_facts", "{size} KB"), 1024),
-    ):
-        if n_bytes >= size:
-            return translate("gguf_facts", unit).format(size=number(n_bytes / size, 1))
-    return translate("gguf_facts", "{count} bytes").format(count=n_bytes)
