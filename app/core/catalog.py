@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from app.core.fit import Fit
     from app.core.hardware import HardwareInfo
     from app.core.hub import GGUFFile, ModelDetails
-    from app.core.speed.machine_bench import MachineProfile
     from app.core.speed.predict import Prediction
+    from app.core.speed.profile import MachineProfile
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from app.ui.tasks import ProgressFn, run_task
 
 if TYPE_CHECKING:
     from app.core.fit import Fit
-    from app.core.speed.machine_bench import MachineProfile
     from app.core.speed.predict import Prediction
+    from app.core.speed.profile import MachineProfile
 
 log = logging.getLogger("enclave.ui.speed")
 

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from app.core.gguf_facts import ModelFacts
-    from app.core.speed.machine_bench import DeviceSpeed, MachineProfile
+    from app.core.speed.profile import DeviceSpeed, MachineProfile
 
 WORDS_PER_TOKEN = 0.75  # English prose: about 3 words for every 4 tokens
 DOC_PROMPT_TOKENS = 2000  # a typical question about documents: passages + question + template
