@@ -10,16 +10,13 @@ import pytest
 
 from app.core.gguf_facts import ModelFacts
 from app.core.hardware import GpuInfo, HardwareInfo
+from app.core.model_memory import estimate_for_layers, kv_bytes, kv_cells, layer_kv_bytes
 from app.core.planner import (
     GIB,
     MIB,
     OffloadPlan,
     _budget,
-    estimate_for_layers,
     gpu_reserve,
-    kv_bytes,
-    kv_cells,
-    layer_kv_bytes,
     plan_from_file_size,
     plan_offload,
 )
