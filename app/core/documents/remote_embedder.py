@@ -113,10 +113,12 @@ def server_embedder_for(
 ) -> RemoteEmbedder | None:
     """An embedder for `model_id` ("server:HOST:PORT/MODEL") when `engine` is that server, else
     None (another server, or none connected now: that collection is searched by keywords)."""
-    prefix = f"{SERVER_ID_PREFIX}{engine.where}/" if engine is not None else None
-    if prefix is None or not model_id.startswith(prefix) or len(model_id) == len(prefix):
+    if engine is None:
         return None
-    return RemoteEmbedder(engine, model_id[len(prefix):], dim, local=local)  # type: ignore[arg-type]
+    model = model_id.removeprefix(f"{SERVER_ID_PREFIX}{engine.where}/")
+    if model == model_id or not model:
+        return None
+    return RemoteEmbedder(engine, model, dim, local=local)
 
 
 def embedder_for_settings(
