@@ -96,14 +96,8 @@ class ChatPresenter:
         # In a later turn of the event loop, once: an answer's end emits it after rendering and
         # saving the answer, and reading and rebuilding the list in the same turn was a third of
         # that turn's stall (bench_gui_stall.py).
-        self._list_timer = QTimer(self.chat_view)
-        self._list_timer.setSingleShot(True)
-        self._list_timer.setInterval(0)
-        self._list_timer.timeout.connect(self.refresh_list)
-        self._answer_timer = QTimer(self.chat_view)
-        self._answer_timer.setSingleShot(True)
-        self._answer_timer.setInterval(0)
-        self._answer_timer.timeout.connect(self._show_answer)
+        self._list_timer = self._next_turn(self.refresh_list)
+        self._answer_timer = self._next_turn(self._show_answer)
         session.conversations_changed.connect(self.refresh_list_soon)
         for event in (self.service.loaded, self.service.unloaded, self.service.crashed):
             event.connect(self.update_composer)
@@ -159,6 +153,15 @@ class ChatPresenter:
             if self._waiting_to_show and not self.session.streaming_text:
                 last.set_waiting_text(self._waiting_to_show)
         self.on_thread_shown()
+
+    def _next_turn(self, slot: Callable[[], None]) -> QTimer:
+        """A timer that runs `slot` once in a later turn of the event loop, however often it
+        is started before then (it lives as long as the chat view)."""
+        timer = QTimer(self.chat_view)
+        timer.setSingleShot(True)
+        timer.setInterval(0)
+        timer.timeout.connect(slot)
+        return timer
 
     def refresh_list_soon(self) -> None:
         self._list_timer.start()
@@ -219,7 +222,7 @@ class ChatPresenter:
     def _on_answer_finished(self, message: Message) -> None:
         widget = self._streaming_widget(message)
         self.streaming = None
-        if widget is not None and widget.message.id == message.id:
+        if widget is not None:
             widget.finish(message.status, message.stats)
             if self.chat_view.decorate is not None:
                 self.chat_view.decorate(widget)
