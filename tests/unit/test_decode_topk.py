@@ -43,7 +43,7 @@ def test_same_tokens_as_the_chain_over_the_whole_vocabulary(k: int, temp: float,
     try:
         for step in range(60):
             logits = (rng.standard_normal(N_VOCAB) * scale).astype(np.float32)
-            if step % 7 == 0:  # a peaked distribution now and then: the spread must adapt
+            if step % 7 == 0:  # a peaked distribution now and then
                 logits[rng.integers(N_VOCAB, size=3)] += 25.0
             if step % 11 == 0:  # and a flat one
                 logits *= 0.01
@@ -78,11 +78,28 @@ def test_odd_vocabulary_sizes_keep_the_rest_as_candidates() -> None:
         for _ in range(20):
             logits = rng.standard_normal(n_vocab).astype(np.float32)
             logits[-3] = 12.0  # the largest sits in the last, partial column
-            cut.spread = 0.0  # force the certain path
             assert cut.sample(logits) == full_chain_token(reference, logits)
     finally:
         raw.llama_sampler_free(ours)
         raw.llama_sampler_free(reference)
+
+
+def test_nan_or_infinity_at_the_top_goes_to_the_full_chain() -> None:
+    c = chain(4)
+    try:
+        cut = TopKCut(raw, c, N_VOCAB, 40)
+        logits = np.random.default_rng(2).standard_normal(N_VOCAB).astype(np.float32)
+        for bad in (np.nan, np.inf):
+            spoilt = logits.copy()
+            spoilt[123] = bad
+            assert cut.sample(spoilt) is None
+        few = np.full(N_VOCAB, -np.inf, dtype=np.float32)
+        few[:10] = 1.0 + np.arange(10)  # fewer than k+1 finite logits
+        assert cut.sample(few) is None
+        assert cut.fallbacks == 3
+        assert cut.sample(logits) is not None
+    finally:
+        raw.llama_sampler_free(c)
 
 
 def test_penalties_in_place_equal_the_sampler_over_the_whole_vocabulary() -> None:
