@@ -18,21 +18,21 @@ Hostile or huge input never costs the rest of a folder: a file that cannot be re
 damaged, empty, a zip bomb) raises `ExtractionError` with a plain-words message, and a file that
 is too big is read up to `Limits` (characters, pages, seconds) and says so in `Extracted.notes`.
 Text files are streamed, never read whole; zip-based formats are refused from their declared
-sizes before anything is inflated (formats/guards.py).
+sizes before anything is inflated (formats/guards.py). Each format's reader lives in formats/
+(PDF in formats/pdf.py, the HTML parser in formats/html_text.py); this module owns the common
+parts: the Sink, the limits, the plain-text helpers and the extractor table.
 
 Blocking and CPU-bound; call from a worker thread. Never logs document text.
 """
 
 from __future__ import annotations
 
-import html.parser
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from app.core.errors import PlainError
 from app.core.i18n import number, translate, translate_noop
@@ -354,10 +354,10 @@ def _cannot_read(exc: OSError) -> str:
 def _extractors() -> dict[str, Callable[[Path, Sink, int], None]]:
     """Format -> extractor. The per-format modules import their libraries lazily, and import
     this module, so they are looked up here rather than at import time."""
-    from app.core.documents.formats import ebook, mail, ocr, office, opendoc, rtf
+    from app.core.documents.formats import ebook, mail, ocr, office, opendoc, pdf, rtf
 
     return {
-        "pdf": lambda p, s, d: _extract_pdf(p, s),
+        "pdf": lambda p, s, d: pdf.extract_pdf(p, s),
         "docx": lambda p, s, d: _extract_docx(p, s),
         "pptx": lambda p, s, d: office.extract_pptx(p, s),
         "xlsx": lambda p, s, d: office.extract_xlsx(p, s),
@@ -476,201 +476,9 @@ def _extract_markdown(path: Path, sink: Sink) -> None:
     flush()
 
 
-class HTMLText(html.parser.HTMLParser):
-    """Block-level text under its heading path (h1-h6, and the term of a definition list:
-    a manual's "work_mem (integer)" is the title of the paragraphs that explain it). A table
-    row is one block ("cell | cell"). Scripts, styles, navigation bars and tables of contents
-    are dropped: they repeat on every page and match every question."""
-
-    _BLOCK_TAGS = "p div li td th tr br section article blockquote pre dd dt table ul ol header "
-    _BLOCK_TAGS += "footer main aside figure figcaption h1 h2 h3 h4 h5 h6 title dl caption"
-    BLOCKS = frozenset(_BLOCK_TAGS.split())
-    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg", "head", "nav"})
-    # Containers that are navigation by their class or role (DocBook, Sphinx, most sites).
-    _NAV_CLASSES = frozenset(
-        {
-            "navheader",
-            "navfooter",
-            "toc",
-            "navbar",
-            "breadcrumb",
-            "breadcrumbs",
-            "sphinxsidebar",
-            "related",
-            "skip-link",
-        }
-    )
-    _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-    _TERM_LEVEL = 10  # a <dt> sits under every h1-h6; nested lists go deeper
-    _CAPTION_LEVEL = 8  # a table's or figure's title: under the headings, above list terms
-    # A heading inside one of these belongs to it: when it closes, the text after it is under
-    # the heading from before ("Tip" boxes, DocBook's div.sect2, HTML5 sections).
-    _CONTAINERS = frozenset({"div", "section", "article", "aside"})
-    _ASIDES = frozenset({"note", "tip", "warning", "caution", "important", "admonition", "sidebar"})
-    _SCOPED_CLASSES = _ASIDES | {"example", "table", "figure"}
-    _SCOPED_PREFIXES = ("sect", "refsect", "section", "chapter", "appendix")
-
-    def __init__(self, keep_navigation: bool = False) -> None:
-        super().__init__(convert_charrefs=True)
-        self.keep_navigation = keep_navigation
-        self.blocks: list[tuple[str, str | None]] = []
-        self._buf: list[str] = []
-        self._hidden = 0
-        self._skip: list[str] = []  # open tags of a navigation container being skipped
-        self._heading_level: int | None = None  # inside <hN> or <dt>: its level
-        self._path: list[tuple[int, str]] = []  # (level, title), outermost first
-        self._dl_depth = 0
-        self._title: str | None = None
-        self._in_title = False
-        self._row: list[str] | None = None  # cells of the table row being read
-        self._pre = 0  # inside <pre>: line breaks are the text's own
-        # Open containers: (tag, the heading path to restore when it closes or None, whether it
-        # is an aside: a "Note" box's title is a child of the section it sits in, whatever its
-        # <hN> says).
-        self._containers: list[tuple[str, list[tuple[int, str]] | None, bool]] = []
-
-    def _current(self) -> str | None:
-        return heading_path(t for _, t in self._path) or self._title
-
-    def _flush(self) -> None:
-        raw = "".join(self._buf)
-        # Outside <pre>, a line break in the markup is a space (the source's line wrapping).
-        text = _clean(raw) if self._pre else " ".join(raw.split())
-        self._buf.clear()
-        if not text:
-            return
-        if self._heading_level is not None:
-            level = self._heading_level
-            if self._containers and self._containers[-1][2] and self._path:
-                level = max(level, self._path[-1][0] + 1)
-            self._path = [(lv, t) for lv, t in self._path if lv < level]
-            self._path.append((level, text.strip(" \t¶§#🔗")))
-        elif self._in_title:
-            self._title = text
-        elif self._row is not None:
-            self._row.append(text)
-        else:
-            self.blocks.append((text, self._current()))
-
-    def _container(self, tag: str, attrs: list[tuple[str, str | None]]) -> tuple[bool, bool]:
-        """(scoped, aside) for an opening container tag."""
-        if tag != "div":
-            return True, tag == "aside"
-        classes = (dict(attrs).get("class") or "").split()
-        aside = any(c in self._ASIDES for c in classes)
-        scoped = aside or any(
-            c in self._SCOPED_CLASSES or c.startswith(self._SCOPED_PREFIXES) for c in classes
-        )
-        return scoped, aside
-
-    def _is_nav(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-        if self.keep_navigation:
-            return False
-        values = dict(attrs)
-        if (values.get("role") or "") == "navigation":
-            return True
-        classes = set((values.get("class") or "").split())
-        return tag in ("div", "ul", "table", "dl") and bool(classes & self._NAV_CLASSES)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._skip:
-            if tag == self._skip[0]:
-                self._skip.append(tag)
-            return
-        if tag in self.HIDDEN and tag != "head" and not (tag == "nav" and self.keep_navigation):
-            self._hidden += 1
-            return
-        if self._is_nav(tag, attrs):
-            self._flush()
-            self._skip.append(tag)
-            return
-        if tag in self.BLOCKS:
-            self._flush()  # inside a table row, the text so far is the previous cell
-        if tag in self._CONTAINERS:
-            scoped, aside = self._container(tag, attrs)
-            self._containers.append((tag, list(self._path) if scoped else None, aside))
-        elif tag == "pre":
-            self._pre += 1
-        if tag in self._HEADINGS:
-            self._heading_level = self._HEADINGS[tag]
-        elif tag == "caption" or (
-            tag == "p"
-            and "title" in (dict(attrs).get("class") or "").split()
-            and self._containers
-            and self._containers[-1][1] is not None
-        ):
-            # <caption>, or DocBook's <p class="title"> of a table, figure or example box
-            self._heading_level = self._CAPTION_LEVEL
-        elif tag == "dl":
-            self._dl_depth += 1
-        elif tag == "dt":
-            self._heading_level = self._TERM_LEVEL + self._dl_depth
-        elif tag == "tr":
-            self._row = []
-        if tag == "title":
-            self._in_title = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._skip:
-            if tag == self._skip[0]:
-                self._skip.pop()
-            return
-        if tag in self.HIDDEN and tag != "head" and not (tag == "nav" and self.keep_navigation):
-            self._hidden = max(0, self._hidden - 1)
-            return
-        if tag in self.BLOCKS:
-            self._flush()
-        if tag in self._CONTAINERS and any(c[0] == tag for c in self._containers):
-            while self._containers:  # unclosed inner tags close with their container
-                open_tag, saved, _aside = self._containers.pop()
-                if open_tag == tag:
-                    if saved is not None:
-                        self._path = saved
-                    break
-        elif tag == "pre":
-            self._pre = max(0, self._pre - 1)
-        if (
-            tag in self._HEADINGS
-            or tag in ("dt", "caption")
-            or (tag == "p" and self._heading_level == self._CAPTION_LEVEL)
-        ):
-            self._heading_level = None
-        elif tag == "dl":
-            # The list's terms end with it: the text after it is under the heading again.
-            self._path = [(lv, t) for lv, t in self._path if lv < self._TERM_LEVEL + self._dl_depth]
-            self._dl_depth = max(0, self._dl_depth - 1)
-        elif tag == "tr" and self._row is not None:
-            cells = [c for i, c in enumerate(self._row) if i == 0 or c != self._row[i - 1]]
-            self._row = None
-            if cells:
-                self.blocks.append((" | ".join(cells), self._current()))
-        if tag == "title":
-            self._in_title = False
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden and not self._skip:
-            self._buf.append(data)
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-
-def html_blocks(markup: str) -> list[tuple[str, str | None]]:
-    """(text, heading) blocks of an HTML document (also EPUB chapters and HTML mail bodies).
-    A page that is nothing but navigation (a book's part page: its table of contents) keeps
-    that text: it is all the page says."""
-    parser = HTMLText()
-    parser.feed(markup)
-    parser.close()
-    if not parser.blocks:
-        parser = HTMLText(keep_navigation=True)
-        parser.feed(markup)
-        parser.close()
-    return parser.blocks
-
-
 def _extract_html(path: Path, sink: Sink) -> None:
+    from app.core.documents.formats.html_text import html_blocks
+
     for text, heading in html_blocks(_read_text(path, sink)):
         if not sink.add(text, None, heading):
             return
@@ -751,129 +559,3 @@ def _extract_docx(path: Path, sink: Sink) -> None:
                         cells.append(value)
                 if cells and not sink.add(" | ".join(cells), None, heading):
                     return
-
-
-def _extract_pdf(path: Path, sink: Sink) -> None:
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
-
-    from app.core.documents.formats import ocr
-
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
-            raise ExtractionError("password", translate("extract", "the PDF is password-protected")) from exc
-        if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
-            raise ExtractionError(
-                "password", translate("extract", "the PDF uses an unsupported protection")
-            ) from exc
-        raise ExtractionError("corrupt", damaged("PDF")) from exc
-    try:
-        n_pages = sink.pages_cap(len(pdf))
-        headings = _pdf_outline(pdf)
-        heading: str | None = None
-        for index in range(n_pages):
-            if sink.out_of_time():
-                break
-            heading = headings.get(index, heading)
-            page = pdf[index]
-            try:
-                textpage = page.get_textpage()
-                try:
-                    raw = textpage.get_text_range()
-                finally:
-                    textpage.close()
-            finally:
-                page.close()
-            sink.n_pages = index + 1
-            if len(raw.strip()) < ocr.SCANNED_PAGE_MAX_CHARS and sink.limits.ocr:
-                read = _ocr_pdf_page(pdf, index, n_pages, sink, heading)
-                if read is False:
-                    break
-                if read is True:
-                    continue
-                # None: no picture on the page; its little text is all there is.
-            full = False
-            for para in _pdf_paragraphs(raw):
-                if not sink.add(para, index + 1, heading):
-                    full = True
-                    break
-            if full:
-                break
-    finally:
-        pdf.close()
-
-
-def _ocr_pdf_page(pdf: Any, index: int, n_pages: int, sink: Sink, heading: str | None) -> bool | None:
-    """A page with (almost) no text layer: if it carries a picture, render it and read the
-    picture with OCR. None when there is no picture (a blank or nearly empty page, read as
-    text), False once the sink is full."""
-    import pypdfium2.raw as pdfium_c
-
-    from app.core.documents.formats import ocr
-
-    page = pdf[index]
-    try:
-        has_picture = next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])), None)
-        if has_picture is None:
-            return None
-        sink.status(
-            translate("extract", "reading scanned page {page} of {pages} with OCR").format(
-                page=index + 1, pages=n_pages
-            )
-        )
-        bitmap = page.render(scale=ocr.RENDER_DPI / 72)
-        try:
-            image = bitmap.to_pil()
-        finally:
-            bitmap.close()
-    finally:
-        page.close()
-    sink.ocr_pages += 1
-    return ocr.ocr_into(sink, image, index + 1, heading)
-
-
-def _pdf_outline(pdf: object) -> dict[int, str]:
-    """Page index -> bookmark title: a cheap, reliable heading when the PDF has an outline."""
-    out: dict[int, str] = {}
-    get_toc: Callable[[], Iterable[object]] | None = getattr(pdf, "get_toc", None)
-    if get_toc is None:
-        return out
-    try:
-        for item in get_toc():
-            dest = item.get_dest()  # type: ignore[attr-defined]
-            index = dest.get_index() if dest is not None else None
-            title = _clean(item.get_title() or "")  # type: ignore[attr-defined]
-            if index is not None and title and index not in out:
-                out[index] = title
-    except Exception:  # a broken outline must not cost us the text
-        log.debug("ignoring an unreadable PDF outline")
-    return out
-
-
-def _pdf_paragraphs(raw: str) -> list[str]:
-    """PDF text comes as lines. Blank lines separate paragraphs; so does a line that ends a
-    sentence and is clearly shorter than the text column (the last line of a paragraph)."""
-    lines = [ln.rstrip() for ln in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    width = max((len(ln) for ln in lines), default=0)
-    paragraphs: list[str] = []
-    current: list[str] = []
-
-    def flush() -> None:
-        if current:
-            text = " ".join(current)
-            text = re.sub(r"(\w)- (\w)", r"\1\2", text)
-            paragraphs.append(_clean(text))
-            current.clear()
-
-    for line in lines:
-        stripped = line.strip()
-        if not stripped:
-            flush()
-            continue
-        current.append(stripped)
-        if stripped[-1] in ".!?:" and len(stripped) < 0.7 * width:
-            flush()
-    flush()
-    return [p for p in paragraphs if p]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core.documents.extract import Sink, html_blocks
+from app.core.documents.extract import Sink
 from app.core.documents.formats.guards import check_zip
+from app.core.documents.formats.html_text import html_blocks
 
 
 def extract_epub(path: Path, sink: Sink) -> None:

@@ -24,9 +24,9 @@ from app.core.documents.extract import (
     Sink,
     extract_file,
     format_of,
-    html_blocks,
     paragraphs,
 )
+from app.core.documents.formats.html_text import html_blocks
 from app.core.i18n import translate
 
 log = logging.getLogger("enclave.documents.extract")
