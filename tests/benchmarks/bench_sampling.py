@@ -30,13 +30,13 @@ import numpy as np
 K, TOP_P, MIN_P, TEMP = 40, 0.95, 0.05, 0.7
 
 
-def chain(raw: Any, seed: int) -> Any:
-    c = raw.llama_sampler_chain_init(raw.llama_sampler_chain_default_params())
-    for sampler in (raw.llama_sampler_init_top_k(K), raw.llama_sampler_init_top_p(TOP_P, 1),
-                    raw.llama_sampler_init_min_p(MIN_P, 1), raw.llama_sampler_init_temp(TEMP),
-                    raw.llama_sampler_init_dist(seed)):  # fmt: skip
-        raw.llama_sampler_chain_add(c, sampler)
-    return c
+def chain(llm: Any, seed: int) -> Any:
+    """The engine's own sampler chain (SamplerChain) for the app's default t=0.7 sampling."""
+    from app.core.engine import protocol as p
+    from app.core.engine.sampling import SamplerChain
+
+    sampling = p.SamplingParams(temperature=TEMP, top_p=TOP_P, top_k=K, min_p=MIN_P, repeat_penalty=1.0)
+    return SamplerChain(llm, sampling, None, seed)
 
 
 class Runner:
@@ -67,7 +67,8 @@ class Runner:
         ctx, n_vocab = llm._ctx.ctx, llm._n_vocab
         llm.reset()
         raw.llama_memory_clear(raw.llama_get_memory(ctx), True)
-        sampler = chain(raw, seed)
+        owner = chain(llm, seed)
+        sampler = owner.chain
         if mode == "backend" and not raw.llama_set_sampler(ctx, 0, sampler):
             raise SystemExit("llama.cpp refused backend sampling for this chain")
         cut = TopKCut(raw, sampler, n_vocab, K) if mode == "cut" else None
@@ -99,7 +100,7 @@ class Runner:
         finally:
             if mode == "backend":
                 raw.llama_set_sampler(ctx, 0, None)
-            raw.llama_sampler_free(sampler)
+            owner.free()
         perf = raw.llama_perf_context(ctx)
         rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
         return out, rate, rate / (perf.n_eval / (perf.t_eval_ms / 1000))
@@ -109,8 +110,9 @@ class Runner:
         from app.core.engine.sampling import TopKCut, _TokenData
 
         raw, n_vocab = self.raw, self.llm._n_vocab
-        cut = TopKCut(raw, chain(raw, 1), n_vocab, K)
-        full, data = chain(raw, 1), _TokenData(raw, n_vocab)
+        cut_chain, full_chain = chain(self.llm, 1), chain(self.llm, 1)
+        cut, full = TopKCut(raw, cut_chain.chain, n_vocab, K), full_chain.chain
+        data = _TokenData(raw, n_vocab)
         ids = np.arange(n_vocab, dtype=np.intc)
         times: dict[str, list[float]] = {"cut": [], "chain": []}
         for logits in self.logits:
@@ -122,6 +124,8 @@ class Runner:
             raw.llama_sampler_accept(full, int(data.ids[data.array.selected]))
             times["cut"].append(middle - start)
             times["chain"].append(time.perf_counter() - middle)
+        cut_chain.free()
+        full_chain.free()
         return {name: statistics.median(t) * 1e6 for name, t in times.items()}
 
 
