@@ -9,6 +9,7 @@ Modules (import them directly; this package imports nothing so the CLI stays fas
     local_embedder.py  LocalEmbedder: llama-cpp-python in process (CLI, tests, benchmarks)
     index.py           DocumentIndex: the SQLite database, collections, files, chunks, vectors
     indexer.py         index_collection(): the incremental, cancellable, resumable job
+    folder_scan.py     scan(): the files under a collection's folders, and why others are left out
     search.py          Searcher.search(): BM25, vectors, hybrid (reciprocal rank fusion)
     prompting.py       pack_sources(), build_messages(), citation_lines()
     chat_context.py    prepare_document_messages(): a chat turn over collections

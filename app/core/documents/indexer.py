@@ -35,7 +35,6 @@ import hashlib
 import logging
 import os
 import queue
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +51,7 @@ from app.core.documents.extract import (
     extract_file,
     skip_reason,
 )
+from app.core.documents.folder_scan import Seen, cannot_read, scan
 from app.core.documents.index import DocumentIndex, FileRecord, display_path
 from app.core.errors import DiskFullError, is_disk_full
 from app.core.i18n import translate
@@ -116,102 +116,6 @@ class IndexReport:
 
 ProgressCallback = Callable[[IndexProgress], None]
 
-_HIDDEN_DIRS = {"__pycache__", "node_modules"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    path: str
-    size: int
-    mtime_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Bad:
-    """A directory entry that is there but cannot be indexed; it gets a row saying why."""
-
-    seen: _Seen
-    reason: str
-    kind: str  # "unreadable" | "skipped"
-
-
-def _scan(roots: Sequence[str], report: IndexReport) -> tuple[dict[str, _Seen], dict[str, _Bad], list[str]]:
-    """Every regular file under the roots. Hidden files and folders (".git", "~$x.docx" lock
-    files) are left out silently: they are never documents the user meant. Links to folders are
-    not followed (a link loop cannot trap the scan); broken links, link loops, pipes and devices
-    come back as `_Bad` entries with a reason. Returns the files, the bad entries and the roots
-    that are missing."""
-    found: dict[str, _Seen] = {}
-    bad: dict[str, _Bad] = {}
-    missing: list[str] = []
-
-    def add(path: Path) -> None:
-        key = str(path)
-        try:
-            st = path.stat()
-        except OSError as exc:
-            try:
-                link = path.lstat()
-            except OSError:
-                return  # gone between listing and looking
-            if stat.S_ISLNK(link.st_mode):
-                reason = (
-                    translate("indexer", "the link points to itself (a link loop)")
-                    if exc.errno == 40  # ELOOP
-                    else translate("indexer", "the link points to a file that is not there")
-                )
-            else:
-                reason = _cannot_read(exc)
-            bad[key] = _Bad(_Seen(key, link.st_size, link.st_mtime_ns), reason, "unreadable")
-            return
-        if not stat.S_ISREG(st.st_mode):
-            # A pipe would block the first read forever; a device is endless.
-            seen = _Seen(key, 0, st.st_mtime_ns)
-            bad[key] = _Bad(
-                seen, translate("indexer", "not a regular file (a pipe, socket or device)"), "skipped"
-            )
-            return
-        found[key] = _Seen(key, st.st_size, st.st_mtime_ns)
-
-    def add_link_dir(path: Path) -> None:
-        try:
-            link = path.lstat()
-        except OSError:
-            return
-        key = str(path)
-        reason = translate(
-            "indexer", "a link to a folder is not followed (add that folder itself to index it)"
-        )
-        bad[key] = _Bad(_Seen(key, 0, link.st_mtime_ns), reason, "skipped")
-
-    for root in roots:
-        base = Path(root)
-        if base.is_file():
-            add(base)
-        elif base.is_dir():
-            for dirpath, dirnames, filenames in os.walk(base, onerror=None, followlinks=False):
-                kept = []
-                for d in sorted(dirnames):
-                    if d.startswith(".") or d in _HIDDEN_DIRS:
-                        continue
-                    if os.path.islink(os.path.join(dirpath, d)):
-                        add_link_dir(Path(dirpath) / d)
-                        continue
-                    kept.append(d)
-                dirnames[:] = kept
-                for name in sorted(filenames):
-                    if not name.startswith((".", "~$")):
-                        add(Path(dirpath) / name)
-        elif base.is_symlink() or os.path.lexists(base):
-            add(base)
-        else:
-            missing.append(root)
-            report.failed.append(
-                _issue(root, translate("indexer", "not found (moved, deleted or unplugged?)"), "missing")
-            )
-    return found, bad, missing
-
-
 def _sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -226,16 +130,12 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 
 @dataclass(slots=True)
 class _Prepared:
-    seen: _Seen
+    seen: Seen
     sha256: str
     chunks: list[Chunk]
     n_pages: int | None
     is_new: bool
     note: str | None = None  # what was left out (a limit reached), kept in the file's row
-
-
-def _cannot_read(exc: OSError) -> str:
-    return translate("indexer", "cannot read ({reason})").format(reason=exc.strerror)
 
 
 class IndexDiskFullError(DiskFullError):
@@ -340,11 +240,15 @@ def _index_collection(
         ).format(reason=no_embedder_reason or translate("indexer", "none given"))
 
     emit("scanning", 0, 0, 0, None, None)
-    found, bad, missing_roots = _scan(collection.roots, report)
+    found, bad, missing_roots = scan(collection.roots)
+    for root in missing_roots:
+        report.failed.append(
+            _issue(root, translate("indexer", "not found (moved, deleted or unplugged?)"), "missing")
+        )
     known = index.files(cid)
     report.files_seen = len(found) + len(bad)
 
-    def store_issue(seen: _Seen, record: FileRecord | None, status: str, reason: str) -> None:
+    def store_issue(seen: Seen, record: FileRecord | None, status: str, reason: str) -> None:
         """The file's row says why it is not indexed (written only when that changed)."""
         if (
             record is None
@@ -372,7 +276,7 @@ def _index_collection(
             store_issue(entry.seen, known.get(path), "error", entry.reason)
 
     # --- diff -----------------------------------------------------------------------------
-    todo: list[tuple[_Seen, FileRecord | None]] = []
+    todo: list[tuple[Seen, FileRecord | None]] = []
     for path, seen in found.items():
         record = known.get(path)
         reason = skip_reason(Path(path), seen.size)
@@ -472,7 +376,7 @@ def _index_collection(
     # Files are read, extracted and chunked on a second thread while this one embeds and
     # stores the ones before them (one pipeline: the text of file N+1 is ready when the
     # vectors of file N are). SQLite is written from this thread only.
-    def extraction_status(seen: _Seen, detail: str) -> None:
+    def extraction_status(seen: Seen, detail: str) -> None:
         """What the extraction of a file says while it works (a page read with OCR)."""
         current = display_path(seen.path)
         emit("indexing", files_done, len(todo), report.chunks_added, current,
@@ -492,7 +396,7 @@ def _index_collection(
                 bytes_done / total_bytes,
             )
             if isinstance(work.outcome, OSError):
-                reason = _cannot_read(work.outcome)
+                reason = cannot_read(work.outcome)
                 report.failed.append(_issue(seen.path, reason, "unreadable"))
                 store_issue(seen, record, "error", reason)
             elif work.outcome is None:
@@ -575,7 +479,7 @@ class _Work:
     """One file of the run, read on the prefetch thread. `outcome`: the prepared chunks, the
     extraction's refusal, the read error, or None (same bytes as stored)."""
 
-    seen: _Seen
+    seen: Seen
     record: FileRecord | None
     sha256: str | None
     outcome: _Prepared | ExtractionError | OSError | None
@@ -588,11 +492,11 @@ class _Prefetch:
 
     def __init__(
         self,
-        todo: list[tuple[_Seen, FileRecord | None]],
+        todo: list[tuple[Seen, FileRecord | None]],
         config: ChunkConfig | None,
         limits: Limits,
         cancelled: Callable[[], bool],
-        on_status: Callable[[_Seen, str], None],
+        on_status: Callable[[Seen, str], None],
         count_tokens: TokenCounter | None = None,
     ) -> None:
         self._todo = todo
@@ -648,7 +552,7 @@ class _Prefetch:
             return
         self._put(None)
 
-    def _one(self, seen: _Seen, record: FileRecord | None) -> _Work:
+    def _one(self, seen: Seen, record: FileRecord | None) -> _Work:
         try:
             sha = _sha256(seen.path)
         except OSError as exc:
