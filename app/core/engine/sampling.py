@@ -144,9 +144,10 @@ class TopKCut:
 
     Where it does not pay: on the CPU alone, right after llama_decode has streamed the model's
     weights through the caches, every numpy call runs cold (~15-80 us each against ~1 us
-    warm), and the cut costs ~0.38 ms a token in the decode loop, as much as the library's
-    chain there (paired runs: 0.970 and 0.969 of llama.cpp's eval rate). It pays where the
-    weights stay out of the CPU's caches, a model on a GPU.
+    warm), and the cut costs ~0.38 ms a token in the decode loop, about what the library's
+    chain costs there (tests/benchmarks/bench_sampling.py, 10 pairs: tokens/s 0.976 of the
+    chain's, quartiles 0.950-1.065). It should pay where the weights stay out of the CPU's
+    caches, a model on a GPU; not measured, no GPU was lent.
 
     One case could differ: equal logits among the k+1 largest, which llama.cpp's sort leaves in
     an order that depends on where they sit in its array. Then this token goes through
