@@ -33,16 +33,17 @@ def run(args: argparse.Namespace) -> int:
     from app.cli.output import fail, print_json
     from app.core.hardware import detect_hardware
     from app.core.speed import machine_bench as mb
+    from app.core.speed import profile_cache
 
     hardware = detect_hardware()
     if args.cached:
-        profile = mb.load_profile(hardware)
+        profile = profile_cache.load_profile(hardware)
         if profile is None:
             return fail("This computer's speed has not been measured yet: run `enclave bench`.")
     else:
         profile = mb.run_benchmark(hardware, use_llama=not args.no_llama)
         if args.save:
-            mb.save_profile(profile)
+            profile_cache.save_profile(profile)
     if args.json:
         print_json(profile.to_dict())
         return 0
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     _print_catalog(profile, hardware)
     _print_records()
     if args.save:
-        print(f"\nSaved as this computer's speed profile ({mb.cache_file()}).")
+        print(f"\nSaved as this computer's speed profile ({profile_cache.cache_file()}).")
     return 0
 
 

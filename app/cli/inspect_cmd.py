@@ -56,16 +56,16 @@ def _predicted_speed(facts: Any, plan: Any, hardware: Any, quiet: bool) -> dict[
     first (about 10 s, once, kept) if this computer has not been measured yet."""
     import sys
 
-    from app.core.speed import machine_bench
+    from app.core.speed import machine_bench, profile_cache
     from app.core.speed.predict import predict_facts
 
     if facts.is_embedding_model:
         return None
-    profile = machine_bench.load_profile(None if machine_bench.pinned() else hardware)
+    profile = profile_cache.load_profile(None if profile_cache.pinned() else hardware)
     if profile is None:
         print("Measuring this computer's speed first (about 10 seconds, once)…", file=sys.stderr)
         profile = machine_bench.run_benchmark(hardware)
-        machine_bench.save_profile(profile)
+        profile_cache.save_profile(profile)
     prediction = predict_facts(facts, profile, plan.n_gpu_layers, plan.total_layers)
     return prediction.as_dict()
 

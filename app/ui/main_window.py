@@ -277,8 +277,8 @@ class MainWindow(QMainWindow):
             # The speed record after each answer (speed/record.py, on a worker thread) imported
             # the speed model there, ~25 ms of imports holding the GIL against the GUI thread
             # as the answer ended (bench_gui_stall.py): import it now instead.
-            import app.core.speed.machine_bench
             import app.core.speed.predict
+            import app.core.speed.profile_cache
             import app.core.speed.record  # noqa: F401
 
         def set_hardware(hardware: Any) -> None:

@@ -56,15 +56,15 @@ def with_machine_profile(callback: ProfileCallback, *, again: bool = False) -> N
 
     def work(_progress: ProgressFn, _cancel: CancelToken) -> Any:
         from app.core.fit import detect_hardware_safely
-        from app.core.speed import machine_bench
+        from app.core.speed import profile_cache
 
         if not again:
-            profile = machine_bench.load_profile(None if machine_bench.pinned() else detect_hardware_safely())
+            profile = profile_cache.load_profile(None if profile_cache.pinned() else detect_hardware_safely())
             if profile is not None:
-                machine_bench.remember(profile)
+                profile_cache.remember(profile)
                 return profile
         log.info("measuring this computer's speed (child process)")
-        return machine_bench.measure_in_child()
+        return profile_cache.measure_in_child()
 
     def finish(profile: MachineProfile | None) -> None:
         state.running = False

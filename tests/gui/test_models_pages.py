@@ -17,7 +17,7 @@ from app.core import downloads as core_downloads
 from app.core.catalog import recommend
 from app.core.library import mark_used
 from app.core.settings import load_settings
-from app.core.speed.machine_bench import cached_profile
+from app.core.speed.profile_cache import cached_profile
 from app.ui.pages.discover import RECOMMEND_TEXT
 from app.ui.pages.model_page import BEST_TEXT, COL_FILE, COL_FIT, COL_QUANT, COL_SIZE
 from tests.fakehub import FakeHub

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from app.core.catalog import predict_entry, recommend
 from app.core.fit import fit_for_size
 from app.core.settings import load_settings
-from app.core.speed import machine_bench as mb
+from app.core.speed import profile_cache as cache
 from app.core.speed.predict import Prediction
 from app.ui import speed_label
 from app.ui.pages.discover_lists import SPEED_COLUMN
@@ -35,10 +35,10 @@ SPEED_WORDS = re.compile(r"^about \d+ words? a second · first word after (under
 @pytest.fixture(autouse=True)
 def fresh_profile() -> Any:
     speed_label.forget_profile()
-    mb.forget()
+    cache.forget()
     yield
     speed_label.forget_profile()
-    mb.forget()
+    cache.forget()
 
 
 def prediction(tps: float, first: float) -> Prediction:
@@ -72,7 +72,7 @@ def test_discover_shows_each_starter_models_speed_and_recommends_a_fast_one(
     window.show_page("discover")
     home = window.models_area.discover.home
     qtbot.waitUntil(lambda: home.recommended is not None, timeout=TIMEOUT)
-    profile = mb.cached_profile()  # the run's pinned profile (tests/conftest.py)
+    profile = cache.cached_profile()  # the run's pinned profile (tests/conftest.py)
     assert profile is not None and profile.machine_key == "tests"
     for entry, item_text in zip(home.catalog.entries, _catalog_speeds(home), strict=True):
         fit = fit_for_size(entry.size_bytes, FAKE_HARDWARE)
@@ -126,14 +126,14 @@ def test_first_ask_measures_in_a_child_process_once(
     qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kept = tmp_path / "speed.json"
-    monkeypatch.setenv(mb.PROFILE_ENV, str(kept))  # nothing measured yet
+    monkeypatch.setenv(cache.PROFILE_ENV, str(kept))  # nothing measured yet
     got: list[Any] = []
     speed_label.with_machine_profile(got.append)
     speed_label.with_machine_profile(got.append)  # a second page asking meanwhile: same run
     qtbot.waitUntil(lambda: len(got) == 2, timeout=60_000)
     assert got[0] is got[1] and got[0] is not None
     assert got[0].cpu.bandwidth and got[0].cpu.matmul_gflops > 0
-    assert mb.load_profile(path=kept) == got[0]  # kept for next time
+    assert cache.load_profile(path=kept) == got[0]  # kept for next time
     speed_label.with_machine_profile(got.append)  # known now: at once, no second measurement
     assert got[2] is got[0]
 
@@ -142,17 +142,17 @@ def test_measure_again_runs_the_benchmark_and_refreshes_discover(
     qtbot: Any, models_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kept = tmp_path / "speed.json"
-    shutil.copyfile(mb.cache_file(), kept)  # start from the run's pinned profile, not measured
-    monkeypatch.setenv(mb.PROFILE_ENV, str(kept))
+    shutil.copyfile(cache.cache_file(), kept)  # start from the run's pinned profile, not measured
+    monkeypatch.setenv(cache.PROFILE_ENV, str(kept))
     window = models_window()
     window.show_page("discover")
     home = window.models_area.discover.home
     qtbot.waitUntil(lambda: home.recommended is not None, timeout=TIMEOUT)
-    assert mb.load_profile(path=kept).machine_key == "tests"  # type: ignore[union-attr]
+    assert cache.load_profile(path=kept).machine_key == "tests"  # type: ignore[union-attr]
     qtbot.mouseClick(home.measure_button, Qt.MouseButton.LeftButton)
     assert not home.measure_button.isEnabled() and home.measure_button.text() == "Measuring…"
     qtbot.waitUntil(home.measure_button.isEnabled, timeout=60_000)
-    measured = mb.load_profile(path=kept)
+    measured = cache.load_profile(path=kept)
     assert measured is not None and measured.machine_key != "tests"  # really measured, and kept
     expected = [speed_label.speed_text(s) or "—" for s in _speeds_for(home.catalog.entries, measured)]
     qtbot.waitUntil(lambda: _catalog_speeds(home) == expected, timeout=TIMEOUT)

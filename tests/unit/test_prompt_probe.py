@@ -10,6 +10,7 @@ import pytest
 
 from app.core.gguf_facts import read_model_facts
 from app.core.speed import machine_bench as mb
+from app.core.speed import profile_cache as cache
 from app.core.speed import prompt_probe as pp
 from app.core.speed.predict import (
     DOC_PROMPT_TOKENS,
@@ -76,14 +77,14 @@ def test_attention_probe_measures_a_cost_per_score() -> None:
 def test_per_type_table_round_trips_through_the_cache_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(mb.PROFILE_ENV, raising=False)
+    monkeypatch.delenv(cache.PROFILE_ENV, raising=False)
     measured = with_table({"Q4_K": 171.5, "Q6_K": 203.3, "Q4_1": 70.3, "F16": 125.9}, attention_ns=3.1)
     path = tmp_path / "speed.json"
-    mb.save_profile(measured, path)
+    cache.save_profile(measured, path)
     raw = json.loads(path.read_text(encoding="utf-8"))
-    assert raw["version"] == mb.BENCH_VERSION == 4
+    assert raw["version"] == cache.BENCH_VERSION == 4
     assert raw["cpu"]["prompt_gflops"] == {"Q4_K": 171.5, "Q6_K": 203.3, "Q4_1": 70.3, "F16": 125.9}
-    loaded = mb.load_profile(path=path)
+    loaded = cache.load_profile(path=path)
     assert loaded == measured and loaded is not None
     assert loaded.cpu.gflops_for("Q4_1") == 70.3 and loaded.cpu.attention_ns == 3.1
     assert loaded.cpu.gflops_for("Q3_K") == 171.5  # borrows Q4_K's figure
@@ -95,10 +96,10 @@ def test_per_type_table_round_trips_through_the_cache_file(
         "cpu": {k: v for k, v in raw["cpu"].items() if k not in ("prompt_gflops", "attention_ns")},
     }
     path.write_text(json.dumps(old), encoding="utf-8")
-    assert mb.load_profile(path=path) is None
+    assert cache.load_profile(path=path) is None
     # ...but still reads, and a pinned one is used as is (one matrix figure for every type).
-    monkeypatch.setenv(mb.PROFILE_ENV, str(path))
-    pinned = mb.load_profile()
+    monkeypatch.setenv(cache.PROFILE_ENV, str(path))
+    pinned = cache.load_profile()
     assert pinned is not None and pinned.cpu.prompt_gflops == () and pinned.cpu.gflops_for("Q4_1") == 100.0
 
 

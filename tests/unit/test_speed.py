@@ -14,8 +14,9 @@ from app.core.catalog import load_catalog, predict_entry, recommend
 from app.core.fit import fit_for_size
 from app.core.gguf_facts import read_model_facts
 from app.core.hardware import GpuInfo, HardwareInfo
+from app.core.speed import gpu_speed, record
 from app.core.speed import machine_bench as mb
-from app.core.speed import record
+from app.core.speed import profile_cache as cache
 from app.core.speed.predict import (
     DOC_PROMPT_TOKENS,
     facts_from_gguf,
@@ -42,7 +43,7 @@ def cpu(bandwidth: float, gflops: float, overhead_ms: float = 0.05, matvec: floa
 
 
 def profile(cpu_speed: mb.DeviceSpeed, *gpus: mb.DeviceSpeed) -> mb.MachineProfile:
-    return mb.MachineProfile(mb.BENCH_VERSION, "test", time.time(), 5.0, 4, cpu_speed, tuple(gpus))
+    return mb.MachineProfile(cache.BENCH_VERSION, "test", time.time(), 5.0, 4, cpu_speed, tuple(gpus))
 
 
 # An old office laptop: dual-channel DDR3 (about 8 GB/s), 4 AVX2 cores (400 GFLOP/s in llama.cpp,
@@ -92,24 +93,24 @@ def test_bandwidth_stops_at_its_deadline() -> None:
 def test_profile_is_kept_per_machine_and_pinned_by_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(mb.PROFILE_ENV, raising=False)  # the test run pins one (tests/conftest.py)
+    monkeypatch.delenv(cache.PROFILE_ENV, raising=False)  # the test run pins one (tests/conftest.py)
     here = hardware(16)
     measured = profile(cpu(10.0, 50.0))
-    measured = mb.MachineProfile(**{**measured.__dict__, "machine_key": mb.machine_key(here)})
+    measured = mb.MachineProfile(**{**measured.__dict__, "machine_key": cache.machine_key(here)})
     path = tmp_path / "speed.json"
-    mb.save_profile(measured, path)
-    assert mb.load_profile(here, path) == measured
-    assert mb.load_profile(hardware(32), path) is None  # another machine: measure again
+    cache.save_profile(measured, path)
+    assert cache.load_profile(here, path) == measured
+    assert cache.load_profile(hardware(32), path) is None  # another machine: measure again
     path.write_text("{not json", encoding="utf-8")
-    assert mb.load_profile(here, path) is None  # a broken file is not a crash
+    assert cache.load_profile(here, path) is None  # a broken file is not a crash
     pinned = tmp_path / "pinned.json"
     pinned.write_text(json.dumps(SLOW.to_dict()), encoding="utf-8")
-    monkeypatch.setenv(mb.PROFILE_ENV, str(pinned))
-    mb.forget()
-    assert mb.cache_file() == pinned
-    assert mb.load_profile(here) == SLOW  # pinned: whatever machine it came from
-    assert mb.cached_profile() == SLOW
-    mb.forget()
+    monkeypatch.setenv(cache.PROFILE_ENV, str(pinned))
+    cache.forget()
+    assert cache.cache_file() == pinned
+    assert cache.load_profile(here) == SLOW  # pinned: whatever machine it came from
+    assert cache.cached_profile() == SLOW
+    cache.forget()
 
 
 def test_the_benchmark_measures_llama_cpp_itself_in_under_ten_seconds() -> None:
@@ -143,8 +144,8 @@ def test_the_benchmark_measures_llama_cpp_itself_in_under_ten_seconds() -> None:
     assert again.prepare_seconds < 2 * contention
     from app.core.speed import prompt_probe
 
-    assert list(prompt_probe.folder(mb.llama_version()).parent.iterdir()) == [
-        prompt_probe.folder(mb.llama_version())
+    assert list(prompt_probe.folder(cache.llama_version()).parent.iterdir()) == [
+        prompt_probe.folder(cache.llama_version())
     ]  # one generation of the probe's files
     assert measured.cpu.bandwidth and measured.gpus == ()
     assert mb.MachineProfile.from_dict(json.loads(json.dumps(measured.to_dict()))) == measured
@@ -168,9 +169,9 @@ def test_nvidia_gpu_speed_comes_from_nvml_facts() -> None:
         def nvmlDeviceGetNumGpuCores(self, _h: int) -> int:
             return 16384
 
-    (speed,) = mb.gpu_speeds(hardware(64, 24), FakeNvml())
+    (speed,) = gpu_speed.gpu_speeds(hardware(64, 24), FakeNvml())
     # An RTX 4090: 384-bit at 10,501 MHz (x2, DDR) = 1,008 GB/s rated.
-    assert speed.sustained_gb_per_s == pytest.approx(1008 * mb.GPU_BANDWIDTH_EFFICIENCY, rel=1e-3)
+    assert speed.sustained_gb_per_s == pytest.approx(1008 * gpu_speed.GPU_BANDWIDTH_EFFICIENCY, rel=1e-3)
     assert speed.matmul_gflops == pytest.approx(16384 * 2 * 2.52 * 0.5, rel=1e-3)
     assert not speed.measured and "untested" in speed.how
 
@@ -293,8 +294,8 @@ def test_each_answer_is_compared_with_the_prediction(
 ) -> None:
     pinned = tmp_path / "profile.json"
     pinned.write_text(json.dumps(SLOW.to_dict()), encoding="utf-8")
-    monkeypatch.setenv(mb.PROFILE_ENV, str(pinned))
-    mb.forget()
+    monkeypatch.setenv(cache.PROFILE_ENV, str(pinned))
+    cache.forget()
     log = tmp_path / "answers.jsonl"
     expected = predict_facts(read_model_facts(instruct_model_path), SLOW, prompt_tokens=300)
     kept = record.observe_answer(instruct_model_path, 0, 50.0, 64, 300, 400.0, path=log)
@@ -309,7 +310,7 @@ def test_each_answer_is_compared_with_the_prediction(
         record.observe_answer(instruct_model_path, 0, 40.0, 32, path=log)
     rows = record.read_records(log)
     assert len(rows) == record.MAX_RECORDS and all("decode_ratio" in r for r in rows)
-    mb.forget()
+    cache.forget()
 
 
 def test_a_real_answer_is_recorded_next_to_its_prediction(
@@ -323,8 +324,8 @@ def test_a_real_answer_is_recorded_next_to_its_prediction(
 
     pinned = tmp_path / "profile.json"
     pinned.write_text(json.dumps(SLOW.to_dict()), encoding="utf-8")
-    monkeypatch.setenv(mb.PROFILE_ENV, str(pinned))
-    mb.forget()
+    monkeypatch.setenv(cache.PROFILE_ENV, str(pinned))
+    cache.forget()
     client = EngineClient()
     try:
         load_model(client, instruct_model_path, wanted_ctx=1024)
@@ -340,4 +341,4 @@ def test_a_real_answer_is_recorded_next_to_its_prediction(
     assert kept["measured_decode_tps"] == round(stats.engine.engine_eval_tokens_per_s, 2)
     assert kept["generated_tokens"] == stats.engine.generated_tokens >= record.MIN_TOKENS
     assert kept["predicted_decode_tps"] > 0 and kept["decode_ratio"] > 0
-    mb.forget()
+    cache.forget()

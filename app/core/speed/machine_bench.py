@@ -30,26 +30,19 @@ So we measure, on the CPU:
   per-layer costs), and when llama.cpp cannot run at all a numpy GEMM scaled by a stated guess
   does.
 
-GPUs (untested here: the build machine has none): NVIDIA cards are described from NVML's facts
-(memory bus width x memory clock = bandwidth; CUDA cores x clock = compute), Apple GPUs from the
-chip's published bandwidth. Measuring a GPU for real would need llama.cpp on that device
-(ggml's device list, issue 14 part 4); the profile marks these numbers as not measured.
+GPUs are described from their drivers' published facts, not measured (gpu_speed.py).
 
-The result is cached per machine (CPU, cores, RAM, GPUs, llama.cpp version) in the cache
-folder; `enclave bench` or "measure again" re-runs it. The window runs it in a child process
-(`measure_in_child`) so that native code never runs in the GUI process.
+The result is cached per machine in the cache folder (profile_cache.py); `enclave bench` or
+"measure again" re-runs it, and the window runs it in a child process so that native code never
+runs in the GUI process.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -57,19 +50,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.core import paths
+from app.core.speed.gpu_speed import gpu_speeds
 from app.core.speed.profile import BandwidthPoint, DeviceSpeed, MachineProfile
+from app.core.speed.profile_cache import BENCH_VERSION, llama_version, machine_key
 
 if TYPE_CHECKING:
-    from app.core.hardware import GpuInfo, HardwareInfo
+    from app.core.hardware import HardwareInfo
     from app.core.speed.prompt_probe import DecodeTiming
 
 log = logging.getLogger("enclave.speed")
 
-BENCH_VERSION = 4  # 3: prompt GFLOP/s per tensor type; 4: one-token speed per type (older: measured again)
-CACHE_NAME = "machine-speed.json"
-# A profile file to use instead of the cache, whatever machine it was measured on: tests pin
-# one, and an administrator can hand one to identical machines.
-PROFILE_ENV = "ENCLAVE_SPEED_PROFILE"
 MIB = 1024**2
 # Working sets the bandwidth curve is measured at; the biggest must exceed any cache.
 BUFFER_SIZES = (32 * MIB, 128 * MIB, 512 * MIB, 1024 * MIB)
@@ -266,106 +256,6 @@ def measure_gemm(threads: int) -> float:
 # --- GPUs: from the device's facts (not measured) ----------------------------------------------
 
 # Published memory bandwidth of Apple chips (GB/s), longest name first.
-_APPLE_BANDWIDTH = (
-    ("M4 Max", 546.0), ("M4 Pro", 273.0), ("M4", 120.0),
-    ("M3 Ultra", 819.0), ("M3 Max", 400.0), ("M3 Pro", 150.0), ("M3", 100.0),
-    ("M2 Ultra", 800.0), ("M2 Max", 400.0), ("M2 Pro", 200.0), ("M2", 100.0),
-    ("M1 Ultra", 800.0), ("M1 Max", 400.0), ("M1 Pro", 200.0), ("M1", 68.0),
-)  # fmt: skip
-GPU_BANDWIDTH_EFFICIENCY = 0.75  # what llama.cpp reaches of a GPU's rated bandwidth (folklore)
-GPU_FLOPS_PER_BYTE = 60.0  # compute / bandwidth of typical GPUs, when compute is not known
-
-
-def gpu_speeds(hardware: HardwareInfo, nvml: Any | None = None) -> tuple[DeviceSpeed, ...]:
-    out: list[DeviceSpeed] = []
-    for gpu in hardware.gpus:
-        try:
-            speed = _nvidia_speed(gpu, nvml) if gpu.backend == "cuda" else _apple_speed(gpu)
-        except Exception as exc:  # a driver that cannot answer: no speed, never a crash
-            log.info("no speed facts for GPU %d: %s", gpu.index, exc)
-            speed = None
-        if speed is not None:
-            out.append(speed)
-    return tuple(out)
-
-
-def _nvidia_speed(gpu: GpuInfo, nvml: Any | None) -> DeviceSpeed | None:
-    import importlib
-
-    lib: Any = nvml if nvml is not None else importlib.import_module("pynvml")
-    lib.nvmlInit()
-    try:
-        handle = lib.nvmlDeviceGetHandleByIndex(gpu.index)
-        bus_bits = int(lib.nvmlDeviceGetMemoryBusWidth(handle))
-        mem_mhz = int(lib.nvmlDeviceGetMaxClockInfo(handle, lib.NVML_CLOCK_MEM))
-        # NVML's memory clock is half the data rate (DDR), for GDDR and HBM alike.
-        rated = bus_bits / 8 * mem_mhz * 1e6 * 2 / 1e9
-        try:
-            cores = int(lib.nvmlDeviceGetNumGpuCores(handle))
-            sm_mhz = int(lib.nvmlDeviceGetMaxClockInfo(handle, lib.NVML_CLOCK_SM))
-            gflops = cores * 2 * sm_mhz / 1e3  # FP32 peak; tensor cores do more, llama.cpp less
-            how = f"NVML facts: {bus_bits}-bit bus at {mem_mhz} MHz, {cores} CUDA cores at {sm_mhz} MHz"
-        except Exception:
-            gflops = rated * GPU_FLOPS_PER_BYTE
-            how = f"NVML facts: {bus_bits}-bit bus at {mem_mhz} MHz"
-    finally:
-        try:
-            lib.nvmlShutdown()
-        except Exception:
-            pass
-    if rated <= 0:
-        return None
-    return DeviceSpeed(
-        kind="cuda",
-        name=gpu.name,
-        index=gpu.index,
-        bandwidth=(BandwidthPoint(gpu.total_bytes, rated * GPU_BANDWIDTH_EFFICIENCY),),
-        matmul_gflops=gflops * 0.5,
-        layer_overhead_ms=0.02,
-        measured=False,
-        how=how + " (not measured; untested on a real GPU)",
-    )
-
-
-def _apple_speed(gpu: GpuInfo) -> DeviceSpeed | None:
-    rated = next((bw for chip, bw in _APPLE_BANDWIDTH if chip in gpu.name), 100.0)
-    return DeviceSpeed(
-        kind=gpu.backend,
-        name=gpu.name,
-        index=gpu.index,
-        bandwidth=(BandwidthPoint(gpu.total_bytes, rated * GPU_BANDWIDTH_EFFICIENCY),),
-        matmul_gflops=rated * GPU_FLOPS_PER_BYTE * 0.5,
-        layer_overhead_ms=0.03,
-        measured=False,
-        how=f"published bandwidth of the chip ({rated:.0f} GB/s; not measured, untested)",
-    )
-
-
-# --- the whole benchmark, and its cache --------------------------------------------------------
-
-
-def llama_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("llama-cpp-python")
-    except Exception:
-        return ""
-
-
-def machine_key(hardware: HardwareInfo) -> str:
-    """Same key = same machine for speed: CPU, cores, RAM, GPUs, llama.cpp version."""
-    identity = {
-        "bench": BENCH_VERSION,
-        "cpu": hardware.cpu_name,
-        "cores": [hardware.physical_cores, hardware.logical_cores],
-        "ram_gib": round(hardware.total_ram_bytes / 1024**3),
-        "gpus": [[g.name, g.backend, g.total_bytes] for g in hardware.gpus],
-        "llama": llama_version(),
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def run_benchmark(
     hardware: HardwareInfo | None = None,
     *,
@@ -483,99 +373,3 @@ def load_average_busy() -> bool:
         return os.getloadavg()[0] > (os.cpu_count() or 1) * 0.75
     except (OSError, AttributeError):  # Windows has no load average
         return False
-
-
-def pinned() -> bool:
-    """A profile file is pinned (ENCLAVE_SPEED_PROFILE): used as is, on any machine."""
-    return bool(os.environ.get(PROFILE_ENV))
-
-
-def cache_file() -> Path:
-    pinned = os.environ.get(PROFILE_ENV)
-    return Path(pinned) if pinned else paths.cache_dir() / CACHE_NAME
-
-
-def save_profile(profile: MachineProfile, path: Path | None = None) -> None:
-    path = path or cache_file()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(profile.to_dict(), indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    with _memo_lock:
-        _memo[path] = profile
-
-
-def load_profile(hardware: HardwareInfo | None = None, path: Path | None = None) -> MachineProfile | None:
-    """The cached profile if it was measured on this machine (None: measure first)."""
-    path = path or cache_file()
-    try:
-        profile = MachineProfile.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.info("machine speed cache unreadable (%s); measuring again", exc)
-        return None
-    if pinned():
-        # Used as is, whatever machine or version made it: an older profile still reads (one
-        # matrix figure for every tensor type), and measuring must not overwrite a test's file.
-        return profile
-    if profile.version != BENCH_VERSION:
-        return None  # an older benchmark's cache: measured again
-    if hardware is not None and profile.machine_key != machine_key(hardware):
-        return None
-    return profile
-
-
-_memo: dict[Path, MachineProfile] = {}
-_memo_lock = threading.Lock()
-
-
-def cached_profile() -> MachineProfile | None:
-    """The profile this process knows for the current cache file; never measures."""
-    path = cache_file()
-    with _memo_lock:
-        if path not in _memo:
-            profile = load_profile(path=path)
-            if profile is None:
-                return None
-            _memo[path] = profile
-        return _memo[path]
-
-
-def remember(profile: MachineProfile) -> None:
-    with _memo_lock:
-        _memo[cache_file()] = profile
-
-
-def forget() -> None:
-    """Drop what this process remembers (after "measure again", and in tests)."""
-    with _memo_lock:
-        _memo.clear()
-
-
-def bench_command() -> list[str]:
-    """`enclave bench --json --save` in a child: this interpreter, or the frozen app itself."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "bench", "--json", "--save"]
-    return [sys.executable, "-m", "app", "bench", "--json", "--save"]
-
-
-def measure_in_child(timeout_s: float = 60.0) -> MachineProfile:
-    """Run the benchmark in a child process (native code never in the window's process) and
-    keep its result. Raises RuntimeError in plain words when it could not run."""
-    env = {**os.environ}
-    root = str(Path(__file__).resolve().parents[3])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
-    try:
-        done = subprocess.run(
-            bench_command(), capture_output=True, text=True, timeout=timeout_s, env=env,
-            stdin=subprocess.DEVNULL, creationflags=flags, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"The speed measurement could not run ({exc}).") from exc
-    if done.returncode != 0:
-        tail = (done.stderr or "").strip().splitlines()[-1:] or ["no message"]
-        raise RuntimeError(f"The speed measurement failed ({tail[0]}).")
-    profile = MachineProfile.from_dict(json.loads(done.stdout))
-    remember(profile)
-    return profile

@@ -64,8 +64,8 @@ def _observe(
 ) -> dict[str, Any] | None:
     if generated < MIN_TOKENS or decode_tps <= 0:
         return None
-    from app.core.speed.machine_bench import cached_profile
     from app.core.speed.predict import predict_facts
+    from app.core.speed.profile_cache import cached_profile
 
     record: dict[str, Any] = {
         "at": round(time.time(), 1),
