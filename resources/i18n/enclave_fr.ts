@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -1557,6 +1556,10 @@ de {publisher}</translation>
     <message>
       <source>English</source>
       <translation>anglais</translation>
+    </message>
+    <message>
+      <source>about 100 languages</source>
+      <translation>environ 100 langues</translation>
     </message>
     <message>
       <source>more than 100 languages</source>

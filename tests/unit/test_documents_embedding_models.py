@@ -31,6 +31,8 @@ def test_which_file_is_which_model() -> None:
     assert em.model_for_file("/m/EmbeddingGemma-300m-F16.gguf") is em.MULTILINGUAL
     assert em.model_for_file("/m/renamed.gguf", arch="gemma-embedding") is em.MULTILINGUAL
     assert em.model_for_file("/m/bge-small-en.gguf") is None
+    assert em.model_for_file("/m/intfloat/multilingual-e5-small-Q4_K_M.gguf") is em.E5_SMALL
+    assert em.prompts_for("/m/Multilingual-E5-small.f16.gguf").apply(["x"], em.QUERY) == ["query: x"]
     assert em.prompts_for("/m/bge-small-en.gguf") is em.NO_PROMPTS
     assert em.window_for("/m/embeddinggemma-300M-Q8_0.gguf", EMBED_WINDOW) == 512
     assert em.window_for("/m/bge-small-en.gguf", EMBED_WINDOW) == EMBED_WINDOW

