@@ -10,7 +10,7 @@ language and in English). What it proves:
 - with it the questions find their note first, across languages too, where the built-in
   English MiniLM does not (why the Documents page recommends a multilingual model for such a
   collection). Measured (vector search, notes found first of 16): German collection e5 15
-  (hybrid 13), MiniLM 5; mixed collection e5 15, MiniLM 12 (its same-language answers there
+  (hybrid 14), MiniLM 5; mixed collection e5 15, MiniLM 12 (its same-language answers there
   come from the script alone: one note per language; in English it finds 4 of 8, e5 7);
 - switching a collection from MiniLM to e5 re-embeds beside the old vectors, search works
   during and after, and after the swap English questions find the German notes;
@@ -156,9 +156,10 @@ def test_a_german_collection_answers_german_and_english_questions(
         by_vector = _found_first(searcher, GERMAN_ASKED, "vector")
         by_hybrid = _found_first(searcher, GERMAN_ASKED, "hybrid")
     assert sum(by_vector) >= 15 and all(by_vector[8:]), by_vector
-    # Keywords cost hybrid two German questions: BM25 matches German function words ("auf",
-    # "pro") that the English stopword list keeps in the query.
-    assert sum(by_hybrid) >= 13, by_hybrid
+    # Hybrid finds 14: German function words are left out of the keywords (query_words.py;
+    # with English ones only it found 13, "auf" and "für" matching the wrong notes); the one
+    # left is a real keyword match ("Tage pro" is in the note on working from home).
+    assert sum(by_hybrid) >= 14, by_hybrid
     minilm = LocalEmbedder(embedding_model_path)
     try:
         with _indexed(tmp_path / "minilm", GERMAN, minilm) as index:

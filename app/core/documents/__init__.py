@@ -11,6 +11,7 @@ Modules (import them directly; this package imports nothing so the CLI stays fas
     indexer.py         index_collection(): the incremental, cancellable, resumable job
     folder_scan.py     scan(): the files under a collection's folders, and why others are left out
     search.py          Searcher.search(): BM25, vectors, hybrid (reciprocal rank fusion)
+    query_words.py     function_words(): the words of a question BM25 leaves out, per language
     prompting.py       pack_sources(), build_messages(), citation_lines()
     chat_context.py    prepare_document_messages(): a chat turn over collections
     summarise.py       summarise_document(): a whole file, map-reduce within the context

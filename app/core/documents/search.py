@@ -47,6 +47,7 @@ from app.core.documents.index import (
     StoredChunk,
     VectorChanges,
 )
+from app.core.documents.query_words import function_words
 from app.core.fts_query import match_expression
 from app.core.fts_query import words as fts_words
 from app.core.i18n import translate
@@ -103,20 +104,6 @@ BM25_WEIGHT = 0.5
 COMMON_TERM_SHARE = 0.1
 PRUNE_FROM_CHUNKS = 20_000
 
-# Words that match almost every chunk: dropping them keeps BM25 fast on big collections and
-# stops "what is the" from dominating an OR query.
-_STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its itself
-    just me more most my myself no nor not now of off on once only or other our ours ourselves out
-    over own same she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your yours yourself yourselves tell please find
-    give show list explain describe""".split()  # noqa: SIM905
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Hit:
     chunk_id: int
@@ -169,7 +156,8 @@ class SearchResult:
 
 def query_terms(text: str) -> list[str]:
     words = [w.lower() for w in fts_words(text)]
-    terms = [w for w in words if w not in _STOPWORDS] or words
+    skip = function_words(words)  # "what is the", "wie ist das": query_words.py
+    terms = [w for w in words if w not in skip] or words
     return list(dict.fromkeys(terms))[:32]
 
 
