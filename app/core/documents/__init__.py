@@ -8,6 +8,7 @@ Modules (import them directly; this package imports nothing so the CLI stays fas
     embedding.py       the Embedder protocol; batching and normalising helpers
     local_embedder.py  LocalEmbedder: llama-cpp-python in process (CLI, tests, benchmarks)
     index.py           DocumentIndex: the SQLite database, collections, files, chunks, vectors
+    index_schema.py    MIGRATIONS: the database's schema, one script per version
     indexer.py         index_collection(): the incremental, cancellable, resumable job
     folder_scan.py     scan(): the files under a collection's folders, and why others are left out
     search.py          Searcher.search(): BM25, vectors, hybrid (reciprocal rank fusion)
