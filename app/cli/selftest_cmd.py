@@ -95,6 +95,18 @@ def _check_translations() -> str | None:
     return None
 
 
+def _check_query_words() -> str | None:
+    """The German, Dutch and French function-word lists (a package's data files) are there."""
+    from app.core.documents.query_words import OTHER_LANGUAGES, function_words
+
+    german = ["wie", "oft", "muss", "ich", "mein", "passwort", "wechseln"]
+    if function_words(german) != {"wie", "muss", "ich", "mein"}:
+        return "The word lists of keyword search are missing (package stop-words)."
+    others = ", ".join(lang.title() for lang in OTHER_LANGUAGES)
+    _step(f"keyword search knows the function words of English and {others}")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from app import __version__
     from app.core import paths
@@ -161,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
         translation_failure = _check_translations()
         if translation_failure:
             return fail(translation_failure)
+        words_failure = _check_query_words()
+        if words_failure:
+            return fail(words_failure)
     except GGUFError as exc:
         return fail(str(exc))
     except EngineError as exc:

@@ -22,7 +22,10 @@ password needs.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable
+
+log = logging.getLogger("enclave.documents.search")
 
 ENGLISH = frozenset(
     """a about above after again against all am an and any are as at be because been before being
@@ -42,9 +45,11 @@ MIN_SIGNS = 2  # function words of a language a question needs to read as that l
 def _other_lists() -> dict[str, frozenset[str]]:
     try:
         from stop_words import get_stop_words
-    except ImportError:  # declared in pyproject; without it, English only
+
+        return {lang: frozenset(w.lower() for w in get_stop_words(lang)) for lang in OTHER_LANGUAGES}
+    except Exception as exc:  # missing package or lists (a broken bundle): English only, searched
+        log.warning("no German, Dutch or French function words (%s): keyword search keeps them", exc)
         return {}
-    return {lang: frozenset(w.lower() for w in get_stop_words(lang)) for lang in OTHER_LANGUAGES}
 
 
 def function_words(words: Iterable[str]) -> frozenset[str]:
