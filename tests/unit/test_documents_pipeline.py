@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.core.cancel import CancelToken
-from app.core.documents import indexer
+from app.core.documents import file_prefetch, indexer
 from app.core.documents.index import DocumentIndex
 from app.core.documents.indexer import index_collection
 
@@ -48,13 +48,13 @@ def test_extraction_overlaps_embedding_and_order_is_kept(
 ) -> None:
     docs = _docs(tmp_path / "docs", 6)
     extracted: list[tuple[str, float, str]] = []
-    real = indexer.extract_file
+    real = file_prefetch.extract_file
 
     def recording(path: Path, *args: object, **kwargs: object) -> object:
         extracted.append((path.name, time.monotonic(), threading.current_thread().name))
         return real(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(indexer, "extract_file", recording)
+    monkeypatch.setattr(file_prefetch, "extract_file", recording)
     embedder = SlowEmbedder(0.3)
     with DocumentIndex(tmp_path / "i.db") as idx:
         idx.create_collection("c", [docs])

@@ -37,20 +37,30 @@ serialised by a lock. Prefer one instance per worker; SQLite WAL lets them run s
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from app.core.documents.chunking import Chunk
 from app.core.documents.embedding import Vectors
+from app.core.documents.index_records import (  # noqa: F401 - re-exported: index's public names
+    Collection,
+    FileRecord,
+    StoredChunk,
+    VectorChanges,
+    VectorMark,
+)
 from app.core.documents.index_schema import MIGRATIONS
+from app.core.documents.stored_paths import (  # noqa: F401 - re-exported: index's public names
+    db_path,
+    display_path,
+    path_from_db,
+)
 from app.core.i18n import translate
 from app.core.sqlite_db import immediate_transaction, open_database
 
@@ -63,98 +73,10 @@ DB_FILENAME = "documents.db"
 BM25_WEIGHTS = "1.0, 0.5, 0.0"
 
 
-def db_path(path: str) -> str | bytes:
-    """A path as stored: its text, or, for a name that is not valid UTF-8 (a file copied from an
-    old Windows or Mac volume: Python hands it over with surrogate escapes, which SQLite cannot
-    store as text), its raw bytes as a BLOB. `os.fsdecode` of what is read back is the same
-    path, so such files are found and updated like any other."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path)
-    return path
-
-
-def path_from_db(value: str | bytes) -> str:
-    return os.fsdecode(value) if isinstance(value, bytes) else value
-
-
-def display_path(path: str | bytes) -> str:
-    """The path as it may be shown or sent on: bytes that are not UTF-8 become the replacement
-    character (U+FFFD), so a label, a log line or a prompt never fails to encode."""
-    raw = path if isinstance(path, bytes) else os.fsencode(path)
-    return raw.decode("utf-8", "replace")
-
-
 def default_db_path() -> Path:
     from app.core import paths
 
     return paths.data_dir() / DB_FILENAME
-
-
-@dataclass(frozen=True, slots=True)
-class Collection:
-    id: int
-    name: str
-    roots: list[str]
-    embed_model_id: str | None
-    embed_dim: int | None
-    state: str  # "new" | "indexing" (running or interrupted) | "ready"
-    generation: int
-    n_files: int
-    n_chunks: int
-    n_errors: int
-    updated_at: float
-    embed_model_path: str | None = None  # the file that made the vectors, when known
-    next_model_id: str | None = None  # the model being re-embedded for (begin_model_change)
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    status: str  # "indexed" | "error" | "skipped"
-    error: str | None
-    n_chunks: int
-    n_pages: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class VectorMark:
-    """Where a cached vector matrix stands: which database (a new file at the same path has
-    another instance), which model and dimension, and the vector clock it has seen."""
-
-    instance: str
-    model_id: str | None
-    dim: int
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class VectorChanges:
-    """See DocumentIndex.vector_changes. `full`: drop what is held; `ids`/`matrix` are all there
-    is. Else keep the held rows where `keep` is True (a mask over the held ids) and add these."""
-
-    mark: VectorMark
-    full: bool
-    keep: np.ndarray
-    ids: np.ndarray
-    matrix: Vectors
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    id: int
-    collection: str
-    file: str
-    ordinal: int
-    text: str
-    page: int | None
-    page_end: int | None
-    heading: str | None
 
 
 def _already_exists(name: str) -> str:

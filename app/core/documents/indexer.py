@@ -30,27 +30,23 @@ Logs name files and counts, never document text.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import os
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from app.core.documents.chunking import Chunk, ChunkConfig, TokenCounter, chunk_passages, counter_for_model
+from app.core.documents.chunking import ChunkConfig, TokenCounter, counter_for_model
 from app.core.documents.embedding import Embedder, embed_batched
 from app.core.documents.extract import (
     DEFAULT_LIMITS,
     ExtractionError,
     Limits,
-    extract_file,
     skip_reason,
 )
+from app.core.documents.file_prefetch import FilePrefetch, PreparedFile
 from app.core.documents.folder_scan import Seen, cannot_read, scan
 from app.core.documents.index import DocumentIndex, FileRecord, display_path
 from app.core.errors import DiskFullError, is_disk_full
@@ -116,26 +112,8 @@ class IndexReport:
 
 ProgressCallback = Callable[[IndexProgress], None]
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _under(path: str, roots: Sequence[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-
-@dataclass(slots=True)
-class _Prepared:
-    seen: Seen
-    sha256: str
-    chunks: list[Chunk]
-    n_pages: int | None
-    is_new: bool
-    note: str | None = None  # what was left out (a limit reached), kept in the file's row
 
 
 class IndexDiskFullError(DiskFullError):
@@ -307,7 +285,7 @@ def _index_collection(
     total_bytes = sum(seen.size for seen, _ in todo) or 1
     bytes_done = 0
     files_done = 0
-    pending: list[_Prepared] = []
+    pending: list[PreparedFile] = []
     embed_ok = embedder is not None
 
     def flush(with_vectors: bool) -> None:
@@ -382,7 +360,7 @@ def _index_collection(
         emit("indexing", files_done, len(todo), report.chunks_added, current,
              bytes_done / total_bytes, detail)  # fmt: skip
 
-    with _Prefetch(todo, config, limits, cancelled, extraction_status, count_tokens) as prepared:
+    with FilePrefetch(todo, config, limits, cancelled, extraction_status, count_tokens) as prepared:
         for work in prepared:
             if cancelled():
                 break  # files read ahead are read again on the next run
@@ -464,7 +442,6 @@ def _index_collection(
     return report
 
 
-PREFETCH_FILES = 8  # files extracted ahead of the embedder (bounds the memory held)
 # At most this many chunks are embedded together, sorted by length (embedding.embed_batched
 # `lengths`), then stored file by file. Why not a batch at a time: a batch is padded to its
 # longest text, and a sort needs texts to choose from. On PostgreSQL's manual (317 pages,
@@ -472,110 +449,6 @@ PREFETCH_FILES = 8  # files extracted ahead of the embedder (bounds the memory h
 # sorted over 128 chunks by 0.5%: `enclave index` 112 -> 83 s, the window 141 -> 87 s. A
 # Cancel or a kill loses at most one flush of vectors (a few seconds of work).
 FLUSH_CHUNKS = 128
-
-
-@dataclass(slots=True)
-class _Work:
-    """One file of the run, read on the prefetch thread. `outcome`: the prepared chunks, the
-    extraction's refusal, the read error, or None (same bytes as stored)."""
-
-    seen: Seen
-    record: FileRecord | None
-    sha256: str | None
-    outcome: _Prepared | ExtractionError | OSError | None
-
-
-class _Prefetch:
-    """Hash, extract and chunk the files to do, in order, on one worker thread, at most
-    PREFETCH_FILES ahead of the consumer. Iterating yields `_Work`; an unexpected error on the
-    worker is raised in the consumer. Leaving the `with` stops the worker."""
-
-    def __init__(
-        self,
-        todo: list[tuple[Seen, FileRecord | None]],
-        config: ChunkConfig | None,
-        limits: Limits,
-        cancelled: Callable[[], bool],
-        on_status: Callable[[Seen, str], None],
-        count_tokens: TokenCounter | None = None,
-    ) -> None:
-        self._todo = todo
-        self._on_status = on_status
-        self._config = config
-        self._count_tokens = count_tokens
-        self._limits = limits
-        self._cancelled = cancelled
-        self._queue: queue.Queue[_Work | BaseException | None] = queue.Queue(PREFETCH_FILES)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="index-prefetch", daemon=True)
-
-    def __enter__(self) -> Iterator[_Work]:
-        self._thread.start()
-        return self._items()
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        while self._thread.is_alive():  # unblock a worker waiting to put
-            try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-    def _items(self) -> Iterator[_Work]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def _put(self, item: _Work | BaseException | None) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for seen, record in self._todo:
-                if self._stop.is_set() or self._cancelled():
-                    break
-                if not self._put(self._one(seen, record)):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(exc)
-            return
-        self._put(None)
-
-    def _one(self, seen: Seen, record: FileRecord | None) -> _Work:
-        try:
-            sha = _sha256(seen.path)
-        except OSError as exc:
-            return _Work(seen, record, None, exc)
-        if record is not None and record.sha256 == sha and record.status != "skipped":
-            return _Work(seen, record, sha, None)
-        try:
-            extracted = extract_file(
-                Path(seen.path), self._limits, on_status=functools.partial(self._on_status, seen)
-            )
-        except ExtractionError as exc:
-            return _Work(seen, record, sha, exc)
-        passages = extracted.passages
-        pages = [p.page for p in passages if p.page is not None]
-        prepared = _Prepared(
-            seen,
-            sha,
-            chunk_passages(passages, self._config, self._count_tokens),
-            max(pages) if pages else None,
-            record is None,
-            "; ".join(extracted.notes) or None,
-        )
-        return _Work(seen, record, sha, prepared)
 
 
 def _reembed(
