@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--repeat-penalty", type=float, default=1.0, help="1.0 = off")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: physical cores)")
+    parser.add_argument(
+        "--draft-model", type=Path, metavar="GGUF",
+        help="a small model of the same family that drafts tokens (speculative decoding; it pays "
+        "on a GPU, not on a CPU with few cores)",
+    )
     parser.add_argument("--json", action="store_true", help="print the answer and stats as JSON")
     parser.set_defaults(handler=run)
 
@@ -68,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
         return fail("--model names a server's model; give --server URL too.")
     if not args.model.is_file():
         return fail(f"There is no file at {args.model}.")
+    if args.draft_model is not None and not args.draft_model.is_file():
+        return fail(f"There is no draft model file at {args.draft_model}.")
     client = EngineClient()
     try:
-        outcome = load_model(client, args.model, wanted_ctx=args.ctx, n_threads=args.threads)
+        outcome = load_model(
+            client, args.model, wanted_ctx=args.ctx, n_threads=args.threads, draft_model=args.draft_model
+        )
         if outcome.notice and not args.json:
             print(outcome.notice, file=sys.stderr)
         messages = _messages(args)
@@ -98,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         "engine_eval_tokens_per_s": round(engine.engine_eval_tokens_per_s, 2),
         "engine_prompt_tokens_per_s": round(engine.engine_prompt_tokens_per_s, 2),
         "finish_reason": engine.finish_reason,
+        "draft_tokens_proposed": engine.draft_tokens_proposed,
+        "draft_tokens_accepted": engine.draft_tokens_accepted,
         "notice": outcome.notice,
     }
     if args.json:

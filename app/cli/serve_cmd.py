@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ctx", type=int, default=None, help="context size in tokens")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: physical cores)")
+    parser.add_argument(
+        "--draft-model", type=Path, metavar="GGUF",
+        help="a small model of the same family that drafts tokens (speculative decoding; it pays "
+        "on a GPU, not on a CPU with few cores)",
+    )
     parser.add_argument("--max-waiting", type=int, default=None, help="requests that may wait (then 429)")
     parser.set_defaults(handler=run)
 
@@ -101,7 +106,7 @@ def _load(service: Any, calls: Any, args: argparse.Namespace, stop: threading.Ev
     failed: list[BaseException] = []
     service.load_failed.connect(failed.append)
     _say(f"Loading {args.model.name}…")
-    job = service.load(args.model, args.ctx or 0, n_threads=args.threads)
+    job = service.load(args.model, args.ctx or 0, n_threads=args.threads, draft_model=args.draft_model)
     while service.is_loading and not stop.is_set():
         calls.run_pending(timeout=0.1)
     if stop.is_set():

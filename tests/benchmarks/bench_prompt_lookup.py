@@ -1,11 +1,13 @@
 """Prompt-lookup decoding: answer speed with and without drafts, same run, same prompts.
 
-    python -m tests.benchmarks.bench_prompt_lookup [--rounds 3] [--max-tokens 128]
+    python -m tests.benchmarks.bench_prompt_lookup [--rounds 3] [--max-tokens 128] [--temperature 0.7]
 
 For each real test model (SmolLM2 135M Instruct, Gemma 3 270M) and each kind of prompt
 (a question over document passages whose answer quotes them; a chat that quotes nothing) it
-runs greedy answers alternately with ENCLAVE_PROMPT_LOOKUP=off and =on in one engine host
-(in this process), checks the text is identical, and prints generated tokens per second of
+runs answers alternately with ENCLAVE_PROMPT_LOOKUP=off and =on in one engine host (in this
+process): greedy by default; with --temperature, the app's default samplers at that
+temperature with the same seed for both answers of a round (a new seed each round). It checks
+the text is identical, and prints generated tokens per second of
 wall time (decode only: the prompt's evaluation is left out, as it is the same either way)
 and the share of draft tokens the model accepted. Ratios: on / off, median of the rounds.
 Measure on a quiet machine: llama.cpp slows sharply when another process competes for cores.
@@ -62,21 +64,26 @@ def _models() -> dict[str, Path]:
     }
 
 
-def _answer(host: Any, messages: list[dict[str, Any]], mode: str, max_tokens: int) -> tuple[str, float, Any]:
+def _answer(
+    host: Any, messages: list[dict[str, Any]], mode: str, max_tokens: int,
+    temperature: float = 0.0, seed: int = 0,
+) -> tuple[str, float, Any]:
     os.environ[LOOKUP_ENV] = mode
     host.chat_llm.reset()
     started = time.perf_counter()
-    done = host.chat(p.ChatRequest(messages, p.SamplingParams(temperature=0.0, max_tokens=max_tokens)))
+    sampling = p.SamplingParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
+    done = host.chat(p.ChatRequest(messages, sampling))
     assert isinstance(done, p.ChatDone), done
     decode_s = time.perf_counter() - started - done.stats.time_to_first_token_s
     rate = (done.stats.generated_tokens - 1) / decode_s if decode_s > 0 else 0.0
-    return done.text, rate, host.last_lookup
+    return done.text, rate, host.last_drafter
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     from tests.e2e.test_decode_loop import make_host
@@ -88,9 +95,10 @@ def main() -> None:
         for kind, messages in PROMPTS.items():
             _answer(host, messages, "off", 16)  # warm-up
             off_rates, on_rates, same, accepted, proposed = [], [], True, 0, 0
-            for _ in range(args.rounds):
-                text_off, rate_off, _ = _answer(host, messages, "off", args.max_tokens)
-                text_on, rate_on, lookup = _answer(host, messages, "on", args.max_tokens)
+            for seed in range(args.rounds):
+                sampling = (args.max_tokens, args.temperature, seed)
+                text_off, rate_off, _ = _answer(host, messages, "off", *sampling)
+                text_on, rate_on, lookup = _answer(host, messages, "on", *sampling)
                 same = same and text_on == text_off
                 off_rates.append(rate_off)
                 on_rates.append(rate_on)
@@ -100,6 +108,7 @@ def main() -> None:
             row = {
                 "model": model_name,
                 "prompt": kind,
+                "temperature": args.temperature,
                 "off_tokens_per_s": round(statistics.median(off_rates), 1),
                 "on_tokens_per_s": round(statistics.median(on_rates), 1),
                 "ratio": round(ratio, 3),

@@ -70,3 +70,20 @@ def test_chat_with_a_missing_file(tmp_path: Path) -> None:
     result = enclave("chat", str(tmp_path / "nope.gguf"), "-p", "Hi")
     assert result.returncode == 1
     assert "There is no file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_chat_with_a_draft_model_reports_its_drafts(instruct_model_path: Path, tmp_path: Path) -> None:
+    """`--draft-model`: speculative decoding from the command line (SmolLM2 drafting for itself,
+    greedy, so its drafts are accepted); a missing draft file is said before anything loads."""
+    result = enclave(
+        "chat", str(instruct_model_path), "--draft-model", str(instruct_model_path),
+        "-p", "List the days of the week.", "--temperature", "0", "--max-tokens", "40", "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["answer"].strip() and not data["notice"]
+    assert 0 < data["draft_tokens_accepted"] <= data["draft_tokens_proposed"]
+    nowhere = tmp_path / "no.gguf"
+    missing = enclave("chat", str(instruct_model_path), "--draft-model", str(nowhere), "-p", "Hi")
+    assert missing.returncode != 0
+    assert f"There is no draft model file at {nowhere}." in missing.stderr

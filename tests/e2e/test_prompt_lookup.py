@@ -76,7 +76,7 @@ def test_same_text_with_and_without_lookup_and_drafts_accepted(
 
     assert len(os.path.commonprefix([plain.text, drafted.text])) >= 40, (plain.text, drafted.text)
     assert conn.streamed() == drafted.text
-    lookup = host.last_lookup
+    lookup = host.last_drafter
     assert lookup is not None and lookup.accepted >= 10, vars(lookup)
 
 
@@ -92,7 +92,7 @@ def test_off_by_default_and_a_chat_that_quotes_nothing_gives_up_drafting(
     host, _conn = smol
     done = run(host, CHAT, "on", monkeypatch)
     assert done.stats.generated_tokens > 20
-    lookup = host.last_lookup
+    lookup = host.last_drafter
     assert lookup is not None and lookup.proposed <= lookup.give_up_after + lookup.max_draft
 
 
@@ -104,7 +104,7 @@ def test_the_cache_is_left_as_the_one_token_loop_leaves_it(
     on top of it answers."""
     host, _conn = smol
     first = run(host, QUOTE, "on", monkeypatch, max_tokens=20)
-    assert host.last_lookup is not None and host.last_lookup.accepted > 0
+    assert host.last_drafter is not None and host.last_drafter.accepted > 0
     assert first.stats.finish_reason == "length"
     assert host.chat_llm.n_tokens == first.stats.prompt_tokens + first.stats.generated_tokens - 1
     follow = [*QUOTE, {"role": "assistant", "content": first.text},

@@ -23,8 +23,9 @@ and gives the same token as the library for the same seed.
 
 ENCLAVE_DECODE_LOOP=library switches back to llama-cpp-python's loop, for comparison.
 
-Prompt-lookup decoding (prompt_lookup.py; greedy answers only, off by default) proposes drafts
-from the conversation itself, checked in one batch.
+Speculative decoding (speculation.py): a draft source (prompt lookup, prompt_lookup.py; a draft
+model, draft_model.py) proposes tokens, checked in one batch by sampling at each position as
+the one-token loop would, with any sampler.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.engine.prompt_lookup import PromptLookup, prompt_lookup_wanted
 from app.core.engine.sampling import Penalties, SamplerChain, TopKCut
+from app.core.engine.speculation import DraftSource
 
 SWITCH_ENV = "ENCLAVE_DECODE_LOOP"
 
@@ -121,6 +122,29 @@ def completion_prompt(llm: Any, prompt: str, stop: Sequence[str]) -> Prompt | No
     return Prompt(tokens=tokens, stops=list(stop))
 
 
+def catch_up(llm: Any, tokens: Any) -> None:
+    """Make llm's KV cache hold `tokens` with fresh logits for the last one: keep the prefix it
+    already holds, drop the rest, evaluate what is missing (Llama.generate's prefix reuse).
+    At least one token is evaluated, so the logits are those after the last token."""
+    import numpy as np
+
+    tokens = np.asarray(tokens, dtype=np.intc)
+    reset = True
+    if llm.n_tokens > 0:
+        n = min(llm.n_tokens, len(tokens))
+        differ = np.nonzero(llm.input_ids[:n] != tokens[:n])[0]
+        prefix = int(differ[0]) if differ.size else n
+        reuse = prefix - 1 if prefix == len(tokens) else prefix
+        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            reset = False
+            tokens = tokens[reuse:]
+            llm.n_tokens = reuse
+    if reset:
+        llm.reset()
+    llm.eval(tokens.tolist())
+
+
+
 class DecodeLoop:
     """Iterate to generate: yields the text each token adds ("" while bytes are held back: an
     incomplete UTF-8 character, or what may be the start of a stop string). Closing the iterator
@@ -133,11 +157,10 @@ class DecodeLoop:
         prompt: Prompt,
         sampling: Any,
         grammar: Any = None,
-        lookup: bool | None = None,
+        drafter: DraftSource | None = None,
     ) -> None:
         n_ctx = llm.n_ctx()
-        # Drafts only where they cannot change the text: greedy argmax decoding (see SamplerChain).
-        self.lookup = PromptLookup() if (prompt_lookup_wanted() if lookup is None else lookup) else None
+        self.drafter = drafter  # where draft tokens come from, if anywhere (speculation.py)
         n_prompt = len(prompt.tokens)
         if n_prompt >= n_ctx:  # the library's words, which the host turns into a plain sentence
             raise ValueError(f"Requested tokens ({n_prompt}) exceed context window of {n_ctx}")
@@ -163,35 +186,13 @@ class DecodeLoop:
             llm.set_seed(random.Random(llm._seed).randint(0, 2**32))
         return int(llm._seed)
 
-    def _evaluate_prompt(self) -> None:
-        """Evaluate what the KV cache does not hold yet (Llama.generate's prefix reuse)."""
-        import numpy as np
-
-        llm = self.llm
-        tokens = self.prompt.tokens
-        reset = True
-        if llm.n_tokens > 0:
-            n = min(llm.n_tokens, len(tokens))
-            differ = np.nonzero(llm.input_ids[:n] != np.asarray(tokens[:n], dtype=np.intc))[0]
-            prefix = int(differ[0]) if differ.size else n
-            # Always evaluate at least one token, so sampling starts from fresh logits (also
-            # after ConversationStates restored a state).
-            reuse = prefix - 1 if prefix == len(tokens) else prefix
-            if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
-                reset = False
-                tokens = tokens[reuse:]
-                llm.n_tokens = reuse
-        if reset:
-            llm.reset()
-        llm.eval(tokens)
-
     def __iter__(self) -> Iterator[str]:
         import llama_cpp.llama_cpp as raw
 
         llm = self.llm
         chain = SamplerChain(llm, self.sampling, self.grammar, self._seed())
         try:
-            self._evaluate_prompt()
+            catch_up(llm, self.prompt.tokens)
             yield from self._loop(raw, chain)
         finally:
             chain.free()
@@ -232,15 +233,39 @@ class DecodeLoop:
         stop_ids = self.prompt.stop_token_ids
         strip_space = self.prompt.strip_leading_space
         max_tokens = self.max_tokens
-        # Drafts are checked by argmax on the raw logits: not with a penalty that changes them.
-        lookup = self.lookup if argmax and penalties is None else None
+        drafter = self.drafter
         max_batch = max(1, min(int(getattr(llm, "n_batch", 512)), 64))
+
+        def pick(row: int) -> int:
+            """The request's next token from logits row `row` (its samplers, its random
+            numbers, in the order the one-token loop would draw them), accepted by the chain."""
+            if argmax:
+                logits = logits_row(row)
+                if penalties is None:
+                    return int(logits.argmax())
+                penalties.apply(logits)
+                token = int(logits.argmax())
+            elif topk is not None:
+                logits = logits_row(row)
+                if penalties is not None:
+                    penalties.apply(logits)
+                picked = topk.sample(logits)
+                token = sample(chain, ctx, row) if picked is None else picked
+            else:
+                if penalties is not None:
+                    penalties.apply(logits_row(row))
+                token = sample(chain, ctx, row)
+            if penalties is not None:
+                penalties.accept(token)
+            return token
+
         pending = b""  # bytes not yet given out: maybe the start of a stop string
         generated = 0
-        # Prompt lookup: draft tokens the model agreed with, already in the KV cache; the next
-        # greedy token after them comes from the logits at batch index `logits_at`.
+        # Speculation: the tokens sampled while a draft was checked, to be given out in order;
+        # the first `in_cache` of them are the accepted draft, already in the KV cache, the
+        # last one is not (it is evaluated next, as any sampled token).
         ahead: list[int] = []
-        logits_at = -1
+        in_cache = 0
         # The KV cache as the one-token loop would leave it: the prompt and every given-out
         # token that it went on to evaluate. Accepted drafts beyond that are trimmed at the end.
         keep = llm.n_tokens
@@ -252,31 +277,13 @@ class DecodeLoop:
                 if stop_ids and last in stop_ids:
                     self.finish_reason = "stop"
                     break
-                evaluated = bool(ahead)
-                if evaluated:
+                if ahead:
                     token = ahead.pop(0)
-                elif argmax:
-                    logits = logits_row(logits_at)
-                    if penalties is not None:
-                        penalties.apply(logits)
-                        token = int(logits.argmax())
-                        penalties.accept(token)
-                    else:
-                        token = int(logits.argmax())
-                elif topk is not None:
-                    logits = logits_row(-1)
-                    if penalties is not None:
-                        penalties.apply(logits)
-                    picked = topk.sample(logits)
-                    token = sample(chain, ctx, -1) if picked is None else picked
-                    if penalties is not None:
-                        penalties.accept(token)
+                    evaluated = in_cache > 0
+                    in_cache -= evaluated
                 else:
-                    if penalties is not None:
-                        penalties.apply(logits_row(-1))
-                    token = sample(chain, ctx, -1)
-                    if penalties is not None:
-                        penalties.accept(token)
+                    token = pick(-1)
+                    evaluated = False
                 if is_eog(vocab, token):
                     self.finish_reason = "stop"
                     break
@@ -327,9 +334,9 @@ class DecodeLoop:
                 pos = llm.n_tokens
                 input_ids[pos] = token
                 draft: list[int] = []
-                if lookup is not None:
+                if drafter is not None:
                     room = min(max_tokens - generated - 1, n_ctx - pos - 2, max_batch - 1)
-                    draft = lookup.draft(input_ids[: pos + 1], room)
+                    draft = drafter.draft(input_ids[: pos + 1], room)
                 b_token[0] = token
                 b_pos[0] = pos
                 batch.n_tokens = 1 + len(draft)
@@ -344,22 +351,28 @@ class DecodeLoop:
                     raise RuntimeError(f"llama_decode returned {code}")
                 if not draft:
                     llm.n_tokens = pos + 1
-                    logits_at = -1
                     continue
-                # The greedy choice after each position; the draft stands while it agrees.
-                assert lookup is not None
+                # Sample at each position as the one-token loop would have there; the draft
+                # stands while the samples agree with it, and the first sample that does not
+                # (or the one after a wholly accepted draft) is the next token. The same random
+                # draws in the same order: the text is the one-token loop's for any sampler, up
+                # to the rounding of a batch (prompt_lookup.py's docstring).
+                assert drafter is not None
                 accepted = 0
                 for i, t in enumerate(draft):
-                    if int(logits_row(i).argmax()) != t:
+                    sampled = pick(i)
+                    ahead.append(sampled)
+                    if sampled != t:
                         break
                     accepted += 1
-                lookup.batches += 1
-                lookup.proposed += len(draft)
-                lookup.accepted += accepted
-                ahead = draft[:accepted]
-                input_ids[pos + 1 : pos + 1 + accepted] = ahead
+                else:
+                    ahead.append(pick(len(draft)))
+                in_cache = accepted
+                drafter.batches += 1
+                drafter.proposed += len(draft)
+                drafter.accepted += accepted
+                input_ids[pos + 1 : pos + 1 + accepted] = draft[:accepted]
                 llm.n_tokens = pos + 1 + accepted
-                logits_at = accepted
                 if accepted < len(draft):  # the cache forgets the rejected part of the draft
                     llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
             yield decoder.decode(pending, final=True)

@@ -31,6 +31,7 @@ from app.core.engine.decode import (
     completion_prompt,
     library_loop_wanted,
 )
+from app.core.engine.draft_model import DraftModel, load_draft
 from app.core.engine.host_load import (
     FAULT_ENV,
     ProgressHook,
@@ -47,6 +48,7 @@ from app.core.engine.host_process import (
     yield_cpu_to_the_window,
 )
 from app.core.engine.kv_states import ConversationStates, state_budget
+from app.core.engine.prompt_lookup import PromptLookup, prompt_lookup_wanted
 from app.core.engine.request_args import (
     LibraryStream,
     chat_delta,
@@ -56,6 +58,7 @@ from app.core.engine.request_args import (
     sampling_args,
     value_error,
 )
+from app.core.engine.speculation import DraftSource
 from app.core.engine.tool_calls import (
     ToolCallFilter,
     parse_forced_call,
@@ -80,7 +83,8 @@ class HostEngine:
         self.embedders: dict[str, Any] = {}
         self.states = ConversationStates(state_budget())
         self.active_key: str | None = None  # whose tokens the KV cache holds now
-        self.last_lookup: Any = None  # the last answer's prompt-lookup counts (prompt_lookup.PromptLookup)
+        self.draft_llm: Any = None  # the chat model's draft model, when one was asked for (draft_model.py)
+        self.last_drafter: Any = None  # the last answer's draft counts (speculation.DraftSource)
         import llama_cpp.llama_cpp as raw
 
         self._raw = raw
@@ -111,6 +115,9 @@ class HostEngine:
     def _free_chat_model(self) -> None:
         self.states.clear()
         self.active_key = None
+        if self.draft_llm is not None:
+            self.draft_llm.close()
+            self.draft_llm = None
         if self.chat_llm is not None:
             self.chat_llm.close()
             self.chat_llm = None
@@ -198,6 +205,9 @@ class HostEngine:
                 log.warning("chat template replaced by %s", chat_format)
         if chat_format is not None:
             self._apply_chat_format(llm, chat_format)
+        if request.draft_model_path:
+            self.draft_llm, unused = load_draft(request.draft_model_path, llm, request.n_gpu_layers, threads)
+            notice = notice or unused
         raw_api = self._raw
         raw_api.llama_set_abort_callback(llm._ctx.ctx, self._abort_cb, None)
         self.chat_llm = llm
@@ -242,7 +252,7 @@ class HostEngine:
                     llm, request.messages, options.get("tools"), options.get("tool_choice"), extras.stop
                 )
                 if prompt is not None:
-                    return DecodeLoop(llm, prompt, s, options.get("grammar"))
+                    return DecodeLoop(llm, prompt, s, options.get("grammar"), self._drafter())
             return LibraryStream(llm.create_chat_completion(
                 messages=request.messages, stream=True, stop=list(extras.stop), **sampling_args(s), **options
             ), chat_delta)
@@ -266,13 +276,20 @@ class HostEngine:
             if not library_loop_wanted():
                 prompt = completion_prompt(llm, request.prompt, request.extras.stop)
                 if prompt is not None:
-                    return DecodeLoop(llm, prompt, s, grammar)
+                    return DecodeLoop(llm, prompt, s, grammar, self._drafter())
             return LibraryStream(llm.create_completion(
                 prompt=request.prompt, stream=True, stop=list(request.extras.stop), grammar=grammar,
                 **sampling_args(s),
             ), completion_delta)
 
         return self._generate(start, tool_mode="")
+
+    def _drafter(self) -> DraftSource | None:
+        """Where this answer's draft tokens come from: the draft model when one is loaded,
+        prompt lookup when it is switched on, else nowhere (speculation.py)."""
+        if self.draft_llm is not None:
+            return DraftModel(self.draft_llm, self.chat_llm._n_vocab)
+        return PromptLookup() if prompt_lookup_wanted() else None
 
     def _generate(
         self, start: Callable[[], DecodeLoop | LibraryStream], tool_mode: str
@@ -350,13 +367,14 @@ class HostEngine:
             self.send(p.TokenBatch("".join(pending), max(1, n_pending)))
         ended = time.perf_counter()
         perf = self._raw.llama_perf_context(llm._ctx.ctx)
+        drafter = None
         if isinstance(stream, DecodeLoop):  # it counts exactly
             prompt_tokens, generated = stream.prompt_tokens, stream.generated_tokens
-            self.last_lookup = stream.lookup
-            if stream.lookup is not None and stream.lookup.batches:
+            drafter = self.last_drafter = stream.drafter
+            if drafter is not None and drafter.batches:
                 log.info(
-                    "prompt lookup: %d of %d draft tokens accepted in %d batches",
-                    stream.lookup.accepted, stream.lookup.proposed, stream.lookup.batches,
+                    "%s: %d of %d draft tokens accepted in %d batches", type(drafter).__name__,
+                    drafter.accepted, drafter.proposed, drafter.batches,
                 )
         else:
             generated = max(n_chunks, llm.n_tokens - prompt_tokens) if prompt_tokens else n_chunks
@@ -374,6 +392,8 @@ class HostEngine:
                 prompt_tokens_evaluated=int(perf.n_p_eval),
                 finish_reason=finish_reason,
                 tool_calls=tuple(tool_calls),
+                draft_tokens_proposed=drafter.proposed if drafter is not None else 0,
+                draft_tokens_accepted=drafter.accepted if drafter is not None else 0,
             ),
         )
 

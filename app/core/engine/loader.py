@@ -77,10 +77,13 @@ def load_model(
     facts: ModelFacts | None = None,
     on_progress: Callable[[float], None] | None = None,
     gpu_choice: int | None = None,
+    draft_model: Path | str | None = None,
 ) -> LoadOutcome:
     """Plan and load; raises ModelNotAllowed (policy), GGUFError (bad file), ModelDoesNotFit,
     EngineError/EngineCrashed. gpu_choice: a pinned GPU (default: the one Settings names)."""
     check_allowed(model_path)
+    if draft_model is not None:
+        check_allowed(draft_model)  # the organisation's rules hold for a draft model too
     facts = facts or read_model_facts(Path(model_path))
     if not facts.has_kv_cache:  # an encoder (the documents' embedder): llama.cpp cannot generate
         raise EngineError(
@@ -113,6 +116,7 @@ def load_model(
             chat_format=chat_format,
             main_gpu=chosen.gpu_index or 0,
             tensor_split=chosen.tensor_split,
+            draft_model_path=str(draft_model) if draft_model is not None else "",
         )
 
     try:

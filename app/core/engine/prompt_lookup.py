@@ -1,6 +1,6 @@
 """Prompt-lookup decoding for the decode loop (decode.py).
 
-Greedy answers only, off by default: when the last tokens also occur
+Off by default: when the last tokens also occur
 earlier in the conversation (an answer quoting a document or code), the tokens that followed
 them there are proposed as a draft and evaluated in one batch with the new token; the greedy
 choice at each position accepts the draft up to the first difference. A batch of a few tokens
@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from app.core.engine.speculation import DraftSource
+
 LOOKUP_ENV = "ENCLAVE_PROMPT_LOOKUP"
 # Off: it can change a greedy answer at a floating-point near-tie (see the module docstring;
 # tests/benchmarks/bench_prompt_lookup.py measured it, README's performance table).
@@ -32,7 +34,7 @@ def prompt_lookup_wanted() -> bool:
     return PROMPT_LOOKUP_DEFAULT
 
 
-class PromptLookup:
+class PromptLookup(DraftSource):
     """Drafts from the conversation itself: the tokens that followed the latest earlier
     occurrence of the last `n` tokens (n from `max_ngram` down to `min_ngram`).
 
@@ -47,20 +49,9 @@ class PromptLookup:
         give_up_after: int = 24,
         min_acceptance: float = 0.25,
     ) -> None:
+        super().__init__(max_draft, give_up_after, min_acceptance)
         self.max_ngram = max_ngram
         self.min_ngram = min_ngram
-        self.max_draft = max_draft
-        self.give_up_after = give_up_after
-        self.min_acceptance = min_acceptance
-        self.proposed = 0  # draft tokens proposed in this answer
-        self.accepted = 0  # ... of which the model agreed with
-        self.batches = 0  # decodes that carried a draft
-
-    @property
-    def active(self) -> bool:
-        if self.proposed < self.give_up_after:
-            return True
-        return self.accepted >= self.min_acceptance * self.proposed
 
     def draft(self, history: Any, limit: int) -> list[int]:
         """Up to `limit` tokens that may follow `history` (a numpy array of token ids)."""

@@ -106,6 +106,8 @@ class LoadRequest:
     # several sharing the layers in these proportions, by llama.cpp's device index.
     main_gpu: int = 0
     tensor_split: tuple[float, ...] = ()
+    # A small model of the same family that drafts tokens for this one (draft_model.py); "": none.
+    draft_model_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,9 @@ class ChatStats:
     finish_reason: str  # "stop" | "length" | "cancelled" | "tool_calls"
     # Tool calls the model made (OpenAI's shape: {"id", "type": "function", "function": {...}}).
     tool_calls: tuple[dict[str, Any], ...] = ()
+    # Speculative decoding (speculation.py): draft tokens proposed, and accepted by the model.
+    draft_tokens_proposed: int = 0
+    draft_tokens_accepted: int = 0
 
 
 @dataclass(frozen=True)

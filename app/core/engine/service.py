@@ -139,8 +139,10 @@ class EngineService:
         chat_format: str | None = None,
         hardware: Any = None,
         facts: Any = None,
+        draft_model: Path | None = None,
     ) -> EngineJob[Any]:
-        """Plan and load in the background; the outcome comes as loaded / load_failed."""
+        """Plan and load in the background; the outcome comes as loaded / load_failed.
+        draft_model: a small sibling that drafts tokens (engine/draft_model.py)."""
         from app.core.engine.loader import check_allowed, load_model
 
         wish = LoadWish(Path(path), wanted_ctx, chat_format or "")
@@ -165,6 +167,7 @@ class EngineService:
                 facts=model_facts,
                 hardware=hw,
                 on_progress=lambda fraction: self._emit(self.loading, fraction),
+                draft_model=draft_model,
             ), hw
 
         job = self.queue.submit(work, priority=WINDOW, name="load")
