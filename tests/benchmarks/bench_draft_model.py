@@ -94,12 +94,15 @@ def main() -> None:
         whole = time.perf_counter() - started
         after_first = whole - done.stats.time_to_first_token_s  # includes the draft's prompt
         n = done.stats.generated_tokens
+        lengths.append(n)
         return done.text, n / whole, (n - 1) / after_first, host.last_drafter
 
     rows = []
+    lengths: list[int] = []
     for kind, messages in {"document question": DOC_QUESTION, "chat": CHAT}.items():
         answer(plain, messages, 0)  # warm-up, both
         answer(drafted, messages, 0)
+        lengths.clear()
         without, with_, same, accepted, proposed = [], [], True, 0, 0
         decode_without, decode_with = [], []
         for seed in range(args.rounds):
@@ -120,13 +123,15 @@ def main() -> None:
             "with_tokens_per_s": round(statistics.median(with_), 2),
             "ratio": round(ratio, 3), "decode_ratio": round(decode_ratio, 3),
             "accepted": accepted, "proposed": proposed, "same_text": same,
+            "answer_tokens_median": statistics.median(lengths),
         }
         rows.append(row)
         print(
             f"{kind:18} t={args.temperature}  without {row['without_tokens_per_s']:6.2f} tok/s  "
             f"with draft {row['with_tokens_per_s']:6.2f} tok/s  ratio {ratio:.3f} "
             f"(after the first token {decode_ratio:.3f})  "
-            f"accepted {accepted}/{proposed}  same text: {same}",
+            f"accepted {accepted}/{proposed}  same text: {same}  "
+            f"answer tokens (median) {row['answer_tokens_median']}",
             flush=True,
         )
     plain.unload()
