@@ -1552,6 +1552,21 @@ von {publisher}</translation>
     </message>
   </context>
   <context>
+    <name>draft_model</name>
+    <message>
+      <source>The draft model {name} could not be loaded, so answers come without it.</source>
+      <translation>Das Entwurfsmodell {name} konnte nicht geladen werden, die Antworten kommen daher ohne es.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} could not be read, so answers come without it.</source>
+      <translation>Das Entwurfsmodell {name} konnte nicht gelesen werden, die Antworten kommen daher ohne es.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} does not share this model's vocabulary, so answers come without it.</source>
+      <translation>Das Entwurfsmodell {name} hat nicht das Vokabular dieses Modells, die Antworten kommen daher ohne es.</translation>
+    </message>
+  </context>
+  <context>
     <name>embedding_models</name>
     <message>
       <source>English</source>
@@ -2660,6 +2675,14 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
   </context>
   <context>
     <name>loader</name>
+    <message>
+      <source>The draft model {name} could not be read, so answers come without it.</source>
+      <translation>Das Entwurfsmodell {name} konnte nicht gelesen werden, die Antworten kommen daher ohne es.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} does not fit in the memory left beside this model, so answers come without it.</source>
+      <translation>Das Entwurfsmodell {name} passt nicht in den Speicher, der neben diesem Modell frei bleibt, die Antworten kommen daher ohne es.</translation>
+    </message>
     <message>
       <source>The model {model} is an embedding model: it turns text into numbers for document search and cannot write answers. Choose a chat model.</source>
       <translation>Das Modell {model} ist ein Einbettungsmodell: Es wandelt Text für die Dokumentsuche in Zahlen um und kann keine Antworten schreiben. Wählen Sie ein Chatmodell.</translation>

@@ -1552,6 +1552,21 @@ de {publisher}</translation>
     </message>
   </context>
   <context>
+    <name>draft_model</name>
+    <message>
+      <source>The draft model {name} could not be loaded, so answers come without it.</source>
+      <translation>Le modèle d’ébauche {name} n’a pas pu être chargé : les réponses se font sans lui.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} could not be read, so answers come without it.</source>
+      <translation>Le modèle d’ébauche {name} n’a pas pu être lu : les réponses se font sans lui.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} does not share this model's vocabulary, so answers come without it.</source>
+      <translation>Le modèle d’ébauche {name} n’a pas le vocabulaire de ce modèle : les réponses se font sans lui.</translation>
+    </message>
+  </context>
+  <context>
     <name>embedding_models</name>
     <message>
       <source>English</source>
@@ -2660,6 +2675,14 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
   </context>
   <context>
     <name>loader</name>
+    <message>
+      <source>The draft model {name} could not be read, so answers come without it.</source>
+      <translation>Le modèle d’ébauche {name} n’a pas pu être lu : les réponses se font sans lui.</translation>
+    </message>
+    <message>
+      <source>The draft model {name} does not fit in the memory left beside this model, so answers come without it.</source>
+      <translation>Le modèle d’ébauche {name} ne tient pas dans la mémoire qui reste à côté de ce modèle : les réponses se font sans lui.</translation>
+    </message>
     <message>
       <source>The model {model} is an embedding model: it turns text into numbers for document search and cannot write answers. Choose a chat model.</source>
       <translation>Le modèle {model} est un modèle de plongement : il transforme le texte en nombres pour la recherche dans les documents et ne peut pas rédiger de réponses. Choisissez un modèle de conversation.</translation>

@@ -117,3 +117,39 @@ def test_a_damaged_draft_file_is_refused_in_plain_words(instruct_model_path: Pat
         assert ask(host, QUOTE, max_tokens=8).text.strip()
     finally:
         host.unload()
+
+
+def test_the_loader_places_a_draft_model_only_where_it_fits(
+    instruct_model_path: Path, tmp_path: Path
+) -> None:
+    """Through load_model (the window's, the CLI's and the API's path): with room in RAM the draft
+    model drafts; with RAM for the chat model alone it is left out and the notice says why,
+    rather than the computer running out of memory."""
+    from app.core.engine.client import EngineClient
+    from app.core.engine.loader import load_model
+    from app.core.gguf_facts import read_model_facts
+    from app.core.hardware import HardwareInfo
+    from app.core.planner import GIB, plan_offload
+
+    def machine(ram: int) -> HardwareInfo:
+        return HardwareInfo(ram, ram, 2, 2, "Test CPU", "Test OS", (), False, ())
+
+    client = EngineClient(log_path=tmp_path / "engine-host.log")
+    try:
+        roomy = load_model(client, instruct_model_path, wanted_ctx=1024, hardware=machine(16 * GIB),
+                           draft_model=instruct_model_path)
+        assert roomy.notice is None
+        _text, stats = client.chat(QUOTE, p.SamplingParams(temperature=0.0, max_tokens=24))
+        assert stats.engine.draft_tokens_accepted > 0
+        alone = plan_offload(read_model_facts(instruct_model_path), machine(16 * GIB), 1024).ram_bytes
+        tight = machine(alone + GIB + alone // 4)  # the planner keeps 1 GiB free; the draft needs `alone`
+        cramped = load_model(client, instruct_model_path, wanted_ctx=1024, hardware=tight,
+                             draft_model=instruct_model_path)
+        assert cramped.notice == (
+            f"The draft model {instruct_model_path.name} does not fit in the memory left beside this "
+            "model, so answers come without it."
+        )
+        _text, stats = client.chat(QUOTE, p.SamplingParams(temperature=0.0, max_tokens=12))
+        assert stats.engine.draft_tokens_proposed == 0
+    finally:
+        client.shutdown()

@@ -85,9 +85,9 @@ class DraftModel(DraftSource):
 
 
 def load_draft(path: str, chat_llm: Any, n_gpu_layers: int, threads: int) -> tuple[Any, p.Sentence | None]:
-    """The draft model's Llama for chat_llm, or (None, why not in plain words). On the chat
-    model's device: all its layers on the GPU when the chat model uses one (a draft model is
-    a fraction of the chat model's size), none otherwise; the same context length."""
+    """The draft model's Llama for chat_llm, or (None, why not in plain words). n_gpu_layers is
+    the planner's (app/core/draft_plan.py: all its layers beside a chat model wholly on one GPU,
+    else none); the same context length as the chat model."""
     from llama_cpp import Llama
 
     from app.core.engine.host_load import refuse_unreadable
@@ -102,7 +102,7 @@ def load_draft(path: str, chat_llm: Any, n_gpu_layers: int, threads: int) -> tup
     try:
         draft_llm = Llama(
             model_path=path,
-            n_gpu_layers=-1 if n_gpu_layers > 0 else 0,
+            n_gpu_layers=n_gpu_layers,
             n_ctx=chat_llm.n_ctx(),
             n_batch=min(512, chat_llm.n_batch),
             n_threads=threads,

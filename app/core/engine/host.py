@@ -206,7 +206,9 @@ class HostEngine:
         if chat_format is not None:
             self._apply_chat_format(llm, chat_format)
         if request.draft_model_path:
-            self.draft_llm, unused = load_draft(request.draft_model_path, llm, request.n_gpu_layers, threads)
+            self.draft_llm, unused = load_draft(
+                request.draft_model_path, llm, request.draft_gpu_layers, threads
+            )
             notice = notice or unused
         raw_api = self._raw
         raw_api.llama_set_abort_callback(llm._ctx.ctx, self._abort_cb, None)

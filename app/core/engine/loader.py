@@ -103,7 +103,11 @@ def load_model(
     if not plan.fits:
         raise ModelDoesNotFit(plan)
 
+    draft_notice = ""  # why a draft model asked for is not used, in plain words
+
     def request_for(chosen: OffloadPlan) -> p.LoadRequest:
+        nonlocal draft_notice
+        draft_path, draft_layers, draft_notice = _placed_draft(chosen, draft_model, hardware)
         return p.LoadRequest(
             model_path=str(model_path),
             n_gpu_layers=chosen.n_gpu_layers,
@@ -116,12 +120,13 @@ def load_model(
             chat_format=chat_format,
             main_gpu=chosen.gpu_index or 0,
             tensor_split=chosen.tensor_split,
-            draft_model_path=str(draft_model) if draft_model is not None else "",
+            draft_model_path=draft_path,
+            draft_gpu_layers=draft_layers,
         )
 
     try:
         loaded = client.load(request_for(plan), on_progress)
-        return LoadOutcome(loaded, facts, plan, loaded.notice or None)
+        return LoadOutcome(loaded, facts, plan, _joined(loaded.notice, draft_notice))
     except EngineError as exc:
         if plan.n_gpu_layers == 0 or not _is_memory_failure(exc):
             raise
@@ -139,6 +144,39 @@ def load_model(
         "Your GPU ran out of memory with {tried} layers, so Enclave loaded the model "
         "with {loaded} layers on the GPU instead. It works, a little slower.",
     ).format(tried=number(plan.n_gpu_layers), loaded=number(retry_plan.n_gpu_layers))
-    if loaded.notice:
-        notice += " " + loaded.notice
-    return LoadOutcome(loaded, facts, retry_plan, notice)
+    return LoadOutcome(loaded, facts, retry_plan, _joined(notice, loaded.notice, draft_notice))
+
+
+def _joined(*notices: str | None) -> str | None:
+    return " ".join(n for n in notices if n) or None
+
+
+def _placed_draft(
+    plan: OffloadPlan, draft_model: Path | str | None, hardware: HardwareInfo
+) -> tuple[str, int, str]:
+    """(path, GPU layers, "") for a draft model that fits beside the chat model's plan, or
+    ("", 0, why not in plain words): a draft never costs the chat model memory it planned."""
+    if draft_model is None:
+        return "", 0, ""
+    from app.core.draft_plan import place_draft
+    from app.core.gguf_facts import GGUFError
+
+    name = Path(draft_model).name
+    try:
+        draft_facts = read_model_facts(Path(draft_model))
+    except GGUFError as exc:
+        log.warning("draft model %s unreadable: %s", name, exc)
+        return "", 0, translate(
+            "loader", "The draft model {name} could not be read, so answers come without it."
+        ).format(name=name)
+    gpu = next((g for g in hardware.gpus if g.index == plan.gpu_index), None)
+    unified = hardware.unified_memory or (gpu is not None and gpu.integrated)
+    placement = place_draft(plan, draft_facts, unified)
+    if not placement.fits:
+        log.info("draft model %s needs %d bytes, %d left", name, placement.needed_bytes, placement.room_bytes)
+        return "", 0, translate(
+            "loader",
+            "The draft model {name} does not fit in the memory left beside this model, so answers "
+            "come without it.",
+        ).format(name=name)
+    return str(draft_model), placement.n_gpu_layers, ""

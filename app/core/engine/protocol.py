@@ -108,6 +108,7 @@ class LoadRequest:
     tensor_split: tuple[float, ...] = ()
     # A small model of the same family that drafts tokens for this one (draft_model.py); "": none.
     draft_model_path: str = ""
+    draft_gpu_layers: int = 0  # the planner's place for it (draft_plan.py): all its layers, or none
 
 
 @dataclass(frozen=True)
