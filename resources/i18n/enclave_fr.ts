@@ -1,4 +1,5 @@
-<?xml version='1.0' encoding='utf-8'?>
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -1555,15 +1556,15 @@ de {publisher}</translation>
     <name>draft_model</name>
     <message>
       <source>The draft model {name} could not be loaded, so answers come without it.</source>
-      <translation>Le modèle d’ébauche {name} n’a pas pu être chargé : les réponses se font sans lui.</translation>
+      <translation>Le modèle d'ébauche {name} n'a pas pu être chargé : les réponses se font sans lui.</translation>
     </message>
     <message>
       <source>The draft model {name} could not be read, so answers come without it.</source>
-      <translation>Le modèle d’ébauche {name} n’a pas pu être lu : les réponses se font sans lui.</translation>
+      <translation>Le modèle d'ébauche {name} n'a pas pu être lu : les réponses se font sans lui.</translation>
     </message>
     <message>
       <source>The draft model {name} does not share this model's vocabulary, so answers come without it.</source>
-      <translation>Le modèle d’ébauche {name} n’a pas le vocabulaire de ce modèle : les réponses se font sans lui.</translation>
+      <translation>Le modèle d'ébauche {name} n'a pas le vocabulaire de ce modèle : les réponses se font sans lui.</translation>
     </message>
   </context>
   <context>
@@ -2677,11 +2678,11 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
     <name>loader</name>
     <message>
       <source>The draft model {name} could not be read, so answers come without it.</source>
-      <translation>Le modèle d’ébauche {name} n’a pas pu être lu : les réponses se font sans lui.</translation>
+      <translation>Le modèle d'ébauche {name} n'a pas pu être lu : les réponses se font sans lui.</translation>
     </message>
     <message>
       <source>The draft model {name} does not fit in the memory left beside this model, so answers come without it.</source>
-      <translation>Le modèle d’ébauche {name} ne tient pas dans la mémoire qui reste à côté de ce modèle : les réponses se font sans lui.</translation>
+      <translation>Le modèle d'ébauche {name} ne tient pas dans la mémoire qui reste à côté de ce modèle : les réponses se font sans lui.</translation>
     </message>
     <message>
       <source>The model {model} is an embedding model: it turns text into numbers for document search and cannot write answers. Choose a chat model.</source>
