@@ -1559,10 +1559,6 @@ von {publisher}</translation>
       <translation>Das Entwurfsmodell {name} konnte nicht geladen werden, die Antworten kommen daher ohne es.</translation>
     </message>
     <message>
-      <source>The draft model {name} could not be read, so answers come without it.</source>
-      <translation>Das Entwurfsmodell {name} konnte nicht gelesen werden, die Antworten kommen daher ohne es.</translation>
-    </message>
-    <message>
       <source>The draft model {name} does not share this model's vocabulary, so answers come without it.</source>
       <translation>Das Entwurfsmodell {name} hat nicht das Vokabular dieses Modells, die Antworten kommen daher ohne es.</translation>
     </message>

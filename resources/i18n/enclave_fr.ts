@@ -1559,10 +1559,6 @@ de {publisher}</translation>
       <translation>Le modèle d'ébauche {name} n'a pas pu être chargé : les réponses se font sans lui.</translation>
     </message>
     <message>
-      <source>The draft model {name} could not be read, so answers come without it.</source>
-      <translation>Le modèle d'ébauche {name} n'a pas pu être lu : les réponses se font sans lui.</translation>
-    </message>
-    <message>
       <source>The draft model {name} does not share this model's vocabulary, so answers come without it.</source>
       <translation>Le modèle d'ébauche {name} n'a pas le vocabulaire de ce modèle : les réponses se font sans lui.</translation>
     </message>

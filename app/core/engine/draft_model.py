@@ -95,8 +95,9 @@ def load_draft(path: str, chat_llm: Any, n_gpu_layers: int, threads: int) -> tup
     name = os.path.basename(path)
     if not os.path.isfile(path) or refuse_unreadable(path) is not None:
         log.warning("draft model %s is missing or unreadable", name)
+        # The loader's sentence (loader.py reads the header first; this is the host's own net).
         return None, p.host_sentence(
-            "draft_model", "The draft model {name} could not be read, so answers come without it.",
+            "loader", "The draft model {name} could not be read, so answers come without it.",
             name=name,
         )
     try:
