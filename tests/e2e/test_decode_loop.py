@@ -132,6 +132,10 @@ def test_multi_byte_characters_split_across_tokens(smol: Any, monkeypatch: pytes
     for message in conn.sent:  # every batch is whole characters
         if isinstance(message, p.TokenBatch):
             assert "\ufffd" not in message.text
+    # A token with no text of its own (half an emoji) still counts in its batch: the client's
+    # tokens/s is the batches' counts over time, and read low on such text before.
+    counted = sum(m.n_tokens for m in conn.sent if isinstance(m, p.TokenBatch))
+    assert counted == ours.stats.generated_tokens == 24
 
 
 def test_stop_string_spanning_tokens_is_cut_and_never_streamed(

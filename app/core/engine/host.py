@@ -316,8 +316,14 @@ class HostEngine:
         iterator: Any = None
         try:
             stream = start()
+            # DecodeLoop yields once per token, "" for a token with no text yet (half of a
+            # multi-byte character, a stop string's possible start, an empty piece): it still
+            # counts, else the client's tokens/s reads low on such text (CJK, emoji).
+            every_token = isinstance(stream, DecodeLoop)
             iterator = iter(stream)
             for delta in iterator:
+                if every_token and not delta:
+                    n_pending += 1
                 if delta:
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
