@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="de" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -2201,6 +2200,10 @@ von {publisher}</translation>
     <message>
       <source>The file {path} is not there.</source>
       <translation>Die Datei {path} ist nicht vorhanden.</translation>
+    </message>
+    <message>
+      <source>The model engine could not start: its processor library is missing or does not run on this computer ({error}). Reinstalling Enclave usually fixes this.</source>
+      <translation>Die Modell-Engine konnte nicht starten: Ihre Prozessor-Bibliothek fehlt oder läuft auf diesem Computer nicht ({error}). Eine Neuinstallation von Enclave behebt das meistens.</translation>
     </message>
     <message>
       <source>The model engine could not start: {error}</source>

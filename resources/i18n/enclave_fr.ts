@@ -1,5 +1,4 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="fr" sourcelanguage="en">
   <context>
     <name>__init__</name>
@@ -2201,6 +2200,10 @@ de {publisher}</translation>
     <message>
       <source>The file {path} is not there.</source>
       <translation>Le fichier {path} est introuvable.</translation>
+    </message>
+    <message>
+      <source>The model engine could not start: its processor library is missing or does not run on this computer ({error}). Reinstalling Enclave usually fixes this.</source>
+      <translation>Le moteur du modèle n'a pas pu démarrer : sa bibliothèque pour le processeur manque ou ne fonctionne pas sur cet ordinateur ({error}). Réinstaller Enclave règle généralement le problème.</translation>
     </message>
     <message>
       <source>The model engine could not start: {error}</source>

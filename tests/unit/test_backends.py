@@ -15,6 +15,7 @@ import pytest
 from app.core import paths
 from app.core.engine import backends
 from app.core.engine import protocol as p
+from app.core.engine.base import EngineError
 from app.core.engine.client import EngineClient
 from app.core.engine.loader import load_model
 
@@ -224,3 +225,25 @@ def test_every_variant_dying_is_an_error_not_a_crash(tmp_path: Path, embedding_m
     report = backends.BackendReport()
     assert check.first_usable(candidates, report) is None
     assert len(report.skipped) == 2 and check.children == 2
+
+
+def test_an_install_without_its_cpu_libraries_says_so_instead_of_crashing(
+    instruct_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen on a CUDA build installed without its CPU variants: llama.cpp's loader died with
+    # SIGSEGV at every model, reported as a possibly damaged file. Now the host refuses to start.
+    if not _portable_build():
+        pytest.skip("a build with its CPU backend linked in always has one")
+    empty = tmp_path / "no-backends"
+    empty.mkdir()
+    monkeypatch.setenv(backends.BACKEND_DIR_ENV, str(empty))
+    client = EngineClient(log_path=tmp_path / "engine-host.log")
+    try:
+        with pytest.raises(EngineError) as raised:
+            load_model(client, instruct_model_path, wanted_ctx=512)
+    finally:
+        client.shutdown()
+    message = str(raised.value)
+    assert "processor library is missing or does not run on this computer" in message, message
+    assert "no CPU backend found in" in message and str(empty) in message
+    assert "damaged" not in message

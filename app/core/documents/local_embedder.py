@@ -81,11 +81,11 @@ def model_id_for(path: Path, window: int | None = None) -> str:
 
 
 def _quiet_llama() -> None:
-    from app.core.engine.backends import load_backends
+    from app.core.engine.backends import require_cpu_backend
 
     # As quiet as Llama(verbose=False) makes it, already while the backend loads.
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-    load_backends()  # the installers' portable build has no CPU backend until one is loaded
+    require_cpu_backend()  # else llama.cpp would crash: a plain error instead
 
 
 class _Fitter:

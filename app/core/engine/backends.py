@@ -497,6 +497,28 @@ def _choose(
     return plain if plain.exists() and not forced else None
 
 
+class NoCpuBackend(RuntimeError):
+    """llama.cpp has no CPU backend: it cannot load any model (it would crash at the first)."""
+
+
+_last_error = ""  # why the last load_backends() left llama.cpp without a CPU backend, if it did
+
+
+def require_cpu_backend() -> None:
+    """Raise NoCpuBackend unless ggml has its CPU backend registered.
+
+    Every model, GPU-offloaded or not, keeps some tensors and the sampler's work on the CPU:
+    without that backend llama.cpp's loader dies with SIGSEGV (seen on a CUDA build whose CPU
+    variants were missing from the install), which reads like a damaged model file. A plain
+    sentence instead, before anything is loaded."""
+    load_backends()
+    ggml = ggml_library()
+    by_name = ggml["ggml_backend_reg_by_name"]
+    by_name.restype, by_name.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+    if not by_name(b"CPU"):
+        raise NoCpuBackend(_last_error or "ggml has no CPU backend")
+
+
 def load_backends(check: VariantCheck | None = None) -> BackendReport:
     """Register ggml's backends if llama.cpp was built to load them at run time.
 
@@ -512,6 +534,9 @@ def load_backends(check: VariantCheck | None = None) -> BackendReport:
         _load_into(report, check or VariantCheck())
     except Exception as exc:  # a broken install must still reach the user as a message
         report.error = f"{type(exc).__name__}: {exc}"
+    global _last_error
+    if report.needed:
+        _last_error = report.error
     (log.error if report.error else log.info)("%s", report.summary())
     for line in report.checks:
         log.info("checked %s", line)

@@ -22,7 +22,7 @@ from typing import Any
 from app.core.chat.templates import fallback_chat_format
 from app.core.engine import protocol as p
 from app.core.engine import template_guard
-from app.core.engine.backends import load_backends
+from app.core.engine.backends import NoCpuBackend, require_cpu_backend
 from app.core.engine.base import TOKEN_FLUSH_INTERVAL_S
 from app.core.engine.decode import (
     DecodeLoop,
@@ -457,7 +457,17 @@ def host_main(conn: Connection, cancel: p.CancelFlag, log_path: str, parent_pid:
     watch_parent(parent_pid)
     yield_cpu_to_the_window()
     log.info("engine host %d started", os.getpid())
-    load_backends()  # GGML_BACKEND_DL builds (the installers' portable one) load CPU variants
+    try:
+        require_cpu_backend()  # GGML_BACKEND_DL builds (the installers' portable one) load CPU variants
+    except NoCpuBackend as exc:
+        log.error("no CPU backend: %s", exc)
+        conn.send(p.host_error(
+            "host",
+            "The model engine could not start: its processor library is missing or does not run "
+            "on this computer ({error}). Reinstalling Enclave usually fixes this.",
+            p.ERROR_INTERNAL, error=str(exc),
+        ))
+        return
     try:
         import llama_cpp
 

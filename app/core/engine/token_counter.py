@@ -52,13 +52,13 @@ def vocab_model(path: Path | str) -> Any:
     import llama_cpp
     from llama_cpp._internals import LlamaModel
 
-    from app.core.engine.backends import load_backends
+    from app.core.engine.backends import require_cpu_backend
 
     # llama.cpp's log goes through llama-cpp-python's logger: quiet at ERROR. Not Llama(...,
     # verbose=False): that silences by pointing the whole process's fd 1 and 2 at /dev/null
     # while it loads, which swallows what other threads print meanwhile (a CLI's "Serving at").
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-    load_backends()  # the installers' portable build has no CPU backend until one is loaded
+    require_cpu_backend()  # else llama.cpp would crash: a plain error instead
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
     llm = LlamaModel(path_model=key[0], params=params, verbose=True)
