@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 SAMPLE_BYTES = 8192
+CONTROL_TOKEN = 3  # llama.cpp's LLAMA_TOKEN_TYPE_CONTROL in tokenizer.ggml.token_type
 EOG_TEXTS = {"<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<eos>", "<|eot_id|>", "</s>"}
 
 
@@ -44,6 +45,11 @@ def pack(source: Path, out_dir: Path) -> None:
         samples += raw[start:start + keep]
     tokens = _field(reader, "tokenizer.ggml.tokens")
     eog = {i for i, text in enumerate(tokens if isinstance(tokens, list) else []) if text in EOG_TEXTS}
+    # Control tokens too (Gemma's <start_of_turn> ends a turn through the chat format's stop
+    # strings; a skeleton stopped after 86 of 128 tokens without this).
+    types = _field(reader, "tokenizer.ggml.token_type")
+    if isinstance(types, list):
+        eog |= {i for i, kind in enumerate(types) if kind == CONTROL_TOKEN}
     eos = _field(reader, "tokenizer.ggml.eos_token_id")
     if isinstance(eos, int):
         eog.add(eos)
@@ -62,7 +68,10 @@ def _field(reader: object, key: str) -> object:
         return None
     if len(field.data) == 1 and field.types[0].name != "ARRAY":
         return int(field.parts[field.data[0]][0])
-    return [bytes(field.parts[i]).decode("utf-8", "replace") for i in field.data]
+    values = [field.parts[i] for i in field.data]
+    if values and getattr(values[0], "dtype", None) is not None and values[0].dtype.kind in "iu":
+        return [int(v[0]) for v in values]
+    return [bytes(v).decode("utf-8", "replace") for v in values]
 
 
 def unpack(pack_dir: Path, out: Path) -> Path:
