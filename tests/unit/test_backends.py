@@ -225,6 +225,17 @@ def test_every_variant_dying_is_an_error_not_a_crash(tmp_path: Path, embedding_m
     report = backends.BackendReport()
     assert check.first_usable(candidates, report) is None
     assert len(report.skipped) == 2 and check.children == 2
+    # Not the instruction set (the plainest variant died too): this process does not check
+    # again, but nothing is written down, so a later start checks again and can succeed.
+    cache = tmp_path / "variants.json"
+    same_process = backends.VariantCheck(cache, model=embedding_model_path, command=_never)
+    assert same_process.first_usable(candidates, backends.BackendReport()) is None
+    assert same_process.children == 0
+    assert json.loads(cache.read_text())["verdicts"] == {}
+    backends._process_verdicts.clear()  # as a new process starts
+    later = backends.VariantCheck(cache, model=embedding_model_path, command=_PASSES)
+    assert later.first_usable(candidates, backends.BackendReport()) == candidates[0][1]
+    assert later.children == 1
 
 
 def test_an_install_without_its_cpu_libraries_says_so_instead_of_crashing(

@@ -362,6 +362,8 @@ class VariantCheck:
     def verdict(self, library: Path) -> Verdict:
         """The remembered verdict for this variant file on this machine, or a fresh one."""
         key, facts = self._key(library)
+        if key in _process_verdicts:
+            return _process_verdicts[key]
         entry = self._read().get(key)
         if isinstance(entry, dict) and isinstance(entry.get("usable"), bool):
             return Verdict(entry["usable"], str(entry.get("detail", "")), cached=True)
@@ -390,7 +392,23 @@ class VariantCheck:
                     return rest_path
                 report.skipped.append(f"{rest_path.name}: unchecked, and AMX is the usual suspect")
             return None
+        self._unremember_when_all_died([path for _, path in candidates])
         return None
+
+    def _unremember_when_all_died(self, libraries: list[Path]) -> None:
+        """Every variant died, the plainest x86-64 one too: that is not the CPU's instruction set
+        but the installation or the environment (seen: a llama.cpp built with a compiler that
+        gave libggml and libllama each their own static libstdc++ died in every process). Such
+        verdicts are kept for this process only, so that the next start checks again once the
+        cause is gone, rather than refusing every variant forever."""
+        verdicts = self._read()
+        keys = [self._key(library)[0] for library in libraries]
+        for key in keys:
+            entry = verdicts.get(key)
+            if isinstance(entry, dict) and entry.get("usable") is False:
+                _process_verdicts[key] = Verdict(False, str(entry.get("detail", "")), cached=True)
+        if any(key in verdicts for key in keys):
+            self._write({key: entry for key, entry in verdicts.items() if key not in keys})
 
     def _run(self, library: Path) -> Verdict:
         if not self.model.is_file():
@@ -448,7 +466,9 @@ class VariantCheck:
         verdicts = self._read()
         verdicts.pop(key, None)
         verdicts[key] = {**entry, "checked_at": time.time()}
-        kept = dict(list(verdicts.items())[-_CHECK_KEEP:])  # insertion order: newest last
+        self._write(dict(list(verdicts.items())[-_CHECK_KEEP:]))  # insertion order: newest last
+
+    def _write(self, kept: dict[str, Any]) -> None:
         target = self.cache_file
         temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         try:
@@ -459,6 +479,10 @@ class VariantCheck:
         except OSError as exc:
             log.warning("cannot remember the CPU variant check in %s: %s", target, exc)
             temporary.unlink(missing_ok=True)
+
+
+# Verdicts this process keeps without writing them down (_unremember_when_all_died).
+_process_verdicts: dict[str, Verdict] = {}
 
 
 # ---- choosing and loading -------------------------------------------------------------------
