@@ -47,6 +47,9 @@ class Settings:
     # The GPU models load on: -1 lets the planner choose (one GPU that holds the model, else all
     # of them sharing it); an index pins that GPU (hardware.GpuInfo.index).
     gpu: int = -1
+    # Speculative decoding with a smaller model of the same family from the Library, when the
+    # chat model is wholly on a GPU (draft_pairing.py); off: unmeasured on a GPU, slower on a CPU.
+    draft_models: bool = False
     # The window's language: "system" (the OS's, when Enclave ships it) or a code ("de", "fr").
     language: str = "system"
     last_model: str = ""

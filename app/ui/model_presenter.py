@@ -151,10 +151,17 @@ class ModelPresenter:
             check_allowed(path)  # the organisation's policy, before the file is read
             facts = read_model_facts(path)
             hw = hardware or detect_hardware()
-            return facts, hw, plan_offload(facts, hw, wanted_ctx, gpu_choice=settings.pinned_gpu())
+            plan = plan_offload(facts, hw, wanted_ctx, gpu_choice=settings.pinned_gpu())
+            draft = None
+            if settings.draft_models and plan.fits:
+                from app.core.draft_pairing import draft_for
+                from app.core.library import scan_library
+
+                draft = draft_for(facts, plan, (m.path for m in scan_library(settings) if not m.missing))
+            return facts, hw, plan, draft
 
         def inspected(result: Any) -> None:
-            facts, hw, plan = result
+            facts, hw, plan, draft = result
             service = self.service
             if service.closed:  # the window closed while the file was being read: nothing to load
                 return
@@ -170,7 +177,8 @@ class ModelPresenter:
                 )
                 return
             service.load(
-                path, wanted_ctx, settings.n_threads, chat_format=chat_format, hardware=hw, facts=facts
+                path, wanted_ctx, settings.n_threads, chat_format=chat_format, hardware=hw, facts=facts,
+                draft_model=draft,
             )
 
         run_task(inspect, name="inspect", on_result=inspected, on_error=self._on_load_failed)

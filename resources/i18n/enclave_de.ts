@@ -4477,6 +4477,14 @@ Sie können es später unter Entdecken wieder herunterladen.</translation>
       <translation>Einige Modelle verlangen vor dem Herunterladen, dass Sie ihre Lizenz akzeptieren. Erstellen Sie dafür unter &lt;a href="{url}"&gt;huggingface.co/settings/tokens&lt;/a&gt; ein Token vom Typ „Read“ und fügen Sie es hier ein. Es wird im Passwortspeicher Ihres Computers abgelegt, nie in einer Datei.</translation>
     </message>
     <message>
+      <source>Speculative decoding: the small model writes a few words ahead and the large one checks them all at once. It needs a smaller model of the same family in the Library, and applies the next time a model is loaded. On the processor alone it would be slower, so it is not used there.</source>
+      <translation>Spekulatives Dekodieren: Das kleine Modell schreibt einige Wörter voraus, und das große prüft sie alle auf einmal. Dafür braucht es ein kleineres Modell derselben Familie in der Bibliothek; es gilt ab dem nächsten Laden eines Modells. Nur auf dem Prozessor wäre es langsamer, daher wird es dort nicht verwendet.</translation>
+    </message>
+    <message>
+      <source>Speed up answers with a smaller model of the same family, when the model runs on the graphics card</source>
+      <translation>Antworten mit einem kleineren Modell derselben Familie beschleunigen, wenn das Modell auf der Grafikkarte läuft</translation>
+    </message>
+    <message>
       <source>Text recognition (OCR) runs on this computer; it applies the next time a folder is indexed.</source>
       <translation>Die Texterkennung (OCR) läuft auf diesem Computer; sie gilt ab der nächsten Indizierung eines Ordners.</translation>
     </message>

@@ -4477,6 +4477,14 @@ Vous pourrez le télécharger à nouveau plus tard depuis Découvrir.</translati
       <translation>Certains modèles vous demandent d'accepter leur licence avant le téléchargement. Pour ceux-là, créez un jeton « Read » sur &lt;a href="{url}"&gt;huggingface.co/settings/tokens&lt;/a&gt; et collez-le ici. Il est conservé dans le trousseau de mots de passe de votre ordinateur, jamais dans un fichier.</translation>
     </message>
     <message>
+      <source>Speculative decoding: the small model writes a few words ahead and the large one checks them all at once. It needs a smaller model of the same family in the Library, and applies the next time a model is loaded. On the processor alone it would be slower, so it is not used there.</source>
+      <translation>Décodage spéculatif : le petit modèle écrit quelques mots à l'avance et le grand les vérifie tous d'un coup. Il faut un modèle plus petit de la même famille dans la bibliothèque ; cela s'applique au prochain chargement d'un modèle. Sur le processeur seul ce serait plus lent, il n'y est donc pas utilisé.</translation>
+    </message>
+    <message>
+      <source>Speed up answers with a smaller model of the same family, when the model runs on the graphics card</source>
+      <translation>Accélérer les réponses avec un modèle plus petit de la même famille, quand le modèle tourne sur la carte graphique</translation>
+    </message>
+    <message>
       <source>Text recognition (OCR) runs on this computer; it applies the next time a folder is indexed.</source>
       <translation>La reconnaissance de texte (OCR) s'effectue sur cet ordinateur ; elle s'applique à la prochaine indexation d'un dossier.</translation>
     </message>

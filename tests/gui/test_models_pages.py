@@ -501,9 +501,11 @@ def test_settings_token_goes_to_the_keyring_not_a_file(
 
     page.context_combo.setCurrentIndex(page.context_combo.findData(4096))
     click(qtbot, page.other_apps_check)
+    assert not page.draft_check.isChecked()  # speculative decoding with a draft model: off at first
+    click(qtbot, page.draft_check)
     page.set_models_dir(str(enclave_home / "my-models"))
     saved = load_settings()
-    assert saved.default_context == 4096 and saved.scan_other_apps
+    assert saved.default_context == 4096 and saved.scan_other_apps and saved.draft_models
     assert saved.models_dir == str(enclave_home / "my-models")
     assert window.settings.default_context == 4096
     for path in enclave_home.rglob("*"):

@@ -193,6 +193,24 @@ class SettingsPage(QWidget):
         )
         self.other_apps_check.toggled.connect(lambda on: self._set("scan_other_apps", bool(on)))
         layout.addWidget(self.other_apps_check)
+        self.draft_check = QCheckBox(
+            translate(
+                "settings_page",
+                "Speed up answers with a smaller model of the same family, when the model runs on "
+                "the graphics card",
+            )
+        )
+        self.draft_check.setToolTip(
+            translate(
+                "settings_page",
+                "Speculative decoding: the small model writes a few words ahead and the large one "
+                "checks them all at once. It needs a smaller model of the "
+                "same family in the Library, and applies the next time a model is loaded. On the "
+                "processor alone it would be slower, so it is not used there.",
+            )
+        )
+        self.draft_check.toggled.connect(lambda on: self._set("draft_models", bool(on)))
+        layout.addWidget(self.draft_check)
         layout.addWidget(self._section(translate("settings_page", "Documents")))
         self.ocr_check = QCheckBox(
             translate("settings_page", "Read scanned pages and pictures (slower: a few seconds per page)")
@@ -270,7 +288,8 @@ class SettingsPage(QWidget):
     def load(self) -> None:
         """Show the store's settings (no saving while the widgets are filled)."""
         settings = self.store.current
-        widgets = (self.offline_check, self.other_apps_check, self.context_combo, self.ocr_check)
+        widgets = (self.offline_check, self.other_apps_check, self.context_combo, self.ocr_check,
+                   self.draft_check)
         for widget in widgets:
             widget.blockSignals(True)
         from app.core.policy import current_policy
@@ -280,6 +299,7 @@ class SettingsPage(QWidget):
         self.offline_check.setEnabled(not forced)
         self.other_apps_check.setChecked(settings.scan_other_apps)
         self.ocr_check.setChecked(settings.read_scanned_pages)
+        self.draft_check.setChecked(settings.draft_models)
         index = self.context_combo.findData(settings.default_context)
         if index < 0:
             self.context_combo.addItem(context_words(settings.default_context), settings.default_context)
