@@ -36,6 +36,9 @@ def draft_for(chat: ModelFacts, plan: OffloadPlan, library: Iterable[Path]) -> P
         if path == chat.path:
             continue
         try:
+            # Too big by its size alone: no need to read its header (a Library of many models).
+            if path.stat().st_size > MAX_SHARE * chat.file_size * 1.1:
+                continue
             facts = read_model_facts(path)
         except Exception as exc:  # noqa: BLE001 - a file that cannot be read drafts for no one
             log.info("not a draft candidate: %s (%s)", path.name, exc)
