@@ -14,6 +14,8 @@ types and sizes, gibberish answers):
    buffer matches.
 5. A draft model beside the chat model on the GPU (placed by draft_plan), and what a batch of 5
    tokens costs against 1 on the GPU: what speculative decoding can gain there.
+6. SmolLM2 and Gemma through llama-cpp-python's own loop (ENCLAVE_DECODE_LOOP=library): what
+   the engine's decode loop gains or loses on a GPU.
 
 Writes results.json (and prints it); every part records its error instead of stopping the rest.
 """
@@ -37,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app.core.engine import ggml_devices  # noqa: E402
 from app.core.engine import protocol as p  # noqa: E402
 from app.core.engine.client import EngineClient  # noqa: E402
+from app.core.engine.decode import SWITCH_ENV  # noqa: E402
 from app.core.engine.loader import load_model  # noqa: E402
 from app.core.gguf_facts import read_model_facts  # noqa: E402
 from app.core.hardware import detect_hardware  # noqa: E402
@@ -263,6 +266,15 @@ def main() -> None:
     devices()
     for name in names:
         part(f"full_gpu_{name}")(load_and_measure)(models / f"{name}.gguf", logs / f"{name}.log", 4096)
+    # The same answers through llama-cpp-python's own loop: whether the engine's decode loop
+    # (and its numpy top-k cut, which runs cold after a CPU decode) pays on a GPU.
+    os.environ[SWITCH_ENV] = "library"
+    for name in ("smollm2", "gemma3"):
+        if (models / f"{name}.gguf").exists():
+            part(f"library_loop_{name}")(load_and_measure)(
+                models / f"{name}.gguf", logs / f"{name}-library.log", 4096
+            )
+    del os.environ[SWITCH_ENV]
     big = models / "qwen15.gguf"
     if big.exists():
         squeezed(big, logs / "squeezed.log")

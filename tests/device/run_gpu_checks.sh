@@ -4,6 +4,8 @@
 # GPU's architecture only, to fit the time), rebuild the model skeletons, run check_gpu.py.
 #   carry: .devcarry (made by tests/device/prepare.sh) = llama_src.tgz (the sdist without .git, docs, vendor models),
 #          whl/ (pure-Python packages the image lacks), packs/ (gguf_skeleton.py pack ...)
+# Limits: the build (~4-5 min with one CPU library, 16 cores) and the checks (~2-3 min) fit one
+# 10-minute call: run with timeout_s 600.
 set -u
 OUT=${OUT:-/tmp/gpu-out}; CARRY=${CARRY:-.devcarry}; ARCH=${ARCH:-90-real}
 mkdir -p "$OUT" /tmp/src /tmp/models /tmp/site /tmp/gpu-run
@@ -28,7 +30,7 @@ print(' '.join(a for a in b.FLAGS['cuda'] if 'CUDA_ARCHITECTURES' not in a))")
   # SIGSEGV at every model load (seen 2026-12-04, backtrace in _M_insert<long>). Ubuntu's own
   # GCC links the one shared libstdc++ and loads fine (checked there with a CPU build).
   export CC=/usr/bin/gcc CXX=/usr/bin/g++
-  CMAKE_ARGS="$flags -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DCMAKE_CUDA_HOST_COMPILER=/usr/bin/g++" timeout "${BUILD_LIMIT:-420}" \
+  CMAKE_ARGS="$flags -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DCMAKE_CUDA_HOST_COMPILER=/usr/bin/g++" timeout "${BUILD_LIMIT:-330}" \
     python3 -m pip wheel -q --no-deps --no-build-isolation -C build-dir=.devbuild/cmake -w /tmp/wheel \
     /tmp/src/llama_cpp_python-* > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; stamp "build failed"; exit 1; }
   python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site /tmp/wheel/*.whl || exit 1
@@ -47,7 +49,7 @@ fi
 for pack in "$CARRY"/packs/*/; do python3 tests/device/gguf_skeleton.py unpack "$pack" "/tmp/models/$(basename "$pack").gguf"; done
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv
 stamp checks
-timeout "${CHECK_LIMIT:-170}" python3 tests/device/check_gpu.py /tmp/models /tmp/gpu-run
+timeout "${CHECK_LIMIT:-220}" python3 tests/device/check_gpu.py /tmp/models /tmp/gpu-run
 cp /tmp/gpu-run/results.json "$OUT/" 2>/dev/null
 for f in qwen15 squeezed draft; do tail -c 200000 "/tmp/gpu-run/logs/$f.log" > "$OUT/$f.log" 2>/dev/null; done
 stamp done
