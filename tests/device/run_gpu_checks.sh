@@ -5,7 +5,8 @@
 #   carry: .devcarry (made by tests/device/prepare.sh) = llama_src.tgz (the sdist without .git, docs, vendor models),
 #          whl/ (pure-Python packages the image lacks), packs/ (gguf_skeleton.py pack ...)
 # Limits: the build (~4-5 min with one CPU library, 16 cores) and the checks (~2-3 min) fit one
-# 10-minute call: run with timeout_s 600.
+# 10-minute call: run with timeout_s 600. A build cut off by its limit goes on where it stopped
+# in the next call made while the machine is warm (its folder, .devbuild/, is kept there).
 set -u
 OUT=${OUT:-/tmp/gpu-out}; CARRY=${CARRY:-.devcarry}; ARCH=${ARCH:-90-real}
 mkdir -p "$OUT" /tmp/src /tmp/models /tmp/site /tmp/gpu-run
