@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from app.core.engine.draft_model import vocabulary_sizes_match
 from app.core.gguf_facts import ModelFacts, read_model_facts
 from app.core.planner import OffloadPlan
 
@@ -53,6 +54,6 @@ def _can_draft(chat: ModelFacts, draft: ModelFacts) -> bool:
         draft.architecture == chat.architecture
         and draft.has_kv_cache
         and not draft.is_embedding_model
-        and abs(draft.vocab_size - chat.vocab_size) <= max(draft.vocab_size, chat.vocab_size) // 100
+        and vocabulary_sizes_match(chat.vocab_size, draft.vocab_size)
         and draft.weights_bytes <= MAX_SHARE * chat.weights_bytes
     )

@@ -41,6 +41,7 @@ ggml already has them registered and this module does nothing. No Qt here.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -296,6 +297,7 @@ def _died_by_signal(returncode: int) -> str:
     return ""
 
 
+@functools.cache  # the same for the whole process: read once, not once per variant
 def _cpu_identity() -> dict[str, str]:
     """What identifies this CPU, its features and the OS that enables them."""
     identity = {

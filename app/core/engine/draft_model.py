@@ -28,14 +28,18 @@ DRAFT_TOKENS = 4
 log = logging.getLogger("enclave.engine.draft")
 
 
+def vocabulary_sizes_match(n_chat: int, n_draft: int) -> bool:
+    """Whether two vocabularies are near enough in size to be one family's: families add
+    reserved ids at the end (Qwen2.5: 151,936 or 152,064); the ids both have must then agree."""
+    return abs(n_chat - n_draft) <= max(n_chat, n_draft) // 100
+
+
 def incompatibility(chat_llm: Any, draft_llm: Any) -> str:
     """Why draft_llm cannot draft for chat_llm (in English, for the log and the notice), or "".
     A draft proposes token ids, so both models must give each id the same text."""
     chat_model, draft_model = chat_llm._model, draft_llm._model
     n_chat, n_draft = chat_llm._n_vocab, draft_llm._n_vocab
-    # Families add reserved ids at the end of the vocabulary (Qwen2.5: 151,936 or 152,064):
-    # the ids both have must agree.
-    if abs(n_chat - n_draft) > max(n_chat, n_draft) // 100:
+    if not vocabulary_sizes_match(n_chat, n_draft):
         return f"its vocabulary has {n_draft} tokens, the chat model's {n_chat}"
     if chat_llm.token_bos() != draft_llm.token_bos() or chat_llm.token_eos() != draft_llm.token_eos():
         return "its start and end tokens differ from the chat model's"

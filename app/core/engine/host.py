@@ -322,14 +322,13 @@ class HostEngine:
             every_token = isinstance(stream, DecodeLoop)
             iterator = iter(stream)
             for delta in iterator:
-                if every_token and not delta:
+                if delta or every_token:
                     n_pending += 1
                 if delta:
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
                         prompt_tokens = llm.n_tokens
                     n_chunks += 1
-                    n_pending += 1
                     pieces.append(delta)
                     if filter_ is not None:
                         delta = filter_.feed(delta)
