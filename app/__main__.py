@@ -24,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     # The engine host is a "spawn" child; a frozen app must not re-run main() in it.
     multiprocessing.freeze_support()
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--check-ggml-cpu-variant"]:  # the frozen app's child for engine.backends
-        from app.core.engine.backends import check_main
+    if args[:1] == ["--check-ggml-cpu-variant"]:  # the frozen app's child for engine.variant_check
+        from app.core.engine.variant_check import check_main
 
         return check_main(args[1:])
     if args[:1] == ["--list-ggml-devices"]:  # the frozen app's child for engine.ggml_devices

@@ -16,7 +16,7 @@ import pytest
 # dead default endpoint, so a test that forgets the fake hub fails fast instead of going out.
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
-# Every test has a fresh app home; the check of ggml's CPU variants (app/core/engine/backends.py)
+# Every test has a fresh app home; the check of ggml's CPU variants (app/core/engine/variant_check.py)
 # need not run again in each: one verdict file for the whole run (tests of the check pass their
 # own cache file).
 os.environ.setdefault(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.core import paths
-from app.core.engine import backends
+from app.core.engine import backends, variant_check
 from app.core.engine import protocol as p
 from app.core.engine.base import EngineError
 from app.core.engine.client import EngineClient
@@ -35,7 +35,7 @@ def _variant_folder() -> Path:
 
 
 def _choose_cpu(
-    check: backends.VariantCheck,
+    check: variant_check.VariantCheck,
     *,
     allow_amx: bool | None = None,
     report: backends.BackendReport | None = None,
@@ -47,12 +47,12 @@ def _choose_cpu(
     )
 
 
-def _child(code: str) -> backends.CheckCommand:
+def _child(code: str) -> variant_check.CheckCommand:
     """A check command that runs `code` instead of the real check."""
     return lambda library, model: [sys.executable, "-c", code]
 
 
-_PASSES = _child(f"print({backends._CHECK_PASSED!r})")
+_PASSES = _child(f"print({variant_check._CHECK_PASSED!r})")
 _NO_ANSWER = _child("import sys; sys.exit('the interpreter has no llama_cpp')")
 _SIGILL = "import os, signal; os.kill(os.getpid(), signal.SIGILL)"
 
@@ -120,7 +120,7 @@ def test_the_real_wheel_chats_on_a_variant_that_decodes(
     # No forced variant: exactly what the app and CI do (on an AMX Xeon built with GCC 12 the
     # sapphirerapids variant dies with SIGILL at the first decode; see backends' docstring).
     monkeypatch.delenv(backends.VARIANT_ENV, raising=False)
-    monkeypatch.delenv(backends.CHECK_CACHE_ENV, raising=False)  # the app's own cache folder
+    monkeypatch.delenv(variant_check.CHECK_CACHE_ENV, raising=False)  # the app's own cache folder
     log_path = tmp_path / "engine-host.log"
     client = EngineClient(log_path=log_path)
     try:
@@ -135,7 +135,7 @@ def test_the_real_wheel_chats_on_a_variant_that_decodes(
         return
     engine_log = log_path.read_text(encoding="utf-8", errors="replace")
     chosen = re.findall(r"CPU variant: (\w+)", engine_log)[-1]
-    verdicts = json.loads((paths.cache_dir() / backends.CHECK_CACHE_FILE).read_text())["verdicts"]
+    verdicts = json.loads((paths.cache_dir() / variant_check.CHECK_CACHE_FILE).read_text())["verdicts"]
     by_variant = {Path(v["file"]).name: v["usable"] for v in verdicts.values()}
     assert by_variant[f"libggml-cpu-{chosen}.so"] is True  # the variant in use was seen to decode
     print(f"chosen {chosen}; checks: {re.findall(r'checked (.*)', engine_log)}")
@@ -143,11 +143,11 @@ def test_the_real_wheel_chats_on_a_variant_that_decodes(
 
 def test_a_remembered_verdict_starts_no_child(tmp_path: Path) -> None:
     cache = tmp_path / "variants.json"
-    first = backends.VariantCheck(cache)
+    first = variant_check.VariantCheck(cache)
     chosen = _choose_cpu(first)
     assert chosen is not None and first.children >= 1
     assert cache.is_file()
-    again = backends.VariantCheck(cache, command=_never)
+    again = variant_check.VariantCheck(cache, command=_never)
     report = backends.BackendReport()
     assert _choose_cpu(again, report=report) == chosen
     assert again.children == 0
@@ -163,15 +163,15 @@ def test_a_variant_whose_check_dies_by_a_signal_is_skipped(tmp_path: Path) -> No
         asked.append(library)
         if len(asked) == 1:  # as the AMX variant does on this machine, whatever the machine
             return [sys.executable, "-c", _SIGILL]
-        return backends.check_command(library, model)  # the real check for the next one
+        return variant_check.check_command(library, model)  # the real check for the next one
 
-    check = backends.VariantCheck(cache, command=first_one_crashes)
+    check = variant_check.VariantCheck(cache, command=first_one_crashes)
     report = backends.BackendReport()
     chosen = _choose_cpu(check, allow_amx=False, report=report)  # no AMX: the same on any machine
     assert len(asked) == 2 and chosen == asked[1]
     assert f"{asked[0].name}: the check process was stopped by SIGILL" in report.skipped
     # The crash is remembered too: the next engine start neither runs nor loads that variant.
-    again = backends.VariantCheck(cache, command=_never)
+    again = variant_check.VariantCheck(cache, command=_never)
     assert _choose_cpu(again, allow_amx=False) == chosen and again.children == 0
 
 
@@ -182,7 +182,7 @@ def test_a_forced_variant_is_not_checked(tmp_path: Path, monkeypatch: pytest.Mon
     runnable = [p for p in sorted(_variant_folder().glob(f"{prefix}cpu-*{ext}")) if backends._score(p) > 0]
     some = runnable[0]
     monkeypatch.setenv(backends.VARIANT_ENV, backends._variant_of(some, prefix, "cpu", ext))
-    check = backends.VariantCheck(tmp_path / "variants.json", command=_never)
+    check = variant_check.VariantCheck(tmp_path / "variants.json", command=_never)
     assert _choose_cpu(check, allow_amx=True) == some and check.children == 0
 
 
@@ -199,7 +199,9 @@ def test_a_check_with_no_answer_uses_the_best_variant_without_amx(
     tmp_path: Path, embedding_model_path: Path
 ) -> None:
     candidates = _fake_variants(tmp_path, "sapphirerapids", "zen4", "icelake")
-    check = backends.VariantCheck(tmp_path / "variants.json", model=embedding_model_path, command=_NO_ANSWER)
+    check = variant_check.VariantCheck(
+        tmp_path / "variants.json", model=embedding_model_path, command=_NO_ANSWER
+    )
     report = backends.BackendReport()
     assert check.first_usable(candidates, report) == candidates[1][1]
     assert check.children == 1  # no answer once: the others are not asked either
@@ -209,7 +211,9 @@ def test_a_check_with_no_answer_uses_the_best_variant_without_amx(
 
 def test_a_changed_variant_file_is_checked_again(tmp_path: Path, embedding_model_path: Path) -> None:
     [(name, path)] = _fake_variants(tmp_path, "haswell")
-    check = backends.VariantCheck(tmp_path / "variants.json", model=embedding_model_path, command=_PASSES)
+    check = variant_check.VariantCheck(
+        tmp_path / "variants.json", model=embedding_model_path, command=_PASSES
+    )
     assert check.verdict(path).usable is True and check.children == 1
     assert check.verdict(path).cached and check.children == 1
     stat = path.stat()
@@ -219,7 +223,7 @@ def test_a_changed_variant_file_is_checked_again(tmp_path: Path, embedding_model
 
 def test_every_variant_dying_is_an_error_not_a_crash(tmp_path: Path, embedding_model_path: Path) -> None:
     candidates = _fake_variants(tmp_path, "icelake", "x64")
-    check = backends.VariantCheck(
+    check = variant_check.VariantCheck(
         tmp_path / "variants.json", model=embedding_model_path, command=_child(_SIGILL)
     )
     report = backends.BackendReport()
@@ -228,12 +232,12 @@ def test_every_variant_dying_is_an_error_not_a_crash(tmp_path: Path, embedding_m
     # Not the instruction set (the plainest variant died too): this process does not check
     # again, but nothing is written down, so a later start checks again and can succeed.
     cache = tmp_path / "variants.json"
-    same_process = backends.VariantCheck(cache, model=embedding_model_path, command=_never)
+    same_process = variant_check.VariantCheck(cache, model=embedding_model_path, command=_never)
     assert same_process.first_usable(candidates, backends.BackendReport()) is None
     assert same_process.children == 0
     assert json.loads(cache.read_text())["verdicts"] == {}
-    backends._process_verdicts.clear()  # as a new process starts
-    later = backends.VariantCheck(cache, model=embedding_model_path, command=_PASSES)
+    variant_check._process_verdicts.clear()  # as a new process starts
+    later = variant_check.VariantCheck(cache, model=embedding_model_path, command=_PASSES)
     assert later.first_usable(candidates, backends.BackendReport()) == candidates[0][1]
     assert later.children == 1
 
