@@ -300,7 +300,7 @@ def bench_cache(n_chunks: int, dim: int = 384, rounds: int = 8) -> None:
                     cid, f"/bench/{f}", size=1, mtime_ns=1, sha256="x", status="indexed",
                     chunks=chunks(f, 32),
                 )  # fmt: skip
-                ids = [i for i, _ in index.chunks_missing_vectors(cid, 32)]
+                ids = [i for i, _, _ in index.chunks_to_embed(cid, 0, 32)]
                 index.set_vectors(cid, ids, unit(32))  # the indexer's batch
                 if label == "full reload":
                     clear_vector_cache()  # what every write cost before: the whole matrix again

@@ -97,7 +97,7 @@ def test_begin_model_change_same_new_pending_and_back(tmp_path: Path, index: Doc
     assert index.begin_model_change(cid, "a", 64, "/a.gguf") == "same"
     index_collection(index, "c", HashEmbedder("a"))
     assert index.begin_model_change(cid, "b", 64) == "pending"
-    index.set_next_vectors(cid, [index.chunks_missing_next_vectors(cid, 0, 1)[0][0]],
+    index.set_next_vectors(cid, [index.chunks_to_embed(cid, 0, 1, next_model=True)[0][0]],
                            np.ones((1, 64), dtype=np.float32))  # fmt: skip
     # The user goes back to "a" before the re-embedding ended: b's vectors are dropped.
     assert index.begin_model_change(cid, "a", 64) == "same"

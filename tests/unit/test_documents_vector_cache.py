@@ -143,7 +143,7 @@ def test_a_model_change_reloads_and_a_reused_row_id_is_refreshed(tmp_path: Path)
         # Another model (and dimension): the cache starts over, with the new vectors only.
         assert index.set_embedding_model(cid, "m2", 4) == 30
         assert _same(index, cid) == 0 and _cached(index, cid) == {}
-        missing = [i for i, _ in index.chunks_missing_vectors(cid, 7)]
+        missing = [i for i, _, _ in index.chunks_to_embed(cid, 0, 7)]
         index.set_vectors(cid, missing, _unit(rng, 7, 4))
         assert _same(index, cid) == 7
         assert all(v.shape == (4,) for v in _cached(index, cid).values())

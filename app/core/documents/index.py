@@ -24,7 +24,8 @@ while an indexer writes):
 `collections.embed_model_id` says which model made the vectors (embed_model_path: its file, so a
 search can embed a question with it). Another model does not clear them: its vectors are written
 beside them (`next_embedding`, begin_model_change), search keeps using the old ones, and when
-every chunk has its new vector they take the old ones' place in one transaction (swap_model).
+every chunk has its new vector they take the old ones' place in one transaction (swap_model;
+the SQL of it in index_model_change.py).
 `generation` is bumped by every write so searchers can cache the vector matrix and notice when
 it is stale; `vec_seq` tells them which rows changed (vector_changes), so they refresh without
 reloading it. BM25 runs in FTS5 over the searched
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.documents import index_model_change as model_change
 from app.core.documents.chunking import Chunk
 from app.core.documents.embedding import Vectors
 from app.core.documents.index_records import (  # noqa: F401 - re-exported: index's public names
@@ -54,6 +56,7 @@ from app.core.documents.index_records import (  # noqa: F401 - re-exported: inde
     StoredChunk,
     VectorChanges,
     VectorMark,
+    vector_blob,
 )
 from app.core.documents.index_schema import MIGRATIONS
 from app.core.documents.stored_paths import (  # noqa: F401 - re-exported: index's public names
@@ -265,110 +268,26 @@ class DocumentIndex:
             db.execute("UPDATE collections SET state = ? WHERE id = ?", (state, collection_id))
 
     def set_embedding_model(self, collection_id: int, model_id: str | None, dim: int | None) -> int:
-        """Record the model that makes this collection's vectors. If it differs from the one
-        stored, the old vectors are dropped at once (they are not comparable), and so is a
-        re-embedding under way. Returns vectors dropped. (Tests and benchmarks; the indexer keeps
-        the old vectors searchable while it re-embeds: begin_model_change.)"""
+        """Record the model that makes this collection's vectors; another one drops the old
+        vectors at once (index_model_change.set_model). Returns vectors dropped. (Tests and
+        benchmarks; the indexer keeps old vectors searchable while it re-embeds.)"""
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT embed_model_id FROM collections WHERE id = ?", (collection_id,)
-            ).fetchone()
-            if row is None or row[0] == model_id:
+            dropped = model_change.set_model(db, collection_id, model_id, dim)
+            if dropped is None:
                 return 0
-            cur = db.execute(
-                "UPDATE chunks SET embedding = NULL WHERE collection_id = ? AND embedding IS NOT NULL",
-                (collection_id,),
-            )
-            db.execute(
-                "UPDATE collections SET embed_model_id = ?, embed_dim = ? WHERE id = ?",
-                (model_id, dim, collection_id),
-            )
-            self._drop_next(db, collection_id)
             self._bump(db, collection_id)
-            return max(0, cur.rowcount)
+            return dropped
 
     def begin_model_change(
         self, collection_id: int, model_id: str, dim: int, model_path: str | None = None
     ) -> str:
-        """The indexer is about to embed with `model_id`. Returns
-        "same": it made the vectors there are (a re-embedding for another model is dropped:
-            the user went back);
-        "new": the collection has no vectors to keep, so this model's go straight in;
-        "pending": it has another model's vectors: they stay, and are still searched, while
-            this model's are written beside them (set_next_vectors) until swap_model."""
+        """The indexer is about to embed with `model_id`: "same", "new" or "pending"
+        (index_model_change.begin says what each means)."""
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT embed_model_id, next_model_id FROM collections WHERE id = ?",
-                (collection_id,),
-            ).fetchone()
-            if row is None:
-                return "same"
-            current, upcoming = row[0], row[1]
-            if current == model_id:
-                if upcoming is not None:
-                    self._drop_next(db, collection_id)
-                if model_path:
-                    db.execute(
-                        "UPDATE collections SET embed_model_path = ? WHERE id = ?",
-                        (model_path, collection_id),
-                    )
-                return "same"
-            has_vectors = db.execute(
-                "SELECT EXISTS(SELECT 1 FROM chunks WHERE collection_id = ? AND embedding IS NOT NULL)",
-                (collection_id,),
-            ).fetchone()[0]
-            if not has_vectors:
-                # Nothing searched by meaning to keep. Vectors this model already made beside
-                # (the old ones went with their files) are its vectors now.
-                if upcoming == model_id:
-                    db.execute(
-                        "UPDATE chunks SET embedding = next_embedding, next_embedding = NULL "
-                        "WHERE collection_id = ? AND next_embedding IS NOT NULL",
-                        (collection_id,),
-                    )
-                else:
-                    self._drop_next(db, collection_id)
-                db.execute(
-                    "UPDATE collections SET embed_model_id = ?, embed_dim = ?, embed_model_path = ?,"
-                    " next_model_id = NULL, next_dim = NULL, next_model_path = NULL WHERE id = ?",
-                    (model_id, dim, model_path, collection_id),
-                )
+            outcome = model_change.begin(db, collection_id, model_id, dim, model_path)
+            if outcome == "new":
                 self._bump(db, collection_id)
-                return "new"
-            if upcoming != model_id:
-                self._drop_next(db, collection_id)
-                db.execute(
-                    "UPDATE collections SET next_model_id = ?, next_dim = ?, next_model_path = ? "
-                    "WHERE id = ?",
-                    (model_id, dim, model_path, collection_id),
-                )
-            return "pending"
-
-    def _drop_next(self, db: sqlite3.Connection, collection_id: int) -> None:
-        db.execute(
-            "UPDATE chunks SET next_embedding = NULL WHERE collection_id = ? AND next_embedding IS NOT NULL",
-            (collection_id,),
-        )
-        db.execute(
-            "UPDATE collections SET next_model_id = NULL, next_dim = NULL, next_model_path = NULL "
-            "WHERE id = ?",
-            (collection_id,),
-        )
-
-    def chunks_missing_next_vectors(
-        self, collection_id: int, after_id: int, limit: int
-    ) -> list[tuple[int, str]]:
-        """(id, text) of chunks without the next model's vector, ids above `after_id` (the
-        caller walks forward, so each batch reads only rows not yet looked at)."""
-        with self._lock:
-            return [
-                (int(r[0]), r[1])
-                for r in self._db.execute(
-                    "SELECT id, text FROM chunks WHERE collection_id = ? AND id > ? "
-                    "AND next_embedding IS NULL ORDER BY id LIMIT ?",
-                    (collection_id, after_id, limit),
-                )
-            ]
+            return outcome
 
     def chunks_to_embed(
         self, collection_id: int, after_id: int, limit: int, *, next_model: bool = False
@@ -390,54 +309,22 @@ class DocumentIndex:
     def next_vector_counts(self, collection_id: int) -> tuple[int, int]:
         """(chunks with the next model's vector, all chunks) of the collection."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(next_embedding IS NOT NULL), 0), COUNT(*) FROM chunks "
-                "WHERE collection_id = ?",
-                (collection_id,),
-            ).fetchone()
-        return int(row[0]), int(row[1])
+            return model_change.next_vector_counts(self._db, collection_id)
 
     def set_next_vectors(self, collection_id: int, chunk_ids: Sequence[int], vectors: Vectors) -> None:
         """The next model's vectors of these chunks. Search does not read them, so nothing a
         searcher caches changes (no generation bump)."""
         with self.transaction() as db:
-            db.executemany(
-                "UPDATE chunks SET next_embedding = ? WHERE id = ? AND collection_id = ?",
-                [(_blob(v), cid, collection_id) for cid, v in zip(chunk_ids, vectors, strict=True)],
-            )
+            model_change.set_next_vectors(db, collection_id, chunk_ids, vectors)
 
     def swap_model(self, collection_id: int) -> bool:
-        """When every chunk has the next model's vector: they become the collection's vectors
-        and the next model its model, in one transaction (a search sees the old model's
-        vectors or the new one's, never a mix). False (nothing changed) while some are missing."""
+        """When every chunk has the next model's vector, they become the collection's vectors
+        in one transaction (index_model_change.swap); False while some are missing."""
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT next_model_id, next_dim, next_model_path FROM collections WHERE id = ?",
-                (collection_id,),
-            ).fetchone()
-            if row is None or row[0] is None:
-                return False
-            missing = db.execute(
-                "SELECT EXISTS(SELECT 1 FROM chunks WHERE collection_id = ? AND next_embedding IS NULL)",
-                (collection_id,),
-            ).fetchone()[0]
-            if missing:
-                return False
-            # The vec_seq trigger numbers every row anew; the model id change alone already
-            # makes a searcher's cache read the matrix again (vector_changes: full).
-            db.execute(
-                "UPDATE chunks SET embedding = next_embedding, next_embedding = NULL "
-                "WHERE collection_id = ?",
-                (collection_id,),
-            )
-            db.execute(
-                "UPDATE collections SET embed_model_id = next_model_id, embed_dim = next_dim, "
-                "embed_model_path = next_model_path, next_model_id = NULL, next_dim = NULL, "
-                "next_model_path = NULL WHERE id = ?",
-                (collection_id,),
-            )
-            self._bump(db, collection_id)
-            return True
+            swapped = model_change.swap(db, collection_id)
+            if swapped:
+                self._bump(db, collection_id)
+            return swapped
 
     # --- files (for the indexer) ------------------------------------------------------------
 
@@ -522,8 +409,8 @@ class DocumentIndex:
                         c.page_end,
                         c.heading,
                         c.n_tokens,
-                        _blob(vectors[i]) if vectors is not None else None,
-                        _blob(next_vectors[i]) if next_vectors is not None else None,
+                        vector_blob(vectors[i]) if vectors is not None else None,
+                        vector_blob(next_vectors[i]) if next_vectors is not None else None,
                     )
                     for i, c in enumerate(chunks)
                 ],
@@ -542,17 +429,6 @@ class DocumentIndex:
             db.execute("DELETE FROM files WHERE id = ?", (file_id,))
             self._bump(db, collection_id)
 
-    def chunks_missing_vectors(self, collection_id: int, limit: int) -> list[tuple[int, str]]:
-        with self._lock:
-            return [
-                (int(r[0]), r[1])
-                for r in self._db.execute(
-                    "SELECT id, text FROM chunks WHERE collection_id = ? AND embedding IS NULL "
-                    "ORDER BY id LIMIT ?",
-                    (collection_id, limit),
-                )
-            ]
-
     def count_missing_vectors(self, collection_id: int) -> int:
         with self._lock:
             return int(
@@ -566,7 +442,7 @@ class DocumentIndex:
         with self.transaction() as db:
             db.executemany(
                 "UPDATE chunks SET embedding = ? WHERE id = ?",
-                [(_blob(v), cid) for cid, v in zip(chunk_ids, vectors, strict=True)],
+                [(vector_blob(v), cid) for cid, v in zip(chunk_ids, vectors, strict=True)],
             )
             self._bump(db, collection_id)
 
@@ -720,7 +596,3 @@ class DocumentIndex:
 
 def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
-
-
-def _blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype="<f4").tobytes()

@@ -73,3 +73,8 @@ class StoredChunk:
     page: int | None
     page_end: int | None
     heading: str | None
+
+
+def vector_blob(vector: np.ndarray) -> bytes:
+    """A vector as the index stores it: float32, little-endian."""
+    return np.asarray(vector, dtype="<f4").tobytes()
