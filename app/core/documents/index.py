@@ -47,9 +47,11 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.documents import index_fts
 from app.core.documents import index_model_change as model_change
 from app.core.documents.chunking import Chunk
 from app.core.documents.embedding import Vectors
+from app.core.documents.index_fts import BM25_WEIGHTS  # noqa: F401 - re-exported
 from app.core.documents.index_records import (  # noqa: F401 - re-exported: index's public names
     Collection,
     FileRecord,
@@ -70,10 +72,6 @@ from app.core.sqlite_db import immediate_transaction, open_database
 log = logging.getLogger("enclave.documents.index")
 
 DB_FILENAME = "documents.db"
-
-# bm25() weights of chunks_fts's columns: text, heading (a heading word counts half: it is
-# repeated on every chunk of its section), coll (0: the collection filter does not score).
-BM25_WEIGHTS = "1.0, 0.5, 0.0"
 
 
 def default_db_path() -> Path:
@@ -449,50 +447,18 @@ class DocumentIndex:
     # --- reads for search -------------------------------------------------------------------
 
     def fts_search(self, collection_ids: Sequence[int], match: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, bm25 score; lower is better as SQLite reports it), best first. FTS5 itself
-        keeps to the collections (see `_in_collections`), so only their rows are scored."""
-        if not collection_ids or not match:
-            return []
+        """(chunk id, bm25 score; lower is better as SQLite reports it), best first, scoring only
+        these collections' rows (index_fts.py)."""
         with self._lock:
-            try:
-                rows = self._db.execute(
-                    f"SELECT rowid, bm25(chunks_fts, {BM25_WEIGHTS}) AS score FROM chunks_fts "
-                    "WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?",
-                    (self._in_collections(match, collection_ids), limit),
-                ).fetchall()
-            except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
-                log.info("fts query rejected: %s", exc)
-                return []
-        return [(int(r[0]), float(r[1])) for r in rows]
+            return index_fts.fts_search(self._db, collection_ids, match, limit)
 
     def term_match_count(self, term: str, cap: int, collection_ids: Sequence[int]) -> int:
-        """How many chunks of these collections contain `term`, counting no further than `cap`:
-        cheap even for a word that is everywhere, which is the case it is asked for."""
-        if not collection_ids:
-            return 0
+        """How many chunks of these collections contain `term`, counting no further than `cap`."""
         with self._lock:
-            try:
-                return int(
-                    self._db.execute(
-                        "SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts "
-                        "WHERE chunks_fts MATCH ? LIMIT ?)",
-                        (self._in_collections(_quote(term), collection_ids), cap),
-                    ).fetchone()[0]
-                )
-            except sqlite3.OperationalError:
-                return 0
+            return index_fts.term_match_count(self._db, term, cap, collection_ids)
 
     def _in_collections(self, match: str, collection_ids: Sequence[int]) -> str:
-        """`match` as an FTS5 expression over text and heading only (a question's word "c3"
-        must not hit the collection column), ANDed with the collections' tokens. Searching
-        every collection there is leaves the filter out: it would only add work."""
-        query = f"{{text heading}}: ({match})"
-        wanted = set(collection_ids)
-        every = {int(r[0]) for r in self._db.execute("SELECT id FROM collections")}
-        if every <= wanted:
-            return query
-        tokens = " OR ".join(f'"c{int(cid)}"' for cid in sorted(wanted))
-        return f"{query} AND coll: ({tokens})"
+        return index_fts.in_collections(self._db, match, collection_ids)
 
     def load_vectors(self, collection_id: int) -> tuple[np.ndarray, Vectors]:
         """(chunk ids, (n, dim) matrix) of every embedded chunk in the collection."""
@@ -593,6 +559,3 @@ class DocumentIndex:
             for r in rows
         }
 
-
-def _quote(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
