@@ -163,7 +163,8 @@ def check_vectors(folder: Path, queries: list[str], documents: list[str]) -> dic
     from app.core.documents.local_embedder import LocalEmbedder
 
     python = converter_python(folder)
-    _pip(python, "install", "-q", "sentence-transformers")
+    if subprocess.run([str(python), "-c", "import sentence_transformers"], capture_output=True).returncode:
+        _pip(python, "install", "-q", "sentence-transformers")  # once, not on every check
     done = subprocess.run(
         [str(python), "-c", _REFERENCE, str(join_model(folder))],
         input=json.dumps({"queries": queries, "documents": documents}),
